@@ -1,0 +1,199 @@
+//! Command-line interface: `serve`, `check` (and the subcommands later issues add).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::ServerConfig;
+use crate::state::{self, State};
+
+#[derive(Parser, Debug)]
+#[command(name = "meridian", version, about = "GSLB authoritative DNS server")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve DNS on UDP and TCP.
+    Serve(ServeArgs),
+    /// Load everything `serve` would, print a summary, exit non-zero on any error.
+    Check(ConfigArgs),
+    /// GeoIP database tools.
+    #[command(subcommand)]
+    Geoip(GeoipCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GeoipCommand {
+    /// Build a GeoIP2-City-compatible .mmdb from the demo CSV format (see geoip/README.md).
+    Build { csv: PathBuf, out: PathBuf },
+    /// Look an address up and print what the database says.
+    Lookup {
+        ip: std::net::IpAddr,
+        #[arg(long, default_value = "geoip/demo.mmdb")]
+        db: PathBuf,
+    },
+}
+
+/// Where the configuration comes from (shared by every subcommand).
+#[derive(Args, Debug, Clone)]
+pub struct ConfigArgs {
+    /// Server file (default: ./meridian.toml when present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Directory of zone TOML files (default: zones/).
+    #[arg(long)]
+    pub zones: Option<PathBuf>,
+    /// MaxMind-format GeoIP database (default: geoip/demo.mmdb).
+    #[arg(long)]
+    pub geoip: Option<PathBuf>,
+    /// Address to serve on, UDP and TCP; may repeat (default: 127.0.0.1:5353 and [::1]:5353).
+    #[arg(long)]
+    pub listen: Vec<SocketAddr>,
+    /// Seconds a TCP connection may sit idle between queries (default 10).
+    #[arg(long)]
+    pub tcp_idle_timeout: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+impl ConfigArgs {
+    /// The effective configuration: file (explicit or ./meridian.toml), then flags.
+    pub fn resolve(&self) -> anyhow::Result<ServerConfig> {
+        let mut cfg = match &self.config {
+            Some(path) => ServerConfig::load(path)?,
+            None if Path::new("meridian.toml").is_file() => ServerConfig::load(Path::new("meridian.toml"))?,
+            None => ServerConfig::default(),
+        };
+        if let Some(z) = &self.zones {
+            cfg.zones = z.clone();
+        }
+        if let Some(g) = &self.geoip {
+            cfg.geoip = g.clone();
+        }
+        if !self.listen.is_empty() {
+            cfg.listen = self.listen.clone();
+        }
+        if let Some(t) = self.tcp_idle_timeout {
+            cfg.tcp_idle_timeout_secs = t;
+        }
+        Ok(cfg)
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            init_logging(args.log_format);
+            match serve(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("meridian: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Geoip(GeoipCommand::Build { csv, out }) => match crate::geo::build_demo(&csv, &out) {
+            Ok(summary) => {
+                println!("{}: {summary}", out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Geoip(GeoipCommand::Lookup { ip, db }) => match crate::geo::GeoDb::open(&db, None) {
+            Ok(db) => {
+                println!("{:?}", db.lookup(ip));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Check(args) => match check(&args) {
+            Ok(summary) => {
+                print!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("MERIDIAN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn check(args: &ConfigArgs) -> anyhow::Result<String> {
+    let cfg = args.resolve()?;
+    let state = State::load(&cfg)?;
+    let mut out = String::new();
+    for z in &state.zones.zones {
+        out.push_str(&format!(
+            "zone {} ({}): {} names, {} records\n",
+            z.origin,
+            z.file.display(),
+            z.nodes.values().filter(|n| !n.rrsets.is_empty()).count(),
+            z.record_count()
+        ));
+    }
+    out.push_str(&format!("ok: {} zone(s)\n", state.zones.zones.len()));
+    Ok(out)
+}
+
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let cfg = args.config.resolve()?;
+    let initial = State::load(&cfg)?;
+    for z in &initial.zones.zones {
+        tracing::info!(zone = %z.origin, file = %z.file.display(), records = z.record_count(), "zone loaded");
+    }
+    let shared = state::shared(initial);
+    let opts = crate::server::ServeOptions {
+        listen: cfg.listen_addrs(),
+        tcp_idle_timeout: Duration::from_secs(cfg.tcp_idle_timeout_secs),
+    };
+    let reload_state = Arc::clone(&shared);
+    let reload_cfg = cfg.clone();
+    // SIGHUP: build a whole new snapshot; on error keep serving the old one.
+    let reload = move || match State::load(&reload_cfg) {
+        Ok(new) => {
+            reload_state.store(Arc::new(new));
+            tracing::info!("reloaded configuration");
+        }
+        Err(e) => tracing::error!(error = %e, "reload failed; still serving the previous configuration"),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(crate::server::serve(shared, opts, reload))
+}

@@ -1,0 +1,80 @@
+//! `meridian.toml`: where the zones and databases are and where to listen.
+//! Command-line flags override it; without it the defaults serve the demo.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use super::{ConfigError, Source};
+
+/// Listening addresses when neither flags nor file say otherwise.
+pub const DEFAULT_LISTEN: [&str; 2] = ["127.0.0.1:5353", "[::1]:5353"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_zones")]
+    pub zones: PathBuf,
+    #[serde(default = "default_geoip")]
+    pub geoip: PathBuf,
+    /// Optional second database for autonomous system numbers.
+    #[serde(default)]
+    pub geoip_asn: Option<PathBuf>,
+    #[serde(default)]
+    pub listen: Vec<SocketAddr>,
+    /// Idle timeout of a TCP connection between queries (RFC 7766 §6.2.3).
+    #[serde(default = "default_tcp_idle")]
+    pub tcp_idle_timeout_secs: u64,
+}
+
+fn default_zones() -> PathBuf {
+    PathBuf::from("zones")
+}
+fn default_geoip() -> PathBuf {
+    PathBuf::from("geoip/demo.mmdb")
+}
+fn default_tcp_idle() -> u64 {
+    10
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            zones: default_zones(),
+            geoip: default_geoip(),
+            geoip_asn: None,
+            listen: Vec::new(),
+            tcp_idle_timeout_secs: default_tcp_idle(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Read a server file; relative paths in it are relative to the file's directory.
+    pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let source = Source::read(path)?;
+        let mut cfg: ServerConfig = toml::from_str(&source.text)
+            .map_err(|e| source.error(e.span().unwrap_or(0..0), e.message().trim()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let rebase = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        rebase(&mut cfg.zones);
+        rebase(&mut cfg.geoip);
+        if let Some(p) = cfg.geoip_asn.as_mut() {
+            rebase(p);
+        }
+        Ok(cfg)
+    }
+
+    /// The addresses to serve on: configured ones, else the defaults.
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        if self.listen.is_empty() {
+            DEFAULT_LISTEN.iter().map(|s| s.parse().expect("valid default")).collect()
+        } else {
+            self.listen.clone()
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Meridian: a GSLB authoritative DNS server.
+//!
+//! The crate follows two flows (see `docs/architecture.md`): a query travels
+//! server → wire → zone → (geo → policy) → answer; a probe result travels
+//! health → state snapshot. Modules never call backwards along those flows.
+
+pub mod answer;
+pub mod cli;
+pub mod config;
+pub mod geo;
+pub mod server;
+pub mod state;
+pub mod wire;
+pub mod zone;

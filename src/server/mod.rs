@@ -1,0 +1,78 @@
+//! Sockets and process life: bind, serve UDP and TCP, reload on SIGHUP,
+//! stop cleanly on SIGTERM/SIGINT.
+
+mod tcp;
+mod udp;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+use crate::state::SharedState;
+
+/// Settings of the listeners.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: Vec<SocketAddr>,
+    pub tcp_idle_timeout: Duration,
+}
+
+/// Bind every address (UDP and TCP) before serving, so a port clash fails the start.
+pub async fn serve(
+    state: SharedState,
+    opts: ServeOptions,
+    reload: impl Fn() + Send + 'static,
+) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let mut udp_sockets = Vec::new();
+    let mut tcp_listeners = Vec::new();
+    for addr in &opts.listen {
+        let udp = udp::bind(*addr).map_err(|e| anyhow::anyhow!("cannot bind UDP {addr}: {e}"))?;
+        let tcp = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot bind TCP {addr}: {e}"))?;
+        udp_sockets.push(udp);
+        tcp_listeners.push(tcp);
+    }
+    for sock in udp_sockets {
+        let sock: UdpSocket = sock;
+        info!(addr = %sock.local_addr()?, "serving UDP");
+        tracker.spawn(udp::run(sock, state.clone(), shutdown.clone()));
+    }
+    for listener in tcp_listeners {
+        info!(addr = %listener.local_addr()?, "serving TCP");
+        tracker.spawn(tcp::run(listener, state.clone(), shutdown.clone(), tracker.clone(), opts.tcp_idle_timeout));
+    }
+    info!("ready");
+
+    wait_for_signals(reload).await;
+    info!("shutting down: no new queries; finishing TCP answers in flight");
+    shutdown.cancel();
+    tracker.close();
+    if tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await.is_err() {
+        warn!("some TCP connections did not finish within 5 s");
+    }
+    info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signals(reload: impl Fn()) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        error!("cannot install signal handlers");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = int.recv() => return,
+            _ = hup.recv() => reload(),
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Zone TOML (already parsed) → validated `Zone`. Records are written in
+//! presentation format and parsed by hickory's RFC 1035 zone parser, so the
+//! TOML and an included master file accept exactly the same RDATA syntax.
+
+use hickory_proto::rr::rdata::SOA;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::txt::Parser;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+use super::{Node, RRset, Zone, Zones};
+use crate::config::{parse_zone_file, zone_files, ConfigError, ParsedZoneFile, Source};
+
+/// Types an operator may write in a zone (SOA comes from `[soa]`).
+const ALLOWED: &[RecordType] = &[
+    RecordType::A,
+    RecordType::AAAA,
+    RecordType::CNAME,
+    RecordType::MX,
+    RecordType::TXT,
+    RecordType::SRV,
+    RecordType::CAA,
+    RecordType::PTR,
+    RecordType::NS,
+];
+
+/// Load every `*.toml` zone in `dir`. The first error stops the load.
+pub fn load_zones(dir: &Path) -> Result<Zones, ConfigError> {
+    let mut zones = Zones::default();
+    for file in zone_files(dir)? {
+        let parsed = parse_zone_file(&file)?;
+        let zone = build_zone(&parsed)?;
+        if let Some(other) = zones.zones.iter().find(|z| z.origin == zone.origin) {
+            let span = parsed.zone.origin.span();
+            return Err(parsed.source.error(
+                span,
+                format!("zone {} is already defined in {}", zone.origin, other.file.display()),
+            ));
+        }
+        zones.zones.push(zone);
+    }
+    Ok(zones)
+}
+
+/// Builds one zone, checking names, types, RDATA and the CNAME rules.
+pub fn build_zone(parsed: &ParsedZoneFile) -> Result<Zone, ConfigError> {
+    let src = &parsed.source;
+    let z = &parsed.zone;
+    let origin = parse_origin(src, z.origin.get_ref(), z.origin.span())?;
+    let mut b = Builder { src, origin: origin.clone(), nodes: HashMap::new() };
+
+    let soa_spec = z.soa.get_ref();
+    let mname = b.name(soa_spec.mname.get_ref(), soa_spec.mname.span())?;
+    let rname = b.name(soa_spec.rname.get_ref(), soa_spec.rname.span())?;
+    let soa_rdata = SOA::new(
+        mname,
+        rname,
+        soa_spec.serial,
+        soa_spec.refresh,
+        soa_spec.retry,
+        soa_spec.expire,
+        soa_spec.minimum,
+    );
+    let soa = Record::from_rdata(origin.clone(), soa_spec.ttl.unwrap_or(z.ttl), RData::SOA(soa_rdata));
+
+    for ns in &z.ns {
+        b.add_text("@", z.ttl, "NS", ns.get_ref(), ns.span())?;
+    }
+    for rec in &z.records {
+        let r = rec.get_ref();
+        let rtype = r.rtype.get_ref().to_ascii_uppercase();
+        check_type(src, &rtype, r.rtype.span())?;
+        let ttl = r.ttl.unwrap_or(z.ttl);
+        for (data, span) in data_items(src, &r.data)? {
+            b.add_text(r.name.get_ref(), ttl, &rtype, &data, span)?;
+        }
+        let _ = rec.span();
+    }
+    if let Some(inc) = &z.include {
+        for (file, span) in data_items(src, inc)? {
+            b.include(&file, span, z.ttl)?;
+        }
+    }
+    b.validate(z.soa.span())?;
+
+    // The apex node holds the SOA too, so `SOA` queries and ANY see it.
+    let apex = b.nodes.entry(origin.clone()).or_default();
+    apex.rrsets.insert(0, RRset { rtype: RecordType::SOA, ttl: soa.ttl, records: vec![soa.clone()] });
+    add_empty_non_terminals(&origin, &mut b.nodes);
+    Ok(Zone { origin, soa, nodes: b.nodes, file: src.path.clone() })
+}
+
+fn parse_origin(src: &Source, text: &str, span: Range<usize>) -> Result<Name, ConfigError> {
+    let mut name = Name::from_ascii(text)
+        .map_err(|e| src.error(span.clone(), format!("origin {text:?} is not a domain name: {e}")))?;
+    name.set_fqdn(true);
+    Ok(name.to_lowercase())
+}
+
+/// `data` may be one string or a list of strings; each is one record.
+fn data_items(src: &Source, v: &toml::Spanned<toml::Value>) -> Result<Vec<(String, Range<usize>)>, ConfigError> {
+    let span = v.span();
+    match v.get_ref() {
+        toml::Value::String(s) => Ok(vec![(s.clone(), span)]),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|i| match i {
+                toml::Value::String(s) => Ok((s.clone(), span.clone())),
+                other => Err(src.error(span.clone(), format!("expected a string, found {}", other.type_str()))),
+            })
+            .collect(),
+        other => Err(src.error(span, format!("expected a string or a list of strings, found {}", other.type_str()))),
+    }
+}
+
+struct Builder<'a> {
+    src: &'a Source,
+    origin: Name,
+    nodes: HashMap<Name, Node>,
+}
+
+impl Builder<'_> {
+    fn name(&self, text: &str, span: Range<usize>) -> Result<Name, ConfigError> {
+        let name = if text == "@" {
+            Ok(self.origin.clone())
+        } else {
+            Name::parse(text, Some(&self.origin))
+        };
+        name.map(|n| n.to_lowercase())
+            .map_err(|e| self.src.error(span, format!("{text:?} is not a domain name: {e}")))
+    }
+
+    /// Parse one record in presentation format with hickory's zone parser.
+    fn add_text(&mut self, owner: &str, ttl: u32, rtype: &str, data: &str, span: Range<usize>) -> Result<(), ConfigError> {
+        let owner_name = self.name(owner, span.clone())?;
+        let rt = check_type(self.src, rtype, span.clone())?;
+        if data.contains(['\n', '\r', ';']) && rt != RecordType::TXT {
+            return Err(self.src.error(span, "record data must be one line without comments"));
+        }
+        let data = if rt == RecordType::TXT && !data.trim_start().starts_with('"') {
+            quote_txt(data)
+        } else {
+            data.to_string()
+        };
+        let line = format!("{} {ttl} IN {rtype} {data}\n", owner_name.to_ascii());
+        let parsed = Parser::new(line.as_str(), None, Some(self.origin.clone()))
+            .parse()
+            .map_err(|e| self.src.error(span.clone(), format!("bad {rtype} data {data:?}: {e}")))?;
+        for (_, set) in parsed.1 {
+            for rec in set.records_without_rrsigs() {
+                self.insert(rec.clone(), span.clone())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn include(&mut self, file: &str, span: Range<usize>, ttl: u32) -> Result<(), ConfigError> {
+        let base = self.src.path.parent().unwrap_or(Path::new("."));
+        let path = base.join(file);
+        let inc = Source::read(&path).map_err(|e| self.src.error(span.clone(), e.message))?;
+        // The zone parser needs a default TTL for lines without one.
+        let text = format!("$TTL {ttl}\n{}", inc.text);
+        let (_, sets) = Parser::new(text.as_str(), Some(path.clone()), Some(self.origin.clone()))
+            .parse()
+            .map_err(|e| {
+                // hickory reports no position; point at the include line in the TOML too.
+                ConfigError {
+                    file: path.clone(),
+                    line: 0,
+                    col: 0,
+                    message: format!("{e} (included from {})", {
+                        let (l, c) = self.src.line_col(span.start);
+                        format!("{}:{l}:{c}", self.src.path.display())
+                    }),
+                }
+            })?;
+        for (_, set) in sets {
+            for rec in set.records_without_rrsigs() {
+                let mut rec = rec.clone();
+                rec.name = rec.name.to_lowercase();
+                if rec.record_type() == RecordType::SOA {
+                    continue; // the TOML's [soa] is the zone's SOA
+                }
+                if !ALLOWED.contains(&rec.record_type()) {
+                    return Err(inc.whole(format!("record type {} is not supported", rec.record_type())));
+                }
+                self.insert(rec, span.clone())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, rec: Record, span: Range<usize>) -> Result<(), ConfigError> {
+        if !self.origin.zone_of(&rec.name) {
+            return Err(self.src.error(span, format!("{} is outside the zone {}", rec.name, self.origin)));
+        }
+        let node = self.nodes.entry(rec.name.clone()).or_default();
+        let rtype = rec.record_type();
+        match node.rrsets.iter_mut().find(|s| s.rtype == rtype) {
+            Some(set) => {
+                if set.records.iter().any(|r| r.data == rec.data) {
+                    return Ok(()); // a duplicate RR is the same RR (RFC 2181 §5)
+                }
+                // RFC 2181 §5.2: one TTL per RRset; the lowest wins, as BIND does.
+                set.ttl = set.ttl.min(rec.ttl);
+                set.records.push(rec);
+                let ttl = set.ttl;
+                set.records.iter_mut().for_each(|r| r.ttl = ttl);
+            }
+            None => node.rrsets.push(RRset { rtype, ttl: rec.ttl, records: vec![rec] }),
+        }
+        Ok(())
+    }
+
+    /// Rules a zone must keep: CNAME alone at its name (RFC 1034 §3.6.2) and
+    /// never at the apex; NS at the apex.
+    fn validate(&self, soa_span: Range<usize>) -> Result<(), ConfigError> {
+        for (name, node) in &self.nodes {
+            if let Some(cname) = node.get(RecordType::CNAME) {
+                if node.rrsets.len() > 1 {
+                    return Err(self.src.whole(format!("{name} has a CNAME and other records: a CNAME must be alone")));
+                }
+                if cname.records.len() > 1 {
+                    return Err(self.src.whole(format!("{name} has more than one CNAME")));
+                }
+                if *name == self.origin {
+                    return Err(self.src.whole(format!("the zone apex {name} cannot be a CNAME")));
+                }
+            }
+        }
+        let apex_ns = self.nodes.get(&self.origin).and_then(|n| n.get(RecordType::NS));
+        if apex_ns.is_none() {
+            return Err(self.src.error(soa_span, "the zone has no NS records at its apex (set `ns = [...]`)"));
+        }
+        Ok(())
+    }
+}
+
+/// RFC 4592 needs every ancestor of an owner name to exist: add the empty ones.
+fn add_empty_non_terminals(origin: &Name, nodes: &mut HashMap<Name, Node>) {
+    let apex_labels = origin.num_labels();
+    let names: Vec<Name> = nodes.keys().cloned().collect();
+    for name in names {
+        let mut n = name.num_labels();
+        while n > apex_labels + 1 {
+            n -= 1;
+            nodes.entry(name.trim_to(n as usize)).or_default();
+        }
+    }
+}
+
+fn check_type(src: &Source, rtype: &str, span: Range<usize>) -> Result<RecordType, ConfigError> {
+    let rt: RecordType = rtype
+        .parse()
+        .map_err(|_| src.error(span.clone(), format!("unknown record type {rtype:?}")))?;
+    if !ALLOWED.contains(&rt) {
+        return Err(src.error(
+            span,
+            format!("record type {rtype} is not supported here (use one of A, AAAA, CNAME, MX, TXT, SRV, CAA, PTR, NS)"),
+        ));
+    }
+    Ok(rt)
+}
+
+fn quote_txt(s: &str) -> String {
+    let escaped = s.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("\"{escaped}\"")
+}

@@ -1,0 +1,95 @@
+//! Authoritative data and the lookup rules of RFC 1034 §4.3.2 (with RFC 4592
+//! wildcards, CNAME chains and referrals at delegation points).
+
+mod build;
+mod lookup;
+
+pub use build::{build_zone, load_zones};
+pub use lookup::{lookup, Lookup, Section};
+
+use hickory_proto::rr::{Name, Record, RecordType};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// All records of one type at one owner name.
+#[derive(Debug, Clone)]
+pub struct RRset {
+    pub rtype: RecordType,
+    pub ttl: u32,
+    pub records: Vec<Record>,
+}
+
+/// One owner name. An empty node is an empty non-terminal (RFC 8020): it
+/// exists, so names below it are not NXDOMAIN at its level.
+#[derive(Debug, Clone, Default)]
+pub struct Node {
+    pub rrsets: Vec<RRset>,
+}
+
+impl Node {
+    pub fn get(&self, rtype: RecordType) -> Option<&RRset> {
+        self.rrsets.iter().find(|s| s.rtype == rtype)
+    }
+}
+
+/// One zone: apex, SOA and every owner name in it (lowercase keys).
+#[derive(Debug, Clone)]
+pub struct Zone {
+    pub origin: Name,
+    pub soa: Record,
+    pub nodes: HashMap<Name, Node>,
+    /// The file it came from, for logs and `check`.
+    pub file: PathBuf,
+}
+
+impl Zone {
+    /// TTL of the SOA in negative answers: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5).
+    pub fn negative_soa(&self) -> Record {
+        let mut soa = self.soa.clone();
+        if let hickory_proto::rr::RData::SOA(s) = &soa.data {
+            soa.ttl = soa.ttl.min(s.minimum);
+        }
+        soa
+    }
+
+    pub fn record_count(&self) -> usize {
+        self.nodes.values().flat_map(|n| &n.rrsets).map(|s| s.records.len()).sum()
+    }
+}
+
+/// Every zone served, found by longest matching origin.
+#[derive(Debug, Clone, Default)]
+pub struct Zones {
+    pub zones: Vec<Zone>,
+}
+
+impl Zones {
+    /// The zone with the longest origin that contains `name`.
+    pub fn find(&self, name: &Name) -> Option<&Zone> {
+        self.zones
+            .iter()
+            .filter(|z| z.origin.zone_of(name))
+            .max_by_key(|z| z.origin.num_labels())
+    }
+}
+
+impl Zone {
+    /// The zone as an RFC 1035 master file (SOA first), for peers such as Knot
+    /// in differential tests and for operators who want to see what was loaded.
+    pub fn to_master_file(&self) -> String {
+        let mut out = format!("$ORIGIN {}\n{}\n", self.origin, self.soa);
+        let mut names: Vec<&Name> = self.nodes.keys().collect();
+        names.sort();
+        for name in names {
+            for set in &self.nodes[name].rrsets {
+                if set.rtype == RecordType::SOA {
+                    continue;
+                }
+                for r in &set.records {
+                    out.push_str(&format!("{r}\n"));
+                }
+            }
+        }
+        out
+    }
+}

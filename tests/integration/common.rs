@@ -1,0 +1,270 @@
+//! Shared helpers: start the real binary, ask it with dig, parse dig's output.
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_meridian"))
+}
+
+/// `../shared` beside the project (or `$MERIDIAN_SHARED`), if present.
+pub fn shared_dir() -> Option<PathBuf> {
+    let p = std::env::var_os("MERIDIAN_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared"));
+    p.is_dir().then_some(p)
+}
+
+/// A loopback port free for both UDP and TCP right now.
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+/// A running `meridian serve`, stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: PathBuf,
+    _dir: Option<TempDir>,
+}
+
+impl Server {
+    /// Serve the shipped zones on a fresh loopback port.
+    pub fn start() -> Server {
+        Server::start_with(&[], None)
+    }
+
+    /// `extra` flags are appended to `serve --listen 127.0.0.1:PORT`; `cwd` defaults to the repo.
+    pub fn start_with(extra: &[&str], cwd: Option<&Path>) -> Server {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let dir = TempDir::new("server");
+        let log = dir.path().join("meridian.log");
+        let logf = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(bin());
+        cmd.arg("serve").arg("--listen").arg(addr.to_string()).args(extra);
+        cmd.current_dir(cwd.unwrap_or(&repo()));
+        cmd.env("MERIDIAN_LOG", "debug");
+        cmd.stdout(Stdio::null()).stderr(Stdio::from(logf));
+        let child = cmd.spawn().expect("start meridian");
+        let mut server = Server { child, addr, log, _dir: Some(dir) };
+        server.wait_ready();
+        server
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("meridian exited early ({status}); log:\n{}", self.log_text());
+            }
+            if self.log_text().contains("ready") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("meridian not ready in 20 s; log:\n{}", self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// Send SIGTERM and wait for the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("meridian did not stop within 10 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn dig(&self, args: &str) -> Dig {
+        dig(self.addr, args)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.signal(libc::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "meridian-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What dig printed, split into the parts tests assert on.
+#[derive(Debug, Clone, Default)]
+pub struct Dig {
+    pub raw: String,
+    pub status: String,
+    pub flags: Vec<String>,
+    pub question: Vec<String>,
+    pub answer: Vec<String>,
+    pub authority: Vec<String>,
+    pub additional: Vec<String>,
+    pub edns: Option<String>,
+    pub ecs: Option<String>,
+}
+
+impl Dig {
+    pub fn has_flag(&self, f: &str) -> bool {
+        self.flags.iter().any(|x| x == f)
+    }
+    /// RDATA of every answer record of `rtype`.
+    pub fn answers_of(&self, rtype: &str) -> Vec<String> {
+        rr_data(&self.answer, rtype)
+    }
+    /// The answer's A/AAAA addresses, sorted.
+    pub fn addrs(&self) -> Vec<String> {
+        let mut v = self.answers_of("A");
+        v.extend(self.answers_of("AAAA"));
+        v.sort();
+        v
+    }
+    /// ECS scope prefix echoed by the server (`; CLIENT-SUBNET: addr/src/scope`).
+    pub fn ecs_scope(&self) -> Option<u8> {
+        self.ecs.as_ref()?.rsplit('/').next()?.trim().parse().ok()
+    }
+}
+
+/// RDATA (everything after the type) of records of `rtype` among `lines`.
+pub fn rr_data(lines: &[String], rtype: &str) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 5 && f[3] == rtype).then(|| f[4..].join(" "))
+        })
+        .collect()
+}
+
+pub fn dig_available() -> bool {
+    Command::new("dig").arg("-v").output().is_ok()
+}
+
+/// Run `dig @addr -p port +norec +time=2 +tries=1 ARGS` and parse the output.
+pub fn dig(addr: SocketAddr, args: &str) -> Dig {
+    assert!(dig_available(), "dig is required: apt-get install bind9-dnsutils");
+    let out: Output = Command::new("dig")
+        .arg(format!("@{}", addr.ip()))
+        .arg("-p")
+        .arg(addr.port().to_string())
+        .args(["+norec", "+time=2", "+tries=1"])
+        .args(args.split_whitespace())
+        .output()
+        .expect("run dig");
+    parse_dig(&String::from_utf8_lossy(&out.stdout))
+}
+
+pub fn parse_dig(text: &str) -> Dig {
+    let mut d = Dig { raw: text.to_string(), ..Default::default() };
+    let mut section: Option<&str> = None;
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix(";; ->>HEADER<<-") {
+            if let Some(s) = rest.split("status: ").nth(1) {
+                d.status = s.split(',').next().unwrap_or("").trim().to_string();
+            }
+        } else if let Some(rest) = t.strip_prefix(";; flags:") {
+            let flags = rest.split(';').next().unwrap_or("");
+            d.flags = flags.split_whitespace().map(str::to_string).collect();
+        } else if t.starts_with("; EDNS:") {
+            d.edns = Some(t.to_string());
+        } else if let Some(rest) = t.strip_prefix("; CLIENT-SUBNET:") {
+            d.ecs = Some(rest.trim().to_string());
+        } else if t == ";; QUESTION SECTION:" {
+            section = Some("q");
+        } else if t == ";; ANSWER SECTION:" {
+            section = Some("an");
+        } else if t == ";; AUTHORITY SECTION:" {
+            section = Some("au");
+        } else if t == ";; ADDITIONAL SECTION:" {
+            section = Some("ad");
+        } else if t.is_empty() {
+            section = None;
+        } else if let Some(s) = section {
+            match s {
+                "q" => d.question.push(t.trim_start_matches(';').to_string()),
+                _ if t.starts_with(';') => {}
+                "an" => d.answer.push(t.to_string()),
+                "au" => d.authority.push(t.to_string()),
+                "ad" => d.additional.push(t.to_string()),
+                _ => {}
+            }
+        }
+    }
+    d
+}
+
+/// Run the meridian binary with args in `cwd`, returning its output.
+pub fn meridian(args: &[&str], cwd: &Path) -> Output {
+    Command::new(bin()).args(args).current_dir(cwd).output().expect("run meridian")
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `meridian` binary on loopback ports, asked with
+//! `dig` (and real peers where a test says so). One binary, one module per capability.
+
+mod common;
+
+mod cli;
+mod core_answers;
+mod malformed;
