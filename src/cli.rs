@@ -23,9 +23,27 @@ pub enum Command {
     Serve(ServeArgs),
     /// Load everything `serve` would, print a summary, exit non-zero on any error.
     Check(ConfigArgs),
+    /// Show how the answer for a name is made: client location, every chain step, answer, TTL, ECS scope.
+    Explain(ExplainArgs),
     /// GeoIP database tools.
     #[command(subcommand)]
     Geoip(GeoipCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// Name to explain (absolute, or relative to a served zone, e.g. `www.gslb.example.test`).
+    pub name: String,
+    #[arg(long = "type", default_value = "A")]
+    pub rtype: String,
+    /// Client address or subnet, as EDNS Client Subnet would carry it.
+    #[arg(long)]
+    pub client: Option<String>,
+    /// The resolver's address (used when no --client is given).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub resolver: std::net::IpAddr,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -87,7 +105,7 @@ impl ConfigArgs {
             cfg.zones = z.clone();
         }
         if let Some(g) = &self.geoip {
-            cfg.geoip = g.clone();
+            cfg.geoip = Some(g.clone());
         }
         if !self.listen.is_empty() {
             cfg.listen = self.listen.clone();
@@ -133,6 +151,16 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Explain(args) => match explain(&args) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Check(args) => match check(&args) {
             Ok(summary) => {
                 print!("{summary}");
@@ -160,17 +188,47 @@ fn check(args: &ConfigArgs) -> anyhow::Result<String> {
     let cfg = args.resolve()?;
     let state = State::load(&cfg)?;
     let mut out = String::new();
+    let mut expects = 0;
     for z in &state.zones.zones {
         out.push_str(&format!(
-            "zone {} ({}): {} names, {} records\n",
+            "zone {} ({}): {} names, {} records, {} regions, {} services, {} expectations\n",
             z.origin,
             z.file.display(),
             z.nodes.values().filter(|n| !n.rrsets.is_empty()).count(),
-            z.record_count()
+            z.record_count(),
+            z.regions.len(),
+            z.services().count(),
+            z.expects.len()
         ));
+        expects += z.expects.len();
     }
-    out.push_str(&format!("ok: {} zone(s)\n", state.zones.zones.len()));
+    match &state.geo {
+        Some(g) => out.push_str(&format!("geoip: {}\n", g.describe())),
+        None => out.push_str("geoip: none (client locations unknown)\n"),
+    }
+    let failures = crate::explain::check_expectations(&state);
+    if !failures.is_empty() {
+        anyhow::bail!("{}\n{} of {expects} expectation(s) failed", failures.join("\n"), failures.len());
+    }
+    out.push_str(&format!("ok: {} zone(s), {expects} expectation(s) hold\n", state.zones.zones.len()));
     Ok(out)
+}
+
+fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
+    let cfg = args.config.resolve()?;
+    let state = State::load(&cfg)?;
+    let rtype: hickory_proto::rr::RecordType =
+        args.rtype.to_ascii_uppercase().parse().map_err(|_| anyhow::anyhow!("unknown type {:?}", args.rtype))?;
+    let mut name = hickory_proto::rr::Name::from_ascii(&args.name)?;
+    name.set_fqdn(true);
+    let client = match &args.client {
+        None => None,
+        Some(c) => Some(match c.parse::<ipnet::IpNet>() {
+            Ok(n) => n,
+            Err(_) => ipnet::IpNet::from(c.parse::<std::net::IpAddr>().map_err(|_| anyhow::anyhow!("bad --client {c:?}"))?),
+        }),
+    };
+    Ok(crate::explain::explain(&state, &name, rtype, client, args.resolver).to_string())
 }
 
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
@@ -183,17 +241,9 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let opts = crate::server::ServeOptions {
         listen: cfg.listen_addrs(),
         tcp_idle_timeout: Duration::from_secs(cfg.tcp_idle_timeout_secs),
+        watch_interval: (cfg.watch_interval_ms > 0).then(|| Duration::from_millis(cfg.watch_interval_ms)),
     };
-    let reload_state = Arc::clone(&shared);
-    let reload_cfg = cfg.clone();
-    // SIGHUP: build a whole new snapshot; on error keep serving the old one.
-    let reload = move || match State::load(&reload_cfg) {
-        Ok(new) => {
-            reload_state.store(Arc::new(new));
-            tracing::info!("reloaded configuration");
-        }
-        Err(e) => tracing::error!(error = %e, "reload failed; still serving the previous configuration"),
-    };
+    let reloader = Arc::new(crate::server::Reloader { cfg: cfg.clone(), state: Arc::clone(&shared) });
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(crate::server::serve(shared, opts, reload))
+    rt.block_on(crate::server::serve(shared, opts, reloader))
 }

@@ -7,7 +7,9 @@
 pub mod answer;
 pub mod cli;
 pub mod config;
+pub mod explain;
 pub mod geo;
+pub mod policy;
 pub mod server;
 pub mod state;
 pub mod wire;

@@ -1,15 +1,21 @@
 //! The one shared thing: an immutable snapshot of everything a query reads,
-//! swapped atomically on reload (and, later, on health transitions).
+//! swapped atomically on reload and on health transitions.
 
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 
+use crate::config::{ConfigError, ServerConfig};
+use crate::geo::GeoDb;
+use crate::policy::HealthView;
 use crate::zone::Zones;
 
 /// Everything the query path reads. Built completely off the query path.
 #[derive(Debug, Default)]
 pub struct State {
     pub zones: Zones,
+    /// Client locations; `None` when no database is configured or present.
+    pub geo: Option<Arc<GeoDb>>,
+    pub health: HealthView,
 }
 
 /// The swappable handle: queries `load()` it, reload and health `store()` a new one.
@@ -19,13 +25,34 @@ pub fn shared(state: State) -> SharedState {
     Arc::new(ArcSwap::from_pointee(state))
 }
 
-use crate::config::{ConfigError, ServerConfig};
-
 impl State {
     /// Build a complete snapshot from the configuration; nothing is served
     /// from it until it has loaded without error.
     pub fn load(cfg: &ServerConfig) -> Result<State, ConfigError> {
         let zones = crate::zone::load_zones(&cfg.zones)?;
-        Ok(State { zones })
+        let geo = load_geo(cfg)?;
+        Ok(State { zones, geo, health: HealthView::all_up() })
     }
+}
+
+/// Open the configured GeoIP database(s); errors name the file.
+pub fn load_geo(cfg: &ServerConfig) -> Result<Option<Arc<GeoDb>>, ConfigError> {
+    let (path, required) = cfg.geoip_path();
+    if !required && !path.exists() {
+        tracing::warn!(file = %path.display(), "no GeoIP database: client locations are unknown");
+        return Ok(None);
+    }
+    let err = |e: crate::geo::GeoError| {
+        use crate::geo::GeoError::*;
+        let file = match &e {
+            Read { path, .. } | Invalid { path, .. } | Csv { path, .. } | Write { path, .. } => path.clone(),
+        };
+        // The error's text starts with the file name; ConfigError prints it once.
+        let text = e.to_string();
+        let prefix = format!("{}: ", file.display());
+        let message = text.strip_prefix(&prefix).unwrap_or(&text).to_string();
+        ConfigError { file, line: 0, col: 0, message }
+    };
+    let db = GeoDb::open(&path, cfg.geoip_asn.as_deref()).map_err(err)?;
+    Ok(Some(Arc::new(db)))
 }

@@ -4,8 +4,9 @@
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, RecordType};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
+use crate::policy::{self, Client, Family};
 use crate::state::State;
 use crate::wire::{self, ecs, EDNS_PAYLOAD};
 use crate::zone;
@@ -18,7 +19,7 @@ pub enum Transport {
 }
 
 /// Answer one query. `None` means send nothing (responses, runts).
-pub fn respond(state: &State, packet: &[u8], _src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
+pub fn respond(state: &State, packet: &[u8], src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
     if packet.len() < wire::HEADER_LEN || wire::is_response(packet) {
         return None;
     }
@@ -54,18 +55,11 @@ pub fn respond(state: &State, packet: &[u8], _src: SocketAddr, transport: Transp
         resp.metadata.response_code = ResponseCode::FormErr;
         return encode(resp, transport, limit);
     }
+    let mut query_ecs = None;
     if let Some(qedns) = &query.edns {
         if let Some(EdnsOption::Subnet(cs)) = qedns.option(EdnsCode::Subnet) {
             match ecs::validate(cs) {
-                Ok(valid) => {
-                    // Static data does not depend on the client: scope 0 (RFC 7871 §7.2.1).
-                    let mut echo = *cs;
-                    echo.set_scope_prefix(0);
-                    let _ = valid;
-                    if let Some(e) = resp.edns.as_mut() {
-                        e.options_mut().insert(EdnsOption::Subnet(echo));
-                    }
-                }
+                Ok(valid) => query_ecs = Some((*cs, valid)),
                 Err(_) => {
                     resp.metadata.response_code = ResponseCode::FormErr;
                     return encode(resp, transport, limit);
@@ -91,7 +85,36 @@ pub fn respond(state: &State, packet: &[u8], _src: SocketAddr, transport: Transp
     }
 
     let name = q.name();
-    match zone::lookup(&state.zones, name, qtype) {
+    // The client a GSLB decision is for: ECS when it carries information
+    // (source prefix > 0, RFC 7871 §7.1.2), else the resolver's address.
+    let client_base = match query_ecs {
+        Some((_, v)) if v.source_prefix > 0 => Client { addr: v.addr, prefix: v.source_prefix, from_ecs: true, location: None },
+        _ => {
+            let addr = unmap(src.ip());
+            Client { addr, prefix: if addr.is_ipv4() { 32 } else { 128 }, from_ecs: false, location: None }
+        }
+    };
+    let mut scope: u8 = 0;
+    let mut decide = |z: &zone::Zone, svc: &policy::Service, rtype: RecordType| {
+        let mut client = client_base.clone();
+        if svc.needs_location() {
+            client.location = state.geo.as_ref().map(|g| g.lookup(client.addr));
+        }
+        let family = if rtype == RecordType::AAAA { Family::V6 } else { Family::V4 };
+        let d = policy::decide(svc, &z.regions, &client, &state.health, family, None);
+        scope = scope.max(d.scope);
+        d.addresses
+    };
+    let found = zone::lookup(&state.zones, name, qtype, &mut decide);
+    if let Some((mut echo, v)) = query_ecs {
+        // Scope: how far around the client this answer holds; 0 for answers that
+        // do not depend on the client, and when the client sent no information.
+        echo.set_scope_prefix(if v.source_prefix == 0 { 0 } else { scope });
+        if let Some(e) = resp.edns.as_mut() {
+            e.options_mut().insert(EdnsOption::Subnet(echo));
+        }
+    }
+    match found {
         None => resp.metadata.response_code = ResponseCode::Refused,
         Some(found) => {
             resp.metadata.response_code = found.rcode;
@@ -102,6 +125,14 @@ pub fn respond(state: &State, packet: &[u8], _src: SocketAddr, transport: Transp
         }
     }
     encode(resp, transport, limit)
+}
+
+/// `::ffff:a.b.c.d` is the IPv4 client it stands for.
+fn unmap(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
 }
 
 /// Encode; over UDP, an answer larger than the client's limit is replaced by a

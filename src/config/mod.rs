@@ -6,7 +6,7 @@ mod server_file;
 pub mod zone_file;
 
 pub use error::{ConfigError, Source};
-pub use server_file::{ServerConfig, DEFAULT_LISTEN};
+pub use server_file::{ServerConfig, DEFAULT_GEOIP, DEFAULT_LISTEN};
 
 use std::path::{Path, PathBuf};
 

@@ -15,8 +15,9 @@ pub const DEFAULT_LISTEN: [&str; 2] = ["127.0.0.1:5353", "[::1]:5353"];
 pub struct ServerConfig {
     #[serde(default = "default_zones")]
     pub zones: PathBuf,
-    #[serde(default = "default_geoip")]
-    pub geoip: PathBuf,
+    /// GeoIP database; when not set, `geoip/demo.mmdb` is used if it exists.
+    #[serde(default)]
+    pub geoip: Option<PathBuf>,
     /// Optional second database for autonomous system numbers.
     #[serde(default)]
     pub geoip_asn: Option<PathBuf>,
@@ -25,14 +26,20 @@ pub struct ServerConfig {
     /// Idle timeout of a TCP connection between queries (RFC 7766 §6.2.3).
     #[serde(default = "default_tcp_idle")]
     pub tcp_idle_timeout_secs: u64,
+    /// How often zone files and GeoIP databases are checked for changes; 0 = SIGHUP only.
+    #[serde(default = "default_watch")]
+    pub watch_interval_ms: u64,
+}
+
+fn default_watch() -> u64 {
+    2000
 }
 
 fn default_zones() -> PathBuf {
     PathBuf::from("zones")
 }
-fn default_geoip() -> PathBuf {
-    PathBuf::from("geoip/demo.mmdb")
-}
+/// The demo database, used when no database is configured and it exists.
+pub const DEFAULT_GEOIP: &str = "geoip/demo.mmdb";
 fn default_tcp_idle() -> u64 {
     10
 }
@@ -41,10 +48,11 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             zones: default_zones(),
-            geoip: default_geoip(),
+            geoip: None,
             geoip_asn: None,
             listen: Vec::new(),
             tcp_idle_timeout_secs: default_tcp_idle(),
+            watch_interval_ms: default_watch(),
         }
     }
 }
@@ -62,11 +70,22 @@ impl ServerConfig {
             }
         };
         rebase(&mut cfg.zones);
-        rebase(&mut cfg.geoip);
+        if let Some(p) = cfg.geoip.as_mut() {
+            rebase(p);
+        }
         if let Some(p) = cfg.geoip_asn.as_mut() {
             rebase(p);
         }
         Ok(cfg)
+    }
+
+    /// The GeoIP database to open, and whether its absence is an error
+    /// (configured explicitly) or only means "no locations" (the default).
+    pub fn geoip_path(&self) -> (PathBuf, bool) {
+        match &self.geoip {
+            Some(p) => (p.clone(), true),
+            None => (PathBuf::from(DEFAULT_GEOIP), false),
+        }
     }
 
     /// The addresses to serve on: configured ones, else the defaults.

@@ -4,6 +4,7 @@
 //! line and column it is about.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use toml::Spanned;
 
 fn default_ttl() -> u32 {
@@ -27,6 +28,93 @@ pub struct ZoneFile {
     pub include: Option<Spanned<toml::Value>>,
     #[serde(default)]
     pub records: Vec<Spanned<RecordSpec>>,
+    /// Datacenters the services choose among.
+    #[serde(default)]
+    pub regions: Vec<Spanned<RegionSpec>>,
+    /// Names answered dynamically for A and AAAA.
+    #[serde(default)]
+    pub services: Vec<Spanned<ServiceSpec>>,
+    /// Cases `meridian check` evaluates: client → name → expected region or answer.
+    #[serde(default)]
+    pub expect: Vec<Spanned<ExpectSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionSpec {
+    pub name: Spanned<String>,
+    pub addresses: Vec<Spanned<String>>,
+    pub location: Option<Spanned<LocationSpec>>,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    pub capacity: Option<u32>,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct LocationSpec {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    pub name: Spanned<String>,
+    #[serde(default = "default_service_ttl")]
+    pub ttl: u32,
+    /// Candidate regions (default: every region of the zone), in order.
+    pub regions: Option<Vec<Spanned<String>>>,
+    /// Steps such as "geo", "nearest", "latency", "weighted", "sticky",
+    /// "failover eu-west us-east", "multi 3".
+    pub chain: Spanned<Vec<Spanned<String>>>,
+    pub geo: Option<Spanned<RuleSpec<Vec<Spanned<String>>>>>,
+    pub latency: Option<Spanned<RuleSpec<BTreeMap<String, u32>>>>,
+}
+
+fn default_service_ttl() -> u32 {
+    30
+}
+
+/// Rules keyed by client location; values are region lists (`geo`) or
+/// region → ms tables (`latency`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec<T> {
+    #[serde(default)]
+    pub cidr: BTreeMap<String, Spanned<T>>,
+    #[serde(default)]
+    pub asn: BTreeMap<String, Spanned<T>>,
+    #[serde(default)]
+    pub subdivision: BTreeMap<String, Spanned<T>>,
+    #[serde(default)]
+    pub country: BTreeMap<String, Spanned<T>>,
+    #[serde(default)]
+    pub continent: BTreeMap<String, Spanned<T>>,
+    pub default: Option<Spanned<T>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSpec {
+    /// Client address or subnet (as sent in ECS), e.g. "198.51.100.0/24".
+    pub client: Spanned<String>,
+    /// Service name, relative to the origin or absolute.
+    pub name: Spanned<String>,
+    #[serde(rename = "type", default = "default_expect_type")]
+    pub rtype: Spanned<String>,
+    /// The region expected to answer first.
+    pub region: Option<Spanned<String>>,
+    /// The exact addresses expected (sorted compare).
+    pub answer: Option<Spanned<Vec<String>>>,
+}
+
+fn default_expect_type() -> Spanned<String> {
+    Spanned::new(0..0, "A".to_string())
 }
 
 #[derive(Debug, Deserialize)]

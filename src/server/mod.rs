@@ -1,10 +1,14 @@
 //! Sockets and process life: bind, serve UDP and TCP, reload on SIGHUP,
 //! stop cleanly on SIGTERM/SIGINT.
 
+mod reload;
 mod tcp;
 mod udp;
 
+pub use reload::Reloader;
+
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
@@ -18,14 +22,12 @@ use crate::state::SharedState;
 pub struct ServeOptions {
     pub listen: Vec<SocketAddr>,
     pub tcp_idle_timeout: Duration,
+    /// How often input files are checked for changes (`None`: only SIGHUP).
+    pub watch_interval: Option<Duration>,
 }
 
 /// Bind every address (UDP and TCP) before serving, so a port clash fails the start.
-pub async fn serve(
-    state: SharedState,
-    opts: ServeOptions,
-    reload: impl Fn() + Send + 'static,
-) -> anyhow::Result<()> {
+pub async fn serve(state: SharedState, opts: ServeOptions, reloader: Arc<Reloader>) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let mut udp_sockets = Vec::new();
@@ -45,9 +47,16 @@ pub async fn serve(
         info!(addr = %listener.local_addr()?, "serving TCP");
         tracker.spawn(tcp::run(listener, state.clone(), shutdown.clone(), tracker.clone(), opts.tcp_idle_timeout));
     }
+    if let Some(every) = opts.watch_interval {
+        tokio::spawn(Arc::clone(&reloader).watch(every));
+    }
     info!("ready");
 
-    wait_for_signals(reload).await;
+    let on_hup = move || {
+        let r = Arc::clone(&reloader);
+        tokio::task::spawn_blocking(move || r.reload("SIGHUP"));
+    };
+    wait_for_signals(on_hup).await;
     info!("shutting down: no new queries; finishing TCP answers in flight");
     shutdown.cancel();
     tracker.close();

@@ -84,11 +84,31 @@ pub fn build_zone(parsed: &ParsedZoneFile) -> Result<Zone, ConfigError> {
     }
     b.validate(z.soa.span())?;
 
+    let regions = super::services::build_regions(src, &z.regions)?;
+    let mut services = HashMap::new();
+    let mut spans = HashMap::new();
+    for spec in &z.services {
+        let (name, svc) = super::services::build_service(src, &origin, &regions, spec.get_ref())?;
+        if services.insert(name.clone(), svc).is_some() {
+            return Err(src.error(spec.get_ref().name.span(), format!("service {name} is defined twice")));
+        }
+        spans.insert(name, spec.get_ref().name.span());
+    }
+    super::services::check_no_clash(src, &services, &b.nodes, &spans)?;
+    for (name, svc) in services {
+        b.nodes.entry(name).or_default().service = Some(svc);
+    }
+    let expects = z
+        .expect
+        .iter()
+        .map(|e| super::services::build_expect(src, &origin, e.get_ref()))
+        .collect::<Result<Vec<_>, _>>()?;
+
     // The apex node holds the SOA too, so `SOA` queries and ANY see it.
     let apex = b.nodes.entry(origin.clone()).or_default();
     apex.rrsets.insert(0, RRset { rtype: RecordType::SOA, ttl: soa.ttl, records: vec![soa.clone()] });
     add_empty_non_terminals(&origin, &mut b.nodes);
-    Ok(Zone { origin, soa, nodes: b.nodes, file: src.path.clone() })
+    Ok(Zone { origin, soa, nodes: b.nodes, regions, expects, file: src.path.clone() })
 }
 
 fn parse_origin(src: &Source, text: &str, span: Range<usize>) -> Result<Name, ConfigError> {

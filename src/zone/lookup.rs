@@ -2,7 +2,12 @@
 //! RFC 4592 wildcard, NODATA, NXDOMAIN. Pure: no wire, no sockets.
 
 use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::policy::Service;
 
 use super::{Node, Zone, Zones};
 
@@ -19,25 +24,25 @@ pub struct Lookup {
     pub additional: Vec<Record>,
 }
 
-/// Where a name was found when resolving one step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Section {
-    Answer,
-    Authority,
-}
-
 /// One step of resolution at one name.
 enum Step<'z> {
     Referral(Name, &'z Node),
     Cname(Record, Name),
     Data(Vec<Record>),
+    Service(Arc<Service>, Name),
     NoData,
     NxDomain,
 }
 
 /// Answer `qname`/`qtype` from the zones; `None` when no zone covers the name
-/// (the caller answers REFUSED: Meridian never recurses).
-pub fn lookup(zones: &Zones, qname: &Name, qtype: RecordType) -> Option<Lookup> {
+/// (the caller answers REFUSED: Meridian never recurses). `decide` answers a
+/// GSLB service's A/AAAA (the policy chain), returning its addresses.
+pub fn lookup(
+    zones: &Zones,
+    qname: &Name,
+    qtype: RecordType,
+    decide: &mut dyn FnMut(&Zone, &Service, RecordType) -> Vec<IpAddr>,
+) -> Option<Lookup> {
     let zone = zones.find(qname)?;
     let mut out = Lookup {
         rcode: ResponseCode::NoError,
@@ -72,6 +77,21 @@ pub fn lookup(zones: &Zones, qname: &Name, qtype: RecordType) -> Option<Lookup> 
             Step::Data(records) => {
                 out.additional = addresses_for(zone, &records);
                 out.answers.extend(records);
+                break;
+            }
+            Step::Service(svc, owner) => {
+                let rtype = if qtype == RecordType::ANY { RecordType::A } else { qtype };
+                let addrs = decide(zone, &svc, rtype);
+                if addrs.is_empty() {
+                    out.authority.push(zone.negative_soa());
+                }
+                out.answers.extend(addrs.into_iter().map(|a| {
+                    let data = match a {
+                        IpAddr::V4(v4) => RData::A(A(v4)),
+                        IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
+                    };
+                    Record::from_rdata(owner.clone(), svc.ttl, data)
+                }));
                 break;
             }
             Step::NoData => {
@@ -121,6 +141,12 @@ fn resolve_one<'z>(zone: &'z Zone, name: &Name, qtype: RecordType) -> Step<'z> {
 /// Records of `node` answered with owner `owner` (the name as asked, or the
 /// name a wildcard was expanded for).
 fn from_node<'z>(node: &'z Node, owner: &Name, qtype: RecordType) -> Step<'z> {
+    if let Some(svc) = &node.service {
+        let any_dynamic = qtype == RecordType::ANY && node.rrsets.is_empty();
+        if matches!(qtype, RecordType::A | RecordType::AAAA) || any_dynamic {
+            return Step::Service(Arc::clone(svc), owner.clone());
+        }
+    }
     if qtype == RecordType::ANY {
         // RFC 8482 §4.1: answer with one RRset rather than all of them.
         return match node.rrsets.first() {

@@ -3,13 +3,18 @@
 
 mod build;
 mod lookup;
+mod services;
 
 pub use build::{build_zone, load_zones};
-pub use lookup::{lookup, Lookup, Section};
+pub use lookup::{lookup, Lookup};
+pub use services::Expect;
 
 use hickory_proto::rr::{Name, Record, RecordType};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::policy::{Region, Service};
 
 /// All records of one type at one owner name.
 #[derive(Debug, Clone)]
@@ -24,6 +29,8 @@ pub struct RRset {
 #[derive(Debug, Clone, Default)]
 pub struct Node {
     pub rrsets: Vec<RRset>,
+    /// A GSLB service answering A/AAAA at this name.
+    pub service: Option<Arc<Service>>,
 }
 
 impl Node {
@@ -38,6 +45,10 @@ pub struct Zone {
     pub origin: Name,
     pub soa: Record,
     pub nodes: HashMap<Name, Node>,
+    /// Datacenters this zone's services choose among.
+    pub regions: Vec<Region>,
+    /// `[[expect]]` cases for `meridian check`.
+    pub expects: Vec<Expect>,
     /// The file it came from, for logs and `check`.
     pub file: PathBuf,
 }
@@ -50,6 +61,11 @@ impl Zone {
             soa.ttl = soa.ttl.min(s.minimum);
         }
         soa
+    }
+
+    /// Every service with its owner name.
+    pub fn services(&self) -> impl Iterator<Item = (&Name, &Arc<Service>)> {
+        self.nodes.iter().filter_map(|(n, node)| node.service.as_ref().map(|s| (n, s)))
     }
 
     pub fn record_count(&self) -> usize {

@@ -1,0 +1,230 @@
+//! Runs a service's chain: availability filter, then each step in order,
+//! then selection. Candidates travel as ordered tiers: each step only
+//! reorders within (or splits) the tiers earlier steps produced, so a later
+//! step refines an earlier one instead of undoing it.
+
+use std::net::IpAddr;
+
+use super::explain::TraceStep;
+use super::{Client, Decision, Family, HealthView, Region, RegionId, Service, Step};
+
+/// Ordered groups of equally good regions.
+pub type Tiers = Vec<Vec<RegionId>>;
+
+/// What a step sees.
+pub struct Ctx<'a> {
+    pub regions: &'a [Region],
+    pub client: &'a Client,
+}
+
+impl Ctx<'_> {
+    /// The weight a selection step uses (the health subsystem may scale it).
+    pub fn weight(&self, id: RegionId) -> f64 {
+        f64::from(self.regions[id].weight)
+    }
+
+    pub fn names(&self, ids: &[RegionId]) -> String {
+        ids.iter().map(|id| self.regions[*id].name.as_str()).collect::<Vec<_>>().join(", ")
+    }
+
+    pub fn distances(&self, tiers: &Tiers, client: (f64, f64)) -> String {
+        tiers
+            .iter()
+            .flatten()
+            .map(|id| {
+                let r = &self.regions[*id];
+                match r.location {
+                    Some(l) => format!("{} {:.0} km", r.name, super::distance_km(client, l)),
+                    None => format!("{} (no location)", r.name),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// What one step did.
+pub struct Outcome {
+    pub tiers: Tiers,
+    /// The ECS scope this step's result supports; `None`: client-independent.
+    pub scope: Option<u8>,
+    pub note: String,
+}
+
+/// Decide the answer of `svc` for `client`. `trace` collects the explanation.
+pub fn decide(
+    svc: &Service,
+    regions: &[Region],
+    client: &Client,
+    health: &HealthView,
+    family: Family,
+    mut trace: Option<&mut Vec<TraceStep>>,
+) -> Decision {
+    let ctx = Ctx { regions, client };
+    let up: Vec<RegionId> = svc.regions.iter().copied().filter(|id| health.is_up(&regions[*id].name)).collect();
+    let fail_open = up.is_empty();
+    let candidates = if fail_open { svc.regions.clone() } else { up };
+    if let Some(t) = trace.as_deref_mut() {
+        let down: Vec<RegionId> = svc.regions.iter().copied().filter(|id| !candidates.contains(id)).collect();
+        let note = if fail_open {
+            "every region is down: failing open to all of them".to_string()
+        } else if down.is_empty() {
+            "all regions available".to_string()
+        } else {
+            format!("withdrawn: {}", ctx.names(&down))
+        };
+        t.push(TraceStep::new("available", &ctx, &vec![svc.regions.clone()], &vec![candidates.clone()], note));
+    }
+
+    let mut tiers: Tiers = vec![candidates];
+    let mut scope: Option<u8> = None;
+    let mut multi: Option<usize> = None;
+    for step in &svc.chain {
+        let before = trace.is_some().then(|| tiers.clone());
+        let out = match step {
+            Step::Geo(rules) => super::geo::apply(tiers, rules, &ctx),
+            Step::Nearest => super::nearest::apply(tiers, &ctx),
+            Step::Latency(table) => super::latency::apply(tiers, table, &ctx),
+            Step::Weighted => super::weighted::apply(tiers, &ctx),
+            Step::Sticky => super::sticky::apply(tiers, &ctx),
+            Step::Failover(order) => super::failover::apply(tiers, order, &ctx),
+            Step::Multi(n) => {
+                multi = Some(*n);
+                Outcome { tiers, scope: None, note: format!("answer up to {n} addresses") }
+            }
+        };
+        if let Some(s) = out.scope {
+            scope = Some(scope.map_or(s, |prev| prev.max(s)));
+        }
+        if let (Some(t), Some(before)) = (trace.as_deref_mut(), before) {
+            t.push(TraceStep::new(step.name(), &ctx, &before, &out.tiers, out.note));
+        }
+        tiers = out.tiers;
+    }
+
+    let ordered = tiers.into_iter().flatten();
+    let mut chosen = Vec::new();
+    let mut addresses: Vec<IpAddr> = Vec::new();
+    match multi {
+        Some(n) => {
+            for id in ordered {
+                if addresses.len() >= n {
+                    break;
+                }
+                let before = addresses.len();
+                addresses.extend(regions[id].addresses_of(family).take(n - before));
+                if addresses.len() > before {
+                    chosen.push(id);
+                }
+            }
+        }
+        None => {
+            // The first region that has addresses of this family answers with all of them.
+            if let Some(id) = ordered.into_iter().find(|id| regions[*id].addresses_of(family).next().is_some()) {
+                chosen.push(id);
+                addresses.extend(regions[id].addresses_of(family));
+            }
+        }
+    }
+    Decision { regions: chosen, addresses, scope: scope.unwrap_or(0), fail_open }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geo::Location;
+    use crate::policy::Matcher;
+
+    fn regions() -> Vec<Region> {
+        let r = |name: &str, v4: &str, v6: &str, loc: (f64, f64), w| Region {
+            name: name.into(),
+            addresses: vec![v4.parse().unwrap(), v6.parse().unwrap()],
+            location: Some(loc),
+            weight: w,
+            capacity: None,
+        };
+        vec![
+            r("us-east", "192.0.2.10", "2001:db8:10::10", (39.0, -77.5), 50),
+            r("eu-west", "198.51.100.10", "2001:db8:20::10", (53.3, -6.3), 30),
+            r("ap-northeast", "203.0.113.10", "2001:db8:30::10", (35.7, 139.7), 20),
+        ]
+    }
+
+    fn client(addr: &str, prefix: u8, loc: Option<Location>) -> Client {
+        Client { addr: addr.parse().unwrap(), prefix, from_ecs: true, location: loc }
+    }
+
+    fn located(net: &str, cont: &str, coords: (f64, f64)) -> Location {
+        Location { network: net.parse().unwrap(), continent: Some(cont.into()), coords: Some(coords), ..Default::default() }
+    }
+
+    fn svc(chain: Vec<Step>) -> Service {
+        Service { name: "www".into(), ttl: 30, regions: vec![0, 1, 2], chain }
+    }
+
+    fn www() -> Service {
+        let mut geo = Matcher::default();
+        geo.continent.insert("EU".into(), vec![1]);
+        geo.continent.insert("NA".into(), vec![0]);
+        geo.continent.insert("AS".into(), vec![2]);
+        svc(vec![Step::Geo(geo), Step::Nearest])
+    }
+
+    #[test]
+    fn geo_then_nearest_picks_the_mapped_region_and_falls_back_by_distance() {
+        let rs = regions();
+        let eu = client("10.3.0.0", 24, Some(located("10.3.0.0/16", "EU", (51.5, -0.1))));
+        let d = decide(&www(), &rs, &eu, &HealthView::all_up(), Family::V4, None);
+        assert_eq!(d.addresses, vec!["198.51.100.10".parse::<IpAddr>().unwrap()]);
+        assert_eq!(d.scope, 16);
+        // eu-west down: London's next region is the nearest one, us-east.
+        let h = HealthView::with_down(["eu-west".to_string()]);
+        let d = decide(&www(), &rs, &eu, &h, Family::V6, None);
+        assert_eq!(d.addresses, vec!["2001:db8:10::10".parse::<IpAddr>().unwrap()]);
+        // Unknown continent: nearest decides (Sydney → Tokyo).
+        let oc = client("10.6.0.0", 24, Some(located("10.6.0.0/16", "OC", (-33.9, 151.2))));
+        let d = decide(&www(), &rs, &oc, &HealthView::all_up(), Family::V4, None);
+        assert_eq!(d.regions, vec![2]);
+    }
+
+    #[test]
+    fn all_down_fails_open() {
+        let rs = regions();
+        let h = HealthView::with_down(rs.iter().map(|r| r.name.clone()));
+        let d = decide(&svc(vec![Step::Failover(vec![1, 0, 2])]), &rs, &client("192.0.2.1", 32, None), &h, Family::V4, None);
+        assert!(d.fail_open);
+        assert_eq!(d.regions, vec![1]);
+        assert_eq!(d.scope, 0);
+    }
+
+    #[test]
+    fn failover_takes_the_first_available() {
+        let rs = regions();
+        let s = svc(vec![Step::Failover(vec![1, 0, 2])]);
+        let c = client("192.0.2.1", 32, None);
+        assert_eq!(decide(&s, &rs, &c, &HealthView::all_up(), Family::V4, None).regions, vec![1]);
+        let h = HealthView::with_down(["eu-west".to_string()]);
+        assert_eq!(decide(&s, &rs, &c, &h, Family::V4, None).regions, vec![0]);
+    }
+
+    #[test]
+    fn multi_answers_several_regions_in_order() {
+        let rs = regions();
+        let s = svc(vec![Step::Failover(vec![2, 1, 0]), Step::Multi(2)]);
+        let d = decide(&s, &rs, &client("192.0.2.1", 32, None), &HealthView::all_up(), Family::V4, None);
+        assert_eq!(d.regions, vec![2, 1]);
+        assert_eq!(d.addresses.len(), 2);
+    }
+
+    #[test]
+    fn sticky_scope_is_the_hashed_subnet() {
+        let rs = regions();
+        let s = svc(vec![Step::Sticky]);
+        let d = decide(&s, &rs, &client("10.1.2.0", 24, None), &HealthView::all_up(), Family::V4, None);
+        assert_eq!(d.scope, 24);
+        let d2 = decide(&s, &rs, &client("10.1.2.0", 24, None), &HealthView::all_up(), Family::V4, None);
+        assert_eq!(d.regions, d2.regions);
+        let d = decide(&s, &rs, &client("10.1.0.0", 16, None), &HealthView::all_up(), Family::V4, None);
+        assert_eq!(d.scope, 16);
+    }
+}

@@ -1,0 +1,38 @@
+//! `latency`: order by a configured latency table (client group → region →
+//! ms); where the table says nothing, fall back to `nearest`.
+
+use super::chain::{Ctx, Outcome, Tiers};
+use super::nearest::{order_by_distance, split_equal};
+use super::{Matcher, RegionId};
+
+pub fn apply(tiers: Tiers, table: &Matcher<Vec<(RegionId, u32)>>, ctx: &Ctx) -> Outcome {
+    let loc = ctx.client.location.as_ref();
+    let coords = loc.and_then(|l| l.coords);
+    let Some(m) = table.find(ctx.client.addr, loc) else {
+        let scope = table.find_scope_of_miss(ctx.client.addr, loc).max(loc.map_or(0, |l| l.network.prefix_len()));
+        let tiers = match coords {
+            Some(c) => order_by_distance(tiers, ctx, c),
+            None => tiers,
+        };
+        return Outcome { tiers, scope: Some(scope), note: "no latency row for this client; ordered by distance".into() };
+    };
+    let mut out = Tiers::new();
+    for tier in tiers {
+        let mut measured: Vec<(u32, RegionId)> =
+            m.value.iter().filter(|(id, _)| tier.contains(id)).map(|(id, ms)| (*ms, *id)).collect();
+        measured.sort_by_key(|(ms, _)| *ms);
+        split_equal(&mut out, measured);
+        let rest: Vec<RegionId> = tier.into_iter().filter(|id| !m.value.iter().any(|(r, _)| r == id)).collect();
+        if !rest.is_empty() {
+            match coords {
+                Some(c) => out.extend(order_by_distance(vec![rest], ctx, c)),
+                None => out.push(rest),
+            }
+        }
+    }
+    let rows: Vec<String> = m.value.iter().map(|(id, ms)| format!("{} {ms}ms", ctx.regions[*id].name)).collect();
+    let note = format!("matched {}: {}", m.label, rows.join(", "));
+    // Distance ordering of the rest depends on the database network too.
+    let scope = m.scope.max(if coords.is_some() { loc.map_or(0, |l| l.network.prefix_len()) } else { 0 });
+    Outcome { tiers: out, scope: Some(scope), note }
+}

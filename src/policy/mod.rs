@@ -1,0 +1,150 @@
+//! GSLB decisions: a service's policy chain orders its regions for one
+//! client, then the answer is selected. One file per step; `chain.rs` runs
+//! them. Steps order candidates; availability (health) is a separate filter
+//! applied first, read from an immutable snapshot (`HealthView`).
+
+mod chain;
+pub mod explain;
+mod failover;
+mod geo;
+mod latency;
+mod matcher;
+mod nearest;
+mod sticky;
+mod weighted;
+
+pub use chain::decide;
+pub use matcher::{MatchKind, Matcher, RuleMatch};
+pub use nearest::distance_km;
+
+use crate::geo::Location;
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+/// Index of a region in its zone's region list.
+pub type RegionId = usize;
+
+/// A datacenter: a pool of addresses with a place and a weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Region {
+    pub name: String,
+    pub addresses: Vec<IpAddr>,
+    /// Latitude, longitude in degrees.
+    pub location: Option<(f64, f64)>,
+    pub weight: u32,
+    pub capacity: Option<u32>,
+}
+
+impl Region {
+    pub fn addresses_of(&self, family: Family) -> impl Iterator<Item = IpAddr> + '_ {
+        self.addresses.iter().copied().filter(move |a| family.matches(a))
+    }
+}
+
+/// The address family a query asks for (A or AAAA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn matches(self, a: &IpAddr) -> bool {
+        matches!((self, a), (Family::V4, IpAddr::V4(_)) | (Family::V6, IpAddr::V6(_)))
+    }
+}
+
+/// One step of a policy chain. Closed set: matched in one place (`chain.rs`).
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Most specific geo rule's regions first (CIDR > ASN > subdivision > country > continent > default).
+    Geo(Matcher<Vec<RegionId>>),
+    /// Order by great-circle distance from the client.
+    Nearest,
+    /// Order by a configured latency table (ms per region), nearest where it is silent.
+    Latency(Matcher<Vec<(RegionId, u32)>>),
+    /// Pick by weight, randomly per query.
+    Weighted,
+    /// Weighted rendezvous hashing of the client subnet.
+    Sticky,
+    /// This order, first available first.
+    Failover(Vec<RegionId>),
+    /// Answer up to N addresses from the ordered regions.
+    Multi(usize),
+}
+
+impl Step {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Geo(_) => "geo",
+            Step::Nearest => "nearest",
+            Step::Latency(_) => "latency",
+            Step::Weighted => "weighted",
+            Step::Sticky => "sticky",
+            Step::Failover(_) => "failover",
+            Step::Multi(_) => "multi",
+        }
+    }
+
+    /// Whether the step reads the client's location (so a GeoIP lookup is needed).
+    pub fn needs_location(&self) -> bool {
+        matches!(self, Step::Geo(_) | Step::Nearest | Step::Latency(_))
+    }
+}
+
+/// A name answered dynamically for A and AAAA.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub ttl: u32,
+    pub regions: Vec<RegionId>,
+    pub chain: Vec<Step>,
+}
+
+impl Service {
+    pub fn needs_location(&self) -> bool {
+        self.chain.iter().any(Step::needs_location)
+    }
+}
+
+/// Who is asking: the ECS subnet when given, else the resolver's address.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub addr: IpAddr,
+    /// ECS source prefix, or the full address length without ECS.
+    pub prefix: u8,
+    pub from_ecs: bool,
+    /// Filled when the chain needs it.
+    pub location: Option<Location>,
+}
+
+/// Which regions are available: the seam the health subsystem drives. The
+/// chain only reads it; it is rebuilt and swapped whole on every transition.
+#[derive(Debug, Clone, Default)]
+pub struct HealthView {
+    down: HashSet<String>,
+}
+
+impl HealthView {
+    pub fn all_up() -> HealthView {
+        HealthView::default()
+    }
+    pub fn with_down(regions: impl IntoIterator<Item = String>) -> HealthView {
+        HealthView { down: regions.into_iter().collect() }
+    }
+    pub fn is_up(&self, region: &str) -> bool {
+        !self.down.contains(region)
+    }
+}
+
+/// The outcome of a chain for one client and family.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Regions whose addresses were answered, in answer order.
+    pub regions: Vec<RegionId>,
+    pub addresses: Vec<IpAddr>,
+    /// ECS scope prefix: how far the answer holds around the client (0: for everyone).
+    pub scope: u8,
+    /// Every candidate was down, so all were answered (fail open).
+    pub fail_open: bool,
+}

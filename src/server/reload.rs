@@ -1,0 +1,69 @@
+//! Reload: build a whole new snapshot off the query path, validate it, swap
+//! it in; on error keep serving the old one and say why. Triggered by SIGHUP
+//! and by a change to a zone file or GeoIP database (polled: cheap, and
+//! works for editors and for `mv` of a new database into place alike).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::config::ServerConfig;
+use crate::state::{SharedState, State};
+
+pub struct Reloader {
+    pub cfg: ServerConfig,
+    pub state: SharedState,
+}
+
+impl Reloader {
+    pub fn reload(&self, why: &str) -> bool {
+        match State::load(&self.cfg) {
+            Ok(mut new) => {
+                // Health is not configuration: carry the current view over.
+                new.health = self.state.load().health.clone();
+                self.state.store(Arc::new(new));
+                tracing::info!(reason = why, "reloaded configuration");
+                true
+            }
+            Err(e) => {
+                tracing::error!(reason = why, error = %e, "reload failed; still serving the previous configuration");
+                false
+            }
+        }
+    }
+
+    /// Every input file with its modification time and size.
+    pub fn fingerprint(&self) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.cfg.zones)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.push(self.cfg.geoip_path().0);
+        if let Some(asn) = &self.cfg.geoip_asn {
+            files.push(asn.clone());
+        }
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| {
+                let meta = std::fs::metadata(&p).ok();
+                let mtime = meta.as_ref().and_then(|m| m.modified().ok());
+                let len = meta.map_or(0, |m| m.len());
+                (p, mtime, len)
+            })
+            .collect()
+    }
+
+    /// Poll the inputs; reload when any changed (once per change, even if the reload fails).
+    pub async fn watch(self: Arc<Self>, every: Duration) {
+        let mut last = self.fingerprint();
+        loop {
+            tokio::time::sleep(every).await;
+            let now = self.fingerprint();
+            if now != last {
+                last = now;
+                let this = Arc::clone(&self);
+                let _ = tokio::task::spawn_blocking(move || this.reload("a configuration file changed")).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Regions, services and expectations of a zone file → policy types.
+
+use hickory_proto::rr::{Name, RecordType};
+use ipnet::IpNet;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::ops::Range;
+use std::sync::Arc;
+use toml::Spanned;
+
+use crate::config::zone_file::{ExpectSpec, RegionSpec, RuleSpec, ServiceSpec};
+use crate::config::{ConfigError, Source};
+use crate::policy::{Matcher, Region, RegionId, Service, Step};
+
+/// An `[[expect]]` case, checked by `meridian check`.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    pub client: IpNet,
+    pub name: Name,
+    pub rtype: RecordType,
+    pub region: Option<String>,
+    pub answer: Option<Vec<IpAddr>>,
+    /// `FILE:LINE:COL` of the case, for its failure message.
+    pub at: String,
+}
+
+pub fn build_regions(src: &Source, specs: &[Spanned<RegionSpec>]) -> Result<Vec<Region>, ConfigError> {
+    let mut out: Vec<Region> = Vec::new();
+    for spec in specs {
+        let r = spec.get_ref();
+        let name = r.name.get_ref().clone();
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(src.error(r.name.span(), format!("region name {name:?} must be one word")));
+        }
+        if out.iter().any(|o| o.name == name) {
+            return Err(src.error(r.name.span(), format!("region {name} is defined twice")));
+        }
+        let mut addresses = Vec::new();
+        for a in &r.addresses {
+            let ip: IpAddr = a
+                .get_ref()
+                .parse()
+                .map_err(|_| src.error(a.span(), format!("{:?} is not an IP address", a.get_ref())))?;
+            addresses.push(ip);
+        }
+        if addresses.is_empty() {
+            return Err(src.error(r.name.span(), format!("region {name} has no addresses")));
+        }
+        let location = match &r.location {
+            Some(l) => {
+                let ll = l.get_ref();
+                if !(-90.0..=90.0).contains(&ll.lat) || !(-180.0..=180.0).contains(&ll.lon) {
+                    return Err(src.error(l.span(), "location needs lat in [-90, 90] and lon in [-180, 180]"));
+                }
+                Some((ll.lat, ll.lon))
+            }
+            None => None,
+        };
+        out.push(Region { name, addresses, location, weight: r.weight, capacity: r.capacity });
+    }
+    Ok(out)
+}
+
+fn region_id(src: &Source, regions: &[Region], name: &str, span: Range<usize>) -> Result<RegionId, ConfigError> {
+    regions
+        .iter()
+        .position(|r| r.name == name)
+        .ok_or_else(|| src.error(span, format!("unknown region {name:?}")))
+}
+
+fn region_list(src: &Source, regions: &[Region], list: &Spanned<Vec<Spanned<String>>>) -> Result<Vec<RegionId>, ConfigError> {
+    list.get_ref().iter().map(|n| region_id(src, regions, n.get_ref(), n.span())).collect()
+}
+
+/// Build a rule table, converting each value with `conv`.
+fn rules<S, T>(
+    src: &Source,
+    spec: &Spanned<RuleSpec<S>>,
+    mut conv: impl FnMut(&Spanned<S>) -> Result<T, ConfigError>,
+) -> Result<Matcher<T>, ConfigError> {
+    let r = spec.get_ref();
+    let mut m = Matcher::default();
+    for (k, v) in &r.cidr {
+        let net: IpNet = k.parse().map_err(|_| src.error(v.span(), format!("{k:?} is not a CIDR network")))?;
+        if net.trunc() != net {
+            return Err(src.error(v.span(), format!("{k} has host bits set (did you mean {}?)", net.trunc())));
+        }
+        m.cidr.push((net, conv(v)?));
+    }
+    for (k, v) in &r.asn {
+        let asn: u32 = k
+            .trim_start_matches("AS")
+            .parse()
+            .map_err(|_| src.error(v.span(), format!("{k:?} is not an AS number")))?;
+        m.asn.insert(asn, conv(v)?);
+    }
+    for (k, v) in &r.subdivision {
+        if !k.contains('-') {
+            return Err(src.error(v.span(), format!("subdivision {k:?} must look like \"US-CA\"")));
+        }
+        m.subdivision.insert(k.to_ascii_uppercase(), conv(v)?);
+    }
+    for (k, v) in &r.country {
+        if k.len() != 2 {
+            return Err(src.error(v.span(), format!("country {k:?} must be an ISO 3166 two-letter code")));
+        }
+        m.country.insert(k.to_ascii_uppercase(), conv(v)?);
+    }
+    for (k, v) in &r.continent {
+        if !["AF", "AN", "AS", "EU", "NA", "OC", "SA"].contains(&k.to_ascii_uppercase().as_str()) {
+            return Err(src.error(v.span(), format!("continent {k:?} must be one of AF AN AS EU NA OC SA")));
+        }
+        m.continent.insert(k.to_ascii_uppercase(), conv(v)?);
+    }
+    if let Some(d) = &r.default {
+        m.default = Some(conv(d)?);
+    }
+    m.sort_cidrs();
+    Ok(m)
+}
+
+pub fn build_service(
+    src: &Source,
+    origin: &Name,
+    regions: &[Region],
+    spec: &ServiceSpec,
+) -> Result<(Name, Arc<Service>), ConfigError> {
+    let name_text = spec.name.get_ref();
+    let name = if name_text == "@" {
+        origin.clone()
+    } else {
+        Name::parse(name_text, Some(origin))
+            .map_err(|e| src.error(spec.name.span(), format!("{name_text:?} is not a domain name: {e}")))?
+    }
+    .to_lowercase();
+    if !origin.zone_of(&name) {
+        return Err(src.error(spec.name.span(), format!("{name} is outside the zone {origin}")));
+    }
+    let ids: Vec<RegionId> = match &spec.regions {
+        Some(list) => list.iter().map(|n| region_id(src, regions, n.get_ref(), n.span())).collect::<Result<_, _>>()?,
+        None => (0..regions.len()).collect(),
+    };
+    if ids.is_empty() {
+        return Err(src.error(spec.name.span(), format!("service {name} has no regions (define [[regions]])")));
+    }
+    let mut chain = Vec::new();
+    for step in spec.chain.get_ref() {
+        let text = step.get_ref().trim();
+        let mut words = text.split_whitespace();
+        let kind = words.next().unwrap_or("");
+        let args: Vec<&str> = words.collect();
+        let no_args = |s: Step| {
+            if args.is_empty() {
+                Ok(s)
+            } else {
+                Err(src.error(step.span(), format!("step {kind:?} takes no arguments")))
+            }
+        };
+        chain.push(match kind {
+            "geo" => {
+                let spec = spec.geo.as_ref().ok_or_else(|| {
+                    src.error(step.span(), "step \"geo\" needs a [services.geo] table for this service")
+                })?;
+                no_args(Step::Geo(rules(src, spec, |v| region_list(src, regions, v))?))?
+            }
+            "latency" => {
+                let spec = spec.latency.as_ref().ok_or_else(|| {
+                    src.error(step.span(), "step \"latency\" needs a [services.latency] table for this service")
+                })?;
+                no_args(Step::Latency(rules(src, spec, |v| {
+                    v.get_ref().iter().map(|(r, ms)| Ok((region_id(src, regions, r, v.span())?, *ms))).collect()
+                })?))?
+            }
+            "nearest" => no_args(Step::Nearest)?,
+            "weighted" => no_args(Step::Weighted)?,
+            "sticky" => no_args(Step::Sticky)?,
+            "failover" => {
+                if args.is_empty() {
+                    return Err(src.error(step.span(), "failover needs an ordered region list, e.g. \"failover eu-west us-east\""));
+                }
+                Step::Failover(args.iter().map(|a| region_id(src, regions, a, step.span())).collect::<Result<_, _>>()?)
+            }
+            "multi" => match args.as_slice() {
+                [n] => match n.parse::<usize>() {
+                    Ok(n) if n >= 1 => Step::Multi(n),
+                    _ => return Err(src.error(step.span(), format!("multi needs a count of at least 1, not {n:?}"))),
+                },
+                _ => return Err(src.error(step.span(), "multi needs one count, e.g. \"multi 3\"")),
+            },
+            other => {
+                return Err(src.error(
+                    step.span(),
+                    format!("unknown step {other:?} (steps: geo, nearest, latency, weighted, sticky, failover, multi)"),
+                ))
+            }
+        });
+    }
+    if spec.geo.is_some() && !chain.iter().any(|s| matches!(s, Step::Geo(_))) {
+        return Err(src.error(spec.name.span(), "a [services.geo] table is given but the chain has no \"geo\" step"));
+    }
+    let svc = Service { name: name.to_ascii(), ttl: spec.ttl, regions: ids, chain };
+    Ok((name, Arc::new(svc)))
+}
+
+pub fn build_expect(src: &Source, origin: &Name, spec: &ExpectSpec) -> Result<Expect, ConfigError> {
+    let client_text = spec.client.get_ref();
+    let client: IpNet = match client_text.parse::<IpNet>() {
+        Ok(n) => n,
+        Err(_) => client_text
+            .parse::<IpAddr>()
+            .map(IpNet::from)
+            .map_err(|_| src.error(spec.client.span(), format!("{client_text:?} is not an address or subnet")))?,
+    };
+    let name = Name::parse(spec.name.get_ref(), Some(origin))
+        .map_err(|e| src.error(spec.name.span(), format!("bad name: {e}")))?
+        .to_lowercase();
+    let rtype = match spec.rtype.get_ref().to_ascii_uppercase().as_str() {
+        "A" => RecordType::A,
+        "AAAA" => RecordType::AAAA,
+        other => return Err(src.error(spec.rtype.span(), format!("expect type must be A or AAAA, not {other}"))),
+    };
+    let answer = match &spec.answer {
+        Some(a) => Some(
+            a.get_ref()
+                .iter()
+                .map(|s| s.parse::<IpAddr>().map_err(|_| src.error(a.span(), format!("{s:?} is not an address"))))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        None => None,
+    };
+    if spec.region.is_none() && answer.is_none() {
+        return Err(src.error(spec.client.span(), "an [[expect]] case needs `region` or `answer`"));
+    }
+    let (line, col) = src.line_col(spec.client.span().start);
+    Ok(Expect {
+        client,
+        name,
+        rtype,
+        region: spec.region.as_ref().map(|r| r.get_ref().clone()),
+        answer,
+        at: format!("{}:{line}:{col}", src.path.display()),
+    })
+}
+
+/// Service names must not also hold static A, AAAA or CNAME records.
+pub fn check_no_clash(
+    src: &Source,
+    services: &HashMap<Name, Arc<Service>>,
+    nodes: &HashMap<Name, super::Node>,
+    spans: &HashMap<Name, Range<usize>>,
+) -> Result<(), ConfigError> {
+    for name in services.keys() {
+        if let Some(node) = nodes.get(name) {
+            for t in [RecordType::A, RecordType::AAAA, RecordType::CNAME] {
+                if node.get(t).is_some() {
+                    return Err(src.error(
+                        spans.get(name).cloned().unwrap_or(0..0),
+                        format!("service {name} also has static {t} records: a service name answers A/AAAA itself"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
