@@ -76,6 +76,9 @@ pub struct ConfigArgs {
     /// Seconds a TCP connection may sit idle between queries (default 10).
     #[arg(long)]
     pub tcp_idle_timeout: Option<u64>,
+    /// Directory for state that survives restarts: overrides, admin token (default ./state).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -112,6 +115,9 @@ impl ConfigArgs {
         }
         if let Some(t) = self.tcp_idle_timeout {
             cfg.tcp_idle_timeout_secs = t;
+        }
+        if let Some(d) = &self.state_dir {
+            cfg.state_dir = d.clone();
         }
         Ok(cfg)
     }
@@ -177,7 +183,8 @@ pub fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MERIDIAN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -243,7 +250,16 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         tcp_idle_timeout: Duration::from_secs(cfg.tcp_idle_timeout_secs),
         watch_interval: (cfg.watch_interval_ms > 0).then(|| Duration::from_millis(cfg.watch_interval_ms)),
     };
-    let reloader = Arc::new(crate::server::Reloader { cfg: cfg.clone(), state: Arc::clone(&shared) });
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(crate::server::serve(shared, opts, reloader))
+    rt.block_on(async move {
+        let monitor = crate::health::Monitor::new(Arc::clone(&shared), cfg.health_settings(), Arc::new(crate::health::NoObserver));
+        monitor.sync();
+        tokio::spawn(Arc::clone(&monitor).ticker(Duration::from_secs(1)));
+        let reloader = Arc::new(crate::server::Reloader {
+            cfg: cfg.clone(),
+            state: Arc::clone(&shared),
+            monitor: Some(Arc::clone(&monitor)),
+        });
+        crate::server::serve(shared, opts, reloader).await
+    })
 }

@@ -84,9 +84,9 @@ pub fn explain(state: &State, qname: &Name, qtype: RecordType, client: Option<Ip
         let mut steps = Vec::new();
         let d = policy::decide(svc, &z.regions, &c, &state.health, family, Some(&mut steps));
         let region_names = d.regions.iter().map(|id| z.regions[*id].name.clone()).collect();
-        let addrs = d.addresses.clone();
-        services.push(ServiceTrace { service: svc.name.clone(), ttl: svc.ttl, steps, decision: d, region_names });
-        addrs
+        let ans = zone::ServiceAnswer { addrs: d.addresses.clone(), ttl: d.ttl, servfail: d.servfail };
+        services.push(ServiceTrace { service: svc.name.clone(), ttl: d.ttl, steps, decision: d, region_names });
+        ans
     };
     let lookup = zone::lookup(&state.zones, qname, qtype, &mut decide);
     Explanation { qname: qname.clone(), qtype, client: located, resolver, services, lookup }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod explain;
 pub mod geo;
+pub mod health;
 pub mod policy;
 pub mod server;
 pub mod state;

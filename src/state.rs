@@ -6,16 +6,17 @@ use std::sync::Arc;
 
 use crate::config::{ConfigError, ServerConfig};
 use crate::geo::GeoDb;
-use crate::policy::HealthView;
+use crate::health::HealthView;
 use crate::zone::Zones;
 
 /// Everything the query path reads. Built completely off the query path.
 #[derive(Debug, Default)]
 pub struct State {
-    pub zones: Zones,
+    pub zones: Arc<Zones>,
     /// Client locations; `None` when no database is configured or present.
     pub geo: Option<Arc<GeoDb>>,
-    pub health: HealthView,
+    /// Availability, rebuilt by the health monitor on every transition.
+    pub health: Arc<HealthView>,
 }
 
 /// The swappable handle: queries `load()` it, reload and health `store()` a new one.
@@ -31,7 +32,7 @@ impl State {
     pub fn load(cfg: &ServerConfig) -> Result<State, ConfigError> {
         let zones = crate::zone::load_zones(&cfg.zones)?;
         let geo = load_geo(cfg)?;
-        Ok(State { zones, geo, health: HealthView::all_up() })
+        Ok(State { zones: Arc::new(zones), geo, health: Arc::new(HealthView::all_up()) })
     }
 }
 

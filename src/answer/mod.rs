@@ -59,6 +59,10 @@ pub fn respond(state: &State, packet: &[u8], src: SocketAddr, transport: Transpo
     if let Some(qedns) = &query.edns {
         if let Some(EdnsOption::Subnet(cs)) = qedns.option(EdnsCode::Subnet) {
             match ecs::validate(cs) {
+                Ok(_) if !ecs::raw_lengths_ok(packet) => {
+                    resp.metadata.response_code = ResponseCode::FormErr;
+                    return encode(resp, transport, limit);
+                }
                 Ok(valid) => query_ecs = Some((*cs, valid)),
                 Err(_) => {
                     resp.metadata.response_code = ResponseCode::FormErr;
@@ -103,7 +107,7 @@ pub fn respond(state: &State, packet: &[u8], src: SocketAddr, transport: Transpo
         let family = if rtype == RecordType::AAAA { Family::V6 } else { Family::V4 };
         let d = policy::decide(svc, &z.regions, &client, &state.health, family, None);
         scope = scope.max(d.scope);
-        d.addresses
+        zone::ServiceAnswer { addrs: d.addresses, ttl: d.ttl, servfail: d.servfail }
     };
     let found = zone::lookup(&state.zones, name, qtype, &mut decide);
     if let Some((mut echo, v)) = query_ecs {

@@ -29,6 +29,40 @@ pub struct ServerConfig {
     /// How often zone files and GeoIP databases are checked for changes; 0 = SIGHUP only.
     #[serde(default = "default_watch")]
     pub watch_interval_ms: u64,
+    /// Where state that survives a restart lives (overrides, the admin token).
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    #[serde(default)]
+    pub health: HealthFile,
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("state")
+}
+
+/// `[health]` in meridian.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthFile {
+    /// How an endpoint counts before its first verdict: "up" (default) or "down".
+    #[serde(default = "default_cold_start")]
+    pub cold_start: String,
+    /// Probes in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+impl Default for HealthFile {
+    fn default() -> Self {
+        HealthFile { cold_start: default_cold_start(), concurrency: default_concurrency() }
+    }
+}
+
+fn default_cold_start() -> String {
+    "up".into()
+}
+fn default_concurrency() -> usize {
+    256
 }
 
 fn default_watch() -> u64 {
@@ -53,6 +87,8 @@ impl Default for ServerConfig {
             listen: Vec::new(),
             tcp_idle_timeout_secs: default_tcp_idle(),
             watch_interval_ms: default_watch(),
+            state_dir: default_state_dir(),
+            health: HealthFile::default(),
         }
     }
 }
@@ -70,6 +106,7 @@ impl ServerConfig {
             }
         };
         rebase(&mut cfg.zones);
+        rebase(&mut cfg.state_dir);
         if let Some(p) = cfg.geoip.as_mut() {
             rebase(p);
         }
@@ -85,6 +122,14 @@ impl ServerConfig {
         match &self.geoip {
             Some(p) => (p.clone(), true),
             None => (PathBuf::from(DEFAULT_GEOIP), false),
+        }
+    }
+
+    pub fn health_settings(&self) -> crate::health::HealthSettings {
+        crate::health::HealthSettings {
+            unknown_is_up: self.health.cold_start != "down",
+            concurrency: self.health.concurrency,
+            state_dir: Some(self.state_dir.clone()),
         }
     }
 

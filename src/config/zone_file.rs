@@ -48,6 +48,45 @@ pub struct RegionSpec {
     #[serde(default = "default_weight")]
     pub weight: u32,
     pub capacity: Option<u32>,
+    /// Healthy endpoints needed for the region to be up (default 1).
+    #[serde(default = "default_min_healthy")]
+    pub min_healthy: usize,
+    /// Ramp a returning region to full weight over this long, e.g. "60s".
+    pub slow_start: Option<Spanned<String>>,
+    pub probe: Option<Spanned<ProbeSpec>>,
+}
+
+fn default_min_healthy() -> usize {
+    1
+}
+
+/// How a region's endpoints are checked (docs/health.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSpec {
+    /// "http", "https" or "tcp".
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    /// For http/https: URL with an `{addr}` placeholder.
+    pub url: Option<Spanned<String>>,
+    /// For tcp: the port to connect to.
+    pub port: Option<u16>,
+    pub method: Option<String>,
+    pub host: Option<String>,
+    /// Accepted status codes, inclusive range (default [200, 399]).
+    pub status: Option<Spanned<Vec<u16>>>,
+    pub body: Option<String>,
+    pub body_limit: Option<usize>,
+    pub verify_tls: Option<bool>,
+    /// PEM CA file (relative to the zone file) to trust instead of system roots.
+    pub ca: Option<String>,
+    pub interval: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub fall: Option<u32>,
+    pub rise: Option<u32>,
+    /// Address probed instead of the answered one: one address for all, or a
+    /// table answered-address → probed-address.
+    pub probe_addr: Option<Spanned<toml::Value>>,
 }
 
 fn default_weight() -> u32 {
@@ -72,6 +111,10 @@ pub struct ServiceSpec {
     /// Steps such as "geo", "nearest", "latency", "weighted", "sticky",
     /// "failover eu-west us-east", "multi 3".
     pub chain: Spanned<Vec<Spanned<String>>>,
+    /// When every region is down: "open" (default), "servfail", or a region name.
+    pub fail: Option<Spanned<String>>,
+    /// TTL while any of the service's regions is down.
+    pub ttl_degraded: Option<u32>,
     pub geo: Option<Spanned<RuleSpec<Vec<Spanned<String>>>>>,
     pub latency: Option<Spanned<RuleSpec<BTreeMap<String, u32>>>>,
 }

@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use super::explain::TraceStep;
-use super::{Client, Decision, Family, HealthView, Region, RegionId, Service, Step};
+use super::{Client, Decision, FailMode, Family, HealthView, Region, RegionId, Service, Step};
 
 /// Ordered groups of equally good regions.
 pub type Tiers = Vec<Vec<RegionId>>;
@@ -15,12 +15,15 @@ pub type Tiers = Vec<Vec<RegionId>>;
 pub struct Ctx<'a> {
     pub regions: &'a [Region],
     pub client: &'a Client,
+    pub health: &'a HealthView,
 }
 
 impl Ctx<'_> {
-    /// The weight a selection step uses (the health subsystem may scale it).
+    /// The weight a selection step uses: configured weight, scaled down while
+    /// the region ramps back after an outage (slow start).
     pub fn weight(&self, id: RegionId) -> f64 {
-        f64::from(self.regions[id].weight)
+        let r = &self.regions[id];
+        f64::from(r.weight) * self.health.ramp(&r.name)
     }
 
     pub fn names(&self, ids: &[RegionId]) -> String {
@@ -60,10 +63,25 @@ pub fn decide(
     family: Family,
     mut trace: Option<&mut Vec<TraceStep>>,
 ) -> Decision {
-    let ctx = Ctx { regions, client };
+    let ctx = Ctx { regions, client, health };
     let up: Vec<RegionId> = svc.regions.iter().copied().filter(|id| health.is_up(&regions[*id].name)).collect();
-    let fail_open = up.is_empty();
-    let candidates = if fail_open { svc.regions.clone() } else { up };
+    let all_down = up.is_empty();
+    let degraded = up.len() < svc.regions.len();
+    let ttl = match svc.ttl_degraded {
+        Some(t) if degraded => t,
+        _ => svc.ttl,
+    };
+    let (candidates, fail_open) = match (&svc.fail, all_down) {
+        (_, false) => (up, false),
+        (FailMode::Open, true) => (svc.regions.clone(), true),
+        (FailMode::Fallback(id), true) => (vec![*id], false),
+        (FailMode::Servfail, true) => {
+            if let Some(t) = trace.as_deref_mut() {
+                t.push(TraceStep::new("available", &ctx, &vec![svc.regions.clone()], &vec![], "every region is down: SERVFAIL".into()));
+            }
+            return Decision { regions: vec![], addresses: vec![], scope: 0, fail_open: false, servfail: true, ttl };
+        }
+    };
     if let Some(t) = trace.as_deref_mut() {
         let down: Vec<RegionId> = svc.regions.iter().copied().filter(|id| !candidates.contains(id)).collect();
         let note = if fail_open {
@@ -85,6 +103,7 @@ pub fn decide(
             Step::Geo(rules) => super::geo::apply(tiers, rules, &ctx),
             Step::Nearest => super::nearest::apply(tiers, &ctx),
             Step::Latency(table) => super::latency::apply(tiers, table, &ctx),
+            Step::LatencyProbe => super::latency::apply_probe(tiers, &ctx),
             Step::Weighted => super::weighted::apply(tiers, &ctx),
             Step::Sticky => super::sticky::apply(tiers, &ctx),
             Step::Failover(order) => super::failover::apply(tiers, order, &ctx),
@@ -102,7 +121,26 @@ pub fn decide(
         tiers = out.tiers;
     }
 
+    // Slow start for ordering chains: a ramping region keeps a growing,
+    // hash-stable share of the clients it leads for; the rest go to the next.
+    if !svc.chain.iter().any(|s| matches!(s, Step::Weighted | Step::Sticky)) {
+        let (ramped, ramp_scope) = super::sticky::ramp_first(tiers, &ctx, trace);
+        tiers = ramped;
+        if let Some(s) = ramp_scope {
+            scope = Some(scope.map_or(s, |prev| prev.max(s)));
+        }
+    }
     let ordered = tiers.into_iter().flatten();
+    // Withdrawn endpoints inside an available region are not answered, unless failing open.
+    let usable = |id: RegionId| {
+        let r = &regions[id];
+        let all: Vec<IpAddr> = r.addresses_of(family).collect();
+        if fail_open {
+            return all;
+        }
+        let healthy: Vec<IpAddr> = all.iter().copied().filter(|a| health.addr_up(&r.name, *a)).collect();
+        healthy
+    };
     let mut chosen = Vec::new();
     let mut addresses: Vec<IpAddr> = Vec::new();
     match multi {
@@ -112,7 +150,7 @@ pub fn decide(
                     break;
                 }
                 let before = addresses.len();
-                addresses.extend(regions[id].addresses_of(family).take(n - before));
+                addresses.extend(usable(id).into_iter().take(n - before));
                 if addresses.len() > before {
                     chosen.push(id);
                 }
@@ -120,13 +158,17 @@ pub fn decide(
         }
         None => {
             // The first region that has addresses of this family answers with all of them.
-            if let Some(id) = ordered.into_iter().find(|id| regions[*id].addresses_of(family).next().is_some()) {
-                chosen.push(id);
-                addresses.extend(regions[id].addresses_of(family));
+            for id in ordered {
+                let a = usable(id);
+                if !a.is_empty() {
+                    chosen.push(id);
+                    addresses = a;
+                    break;
+                }
             }
         }
     }
-    Decision { regions: chosen, addresses, scope: scope.unwrap_or(0), fail_open }
+    Decision { regions: chosen, addresses, scope: scope.unwrap_or(0), fail_open, servfail: false, ttl }
 }
 
 #[cfg(test)]
@@ -136,12 +178,8 @@ mod tests {
     use crate::policy::Matcher;
 
     fn regions() -> Vec<Region> {
-        let r = |name: &str, v4: &str, v6: &str, loc: (f64, f64), w| Region {
-            name: name.into(),
-            addresses: vec![v4.parse().unwrap(), v6.parse().unwrap()],
-            location: Some(loc),
-            weight: w,
-            capacity: None,
+        let r = |name: &str, v4: &str, v6: &str, loc: (f64, f64), w| {
+            Region::unprobed(name, vec![v4.parse().unwrap(), v6.parse().unwrap()], Some(loc), w)
         };
         vec![
             r("us-east", "192.0.2.10", "2001:db8:10::10", (39.0, -77.5), 50),
@@ -159,7 +197,7 @@ mod tests {
     }
 
     fn svc(chain: Vec<Step>) -> Service {
-        Service { name: "www".into(), ttl: 30, regions: vec![0, 1, 2], chain }
+        Service { name: "www".into(), ttl: 30, ttl_degraded: None, regions: vec![0, 1, 2], chain, fail: FailMode::Open }
     }
 
     fn www() -> Service {

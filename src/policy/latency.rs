@@ -36,3 +36,41 @@ pub fn apply(tiers: Tiers, table: &Matcher<Vec<(RegionId, u32)>>, ctx: &Ctx) -> 
     let scope = m.scope.max(if coords.is_some() { loc.map_or(0, |l| l.network.prefix_len()) } else { 0 });
     Outcome { tiers: out, scope: Some(scope), note }
 }
+
+/// Order by the lowest probe RTT this node measured to each region; regions
+/// without a measurement follow, nearest first.
+pub fn apply_probe(tiers: Tiers, ctx: &Ctx) -> Outcome {
+    let loc = ctx.client.location.as_ref();
+    let coords = loc.and_then(|l| l.coords);
+    let mut out = Tiers::new();
+    for tier in tiers {
+        let mut measured: Vec<(u64, RegionId)> = tier
+            .iter()
+            .filter_map(|id| ctx.health.rtt_ms(&ctx.regions[*id].name).map(|ms| ((ms * 1000.0) as u64, *id)))
+            .collect();
+        measured.sort_by_key(|(us, _)| *us);
+        let rest: Vec<RegionId> = tier.into_iter().filter(|id| !measured.iter().any(|(_, m)| m == id)).collect();
+        split_equal(&mut out, measured);
+        if !rest.is_empty() {
+            match coords {
+                Some(c) => out.extend(order_by_distance(vec![rest], ctx, c)),
+                None => out.push(rest),
+            }
+        }
+    }
+    let rtts: Vec<String> = out
+        .iter()
+        .flatten()
+        .map(|id| {
+            let name = &ctx.regions[*id].name;
+            match ctx.health.rtt_ms(name) {
+                Some(ms) => format!("{name} {ms:.1}ms"),
+                None => format!("{name} unmeasured"),
+            }
+        })
+        .collect();
+    // The order itself is the same for every client; only the distance
+    // fallback depends on where the client is.
+    let scope = if coords.is_some() { Some(loc.map_or(0, |l| l.network.prefix_len())) } else { None };
+    Outcome { tiers: out, scope, note: format!("probe RTT from this node: {}", rtts.join(", ")) }
+}

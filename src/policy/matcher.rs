@@ -55,7 +55,7 @@ pub struct RuleMatch<'a, T> {
 
 impl<T> Matcher<T> {
     pub fn sort_cidrs(&mut self) {
-        self.cidr.sort_by(|a, b| b.0.prefix_len().cmp(&a.0.prefix_len()));
+        self.cidr.sort_by_key(|c| std::cmp::Reverse(c.0.prefix_len()));
     }
 
     /// Whether any rule needs the client's geo data (not only CIDR).
@@ -136,6 +136,17 @@ fn common_prefix(a: IpAddr, b: IpAddr) -> u8 {
     }
 }
 
+impl<T> Matcher<T> {
+    /// Scope for a client no rule matched: the database network (and ASN
+    /// network when ASN rules exist), kept clear of CIDR rules.
+    pub fn find_scope_of_miss(&self, client: IpAddr, loc: Option<&Location>) -> u8 {
+        let geo_prefix = loc.map_or(0, |l| l.network.prefix_len());
+        let asn_prefix = loc.and_then(|l| l.asn_network).map_or(0, |n| n.prefix_len());
+        let base = if self.uses_asn() { geo_prefix.max(asn_prefix) } else { geo_prefix };
+        self.narrow(client, base, None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,16 +197,5 @@ mod tests {
         // Far away inside 10/8: the /8 holds except for the half with 10.1.2.0/24.
         let s = m.find("10.200.0.1".parse().unwrap(), None).unwrap().scope;
         assert_eq!(s, 9);
-    }
-}
-
-impl<T> Matcher<T> {
-    /// Scope for a client no rule matched: the database network (and ASN
-    /// network when ASN rules exist), kept clear of CIDR rules.
-    pub fn find_scope_of_miss(&self, client: IpAddr, loc: Option<&Location>) -> u8 {
-        let geo_prefix = loc.map_or(0, |l| l.network.prefix_len());
-        let asn_prefix = loc.and_then(|l| l.asn_network).map_or(0, |n| n.prefix_len());
-        let base = if self.uses_asn() { geo_prefix.max(asn_prefix) } else { geo_prefix };
-        self.narrow(client, base, None)
     }
 }

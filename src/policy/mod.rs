@@ -18,8 +18,10 @@ pub use matcher::{MatchKind, Matcher, RuleMatch};
 pub use nearest::distance_km;
 
 use crate::geo::Location;
-use std::collections::HashSet;
+pub use crate::health::HealthView;
+use crate::health::Endpoint;
 use std::net::IpAddr;
+use std::time::Duration;
 
 /// Index of a region in its zone's region list.
 pub type RegionId = usize;
@@ -33,9 +35,21 @@ pub struct Region {
     pub location: Option<(f64, f64)>,
     pub weight: u32,
     pub capacity: Option<u32>,
+    /// One per address, in the same order: what probes it (if anything).
+    pub endpoints: Vec<Endpoint>,
+    /// Healthy endpoints needed for the region to be up.
+    pub min_healthy: usize,
+    /// Ramp a returning region from a small share to its full weight over this long.
+    pub slow_start: Option<Duration>,
 }
 
 impl Region {
+    /// A region without probes (every endpoint always up).
+    pub fn unprobed(name: &str, addresses: Vec<IpAddr>, location: Option<(f64, f64)>, weight: u32) -> Region {
+        let endpoints = addresses.iter().map(|a| Endpoint { addr: *a, target: None }).collect();
+        Region { name: name.into(), addresses, location, weight, capacity: None, endpoints, min_healthy: 1, slow_start: None }
+    }
+
     pub fn addresses_of(&self, family: Family) -> impl Iterator<Item = IpAddr> + '_ {
         self.addresses.iter().copied().filter(move |a| family.matches(a))
     }
@@ -63,6 +77,8 @@ pub enum Step {
     Nearest,
     /// Order by a configured latency table (ms per region), nearest where it is silent.
     Latency(Matcher<Vec<(RegionId, u32)>>),
+    /// Order by the lowest probe RTT measured from this node, nearest where none.
+    LatencyProbe,
     /// Pick by weight, randomly per query.
     Weighted,
     /// Weighted rendezvous hashing of the client subnet.
@@ -78,7 +94,7 @@ impl Step {
         match self {
             Step::Geo(_) => "geo",
             Step::Nearest => "nearest",
-            Step::Latency(_) => "latency",
+            Step::Latency(_) | Step::LatencyProbe => "latency",
             Step::Weighted => "weighted",
             Step::Sticky => "sticky",
             Step::Failover(_) => "failover",
@@ -88,7 +104,7 @@ impl Step {
 
     /// Whether the step reads the client's location (so a GeoIP lookup is needed).
     pub fn needs_location(&self) -> bool {
-        matches!(self, Step::Geo(_) | Step::Nearest | Step::Latency(_))
+        matches!(self, Step::Geo(_) | Step::Nearest | Step::Latency(_) | Step::LatencyProbe)
     }
 }
 
@@ -97,8 +113,22 @@ impl Step {
 pub struct Service {
     pub name: String,
     pub ttl: u32,
+    /// TTL while any of the service's regions is down (so caches return sooner).
+    pub ttl_degraded: Option<u32>,
     pub regions: Vec<RegionId>,
     pub chain: Vec<Step>,
+    pub fail: FailMode,
+}
+
+/// What to answer when every candidate region is down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailMode {
+    /// Answer as if all were up (a dead datacenter is no worse than no answer).
+    Open,
+    /// Answer SERVFAIL.
+    Servfail,
+    /// Answer this region.
+    Fallback(RegionId),
 }
 
 impl Service {
@@ -118,25 +148,6 @@ pub struct Client {
     pub location: Option<Location>,
 }
 
-/// Which regions are available: the seam the health subsystem drives. The
-/// chain only reads it; it is rebuilt and swapped whole on every transition.
-#[derive(Debug, Clone, Default)]
-pub struct HealthView {
-    down: HashSet<String>,
-}
-
-impl HealthView {
-    pub fn all_up() -> HealthView {
-        HealthView::default()
-    }
-    pub fn with_down(regions: impl IntoIterator<Item = String>) -> HealthView {
-        HealthView { down: regions.into_iter().collect() }
-    }
-    pub fn is_up(&self, region: &str) -> bool {
-        !self.down.contains(region)
-    }
-}
-
 /// The outcome of a chain for one client and family.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
@@ -147,4 +158,8 @@ pub struct Decision {
     pub scope: u8,
     /// Every candidate was down, so all were answered (fail open).
     pub fail_open: bool,
+    /// Every candidate was down and the service says SERVFAIL.
+    pub servfail: bool,
+    /// TTL to answer with.
+    pub ttl: u32,
 }

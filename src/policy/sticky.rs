@@ -51,6 +51,35 @@ pub fn apply(mut tiers: Tiers, ctx: &Ctx) -> Outcome {
     Outcome { tiers: out, scope: Some(prefix), note: format!("rendezvous hash of {net}") }
 }
 
+/// Slow start for ordering chains: when the leading region is ramping with
+/// factor f, only clients whose hash falls below f keep it first; the others
+/// get the next region. The hash is stable, so the share grows smoothly
+/// and a client, once let in, stays in.
+/// Returns the tiers and, when a ramp was applied, the ECS scope it implies.
+pub fn ramp_first(mut tiers: Tiers, ctx: &Ctx, trace: Option<&mut Vec<super::explain::TraceStep>>) -> (Tiers, Option<u8>) {
+    let flat: Vec<RegionId> = tiers.iter().flatten().copied().collect();
+    let (Some(&first), Some(&second)) = (flat.first(), flat.get(1)) else { return (tiers, None) };
+    let name = &ctx.regions[first].name;
+    let f = ctx.health.ramp(name);
+    if f >= 1.0 {
+        return (tiers, None);
+    }
+    let prefix = key_prefix(ctx.client.addr, ctx.client.prefix);
+    let h = xxh3_64_with_seed(&subnet_key(ctx.client.addr, prefix), xxh3_64_with_seed(name.as_bytes(), 0x72616d70));
+    let u = (h >> 11) as f64 / (1u64 << 53) as f64;
+    if u < f {
+        return (tiers, Some(prefix));
+    }
+    let before = tiers.clone();
+    // Demote: first becomes second.
+    tiers = std::iter::once(vec![second]).chain(std::iter::once(vec![first])).chain(flat[2..].iter().map(|id| vec![*id])).collect();
+    if let Some(t) = trace {
+        let note = format!("{name} is ramping up ({:.0}% of its clients); this client waits", f * 100.0);
+        t.push(super::explain::TraceStep::new("slow-start", ctx, &before, &tiers, note));
+    }
+    (tiers, Some(prefix))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

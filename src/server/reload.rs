@@ -13,6 +13,8 @@ use crate::state::{SharedState, State};
 pub struct Reloader {
     pub cfg: ServerConfig,
     pub state: SharedState,
+    /// Re-synced after a reload: new targets start probing, gone ones stop.
+    pub monitor: Option<Arc<crate::health::Monitor>>,
 }
 
 impl Reloader {
@@ -23,6 +25,13 @@ impl Reloader {
                 new.health = self.state.load().health.clone();
                 self.state.store(Arc::new(new));
                 tracing::info!(reason = why, "reloaded configuration");
+                if let Some(m) = &self.monitor {
+                    let m = Arc::clone(m);
+                    // sync() spawns probers: it needs the runtime, not this blocking thread.
+                    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                        handle.spawn(async move { m.sync() });
+                    }
+                }
                 true
             }
             Err(e) => {

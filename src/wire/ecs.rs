@@ -70,3 +70,96 @@ mod tests {
         assert_eq!(validate(&cs("192.0.2.0", 33, 0)), Err(EcsError::PrefixTooLong(33)));
     }
 }
+
+/// RFC 7871 §6: ADDRESS must be exactly ceil(SOURCE PREFIX-LENGTH / 8)
+/// octets. hickory's decoder reads that many and ignores the rest, so the
+/// option's real length is checked on the raw packet. `false` when some ECS
+/// option in the OPT record has the wrong length (the packet was already
+/// parsed successfully, so the walk below stays in bounds or gives up).
+pub fn raw_lengths_ok(packet: &[u8]) -> bool {
+    let Some(opt) = find_opt_rdata(packet) else { return true };
+    let mut i = 0;
+    while i + 4 <= opt.len() {
+        let code = u16::from_be_bytes([opt[i], opt[i + 1]]);
+        let len = u16::from_be_bytes([opt[i + 2], opt[i + 3]]) as usize;
+        let data = &opt[i + 4..(i + 4 + len).min(opt.len())];
+        if code == 8 {
+            if data.len() < 4 {
+                return false;
+            }
+            let source = data[2] as usize;
+            if data.len() != 4 + source.div_ceil(8) {
+                return false;
+            }
+        }
+        i += 4 + len;
+    }
+    true
+}
+
+/// The RDATA of the OPT record in the additional section, if any.
+fn find_opt_rdata(p: &[u8]) -> Option<&[u8]> {
+    let count = |at: usize| u16::from_be_bytes([p[at], p[at + 1]]) as usize;
+    if p.len() < 12 {
+        return None;
+    }
+    let (qd, an, ns, ar) = (count(4), count(6), count(8), count(10));
+    let mut i = 12;
+    for _ in 0..qd {
+        i = skip_name(p, i)? + 4;
+    }
+    for n in 0..an + ns + ar {
+        i = skip_name(p, i)?;
+        if i + 10 > p.len() {
+            return None;
+        }
+        let rtype = u16::from_be_bytes([p[i], p[i + 1]]);
+        let rdlen = u16::from_be_bytes([p[i + 8], p[i + 9]]) as usize;
+        let start = i + 10;
+        let end = start.checked_add(rdlen).filter(|e| *e <= p.len())?;
+        if rtype == 41 && n >= an + ns {
+            return Some(&p[start..end]);
+        }
+        i = end;
+    }
+    None
+}
+
+/// Index just past a (possibly compressed) name.
+fn skip_name(p: &[u8], mut i: usize) -> Option<usize> {
+    loop {
+        let len = *p.get(i)? as usize;
+        if len == 0 {
+            return Some(i + 1);
+        }
+        if len & 0xc0 == 0xc0 {
+            return Some(i + 2);
+        }
+        i += 1 + len;
+    }
+}
+
+#[cfg(test)]
+mod raw_tests {
+    use super::*;
+
+    fn packet_with_ecs(ecs: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
+        p.extend_from_slice(b"\x03www\x04test\x00\x00\x01\x00\x01");
+        p.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0]);
+        let opt_len = 4 + ecs.len();
+        p.extend_from_slice(&(opt_len as u16).to_be_bytes());
+        p.extend_from_slice(&[0, 8]);
+        p.extend_from_slice(&(ecs.len() as u16).to_be_bytes());
+        p.extend_from_slice(ecs);
+        p
+    }
+
+    #[test]
+    fn address_length_must_match_the_prefix() {
+        assert!(raw_lengths_ok(&packet_with_ecs(&[0, 1, 16, 0, 10, 3])));
+        assert!(!raw_lengths_ok(&packet_with_ecs(&[0, 1, 16, 0, 10, 3, 0, 1])));
+        assert!(!raw_lengths_ok(&packet_with_ecs(&[0, 1, 24, 0, 10, 3])));
+        assert!(raw_lengths_ok(&packet_with_ecs(&[0, 1, 0, 0])));
+    }
+}

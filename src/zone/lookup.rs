@@ -24,10 +24,19 @@ pub struct Lookup {
     pub additional: Vec<Record>,
 }
 
+/// What a GSLB service answers for one question.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceAnswer {
+    pub addrs: Vec<IpAddr>,
+    pub ttl: u32,
+    /// Every region down and the service says SERVFAIL.
+    pub servfail: bool,
+}
+
 /// One step of resolution at one name.
 enum Step<'z> {
     Referral(Name, &'z Node),
-    Cname(Record, Name),
+    Cname(Box<Record>, Name),
     Data(Vec<Record>),
     Service(Arc<Service>, Name),
     NoData,
@@ -41,7 +50,7 @@ pub fn lookup(
     zones: &Zones,
     qname: &Name,
     qtype: RecordType,
-    decide: &mut dyn FnMut(&Zone, &Service, RecordType) -> Vec<IpAddr>,
+    decide: &mut dyn FnMut(&Zone, &Service, RecordType) -> ServiceAnswer,
 ) -> Option<Lookup> {
     let zone = zones.find(qname)?;
     let mut out = Lookup {
@@ -66,7 +75,7 @@ pub fn lookup(
                 break;
             }
             Step::Cname(rec, target) => {
-                out.answers.push(rec);
+                out.answers.push(*rec);
                 seen.push(name.clone());
                 let out_of_zone = !zone.origin.zone_of(&target);
                 if out_of_zone || seen.len() >= MAX_CNAME_CHAIN || seen.contains(&target) {
@@ -81,16 +90,21 @@ pub fn lookup(
             }
             Step::Service(svc, owner) => {
                 let rtype = if qtype == RecordType::ANY { RecordType::A } else { qtype };
-                let addrs = decide(zone, &svc, rtype);
-                if addrs.is_empty() {
+                let ans = decide(zone, &svc, rtype);
+                if ans.servfail {
+                    out.rcode = ResponseCode::ServFail;
+                    out.answers.clear();
+                    break;
+                }
+                if ans.addrs.is_empty() {
                     out.authority.push(zone.negative_soa());
                 }
-                out.answers.extend(addrs.into_iter().map(|a| {
+                out.answers.extend(ans.addrs.into_iter().map(|a| {
                     let data = match a {
                         IpAddr::V4(v4) => RData::A(A(v4)),
                         IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
                     };
-                    Record::from_rdata(owner.clone(), svc.ttl, data)
+                    Record::from_rdata(owner.clone(), ans.ttl, data)
                 }));
                 break;
             }
@@ -161,7 +175,7 @@ fn from_node<'z>(node: &'z Node, owner: &Name, qtype: RecordType) -> Step<'z> {
                 RData::CNAME(c) => c.0.clone(),
                 _ => unreachable!("CNAME RRset holds CNAME data"),
             };
-            return Step::Cname(rec, target);
+            return Step::Cname(Box::new(rec), target);
         }
     }
     match node.get(qtype) {

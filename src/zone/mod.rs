@@ -6,7 +6,7 @@ mod lookup;
 mod services;
 
 pub use build::{build_zone, load_zones};
-pub use lookup::{lookup, Lookup};
+pub use lookup::{lookup, Lookup, ServiceAnswer};
 pub use services::Expect;
 
 use hickory_proto::rr::{Name, Record, RecordType};
@@ -102,10 +102,34 @@ impl Zone {
                     continue;
                 }
                 for r in &set.records {
-                    out.push_str(&format!("{r}\n"));
+                    match &r.data {
+                        // hickory's TXT Display drops the quotes; write character-strings.
+                        hickory_proto::rr::RData::TXT(txt) => {
+                            let strings: Vec<String> = txt.txt_data.iter().map(|s| quote_character_string(s)).collect();
+                            out.push_str(&format!("{} {} IN TXT {}\n", r.name, r.ttl, strings.join(" ")));
+                        }
+                        _ => out.push_str(&format!("{r}\n")),
+                    }
                 }
             }
         }
         out
     }
+}
+
+/// RFC 1035 §5.1 quoted character-string.
+fn quote_character_string(bytes: &[u8]) -> String {
+    let mut s = String::from("\"");
+    for &b in bytes {
+        match b {
+            b'"' | b'\\' => {
+                s.push('\\');
+                s.push(b as char);
+            }
+            0x20..=0x7e => s.push(b as char),
+            _ => s.push_str(&format!("\\{b:03}")),
+        }
+    }
+    s.push('"');
+    s
 }

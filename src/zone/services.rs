@@ -8,9 +8,11 @@ use std::ops::Range;
 use std::sync::Arc;
 use toml::Spanned;
 
-use crate::config::zone_file::{ExpectSpec, RegionSpec, RuleSpec, ServiceSpec};
+use crate::config::zone_file::{ExpectSpec, ProbeSpec, RegionSpec, RuleSpec, ServiceSpec};
 use crate::config::{ConfigError, Source};
-use crate::policy::{Matcher, Region, RegionId, Service, Step};
+use crate::health::{Endpoint, HttpProbe, ProbeKind, ProbeTarget};
+use crate::policy::{FailMode, Matcher, Region, RegionId, Service, Step};
+use std::time::Duration;
 
 /// An `[[expect]]` case, checked by `meridian check`.
 #[derive(Debug, Clone)]
@@ -56,9 +58,101 @@ pub fn build_regions(src: &Source, specs: &[Spanned<RegionSpec>]) -> Result<Vec<
             }
             None => None,
         };
-        out.push(Region { name, addresses, location, weight: r.weight, capacity: r.capacity });
+        let slow_start = match &r.slow_start {
+            Some(d) => Some(duration(src, d)?),
+            None => None,
+        };
+        let endpoints = match &r.probe {
+            Some(p) => addresses
+                .iter()
+                .map(|a| Ok(Endpoint { addr: *a, target: Some(Arc::new(probe_target(src, p, *a)?)) }))
+                .collect::<Result<Vec<_>, ConfigError>>()?,
+            None => addresses.iter().map(|a| Endpoint { addr: *a, target: None }).collect(),
+        };
+        if r.min_healthy == 0 {
+            return Err(src.error(r.name.span(), "min_healthy must be at least 1"));
+        }
+        out.push(Region {
+            name,
+            addresses,
+            location,
+            weight: r.weight,
+            capacity: r.capacity,
+            endpoints,
+            min_healthy: r.min_healthy,
+            slow_start,
+        });
     }
     Ok(out)
+}
+
+/// "200ms", "5s", "1m30s" (humantime).
+fn duration(src: &Source, d: &Spanned<String>) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(d.get_ref())
+        .map_err(|e| src.error(d.span(), format!("{:?} is not a duration (e.g. \"5s\", \"200ms\"): {e}", d.get_ref())))
+}
+
+/// The probe of one answered address.
+fn probe_target(src: &Source, spec: &Spanned<ProbeSpec>, answered: IpAddr) -> Result<ProbeTarget, ConfigError> {
+    let p = spec.get_ref();
+    let probed: IpAddr = match &p.probe_addr {
+        None => answered,
+        Some(v) => {
+            let text = match v.get_ref() {
+                toml::Value::String(s) => Some(s.clone()),
+                toml::Value::Table(t) => t.get(&answered.to_string()).and_then(|x| x.as_str()).map(str::to_string),
+                _ => return Err(src.error(v.span(), "probe_addr must be an address or a table of address = address")),
+            };
+            match text {
+                Some(t) => t.parse().map_err(|_| src.error(v.span(), format!("{t:?} is not an IP address")))?,
+                None => answered,
+            }
+        }
+    };
+    let interval = p.interval.as_ref().map(|d| duration(src, d)).transpose()?.unwrap_or(Duration::from_secs(5));
+    let timeout = p.timeout.as_ref().map(|d| duration(src, d)).transpose()?.unwrap_or(Duration::from_secs(2));
+    if interval.is_zero() || timeout.is_zero() {
+        return Err(src.error(spec.span(), "probe interval and timeout must be more than zero"));
+    }
+    let kind = match p.kind.get_ref().as_str() {
+        "http" | "https" => {
+            let url = p.url.as_ref().ok_or_else(|| src.error(p.kind.span(), "an http probe needs `url`"))?;
+            let host = match probed {
+                IpAddr::V4(a) => a.to_string(),
+                IpAddr::V6(a) => format!("[{a}]"),
+            };
+            let full = url.get_ref().replace("{addr}", &host);
+            let scheme_ok = full.starts_with("http://") || full.starts_with("https://");
+            if !scheme_ok {
+                return Err(src.error(url.span(), format!("{:?} is not an http:// or https:// URL", url.get_ref())));
+            }
+            let status = match &p.status {
+                None => (200, 399),
+                Some(s) => match s.get_ref().as_slice() {
+                    [one] => (*one, *one),
+                    [lo, hi] if lo <= hi => (*lo, *hi),
+                    _ => return Err(src.error(s.span(), "status must be [code] or [lowest, highest]")),
+                },
+            };
+            let base = src.path.parent().unwrap_or(std::path::Path::new("."));
+            ProbeKind::Http(HttpProbe {
+                url: full,
+                method: p.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase(),
+                host: p.host.clone(),
+                status,
+                body: p.body.clone(),
+                body_limit: p.body_limit.unwrap_or(64 * 1024),
+                verify_tls: p.verify_tls.unwrap_or(true),
+                ca_file: p.ca.as_ref().map(|c| base.join(c)),
+            })
+        }
+        "tcp" => {
+            let port = p.port.ok_or_else(|| src.error(p.kind.span(), "a tcp probe needs `port`"))?;
+            ProbeKind::Tcp(std::net::SocketAddr::new(probed, port))
+        }
+        other => return Err(src.error(p.kind.span(), format!("probe type {other:?} is not one of http, https, tcp"))),
+    };
+    Ok(ProbeTarget { kind, interval, timeout, fall: p.fall.unwrap_or(3).max(1), rise: p.rise.unwrap_or(2).max(1) })
 }
 
 fn region_id(src: &Source, regions: &[Region], name: &str, span: Range<usize>) -> Result<RegionId, ConfigError> {
@@ -163,6 +257,7 @@ pub fn build_service(
                 })?;
                 no_args(Step::Geo(rules(src, spec, |v| region_list(src, regions, v))?))?
             }
+            "latency" if args == ["probe"] => Step::LatencyProbe,
             "latency" => {
                 let spec = spec.latency.as_ref().ok_or_else(|| {
                     src.error(step.span(), "step \"latency\" needs a [services.latency] table for this service")
@@ -198,7 +293,15 @@ pub fn build_service(
     if spec.geo.is_some() && !chain.iter().any(|s| matches!(s, Step::Geo(_))) {
         return Err(src.error(spec.name.span(), "a [services.geo] table is given but the chain has no \"geo\" step"));
     }
-    let svc = Service { name: name.to_ascii(), ttl: spec.ttl, regions: ids, chain };
+    let fail = match &spec.fail {
+        None => FailMode::Open,
+        Some(f) => match f.get_ref().as_str() {
+            "open" => FailMode::Open,
+            "servfail" => FailMode::Servfail,
+            region => FailMode::Fallback(region_id(src, regions, region, f.span())?),
+        },
+    };
+    let svc = Service { name: name.to_ascii(), ttl: spec.ttl, ttl_degraded: spec.ttl_degraded, regions: ids, chain, fail };
     Ok((name, Arc::new(svc)))
 }
 

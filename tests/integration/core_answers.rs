@@ -252,7 +252,7 @@ fn tcp_answers_several_queries_on_one_connection_then_idles_out() {
 #[test]
 fn question_case_is_echoed_and_matching_ignores_case() {
     let s = Server::start();
-    let d = s.dig(&format!("StAtIc.GsLb.ExAmPlE.tEsT A"));
+    let d = s.dig("StAtIc.GsLb.ExAmPlE.tEsT A");
     assert_eq!(d.status, "NOERROR");
     assert!(d.question[0].starts_with("StAtIc.GsLb.ExAmPlE.tEsT."), "{:?}", d.question);
     assert!(d.answer[0].starts_with("StAtIc.GsLb.ExAmPlE.tEsT."), "{:?}", d.answer);

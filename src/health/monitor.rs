@@ -1,0 +1,351 @@
+//! The probe runtime: one prober task per distinct target, results fed to
+//! the state machine, and on every transition a new `HealthView` built and
+//! swapped into the shared state. Cold path: may lock and allocate.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use rand::Rng;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::probe::{self, HttpClients, ProbeResult};
+use super::state::{epoch_secs, Override, OverrideKind, Scope, TargetState, Verdict};
+use super::target::ProbeTarget;
+use super::view::HealthView;
+use crate::state::{SharedState, State};
+
+/// Settings of the health subsystem (from `meridian.toml` `[health]`).
+#[derive(Debug, Clone)]
+pub struct HealthSettings {
+    /// Count `unknown` endpoints (no verdict yet) as up.
+    pub unknown_is_up: bool,
+    /// Probes in flight at once, over all targets.
+    pub concurrency: usize,
+    /// Where overrides are persisted (`overrides.json`).
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        HealthSettings { unknown_is_up: true, concurrency: 256, state_dir: None }
+    }
+}
+
+/// Something the rest of the program may want to count or log.
+pub trait HealthObserver: Send + Sync {
+    fn probe(&self, _target: &ProbeTarget, _result: &ProbeResult) {}
+    fn transition(&self, _target: &ProbeTarget, _from: Verdict, _to: Verdict) {}
+}
+
+/// Observes nothing.
+pub struct NoObserver;
+impl HealthObserver for NoObserver {}
+
+struct Entry {
+    state: TargetState,
+    cancel: CancellationToken,
+}
+
+struct Inner {
+    targets: HashMap<Arc<ProbeTarget>, Entry>,
+    overrides: Vec<Override>,
+    /// Region state at the last publish, to notice returns for slow start.
+    region_up: HashMap<String, bool>,
+    ramp_since: HashMap<String, Instant>,
+}
+
+pub struct Monitor {
+    inner: Mutex<Inner>,
+    shared: SharedState,
+    clients: HttpClients,
+    limit: Arc<Semaphore>,
+    pub settings: HealthSettings,
+    observer: Arc<dyn HealthObserver>,
+}
+
+impl Monitor {
+    pub fn new(shared: SharedState, settings: HealthSettings, observer: Arc<dyn HealthObserver>) -> Arc<Monitor> {
+        let overrides = settings.state_dir.as_ref().map(|d| load_overrides(&d.join(OVERRIDES_FILE))).unwrap_or_default();
+        Arc::new(Monitor {
+            inner: Mutex::new(Inner {
+                targets: HashMap::new(),
+                overrides,
+                region_up: HashMap::new(),
+                ramp_since: HashMap::new(),
+            }),
+            shared,
+            clients: HttpClients::default(),
+            limit: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+            settings,
+            observer,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Start probers for targets in the current configuration, stop those of
+    /// targets that are gone, and publish. Call at start and after each reload.
+    pub fn sync(self: &Arc<Self>) {
+        let wanted: Vec<Arc<ProbeTarget>> = {
+            let st = self.shared.load();
+            let mut v: Vec<Arc<ProbeTarget>> = Vec::new();
+            for z in &st.zones.zones {
+                for r in &z.regions {
+                    for ep in &r.endpoints {
+                        if let Some(t) = &ep.target {
+                            if !v.contains(t) {
+                                v.push(Arc::clone(t));
+                            }
+                        }
+                    }
+                }
+            }
+            v
+        };
+        let mut inner = self.lock();
+        inner.targets.retain(|t, e| {
+            let keep = wanted.contains(t);
+            if !keep {
+                e.cancel.cancel();
+                info!(target = %t.label(), "probe stopped: no longer configured");
+            }
+            keep
+        });
+        for t in wanted {
+            if inner.targets.contains_key(&t) {
+                continue;
+            }
+            let cancel = CancellationToken::new();
+            inner.targets.insert(Arc::clone(&t), Entry { state: TargetState::new(SystemTime::now()), cancel: cancel.clone() });
+            tokio::spawn(Arc::clone(self).prober(t, cancel));
+        }
+        drop(inner);
+        self.publish();
+    }
+
+    async fn prober(self: Arc<Self>, target: Arc<ProbeTarget>, cancel: CancellationToken) {
+        // The first probe soon (so cold start ends quickly), spread to avoid a thundering herd.
+        let mut delay = Duration::from_millis(rand::rng().random_range(0..=target.interval.as_millis().min(500) as u64));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = cancel.cancelled() => return,
+            }
+            let started = Instant::now();
+            let result = {
+                let Ok(_permit) = self.limit.acquire().await else { return };
+                probe::run(&target, &self.clients).await
+            };
+            if cancel.is_cancelled() {
+                return;
+            }
+            self.on_result(&target, result);
+            // Next probe one interval after this one started, ±10% jitter.
+            let jitter = rand::rng().random_range(0.9..=1.1);
+            delay = target.interval.mul_f64(jitter).saturating_sub(started.elapsed());
+        }
+    }
+
+    /// Feed one probe result; publishes when a verdict changes.
+    pub fn on_result(&self, target: &Arc<ProbeTarget>, result: ProbeResult) {
+        self.observer.probe(target, &result);
+        let transition = {
+            let mut inner = self.lock();
+            let Some(entry) = inner.targets.get_mut(target) else { return };
+            entry.state.observe(&result, target.rise, target.fall, SystemTime::now())
+        };
+        if let Some((from, to)) = transition {
+            info!(target = %target.label(), ?from, ?to, detail = %result.detail, "endpoint state changed");
+            self.observer.transition(target, from, to);
+            self.publish();
+        }
+    }
+
+    /// Build the view from probe states and overrides and swap it in.
+    pub fn publish(&self) {
+        let current = self.shared.load_full();
+        let mut inner = self.lock();
+        let now = SystemTime::now();
+        let before = inner.overrides.len();
+        inner.overrides.retain(|o| !o.expired(now));
+        if inner.overrides.len() != before {
+            info!("an override expired and was cleared");
+            self.persist(&inner.overrides);
+        }
+        let view = build_view(&current, &mut inner, self.settings.unknown_is_up);
+        drop(inner);
+        let next = State { zones: Arc::clone(&current.zones), geo: current.geo.clone(), health: Arc::new(view) };
+        self.shared.store(Arc::new(next));
+    }
+
+    /// Republish periodically: expiring overrides, RTT updates, ramp ends.
+    pub async fn ticker(self: Arc<Self>, every: Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            self.publish();
+        }
+    }
+
+    pub fn set_override(&self, scope: Scope, kind: OverrideKind, for_: Option<Duration>) -> Override {
+        let now = SystemTime::now();
+        let o = Override { scope: scope.clone(), kind, until: for_.map(|d| epoch_secs(now + d)), set_at: epoch_secs(now) };
+        {
+            let mut inner = self.lock();
+            inner.overrides.retain(|x| x.scope != scope);
+            inner.overrides.push(o.clone());
+            self.persist(&inner.overrides);
+        }
+        info!(?scope, ?kind, ?for_, "override set");
+        self.publish();
+        o
+    }
+
+    /// Remove the override on `scope`; whether there was one.
+    pub fn clear_override(&self, scope: &Scope) -> bool {
+        let removed = {
+            let mut inner = self.lock();
+            let before = inner.overrides.len();
+            inner.overrides.retain(|x| &x.scope != scope);
+            let removed = inner.overrides.len() != before;
+            if removed {
+                self.persist(&inner.overrides);
+            }
+            removed
+        };
+        if removed {
+            info!(?scope, "override cleared");
+            self.publish();
+        }
+        removed
+    }
+
+    pub fn overrides(&self) -> Vec<Override> {
+        self.lock().overrides.clone()
+    }
+
+    /// A copy of each target's state, for `/status`.
+    pub fn target_states(&self) -> Vec<(Arc<ProbeTarget>, TargetState)> {
+        self.lock().targets.iter().map(|(t, e)| (Arc::clone(t), e.state.clone())).collect()
+    }
+
+    fn persist(&self, overrides: &[Override]) {
+        let Some(dir) = &self.settings.state_dir else { return };
+        if let Err(e) = write_atomic(&dir.join(OVERRIDES_FILE), &serde_json::to_vec_pretty(overrides).unwrap_or_default()) {
+            warn!(error = %e, "cannot persist overrides");
+        }
+    }
+}
+
+pub const OVERRIDES_FILE: &str = "overrides.json";
+
+fn load_overrides(path: &std::path::Path) -> Vec<Override> {
+    match std::fs::read(path) {
+        Ok(bytes) => match serde_json::from_slice::<Vec<Override>>(&bytes) {
+            Ok(v) => {
+                info!(file = %path.display(), count = v.len(), "overrides restored");
+                v
+            }
+            Err(e) => {
+                warn!(file = %path.display(), error = %e, "ignoring unreadable overrides file");
+                Vec::new()
+            }
+        },
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Write to a temporary file beside `path`, then rename: never a torn file.
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Endpoint up? Overrides first, then the probe verdict.
+fn endpoint_up(inner: &Inner, region: &str, addr: IpAddr, target: Option<&Arc<ProbeTarget>>, unknown_is_up: bool) -> bool {
+    let scope = Scope::Endpoint(region.to_string(), addr);
+    if let Some(o) = inner.overrides.iter().find(|o| o.scope == scope) {
+        return o.kind == OverrideKind::ForceUp;
+    }
+    match target.and_then(|t| inner.targets.get(t)) {
+        None => true,
+        Some(e) => match e.state.verdict {
+            Verdict::Up => true,
+            Verdict::Down => false,
+            Verdict::Unknown => unknown_is_up,
+        },
+    }
+}
+
+fn build_view(state: &State, inner: &mut Inner, unknown_is_up: bool) -> HealthView {
+    let mut view = HealthView::default();
+    let mut seen: Vec<&str> = Vec::new();
+    for z in &state.zones.zones {
+        for r in &z.regions {
+            // Region names name datacenters across zones: the first definition decides.
+            if seen.contains(&r.name.as_str()) {
+                continue;
+            }
+            seen.push(&r.name);
+            let region_override = inner.overrides.iter().find(|o| o.scope == Scope::Region(r.name.clone())).map(|o| o.kind);
+            let ups: Vec<bool> = r
+                .endpoints
+                .iter()
+                .map(|ep| endpoint_up(inner, &r.name, ep.addr, ep.target.as_ref(), unknown_is_up))
+                .collect();
+            let n_up = ups.iter().filter(|u| **u).count();
+            let required = r.min_healthy.min(ups.len()).max(1);
+            let up = match region_override {
+                Some(OverrideKind::ForceUp) => true,
+                Some(OverrideKind::ForceDown | OverrideKind::Drain) => false,
+                None => n_up >= required,
+            };
+            if !up {
+                view.set_down(&r.name);
+            } else if region_override != Some(OverrideKind::ForceUp) {
+                for (ep, ok) in r.endpoints.iter().zip(&ups) {
+                    if !ok {
+                        view.set_addr_down(&r.name, ep.addr);
+                    }
+                }
+            }
+            // Lowest smoothed RTT among the region's healthy probed endpoints.
+            let rtt = r
+                .endpoints
+                .iter()
+                .zip(&ups)
+                .filter(|(_, ok)| **ok)
+                .filter_map(|(ep, _)| ep.target.as_ref().and_then(|t| inner.targets.get(t)).and_then(|e| e.state.rtt_ewma_ms))
+                .min_by(|a, b| a.total_cmp(b));
+            if let Some(ms) = rtt {
+                view.set_rtt(&r.name, ms);
+            }
+            // Slow start: a region that was down and is up again ramps up.
+            let was = inner.region_up.insert(r.name.clone(), up);
+            if let Some(over) = r.slow_start {
+                if was == Some(false) && up {
+                    inner.ramp_since.insert(r.name.clone(), Instant::now());
+                }
+                if !up {
+                    inner.ramp_since.remove(&r.name);
+                }
+                if let Some(since) = inner.ramp_since.get(&r.name) {
+                    if since.elapsed() < over {
+                        view.set_ramp(&r.name, *since, over);
+                    }
+                }
+            }
+        }
+    }
+    view
+}

@@ -1,0 +1,83 @@
+//! HTTP/HTTPS probe with reqwest: status in range, optional body substring
+//! within a read limit, redirects not followed (a 3xx is a status like any).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use super::super::target::HttpProbe;
+
+/// One reqwest client per TLS setting, shared by every target using it.
+#[derive(Default)]
+pub struct HttpClients {
+    clients: Mutex<HashMap<(bool, Option<PathBuf>), reqwest::Client>>,
+}
+
+impl HttpClients {
+    fn get(&self, verify: bool, ca: &Option<PathBuf>) -> Result<reqwest::Client, String> {
+        let key = (verify, ca.clone());
+        let mut map = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = map.get(&key) {
+            return Ok(c.clone());
+        }
+        let mut b = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            // A fresh connection per check: a pooled one could hide a dead listener.
+            .pool_max_idle_per_host(0)
+            .user_agent(concat!("meridian-health/", env!("CARGO_PKG_VERSION")))
+            .no_proxy();
+        if let Some(path) = ca {
+            let pem = std::fs::read(path).map_err(|e| format!("CA file {}: {e}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("CA file {}: {e}", path.display()))?;
+            b = b.tls_certs_only(certs);
+        }
+        if !verify {
+            b = b.tls_danger_accept_invalid_certs(true);
+        }
+        let client = b.build().map_err(|e| format!("HTTP client: {e}"))?;
+        map.insert(key, client.clone());
+        Ok(client)
+    }
+}
+
+pub async fn check(p: &HttpProbe, clients: &HttpClients) -> Result<String, String> {
+    let client = clients.get(p.verify_tls, &p.ca_file)?;
+    let method = reqwest::Method::from_bytes(p.method.as_bytes()).map_err(|e| format!("method: {e}"))?;
+    let mut req = client.request(method, &p.url);
+    if let Some(h) = &p.host {
+        req = req.header(reqwest::header::HOST, h);
+    }
+    let mut resp = req.send().await.map_err(|e| describe(&e))?;
+    let status = resp.status().as_u16();
+    if status < p.status.0 || status > p.status.1 {
+        return Err(format!("status {status} not in {}-{}", p.status.0, p.status.1));
+    }
+    if let Some(want) = &p.body {
+        let mut body = Vec::new();
+        while body.len() < p.body_limit {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(e) => return Err(format!("reading body: {}", describe(&e))),
+            }
+        }
+        body.truncate(p.body_limit);
+        if !String::from_utf8_lossy(&body).contains(want.as_str()) {
+            return Err(format!("status {status}, body (first {} bytes) lacks {want:?}", p.body_limit));
+        }
+    }
+    Ok(format!("status {status}"))
+}
+
+/// reqwest's error with its causes (TLS failures hide the reason in the source chain).
+fn describe(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    s
+}

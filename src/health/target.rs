@@ -1,0 +1,60 @@
+//! What to probe: one `ProbeTarget` per distinct check, however many
+//! regions, services or zones share it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ProbeKind {
+    /// HTTP or HTTPS GET (or another method) of a URL.
+    Http(HttpProbe),
+    /// A TCP connect.
+    Tcp(SocketAddr),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HttpProbe {
+    /// With `{addr}` already replaced by the probed address.
+    pub url: String,
+    pub method: String,
+    pub host: Option<String>,
+    /// Accepted status codes, inclusive.
+    pub status: (u16, u16),
+    /// A substring the body must contain.
+    pub body: Option<String>,
+    /// Bytes of body read at most (the rest is ignored).
+    pub body_limit: usize,
+    pub verify_tls: bool,
+    /// PEM file of the CA to trust instead of the system roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A check and its timing; equal targets are probed once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProbeTarget {
+    pub kind: ProbeKind,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Consecutive failures that mark an endpoint down.
+    pub fall: u32,
+    /// Consecutive successes that mark it up again.
+    pub rise: u32,
+}
+
+impl ProbeTarget {
+    /// A short stable name for logs, `/status` and metrics labels.
+    pub fn label(&self) -> String {
+        match &self.kind {
+            ProbeKind::Http(h) => format!("{} {}", h.method, h.url),
+            ProbeKind::Tcp(a) => format!("tcp {a}"),
+        }
+    }
+}
+
+/// The probing attached to one answered address of a region.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub addr: std::net::IpAddr,
+    pub target: Option<std::sync::Arc<ProbeTarget>>,
+}
