@@ -118,18 +118,25 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.signal(libc::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        stop_child(&mut self.child, Duration::from_secs(5));
+    }
+}
+
+/// SIGTERM a child, wait up to `grace` for it to exit, then SIGKILL it.
+pub fn stop_child(child: &mut Child, grace: Duration) {
+    if let Ok(None) = child.try_wait() {
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
         }
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 

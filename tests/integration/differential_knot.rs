@@ -4,7 +4,7 @@
 //! (`Zone::to_master_file`), so both serve exactly the same data.
 
 use crate::common::*;
-use crate::knot::{master_file_for_knot, KnotServer};
+use crate::knot::KnotServer;
 use hickory_proto::rr::RecordType;
 
 const Z: &str = "gslb.example.test";
@@ -300,7 +300,7 @@ fn meridian_and_knot_answer_the_static_zone_alike() {
         .iter()
         .find(|z| z.origin.to_ascii().trim_end_matches('.').eq_ignore_ascii_case(Z))
         .expect("zone gslb.example.test in zones/");
-    let master = master_file_for_knot(zone);
+    let master = zone.to_master_file();
     // Every record Meridian loaded is in Knot's file, once (SOA first).
     let loaded = zone
         .nodes

@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hickory_proto::rr::{RData, RecordType};
-use meridian::zone::Zone;
 
 /// Where Debian installs the daemon.
 const KNOTD_PATHS: &[&str] = &["/usr/sbin/knotd", "/usr/local/sbin/knotd"];
@@ -161,20 +159,7 @@ zone:
     }
 
     fn kill(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            unsafe {
-                libc::kill(self.child.id() as i32, libc::SIGTERM);
-            }
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        stop_child(&mut self.child, Duration::from_secs(5));
     }
 }
 
@@ -182,59 +167,4 @@ impl Drop for KnotServer {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// `zone` as a master file Knot parses into the same data Meridian serves.
-///
-/// Starts from `Zone::to_master_file()` and repairs one thing: hickory-proto's
-/// `Display` for TXT writes the character-strings raw, unquoted and glued
-/// together (`TXT v=spf1 mx -all` for the single string "v=spf1 mx -all"),
-/// which a master-file parser reads as three strings (and `"a" "b"` would come
-/// out as `ab`). So every TXT line is dropped and the TXT records are written
-/// again from the RDATA, one quoted, escaped string per character-string.
-/// All other types (A, AAAA, NS, CNAME, MX, SRV, CAA, PTR, SOA) are rendered
-/// by hickory in syntax Knot accepts as is.
-pub fn master_file_for_knot(zone: &Zone) -> String {
-    let text = zone.to_master_file();
-    let mut out: String = text
-        .lines()
-        .filter(|l| l.split_whitespace().nth(3) != Some("TXT"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let mut names: Vec<_> = zone.nodes.keys().collect();
-    names.sort();
-    for name in names {
-        if let Some(set) = zone.nodes[name].get(RecordType::TXT) {
-            for r in &set.records {
-                let RData::TXT(txt) = &r.data else { continue };
-                let strings: Vec<String> = txt.txt_data.iter().map(|s| quote_character_string(s)).collect();
-                out.push_str(&format!(
-                    "{} {} {} TXT {}\n",
-                    r.name,
-                    r.ttl,
-                    r.dns_class,
-                    strings.join(" ")
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// One RFC 1035 §5.1 <character-string>, quoted: `"` and `\` escaped, bytes
-/// outside printable ASCII as `\DDD`.
-pub fn quote_character_string(s: &[u8]) -> String {
-    let mut q = String::from("\"");
-    for &b in s {
-        match b {
-            b'"' | b'\\' => {
-                q.push('\\');
-                q.push(b as char);
-            }
-            0x20..=0x7e => q.push(b as char),
-            _ => q.push_str(&format!("\\{b:03}")),
-        }
-    }
-    q.push('"');
-    q
 }

@@ -91,22 +91,7 @@ impl Daemon {
             .and_then(|p| std::fs::read_to_string(p).ok())
             .and_then(|s| s.trim().parse().ok())
             .filter(|&p: &i32| p > 1 && p as u32 != self.child.id());
-        if let Ok(None) = self.child.try_wait() {
-            unsafe {
-                libc::kill(self.child.id() as i32, libc::SIGTERM);
-            }
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if let Ok(None) = self.child.try_wait() {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-            }
-        }
+        stop_child(&mut self.child, Duration::from_secs(5));
         // A pid the daemon wrote itself, in our own temporary directory: only
         // signalled if it is still a process of that daemon (its name).
         if let Some(pid) = extra {
