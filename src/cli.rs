@@ -1,4 +1,4 @@
-//! Command-line interface: `serve`, `check` (and the subcommands later issues add).
+//! Command-line interface: `serve`, `check`, `explain`, `geoip`, `admin`.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -28,6 +28,51 @@ pub enum Command {
     /// GeoIP database tools.
     #[command(subcommand)]
     Geoip(GeoipCommand),
+    /// Ask a running server: status, or drain / undrain / force-up / force-down a region or endpoint.
+    Admin(AdminArgs),
+    /// BGP anycast helper run by ExaBGP: announce the service prefixes while the local node is healthy.
+    Anycast(crate::anycast::AnycastArgs),
+}
+
+/// `meridian admin ACTION [REGION] [--endpoint ADDR] [--for 30m]`.
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    #[arg(value_enum)]
+    pub action: AdminAction,
+    /// Region name (all regions for `status` when omitted).
+    pub region: Option<String>,
+    /// Act on one answered address of the region instead of the whole region.
+    #[arg(long, value_name = "ADDR")]
+    pub endpoint: Option<std::net::IpAddr>,
+    /// Clear the override by itself after this long, e.g. 30m, 90s (drain, force-up, force-down).
+    #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub for_: Option<Duration>,
+    #[command(flatten)]
+    pub admin: AdminAddrArg,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAction {
+    /// Print the JSON status (of one region when given).
+    Status,
+    /// Take out of service: no new answers.
+    Drain,
+    /// Clear the override (drain, force-up or force-down).
+    Undrain,
+    /// Treat as up whatever the probes say.
+    ForceUp,
+    /// Treat as down whatever the probes say.
+    ForceDown,
+}
+
+/// The admin API address flag, shared by `serve` and `admin`.
+#[derive(Args, Debug, Clone)]
+pub struct AdminAddrArg {
+    /// Admin HTTP API address, or `off` (default: `admin` in meridian.toml, else 127.0.0.1:8053).
+    #[arg(long = "admin", value_name = "ADDR:PORT")]
+    pub admin: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -85,6 +130,8 @@ pub struct ConfigArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
+    #[command(flatten)]
+    pub admin: AdminAddrArg,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
@@ -126,6 +173,7 @@ impl ConfigArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Anycast(args) => crate::anycast::main(args),
         Command::Serve(args) => {
             init_logging(args.log_format);
             match serve(&args) {
@@ -164,6 +212,16 @@ pub fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("{e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Admin(args) => match admin(&args) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("meridian admin: {e:#}");
                 ExitCode::FAILURE
             }
         },
@@ -228,6 +286,19 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
         args.rtype.to_ascii_uppercase().parse().map_err(|_| anyhow::anyhow!("unknown type {:?}", args.rtype))?;
     let mut name = hickory_proto::rr::Name::from_ascii(&args.name)?;
     name.set_fqdn(true);
+    // A relative name (`www`) is tried under each served zone, first match wins.
+    if !args.name.ends_with('.') && state.zones.find(&name).is_none() {
+        let relative = hickory_proto::rr::Name::from_ascii(&args.name)?;
+        if let Some(full) = state
+            .zones
+            .zones
+            .iter()
+            .filter_map(|z| relative.clone().append_domain(&z.origin).ok())
+            .find(|n| state.zones.find(n).is_some())
+        {
+            name = full;
+        }
+    }
     let client = match &args.client {
         None => None,
         Some(c) => Some(match c.parse::<ipnet::IpNet>() {
@@ -238,27 +309,120 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
     Ok(crate::explain::explain(&state, &name, rtype, client, args.resolver).to_string())
 }
 
+fn admin(args: &AdminArgs) -> anyhow::Result<String> {
+    let cfg = args.config.resolve()?;
+    let settings = crate::admin::AdminSettings::resolve(&cfg, args.admin.admin.as_deref())?;
+    let Some(addr) = settings.addr else {
+        anyhow::bail!("the admin API is disabled (admin = \"off\"); pass --admin ADDR:PORT of a running server");
+    };
+    let action = match args.action {
+        AdminAction::Status => crate::admin::client::Action::Status,
+        AdminAction::Drain => crate::admin::client::Action::Drain,
+        AdminAction::Undrain => crate::admin::client::Action::Undrain,
+        AdminAction::ForceUp => crate::admin::client::Action::ForceUp,
+        AdminAction::ForceDown => crate::admin::client::Action::ForceDown,
+    };
+    let req = crate::admin::client::Request {
+        action,
+        region: args.region.clone(),
+        endpoint: args.endpoint,
+        for_: args.for_,
+    };
+    crate::admin::client::run(addr, &settings.token_file, &req)
+}
+
+/// Bind the admin API and read (or create) its token. A failure is an error
+/// when the address was configured, a warning (no admin API) for the default.
+async fn start_admin(
+    settings: &crate::admin::AdminSettings,
+    monitor: &Arc<crate::health::Monitor>,
+    shared: &state::SharedState,
+    metrics: &Arc<crate::metrics::Metrics>,
+) -> anyhow::Result<()> {
+    let Some(addr) = settings.addr else {
+        tracing::info!("admin API disabled");
+        return Ok(());
+    };
+    let started = async {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot bind the admin API on {addr}: {}", bind_error(&e)))?;
+        let (token, created) =
+            crate::admin::token::load_or_create(&settings.token_file, !settings.token_configured)?;
+        if created {
+            tracing::info!(file = %settings.token_file.display(), "generated the admin token");
+        }
+        Ok::<_, anyhow::Error>((listener, token))
+    }
+    .await;
+    let (listener, token) = match started {
+        Ok(x) => x,
+        Err(e) if !settings.explicit => {
+            tracing::warn!(error = %e, "admin API not started (set --admin or `admin` in meridian.toml to choose another address)");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    let ctx = Arc::new(crate::admin::AdminCtx {
+        monitor: Arc::clone(monitor),
+        shared: Arc::clone(shared),
+        metrics: Arc::clone(metrics),
+        token,
+    });
+    tracing::info!(%addr, token_file = %settings.token_file.display(), "admin API listening");
+    tokio::spawn(async move {
+        if let Err(e) = crate::admin::serve(listener, ctx).await {
+            tracing::error!(error = %e, "admin API stopped");
+        }
+    });
+    Ok(())
+}
+
+/// A bind error in words. Not the OS text: "Address already in use" would
+/// read as "ready" to anything watching the log for start-up.
+fn bind_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => "the address is in use by another process".into(),
+        std::io::ErrorKind::AddrNotAvailable => "no such address on this host".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        kind => format!("{kind:?}"),
+    }
+}
+
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let cfg = args.config.resolve()?;
+    let admin = crate::admin::AdminSettings::resolve(&cfg, args.admin.admin.as_deref())?;
+    admin.check_bind_allowed()?;
     let initial = State::load(&cfg)?;
     for z in &initial.zones.zones {
         tracing::info!(zone = %z.origin, file = %z.file.display(), records = z.record_count(), "zone loaded");
     }
     let shared = state::shared(initial);
+    let metrics = Arc::new(crate::metrics::Metrics::new());
     let opts = crate::server::ServeOptions {
         listen: cfg.listen_addrs(),
         tcp_idle_timeout: Duration::from_secs(cfg.tcp_idle_timeout_secs),
         watch_interval: (cfg.watch_interval_ms > 0).then(|| Duration::from_millis(cfg.watch_interval_ms)),
+        metrics: Some(Arc::clone(&metrics)),
+        rrl: cfg.rrl.enabled.then(|| Arc::new(crate::rrl::Limiter::new(cfg.rrl.clone()))),
+        tcp_limits: crate::server::TcpLimits {
+            max_connections: cfg.tcp.max_connections,
+            max_per_client: cfg.tcp.max_connections_per_client,
+            read_timeout: Duration::from_secs(cfg.tcp.read_timeout_secs),
+        },
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let monitor = crate::health::Monitor::new(Arc::clone(&shared), cfg.health_settings(), Arc::new(crate::health::NoObserver));
+        let observer: Arc<dyn crate::health::HealthObserver> = metrics.clone();
+        let monitor = crate::health::Monitor::new(Arc::clone(&shared), cfg.health_settings(), observer);
         monitor.sync();
+        start_admin(&admin, &monitor, &shared, &metrics).await?;
         tokio::spawn(Arc::clone(&monitor).ticker(Duration::from_secs(1)));
         let reloader = Arc::new(crate::server::Reloader {
             cfg: cfg.clone(),
             state: Arc::clone(&shared),
             monitor: Some(Arc::clone(&monitor)),
+            metrics: Some(Arc::clone(&metrics)),
         });
         crate::server::serve(shared, opts, reloader).await
     })

@@ -4,13 +4,17 @@
 //! server → wire → zone → (geo → policy) → answer; a probe result travels
 //! health → state snapshot. Modules never call backwards along those flows.
 
+pub mod admin;
 pub mod answer;
+pub mod anycast;
 pub mod cli;
 pub mod config;
 pub mod explain;
 pub mod geo;
 pub mod health;
+pub mod metrics;
 pub mod policy;
+pub mod rrl;
 pub mod server;
 pub mod state;
 pub mod wire;

@@ -5,7 +5,9 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, RecordType};
 use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
+use crate::metrics::{Metrics, QueryObservation};
 use crate::policy::{self, Client, Family};
 use crate::state::State;
 use crate::wire::{self, ecs, EDNS_PAYLOAD};
@@ -20,13 +22,45 @@ pub enum Transport {
 
 /// Answer one query. `None` means send nothing (responses, runts).
 pub fn respond(state: &State, packet: &[u8], src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
+    answer(state, packet, src, transport, None, &mut QueryObservation::default())
+}
+
+/// `respond`, counted in `metrics` (rcode, qtype, service, region, fail-open, time taken).
+pub fn respond_metered(
+    state: &State,
+    packet: &[u8],
+    src: SocketAddr,
+    transport: Transport,
+    metrics: Option<&Metrics>,
+) -> Option<Vec<u8>> {
+    let Some(m) = metrics else { return respond(state, packet, src, transport) };
+    let start = Instant::now();
+    let mut obs = QueryObservation::default();
+    let out = answer(state, packet, src, transport, Some(m), &mut obs);
+    m.query(&obs, start.elapsed());
+    out
+}
+
+fn answer(
+    state: &State,
+    packet: &[u8],
+    src: SocketAddr,
+    transport: Transport,
+    metrics: Option<&Metrics>,
+    obs: &mut QueryObservation,
+) -> Option<Vec<u8>> {
     if packet.len() < wire::HEADER_LEN || wire::is_response(packet) {
         return None;
     }
     let query = match Message::from_vec(packet) {
         Ok(q) => q,
-        Err(_) => return wire::formerr_header(packet),
+        Err(_) => {
+            let out = wire::formerr_header(packet);
+            obs.rcode = out.as_ref().map(|_| ResponseCode::FormErr);
+            return out;
+        }
     };
+    obs.qtype = query.queries.first().map(|q| q.query_type());
     let mut resp = Message::new(query.metadata.id, MessageType::Response, query.metadata.op_code);
     resp.metadata.recursion_desired = query.metadata.recursion_desired;
     resp.metadata.checking_disabled = query.metadata.checking_disabled;
@@ -43,17 +77,17 @@ pub fn respond(state: &State, packet: &[u8], src: SocketAddr, transport: Transpo
         resp.set_edns(edns);
         if qedns.version() > 0 {
             resp.metadata.response_code = ResponseCode::BADVERS;
-            return encode(resp, transport, limit);
+            return encode(resp, transport, limit, obs);
         }
     }
 
     if query.metadata.op_code != OpCode::Query {
         resp.metadata.response_code = ResponseCode::NotImp;
-        return encode(resp, transport, limit);
+        return encode(resp, transport, limit, obs);
     }
     if query.queries.len() != 1 {
         resp.metadata.response_code = ResponseCode::FormErr;
-        return encode(resp, transport, limit);
+        return encode(resp, transport, limit, obs);
     }
     let mut query_ecs = None;
     if let Some(qedns) = &query.edns {
@@ -61,12 +95,12 @@ pub fn respond(state: &State, packet: &[u8], src: SocketAddr, transport: Transpo
             match ecs::validate(cs) {
                 Ok(_) if !ecs::raw_lengths_ok(packet) => {
                     resp.metadata.response_code = ResponseCode::FormErr;
-                    return encode(resp, transport, limit);
+                    return encode(resp, transport, limit, obs);
                 }
                 Ok(valid) => query_ecs = Some((*cs, valid)),
                 Err(_) => {
                     resp.metadata.response_code = ResponseCode::FormErr;
-                    return encode(resp, transport, limit);
+                    return encode(resp, transport, limit, obs);
                 }
             }
         }
@@ -76,16 +110,16 @@ pub fn respond(state: &State, packet: &[u8], src: SocketAddr, transport: Transpo
     let qtype = q.query_type();
     if q.query_class() != DNSClass::IN && q.query_class() != DNSClass::ANY {
         resp.metadata.response_code = ResponseCode::Refused;
-        return encode(resp, transport, limit);
+        return encode(resp, transport, limit, obs);
     }
     if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
         // No zone transfers: zones come from files, not from a primary.
         resp.metadata.response_code = ResponseCode::Refused;
-        return encode(resp, transport, limit);
+        return encode(resp, transport, limit, obs);
     }
     if qtype == RecordType::OPT {
         resp.metadata.response_code = ResponseCode::FormErr;
-        return encode(resp, transport, limit);
+        return encode(resp, transport, limit, obs);
     }
 
     let name = q.name();
@@ -107,6 +141,13 @@ pub fn respond(state: &State, packet: &[u8], src: SocketAddr, transport: Transpo
         let family = if rtype == RecordType::AAAA { Family::V6 } else { Family::V4 };
         let d = policy::decide(svc, &z.regions, &client, &state.health, family, None);
         scope = scope.max(d.scope);
+        if let Some(m) = metrics {
+            if obs.service.is_none() {
+                obs.service = Some(m.intern(&svc.name));
+                obs.region = d.regions.first().map(|id| m.intern(&z.regions[*id].name));
+            }
+            obs.fail_open |= d.fail_open;
+        }
         zone::ServiceAnswer { addrs: d.addresses, ttl: d.ttl, servfail: d.servfail }
     };
     let found = zone::lookup(&state.zones, name, qtype, &mut decide);
@@ -128,7 +169,7 @@ pub fn respond(state: &State, packet: &[u8], src: SocketAddr, transport: Transpo
             resp.insert_additionals(found.additional);
         }
     }
-    encode(resp, transport, limit)
+    encode(resp, transport, limit, obs)
 }
 
 /// `::ffff:a.b.c.d` is the IPv4 client it stands for.
@@ -141,8 +182,29 @@ fn unmap(ip: IpAddr) -> IpAddr {
 
 /// Encode; over UDP, an answer larger than the client's limit is replaced by a
 /// truncated one (TC=1, question and OPT only) so the client retries over TCP.
-fn encode(mut resp: Message, transport: Transport, limit: usize) -> Option<Vec<u8>> {
-    let bytes = resp.to_vec().ok()?;
+fn encode(resp: Message, transport: Transport, limit: usize, obs: &mut QueryObservation) -> Option<Vec<u8>> {
+    let rcode = resp.metadata.response_code;
+    let out = encode_sized(resp, transport, limit);
+    if out.is_some() {
+        obs.rcode = Some(rcode);
+    }
+    out
+}
+
+fn encode_sized(mut resp: Message, transport: Transport, limit: usize) -> Option<Vec<u8>> {
+    let bytes = match resp.to_vec() {
+        Ok(b) => b,
+        Err(e) => {
+            // Data we cannot put on the wire: SERVFAIL beats silence (the client would retry forever).
+            tracing::warn!(error = %e, "cannot encode an answer; sending SERVFAIL");
+            resp.metadata.response_code = ResponseCode::ServFail;
+            resp.metadata.authoritative = false;
+            resp.answers.clear();
+            resp.authorities.clear();
+            resp.additionals.clear();
+            resp.to_vec().ok()?
+        }
+    };
     if transport == Transport::Tcp || bytes.len() <= limit {
         return Some(bytes);
     }

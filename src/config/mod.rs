@@ -18,7 +18,12 @@ pub struct ParsedZoneFile {
 
 /// Parse one zone TOML file (syntax and schema only; semantics come in `zone::build`).
 pub fn parse_zone_file(path: &Path) -> Result<ParsedZoneFile, ConfigError> {
-    let source = Source::read(path)?;
+    parse_zone_source(Source::read(path)?)
+}
+
+/// Parse zone TOML already in memory (`path` is used in error messages and
+/// to resolve `include`).
+pub fn parse_zone_source(source: Source) -> Result<ParsedZoneFile, ConfigError> {
     match toml::from_str::<zone_file::ZoneFile>(&source.text) {
         Ok(zone) => Ok(ParsedZoneFile { source, zone }),
         Err(e) => {

@@ -34,10 +34,60 @@ pub struct ServerConfig {
     pub state_dir: PathBuf,
     #[serde(default)]
     pub health: HealthFile,
+    /// Response rate limiting (off by default).
+    #[serde(default)]
+    pub rrl: crate::rrl::RrlConfig,
+    #[serde(default)]
+    pub tcp: TcpFile,
+    /// Admin HTTP API address (`"off"` disables it); default 127.0.0.1:8053.
+    #[serde(default)]
+    pub admin: Option<String>,
+    /// Allow the admin API on a non-loopback address.
+    #[serde(default)]
+    pub admin_allow_remote: bool,
+    /// File holding the admin bearer token; default `<state_dir>/admin.token` (generated).
+    #[serde(default)]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 fn default_state_dir() -> PathBuf {
     PathBuf::from("state")
+}
+
+/// `[tcp]` in meridian.toml: limits that keep idle or slow clients from
+/// exhausting the server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpFile {
+    /// Open connections at once, over all clients.
+    #[serde(default = "default_tcp_max")]
+    pub max_connections: usize,
+    /// Open connections at once from one client address.
+    #[serde(default = "default_tcp_per_client")]
+    pub max_connections_per_client: usize,
+    /// Seconds to receive the rest of a query once it has started.
+    #[serde(default = "default_tcp_read")]
+    pub read_timeout_secs: u64,
+}
+
+impl Default for TcpFile {
+    fn default() -> Self {
+        TcpFile {
+            max_connections: default_tcp_max(),
+            max_connections_per_client: default_tcp_per_client(),
+            read_timeout_secs: default_tcp_read(),
+        }
+    }
+}
+
+fn default_tcp_max() -> usize {
+    1024
+}
+fn default_tcp_per_client() -> usize {
+    32
+}
+fn default_tcp_read() -> u64 {
+    5
 }
 
 /// `[health]` in meridian.toml.
@@ -89,6 +139,11 @@ impl Default for ServerConfig {
             watch_interval_ms: default_watch(),
             state_dir: default_state_dir(),
             health: HealthFile::default(),
+            rrl: crate::rrl::RrlConfig::default(),
+            tcp: TcpFile::default(),
+            admin: None,
+            admin_allow_remote: false,
+            admin_token_file: None,
         }
     }
 }
@@ -99,6 +154,10 @@ impl ServerConfig {
         let source = Source::read(path)?;
         let mut cfg: ServerConfig = toml::from_str(&source.text)
             .map_err(|e| source.error(e.span().unwrap_or(0..0), e.message().trim()))?;
+        if !["up", "down"].contains(&cfg.health.cold_start.as_str()) {
+            let at = source.text.find("cold_start").unwrap_or(0);
+            return Err(source.error(at..at, format!("cold_start must be \"up\" or \"down\", not {:?}", cfg.health.cold_start)));
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         let rebase = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -111,6 +170,9 @@ impl ServerConfig {
             rebase(p);
         }
         if let Some(p) = cfg.geoip_asn.as_mut() {
+            rebase(p);
+        }
+        if let Some(p) = cfg.admin_token_file.as_mut() {
             rebase(p);
         }
         Ok(cfg)

@@ -24,7 +24,14 @@ pub struct ServeOptions {
     pub tcp_idle_timeout: Duration,
     /// How often input files are checked for changes (`None`: only SIGHUP).
     pub watch_interval: Option<Duration>,
+    /// Where queries are counted (`None`: not counted).
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Response rate limiting for UDP (`None`: off).
+    pub rrl: Option<Arc<crate::rrl::Limiter>>,
+    pub tcp_limits: tcp::Limits,
 }
+
+pub use tcp::Limits as TcpLimits;
 
 /// Bind every address (UDP and TCP) before serving, so a port clash fails the start.
 pub async fn serve(state: SharedState, opts: ServeOptions, reloader: Arc<Reloader>) -> anyhow::Result<()> {
@@ -38,14 +45,29 @@ pub async fn serve(state: SharedState, opts: ServeOptions, reloader: Arc<Reloade
         udp_sockets.push(udp);
         tcp_listeners.push(tcp);
     }
+    // Several receivers per socket, so UDP uses every core of the runtime.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     for sock in udp_sockets {
-        let sock: UdpSocket = sock;
-        info!(addr = %sock.local_addr()?, "serving UDP");
-        tracker.spawn(udp::run(sock, state.clone(), shutdown.clone()));
+        let sock: Arc<UdpSocket> = Arc::new(sock);
+        info!(addr = %sock.local_addr()?, workers, "serving UDP");
+        for _ in 0..workers {
+            tracker.spawn(udp::run(Arc::clone(&sock), state.clone(), shutdown.clone(), opts.metrics.clone(), opts.rrl.clone()));
+        }
     }
+    // One set of connection counts over every TCP listener.
+    let conns = Arc::new(tcp::Connections::default());
     for listener in tcp_listeners {
         info!(addr = %listener.local_addr()?, "serving TCP");
-        tracker.spawn(tcp::run(listener, state.clone(), shutdown.clone(), tracker.clone(), opts.tcp_idle_timeout));
+        tracker.spawn(tcp::run(
+            listener,
+            state.clone(),
+            shutdown.clone(),
+            tracker.clone(),
+            opts.tcp_idle_timeout,
+            opts.tcp_limits.clone(),
+            Arc::clone(&conns),
+            opts.metrics.clone(),
+        ));
     }
     if let Some(every) = opts.watch_interval {
         tokio::spawn(Arc::clone(&reloader).watch(every));

@@ -15,10 +15,20 @@ pub struct Reloader {
     pub state: SharedState,
     /// Re-synced after a reload: new targets start probing, gone ones stop.
     pub monitor: Option<Arc<crate::health::Monitor>>,
+    /// Where reloads are counted.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Reloader {
     pub fn reload(&self, why: &str) -> bool {
+        let ok = self.load_and_swap(why);
+        if let Some(m) = &self.metrics {
+            m.reload(ok);
+        }
+        ok
+    }
+
+    fn load_and_swap(&self, why: &str) -> bool {
         match State::load(&self.cfg) {
             Ok(mut new) => {
                 // Health is not configuration: carry the current view over.

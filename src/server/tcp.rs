@@ -2,6 +2,9 @@
 //! in order; an idle connection is closed after the idle timeout. On shutdown
 //! a connection finishes the answer it is working on, then closes.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -9,29 +12,109 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
-use crate::answer::{respond, Transport};
+use crate::answer::{respond_metered, Transport};
+use crate::metrics::Metrics;
 use crate::state::SharedState;
 
-/// Time allowed to receive the rest of a message once its first byte arrived.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Caps on TCP clients. A connection handles one query at a time (answers
+/// go out in order), so a client has at most one query in flight per connection.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub max_per_client: usize,
+    /// Time allowed to receive the rest of a message once its first byte arrived.
+    pub read_timeout: Duration,
+}
 
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_connections: 1024, max_per_client: 32, read_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// Open connections, in total and per client address.
+#[derive(Default)]
+pub struct Connections {
+    per_client: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// Holds a connection's place; gives it back when dropped.
+struct Slot {
+    conns: Arc<Connections>,
+    ip: IpAddr,
+}
+
+impl Connections {
+    /// Take a place for `ip`, or say which cap is full (`true`: per client).
+    fn admit(self: &Arc<Self>, ip: IpAddr, limits: &Limits) -> Result<Slot, bool> {
+        let mut map = self.per_client.lock().unwrap_or_else(|e| e.into_inner());
+        let total: usize = map.values().sum();
+        if total >= limits.max_connections {
+            return Err(false);
+        }
+        let n = map.entry(ip).or_insert(0);
+        if *n >= limits.max_per_client {
+            return Err(true);
+        }
+        *n += 1;
+        Ok(Slot { conns: Arc::clone(self), ip })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut map = self.conns.per_client.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     listener: TcpListener,
     state: SharedState,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     idle: Duration,
+    limits: Limits,
+    conns: Arc<Connections>,
+    metrics: Option<Arc<Metrics>>,
 ) {
     loop {
         let (stream, src) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
-                Err(e) => { debug!(error = %e, "tcp accept error"); continue; }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off rather than spin.
+                    debug!(error = %e, "tcp accept error");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
             },
             _ = shutdown.cancelled() => return,
         };
+        let slot = match conns.admit(src.ip(), &limits) {
+            Ok(slot) => slot,
+            Err(per_client) => {
+                debug!(%src, per_client, "tcp connection refused: cap reached");
+                if let Some(m) = &metrics {
+                    m.tcp_refused(per_client);
+                }
+                drop(stream);
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
-        tracker.spawn(connection(stream, src, state.clone(), shutdown.clone(), idle));
+        let read_timeout = limits.read_timeout;
+        let (state, shutdown, metrics) = (state.clone(), shutdown.clone(), metrics.clone());
+        tracker.spawn(async move {
+            connection(stream, src, state, shutdown, idle, read_timeout, metrics).await;
+            drop(slot);
+        });
     }
 }
 
@@ -41,6 +124,8 @@ async fn connection(
     state: SharedState,
     shutdown: CancellationToken,
     idle: Duration,
+    read_timeout: Duration,
+    metrics: Option<Arc<Metrics>>,
 ) {
     let mut len_buf = [0u8; 2];
     loop {
@@ -53,7 +138,7 @@ async fn connection(
             return;
         }
         // From here on the query is in flight: finish it even during shutdown.
-        let msg = tokio::time::timeout(READ_TIMEOUT, async {
+        let msg = tokio::time::timeout(read_timeout, async {
             stream.read_exact(&mut len_buf[1..]).await?;
             let len = u16::from_be_bytes(len_buf) as usize;
             let mut msg = vec![0u8; len];
@@ -65,14 +150,14 @@ async fn connection(
             debug!(%src, "tcp read timeout or error");
             return;
         };
-        let out = respond(&state.load(), &msg, src, Transport::Tcp);
+        let out = respond_metered(&state.load(), &msg, src, Transport::Tcp, metrics.as_deref());
         let Some(out) = out else {
             return; // junk we do not answer: close rather than stall the client
         };
         let mut framed = Vec::with_capacity(out.len() + 2);
         framed.extend_from_slice(&(out.len() as u16).to_be_bytes());
         framed.extend_from_slice(&out);
-        if tokio::time::timeout(READ_TIMEOUT, stream.write_all(&framed)).await.is_err() {
+        if tokio::time::timeout(read_timeout, stream.write_all(&framed)).await.is_err() {
             return;
         }
     }

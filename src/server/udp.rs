@@ -1,11 +1,16 @@
-//! UDP: one task per socket, answered inline (the work is CPU-only and short).
+//! UDP: a few receiver tasks per socket, each answering inline (the work is
+//! CPU-only and short).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use crate::answer::{respond, Transport};
+use crate::answer::{respond_metered, Transport};
+use crate::rrl::{self, Limiter};
+use std::time::Instant;
+use crate::metrics::Metrics;
 use crate::state::SharedState;
 
 /// Bind with SO_REUSEADDR and, for IPv6, v6only so `[::]` and `0.0.0.0` can coexist.
@@ -22,7 +27,14 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
-pub async fn run(sock: UdpSocket, state: SharedState, shutdown: CancellationToken) {
+pub async fn run(
+    sock: Arc<UdpSocket>,
+    state: SharedState,
+    shutdown: CancellationToken,
+    metrics: Option<Arc<Metrics>>,
+    rrl: Option<Arc<Limiter>>,
+) {
+    let mut name_buf = [0u8; 256];
     let mut buf = vec![0u8; 65535];
     loop {
         let (len, src) = tokio::select! {
@@ -33,7 +45,26 @@ pub async fn run(sock: UdpSocket, state: SharedState, shutdown: CancellationToke
             _ = shutdown.cancelled() => return,
         };
         let snapshot = state.load();
-        if let Some(out) = respond(&snapshot, &buf[..len], src, Transport::Udp) {
+        if let Some(mut out) = respond_metered(&snapshot, &buf[..len], src, Transport::Udp, metrics.as_deref()) {
+            if let Some(limiter) = rrl.as_deref().filter(|l| l.enabled()) {
+                let has_ecs = crate::wire::ecs::has_ecs(&buf[..len]);
+                let kind = rrl::kind_of(&out, &mut name_buf);
+                match limiter.check(src.ip(), has_ecs, kind, Instant::now()) {
+                    rrl::Verdict::Send => {}
+                    rrl::Verdict::Slip => {
+                        out = rrl::truncated(&out);
+                        if let Some(m) = &metrics {
+                            m.rrl(true);
+                        }
+                    }
+                    rrl::Verdict::Drop => {
+                        if let Some(m) = &metrics {
+                            m.rrl(false);
+                        }
+                        continue;
+                    }
+                }
+            }
             if let Err(e) = sock.send_to(&out, src).await {
                 debug!(error = %e, %src, "udp send error");
             }

@@ -97,6 +97,19 @@ pub fn raw_lengths_ok(packet: &[u8]) -> bool {
     true
 }
 
+/// Whether a query carries an ECS option (for rate-limiting exemptions).
+pub fn has_ecs(packet: &[u8]) -> bool {
+    let Some(opt) = find_opt_rdata(packet) else { return false };
+    let mut i = 0;
+    while i + 4 <= opt.len() {
+        if u16::from_be_bytes([opt[i], opt[i + 1]]) == 8 {
+            return true;
+        }
+        i += 4 + u16::from_be_bytes([opt[i + 2], opt[i + 3]]) as usize;
+    }
+    false
+}
+
 /// The RDATA of the OPT record in the additional section, if any.
 fn find_opt_rdata(p: &[u8]) -> Option<&[u8]> {
     let count = |at: usize| u16::from_be_bytes([p[at], p[at + 1]]) as usize;

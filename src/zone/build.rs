@@ -169,6 +169,7 @@ impl Builder<'_> {
             .map_err(|e| self.src.error(span.clone(), format!("bad {rtype} data {data:?}: {e}")))?;
         for (_, set) in parsed.1 {
             for rec in set.records_without_rrsigs() {
+                check_rdata(self.src, rec, span.clone())?;
                 self.insert(rec.clone(), span.clone())?;
             }
         }
@@ -205,6 +206,7 @@ impl Builder<'_> {
                 if !ALLOWED.contains(&rec.record_type()) {
                     return Err(inc.whole(format!("record type {} is not supported", rec.record_type())));
                 }
+                check_rdata(&inc, &rec, 0..0)?;
                 self.insert(rec, span.clone())?;
             }
         }
@@ -270,6 +272,19 @@ fn add_empty_non_terminals(origin: &Name, nodes: &mut HashMap<Name, Node>) {
     }
 }
 
+/// Limits the parser does not enforce but the wire does.
+fn check_rdata(src: &Source, rec: &Record, span: Range<usize>) -> Result<(), ConfigError> {
+    if let RData::TXT(txt) = &rec.data {
+        if let Some(long) = txt.txt_data.iter().find(|s| s.len() > 255) {
+            return Err(src.error(
+                span,
+                format!("a TXT character-string is {} bytes; the limit is 255 (split it into several quoted strings)", long.len()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_type(src: &Source, rtype: &str, span: Range<usize>) -> Result<RecordType, ConfigError> {
     let rt: RecordType = rtype
         .parse()
@@ -283,7 +298,21 @@ fn check_type(src: &Source, rtype: &str, span: Range<usize>) -> Result<RecordTyp
     Ok(rt)
 }
 
+/// An unquoted TXT value as quoted character-strings, split every 255 bytes
+/// (a character-string's limit) as operators expect of SPF/DKIM records.
 fn quote_txt(s: &str) -> String {
-    let escaped = s.replace('\\', "\\\\").replace('"', "\\\"");
-    format!("\"{escaped}\"")
+    let mut parts = Vec::new();
+    let mut chunk = String::new();
+    for c in s.chars() {
+        if chunk.len() + c.len_utf8() > 255 {
+            parts.push(std::mem::take(&mut chunk));
+        }
+        chunk.push(c);
+    }
+    parts.push(chunk);
+    parts
+        .iter()
+        .map(|p| format!("\"{}\"", p.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -93,6 +93,7 @@ pub fn lookup(
                 let ans = decide(zone, &svc, rtype);
                 if ans.servfail {
                     out.rcode = ResponseCode::ServFail;
+                    out.authoritative = false;
                     out.answers.clear();
                     break;
                 }

@@ -293,6 +293,12 @@ pub fn build_service(
     if spec.geo.is_some() && !chain.iter().any(|s| matches!(s, Step::Geo(_))) {
         return Err(src.error(spec.name.span(), "a [services.geo] table is given but the chain has no \"geo\" step"));
     }
+    if spec.latency.is_some() && !chain.iter().any(|s| matches!(s, Step::Latency(_))) {
+        return Err(src.error(
+            spec.name.span(),
+            "a [services.latency] table is given but the chain has no \"latency\" step",
+        ));
+    }
     let fail = match &spec.fail {
         None => FailMode::Open,
         Some(f) => match f.get_ref().as_str() {
@@ -314,9 +320,13 @@ pub fn build_expect(src: &Source, origin: &Name, spec: &ExpectSpec) -> Result<Ex
             .map(IpNet::from)
             .map_err(|_| src.error(spec.client.span(), format!("{client_text:?} is not an address or subnet")))?,
     };
-    let name = Name::parse(spec.name.get_ref(), Some(origin))
-        .map_err(|e| src.error(spec.name.span(), format!("bad name: {e}")))?
-        .to_lowercase();
+    let name = if spec.name.get_ref() == "@" {
+        origin.clone()
+    } else {
+        Name::parse(spec.name.get_ref(), Some(origin))
+            .map_err(|e| src.error(spec.name.span(), format!("bad name: {e}")))?
+            .to_lowercase()
+    };
     let rtype = match spec.rtype.get_ref().to_ascii_uppercase().as_str() {
         "A" => RecordType::A,
         "AAAA" => RecordType::AAAA,

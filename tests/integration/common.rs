@@ -58,6 +58,14 @@ impl Server {
         let logf = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(bin());
         cmd.arg("serve").arg("--listen").arg(addr.to_string()).args(extra);
+        // Never share the repository's ./state (overrides, token) between tests.
+        if !extra.contains(&"--state-dir") {
+            cmd.arg("--state-dir").arg(dir.path().join("state"));
+        }
+        // Parallel tests must not race for the default admin port.
+        if !extra.contains(&"--admin") {
+            cmd.arg("--admin").arg("off");
+        }
         cmd.current_dir(cwd.unwrap_or(&repo()));
         cmd.env("MERIDIAN_LOG", "debug");
         cmd.stdout(Stdio::null()).stderr(Stdio::from(logf));
@@ -274,4 +282,34 @@ pub fn parse_dig(text: &str) -> Dig {
 /// Run the meridian binary with args in `cwd`, returning its output.
 pub fn meridian(args: &[&str], cwd: &Path) -> Output {
     Command::new(bin()).args(args).current_dir(cwd).output().expect("run meridian")
+}
+
+/// `GET path` over HTTP/1.0 (no chunking, connection closed by the server): status and body.
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the admin API");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_string());
+    (status, body)
+}
+
+/// The value of one sample in Prometheus text (`name{labels} value`), if present.
+pub fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A DNS query for `name`/`rtype` with EDNS, as bytes.
+pub fn query_bytes(id: u16, name: &str, rtype: hickory_proto::rr::RecordType) -> Vec<u8> {
+    use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+    let mut m = Message::new(id, MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(hickory_proto::rr::Name::from_ascii(name).unwrap(), rtype));
+    m.set_edns(Edns::new());
+    m.to_vec().unwrap()
 }

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod admin;
 mod cli;
 mod core_answers;
 mod malformed;
@@ -12,3 +13,7 @@ mod geoip;
 mod peers;
 mod resolver;
 mod policies;
+mod backends;
+mod health;
+mod anycast;
+mod hardening;

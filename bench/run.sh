@@ -1,0 +1,678 @@
+#!/usr/bin/env bash
+# Meridian query-path benchmark against gdnsd, Knot DNS and PowerDNS.
+#
+# Builds `cargo build --release`, starts Meridian and the peers on loopback
+# ports with equivalent content (the shipped zones/ and geoip/demo.mmdb), digs
+# every server for the benchmark names and a sample of ECS subnets (aborts if
+# any answer is wrong), then drives each with dnsperf:
+#
+#   phase 1, fixed rate: every server pinned to CPU $SERVER_CPU with one worker
+#     thread, dnsperf pinned to CPU $CLIENT_CPU at -Q $RATE for -l $DURATION s,
+#     query sets interleaved across servers (A B C A B C ...) for $ROUNDS rounds;
+#     the server's user+system CPU (/proc/PID/stat) per answer is the figure
+#     to compare.
+#   phase 2, peak: servers restarted unpinned with one worker per core,
+#     dnsperf unpinned with 2 threads and no practical rate limit, short runs.
+#
+# Prints a Markdown report and writes it to bench/results/<UTC timestamp>.md.
+# Loopback only; every load run is bounded by -l and by `timeout`.
+#
+# Needs: cargo, python3 (>= 3.11), dig, taskset, dnsperf. Missing any of these
+# exits 1 naming them. Peers: gdnsd, knotd, pdns_server with the bind and
+# geoip backends; a missing peer is SKIPPED with a loud note (REQUIRE_PEERS=1
+# makes that fatal too). See docs/performance.md.
+#
+# Environment (defaults in brackets):
+#   RATE [20000]        offered queries/s in phase 1
+#   DURATION [10]       seconds per phase-1 run
+#   ROUNDS [3]          phase-1 rounds
+#   QUICK=1             smoke test: ROUNDS=1 DURATION=5 PEAK_DURATION=3
+#   PEAK_RATE [500000]  -Q in phase 2;  PEAK_DURATION [5] seconds per run
+#   PEAK=0              skip phase 2
+#   PEERS ["gdnsd knot pdns"]  which peers to run
+#   REQUIRE_PEERS=1     a missing peer is an error, not a skip
+#   PDNS_CACHE [1]      0 disables PowerDNS's packet and query caches
+#   SERVER_CPU [0] CLIENT_CPU [1]
+#   MERIDIAN_BIN        measure this binary instead of building target/release/meridian
+#   KEEP_TMP=1          keep the work directory (configs, logs, dnsperf output)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$ROOT/bench
+
+# Which settings came from the environment (for the "exact command" line).
+declare -A ENV_SET=()
+for v in QUICK RATE DURATION ROUNDS PEAK PEAK_RATE PEAK_DURATION PEERS REQUIRE_PEERS PDNS_CACHE SERVER_CPU CLIENT_CPU MERIDIAN_BIN; do
+    [[ -n ${!v:-} ]] && ENV_SET[$v]=1
+done
+if [[ ${QUICK:-0} == 1 ]]; then
+    ROUNDS=${ROUNDS:-1}
+    DURATION=${DURATION:-5}
+    PEAK_DURATION=${PEAK_DURATION:-3}
+fi
+RATE=${RATE:-20000}
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
+PEAK=${PEAK:-1}
+PEAK_RATE=${PEAK_RATE:-500000}
+PEAK_DURATION=${PEAK_DURATION:-5}
+PEERS=${PEERS:-gdnsd knot pdns}
+REQUIRE_PEERS=${REQUIRE_PEERS:-0}
+PDNS_CACHE=${PDNS_CACHE:-1}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+
+die() { echo "run.sh: $*" >&2; exit 1; }
+note() { echo "[bench] $*" >&2; }
+banner() {
+    echo "" >&2
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
+    for l in "$@"; do echo "!!! $l" >&2; done
+    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
+    echo "" >&2
+}
+int_in() { [[ $1 =~ ^[0-9]+$ ]] && (($1 >= $2 && $1 <= $3)); }
+int_in "$RATE" 1 2000000 || die "RATE must be 1..2000000"
+int_in "$DURATION" 1 120 || die "DURATION must be 1..120 seconds"
+int_in "$ROUNDS" 1 10 || die "ROUNDS must be 1..10"
+int_in "$PEAK_RATE" 1 5000000 || die "PEAK_RATE must be 1..5000000"
+int_in "$PEAK_DURATION" 1 60 || die "PEAK_DURATION must be 1..60 seconds"
+NCPU=$(nproc)
+int_in "$SERVER_CPU" 0 $((NCPU - 1)) || die "SERVER_CPU must be a CPU of this machine (0..$((NCPU - 1)))"
+int_in "$CLIENT_CPU" 0 $((NCPU - 1)) || die "CLIENT_CPU must be a CPU of this machine (0..$((NCPU - 1)))"
+((NCPU >= 2)) || note "only $NCPU CPU: server and dnsperf share it; numbers mean little"
+
+# ---------------------------------------------------------------------------
+# Requirements.
+find_bin() { # the first of the usual sbin dirs, then PATH
+    local n=$1 d
+    for d in /usr/sbin /usr/local/sbin /sbin; do [[ -x $d/$n ]] && { echo "$d/$n"; return 0; }; done
+    command -v "$n" 2>/dev/null || return 1
+}
+missing=()
+command -v cargo >/dev/null || [[ -n ${MERIDIAN_BIN:-} ]] || missing+=("cargo (rustup)")
+command -v dnsperf >/dev/null || missing+=("dnsperf (apt-get install dnsperf)")
+command -v dig >/dev/null || missing+=("dig (apt-get install bind9-dnsutils)")
+command -v taskset >/dev/null || missing+=("taskset (apt-get install util-linux)")
+if ! command -v python3 >/dev/null; then
+    missing+=("python3 >= 3.11 (apt-get install python3)")
+elif ! python3 -c 'import tomllib' 2>/dev/null; then
+    missing+=("python3 >= 3.11 (has tomllib; found $(python3 --version 2>&1))")
+fi
+if ((${#missing[@]})); then
+    echo "run.sh: missing required tools:" >&2
+    printf '  - %s\n' "${missing[@]}" >&2
+    exit 1
+fi
+
+declare -A SKIP=()   # peer -> why it is not measured
+GDNSD=$(find_bin gdnsd || true)
+KNOTD=$(find_bin knotd || true)
+PDNS=$(find_bin pdns_server || true)
+pdns_module() { # the backend .so, wherever the distribution put it
+    local f
+    for f in /usr/lib/*/pdns/lib"$1"backend.so /usr/lib/pdns/lib"$1"backend.so /usr/lib64/pdns/lib"$1"backend.so; do
+        [[ -f $f ]] && { echo "$f"; return 0; }
+    done
+    return 1
+}
+for p in $PEERS; do
+    case $p in
+        gdnsd) [[ -n $GDNSD ]] || SKIP[gdnsd]="gdnsd not installed (apt-get install gdnsd)" ;;
+        knot) [[ -n $KNOTD ]] || SKIP[knot]="knotd not installed (apt-get install knot)" ;;
+        pdns)
+            if [[ -z $PDNS ]]; then
+                SKIP[pdns]="pdns_server not installed (apt-get install pdns-server pdns-backend-bind pdns-backend-geoip)"
+            else
+                m=()
+                pdns_module bind >/dev/null || m+=(pdns-backend-bind)
+                pdns_module geoip >/dev/null || m+=(pdns-backend-geoip)
+                ((${#m[@]} == 0)) || SKIP[pdns]="PowerDNS backend(s) missing (apt-get install ${m[*]})"
+            fi
+            ;;
+        *) die "unknown peer '$p' in PEERS (gdnsd knot pdns)" ;;
+    esac
+done
+if ((${#SKIP[@]})); then
+    lines=("PEERS SKIPPED -- the tables will NOT include them:")
+    for p in "${!SKIP[@]}"; do lines+=("  $p: ${SKIP[$p]}"); done
+    banner "${lines[@]}"
+    [[ $REQUIRE_PEERS == 1 ]] && die "REQUIRE_PEERS=1 and a peer is missing"
+fi
+ACTIVE_PEERS=()
+for p in $PEERS; do [[ -z ${SKIP[$p]:-} ]] && ACTIVE_PEERS+=("$p"); done
+SERVERS=(meridian "${ACTIVE_PEERS[@]}")
+
+# Daemons that we did not start compete for the CPUs (a distribution's
+# auto-started service, other people's test servers): say so.
+others=$(ps -eo pid=,comm= | awk '$2 ~ /^(gdnsd|knotd|pdns_server|meridian|named|nsd|unbound)$/ {print $2 "(" $1 ")"}' | tr '\n' ' ')
+[[ -z $others ]] || note "WARNING: other DNS servers are running and share the CPUs: $others"
+
+# ---------------------------------------------------------------------------
+# Build (or take) the binary under test.
+if [[ -n ${MERIDIAN_BIN:-} ]]; then
+    BIN=$(realpath "$MERIDIAN_BIN")
+    [[ -x $BIN ]] || die "MERIDIAN_BIN=$MERIDIAN_BIN is not executable"
+    note "measuring MERIDIAN_BIN=$BIN (no build)"
+else
+    note "cargo build --release ..."
+    (cd "$ROOT" && cargo build --release) || die "cargo build --release failed"
+    BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/meridian
+    [[ $BIN == /* ]] || BIN=$ROOT/$BIN
+    [[ -x $BIN ]] || die "no binary at $BIN after the build"
+fi
+SERVE_HELP=$("$BIN" serve --help 2>&1) || die "$BIN serve --help failed"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/meridian-bench.XXXXXX")
+declare -A PID=() PORT=()
+stop_server() {
+    local s=$1 p=${PID[$1]:-} i
+    [[ -n $p ]] || return 0
+    kill "$p" 2>/dev/null || true
+    for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+    PID[$s]=
+}
+cleanup() {
+    local s
+    for s in "${!PID[@]}"; do stop_server "$s"; done
+    if [[ ${KEEP_TMP:-0} == 1 ]]; then note "work directory kept: $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------------------
+# Content: the peers' zone file from zones/, the GeoIP database copy, queries.
+ZONE_TOML=$ROOT/zones/gslb.example.test.toml
+ORIGIN=gslb.example.test
+[[ -f $ZONE_TOML ]] || die "$ZONE_TOML not found"
+python3 "$BENCH/gen_zone.py" "$ZONE_TOML" >"$TMP/static.zone" || die "gen_zone.py failed"
+cp "$ROOT/geoip/demo.mmdb" "$TMP/demo.mmdb"
+# PowerDNS only: the same CSV built with location.accuracy_radius, without
+# which PowerDNS 4.7 ignores a location (see bench/gen_mmdb.py).
+python3 "$BENCH/gen_mmdb.py" "$ROOT/geoip/demo.csv" "$TMP/demo-pdns.mmdb" 2>/dev/null || die "gen_mmdb.py failed"
+mkdir -p "$TMP/q" "$TMP/logs"
+echo "static.$ORIGIN A" >"$TMP/q/static.txt"
+echo "www.$ORIGIN A" >"$TMP/q/www.txt"
+echo "weighted.$ORIGIN A" >"$TMP/q/weighted.txt"
+for i in $(seq 1000); do echo "nx-$i.$ORIGIN A"; done >"$TMP/q/nxdomain.txt"
+python3 "$BENCH/gen_ecs_queries.py" --csv "$ROOT/geoip/demo.csv" --out "$TMP/q/ecs-var.bin" \
+    --count 10000 --name "www.$ORIGIN" --samples 24 >"$TMP/q/ecs-samples.txt" || die "gen_ecs_queries.py failed"
+
+# Query sets: name | dnsperf arguments | rcode every answer must have.
+# RFC 7871 §6: FAMILY 0001 (IPv4), SOURCE PREFIX 18 (/24), SCOPE PREFIX 00,
+# ADDRESS 0a0300 (10.3.0, only the prefix's 3 bytes). verify() digs the same
+# bytes with +ednsopt, so a malformed option fails before anything is measured.
+ECS_ONE=000118000a0300
+SETS=(static www-ecs1 www-ecs-var weighted nxdomain)
+declare -A SET_ARGS=(
+    [static]="-d $TMP/q/static.txt -e"
+    [www-ecs1]="-d $TMP/q/www.txt -E 8:$ECS_ONE"
+    [www-ecs-var]="-d $TMP/q/ecs-var.bin -B"
+    [weighted]="-d $TMP/q/weighted.txt -e"
+    [nxdomain]="-d $TMP/q/nxdomain.txt -e"
+)
+declare -A SET_RCODE=([static]=NOERROR [www-ecs1]=NOERROR [www-ecs-var]=NOERROR [weighted]=NOERROR [nxdomain]=NXDOMAIN)
+supports() { # server set: does this server serve the set's names equivalently?
+    case $1:$2 in
+        knot:www-* | knot:weighted) return 1 ;; # Knot: static answers only
+        *) return 0 ;;
+    esac
+}
+PEAK_SETS=(static www-ecs-var)
+
+free_port() { # a loopback port free for both UDP and TCP right now
+    python3 - <<'EOF'
+import socket
+for _ in range(100):
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.bind(("127.0.0.1", 0))
+    port = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        t.close()
+    u.close()
+    print(port)
+    break
+EOF
+}
+
+# ---------------------------------------------------------------------------
+# Servers. start_X MODE: MODE "pinned" = CPU $SERVER_CPU, one worker thread;
+# "free" = no pinning, one worker per core. Each runs in the foreground as our
+# child, listening on 127.0.0.1 only.
+MERIDIAN_THREADS_HOW=
+start_meridian() {
+    local mode=$1 d=$TMP/meridian threads pin=()
+    mkdir -p "$d/state"
+    if [[ $mode == pinned ]]; then threads=1; pin=(taskset -c "$SERVER_CPU"); else threads=$NCPU; fi
+    local args=(serve --zones "$ROOT/zones" --geoip "$ROOT/geoip/demo.mmdb"
+        --listen "127.0.0.1:${PORT[meridian]}" --state-dir "$d/state")
+    # Options that exist only in some versions of the binary: asked at run time.
+    grep -q -- '--admin' <<<"$SERVE_HELP" && args+=(--admin off)
+    grep -q -- '--metrics' <<<"$SERVE_HELP" && args+=(--metrics off)
+    if grep -q -- '--threads' <<<"$SERVE_HELP"; then
+        args+=(--threads "$threads")
+        MERIDIAN_THREADS_HOW="\`--threads\` (plus env MERIDIAN_THREADS, TOKIO_WORKER_THREADS)"
+    else
+        MERIDIAN_THREADS_HOW="no \`--threads\` option in this binary: env MERIDIAN_THREADS and TOKIO_WORKER_THREADS (honoured by tokio's multi-thread runtime unless the code fixes the count)"
+    fi
+    # cwd = work dir, so no ./meridian.toml of the checkout is picked up.
+    (cd "$d" && MERIDIAN_THREADS=$threads TOKIO_WORKER_THREADS=$threads \
+        exec "${pin[@]}" "$BIN" "${args[@]}" >"$d/log.$mode" 2>&1) &
+    PID[meridian]=$!
+    LOG[meridian]=$d/log.$mode
+}
+
+start_gdnsd() {
+    local mode=$1 d=$TMP/gdnsd threads pin=()
+    if [[ $mode == pinned ]]; then threads=1; pin=(taskset -c "$SERVER_CPU"); else threads=$NCPU; fi
+    mkdir -p "$d/zones"
+    {
+        cat "$TMP/static.zone"
+        echo "; GSLB names (bench/run.sh)"
+        echo "www 30 DYNA geoip!www"
+        echo "weighted 30 DYNA weighted!weighted"
+    } >"$d/zones/$ORIGIN"
+    cat >"$d/config" <<EOF
+options => {
+  listen => [ 127.0.0.1:${PORT[gdnsd]} ]
+  udp_threads => $threads
+  tcp_threads => 1
+  run_dir => $d/run
+  state_dir => $d/state
+}
+plugins => {
+  geoip => {
+    maps => {
+      continents => {
+        geoip2_db => $TMP/demo.mmdb
+        datacenters => [us-east, eu-west, ap-northeast]
+        map => {
+          NA => [us-east], SA => [us-east],
+          EU => [eu-west], AF => [eu-west],
+          AS => [ap-northeast], OC => [ap-northeast],
+        }
+        # everything else (AN, no location): nearest datacenter
+        auto_dc_coords => {
+          us-east => [39.0, -77.5], eu-west => [53.3, -6.3], ap-northeast => [35.7, 139.7]
+        }
+      }
+    }
+    resources => {
+      www => {
+        map => continents
+        dcmap => {
+          us-east => { addrs_v4 => { a => 192.0.2.10 }, addrs_v6 => { a => 2001:db8:10::10 } }
+          eu-west => { addrs_v4 => { a => 198.51.100.10 }, addrs_v6 => { a => 2001:db8:20::10 } }
+          ap-northeast => { addrs_v4 => { a => 203.0.113.10 }, addrs_v6 => { a => 2001:db8:30::10 } }
+        }
+      }
+    }
+  }
+  weighted => {
+    weighted => {
+      us-east = [ 192.0.2.10, 50 ]
+      eu-west = [ 198.51.100.10, 30 ]
+      ap-northeast = [ 203.0.113.10, 20 ]
+    }
+  }
+}
+EOF
+    "$GDNSD" -c "$d" checkconf >"$d/checkconf.log" 2>&1 || { cat "$d/checkconf.log" >&2; die "gdnsd checkconf failed"; }
+    (exec "${pin[@]}" "$GDNSD" -c "$d" start >"$d/log.$mode" 2>&1) &
+    PID[gdnsd]=$!
+    LOG[gdnsd]=$d/log.$mode
+}
+
+start_knot() {
+    local mode=$1 d=$TMP/knot pin=() workers=""
+    if [[ $mode == pinned ]]; then
+        pin=(taskset -c "$SERVER_CPU")
+        workers=$'    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1'
+    fi
+    rm -rf "$d" && mkdir -p "$d/zones" "$d/db"
+    cp "$TMP/static.zone" "$d/zones/$ORIGIN.zone"
+    cat >"$d/knot.conf" <<EOF
+server:
+    rundir: "$d"
+    pidfile: "$d/knot.pid"
+    listen: 127.0.0.1@${PORT[knot]}
+    udp-max-payload: 1232
+$workers
+
+database:
+    storage: "$d/db"
+
+log:
+  - target: stderr
+    any: notice
+
+control:
+    listen: "$d/knot.sock"
+
+template:
+  - id: default
+    storage: "$d/zones"
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+
+zone:
+  - domain: "$ORIGIN"
+    file: "$ORIGIN.zone"
+EOF
+    (exec "${pin[@]}" "$KNOTD" -c "$d/knot.conf" >"$d/log.$mode" 2>&1) &
+    PID[knot]=$!
+    LOG[knot]=$d/log.$mode
+}
+
+start_pdns() {
+    local mode=$1 d=$TMP/pdns pin=() cache="" threads
+    # pinned: one receiver and one distributor thread; free: a receiver per
+    # core (SO_REUSEPORT), distributors at their default (3 per receiver).
+    if [[ $mode == pinned ]]; then
+        pin=(taskset -c "$SERVER_CPU")
+        threads=$'receiver-threads=1\ndistributor-threads=1'
+    else
+        threads="receiver-threads=$NCPU"
+    fi
+    [[ $PDNS_CACHE == 1 ]] || cache=$'cache-ttl=0\nquery-cache-ttl=0\nnegquery-cache-ttl=0'
+    mkdir -p "$d"
+    {
+        cat "$TMP/static.zone"
+        echo "; GSLB names (bench/run.sh)"
+        echo "www 30 IN LUA A \";if continent('NA') or continent('SA') then return '192.0.2.10' elseif continent('EU') or continent('AF') then return '198.51.100.10' elseif continent('AS') or continent('OC') then return '203.0.113.10' else return pickclosest({'192.0.2.10','198.51.100.10','203.0.113.10'}) end\""
+        echo "www 30 IN LUA AAAA \";if continent('NA') or continent('SA') then return '2001:db8:10::10' elseif continent('EU') or continent('AF') then return '2001:db8:20::10' elseif continent('AS') or continent('OC') then return '2001:db8:30::10' else return pickclosest({'2001:db8:10::10','2001:db8:20::10','2001:db8:30::10'}) end\""
+        echo "weighted 30 IN LUA A \"pickwrandom({{50,'192.0.2.10'},{30,'198.51.100.10'},{20,'203.0.113.10'}})\""
+    } >"$d/$ORIGIN.zone"
+    echo "zone \"$ORIGIN\" { type master; file \"$d/$ORIGIN.zone\"; };" >"$d/named.conf"
+    echo "domains: []" >"$d/geo-zones.yaml"
+    cat >"$d/pdns.conf" <<EOF
+launch=bind,geoip
+bind-config=$d/named.conf
+geoip-database-files=mmdb:$TMP/demo-pdns.mmdb
+geoip-zones-file=$d/geo-zones.yaml
+enable-lua-records=yes
+edns-subnet-processing=yes
+local-address=127.0.0.1
+local-port=${PORT[pdns]}
+$threads
+socket-dir=$d
+daemon=no
+guardian=no
+disable-syslog=yes
+write-pid=no
+security-poll-suffix=
+loglevel=4
+$cache
+EOF
+    (exec "${pin[@]}" "$PDNS" --config-dir="$d" >"$d/log.$mode" 2>&1) &
+    PID[pdns]=$!
+    LOG[pdns]=$d/log.$mode
+}
+
+declare -A LOG=()
+# dig one question; prints "STATUS ADDR ADDR ..." (A records of the answer).
+ask() { # port name [subnet | ednsopt=CODE:HEX]
+    local out sub=()
+    case ${3:-} in
+        "") ;;
+        ednsopt=*) sub=(+ednsopt="${3#ednsopt=}") ;;
+        *) sub=(+subnet="$3") ;;
+    esac
+    out=$(dig @127.0.0.1 -p "$1" "$2" A +norec +time=2 +tries=1 "${sub[@]}" 2>&1) || { echo "NOANSWER"; return 0; }
+    local status addrs
+    status=$(sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$out" | head -1)
+    addrs=$(awk '/^;; ANSWER SECTION:/ {a=1; next} /^$/ {a=0} a && $4 == "A" {print $5}' <<<"$out" | sort | tr '\n' ' ')
+    echo "${status:-NOANSWER} ${addrs% }"
+}
+
+wait_ready() { # server: until static answers, or fail loudly
+    local s=$1 i r
+    for i in $(seq 200); do
+        kill -0 "${PID[$s]}" 2>/dev/null || { tail -30 "${LOG[$s]}" >&2; die "$s exited during startup (log above)"; }
+        r=$(ask "${PORT[$s]}" "static.$ORIGIN")
+        [[ $r == "NOERROR 192.0.2.1" ]] && return 0
+        sleep 0.1
+    done
+    tail -30 "${LOG[$s]}" >&2
+    die "$s did not answer static.$ORIGIN within 20 s (last: $r)"
+}
+
+FAILS=()
+expect() { # server name subnet expected   (expected: "NOERROR addr" | "NXDOMAIN" | "ONEOF a b c")
+    local s=$1 name=$2 sub=$3 want=$4 got
+    got=$(ask "${PORT[$s]}" "$name" "$sub")
+    got=${got% }
+    if [[ $want == ONEOF* ]]; then
+        local st=${got%% *} addr=${got#* }
+        if [[ $st == NOERROR && $addr != *" "* && " ${want#ONEOF } " == *" $addr "* ]]; then return 0; fi
+    elif [[ $got == "$want" ]]; then
+        return 0
+    fi
+    FAILS+=("$s: $name ${sub:+ECS $sub }answered '$got', expected '$want'")
+}
+
+verify() { # server: every benchmark name, several ECS subnets; abort on any mismatch
+    local s=$1 sub exp
+    FAILS=()
+    expect "$s" "static.$ORIGIN" "" "NOERROR 192.0.2.1"
+    expect "$s" "nx-1.$ORIGIN" "" "NXDOMAIN"
+    expect "$s" "nx-1000.$ORIGIN" "" "NXDOMAIN"
+    if supports "$s" www-ecs1; then
+        expect "$s" "www.$ORIGIN" "ednsopt=8:$ECS_ONE" "NOERROR 198.51.100.10" # the www-ecs1 option, byte for byte
+        expect "$s" "www.$ORIGIN" 10.3.0.0/24 "NOERROR 198.51.100.10"     # GB, EU
+        expect "$s" "www.$ORIGIN" 10.1.0.0/24 "NOERROR 192.0.2.10"        # US, NA
+        expect "$s" "www.$ORIGIN" 10.5.0.0/24 "NOERROR 203.0.113.10"      # JP, AS
+        expect "$s" "www.$ORIGIN" 10.4.0.0/24 "NOERROR 198.51.100.10"     # ZA, AF
+        expect "$s" "www.$ORIGIN" 10.6.0.0/24 "NOERROR 203.0.113.10"      # AU, OC
+        expect "$s" "www.$ORIGIN" 10.2.0.0/24 "NOERROR 192.0.2.10"        # BR, SA
+        expect "$s" "www.$ORIGIN" 10.7.0.0/24 "NOERROR 203.0.113.10"      # AQ, AN: nearest
+        expect "$s" "www.$ORIGIN" 2001:db8:3::/56 "NOERROR 198.51.100.10" # GB over IPv6
+        expect "$s" "www.$ORIGIN" 2001:db8:7::/56 "NOERROR 203.0.113.10"  # AQ over IPv6: nearest
+        while read -r sub exp; do
+            expect "$s" "www.$ORIGIN" "$sub" "NOERROR $exp"
+        done <"$TMP/q/ecs-samples.txt"
+    fi
+    if supports "$s" weighted; then
+        for _ in 1 2 3 4 5 6; do
+            expect "$s" "weighted.$ORIGIN" "" "ONEOF 192.0.2.10 198.51.100.10 203.0.113.10"
+        done
+    fi
+    if ((${#FAILS[@]})); then
+        banner "$s DOES NOT ANSWER THE BENCHMARK NAMES CORRECTLY -- not measuring:" "${FAILS[@]}"
+        exit 1
+    fi
+    note "$s on 127.0.0.1:${PORT[$s]}: answers verified"
+}
+
+start_all() { # mode
+    local s
+    for s in "${SERVERS[@]}"; do
+        PORT[$s]=$(free_port)
+        [[ -n ${PORT[$s]} ]] || die "no free loopback port"
+        "start_$s" "$1"
+    done
+    for s in "${SERVERS[@]}"; do wait_ready "$s"; verify "$s"; done
+}
+stop_all() { local s; for s in "${SERVERS[@]}"; do stop_server "$s"; done; }
+
+# ---------------------------------------------------------------------------
+# Measurement.
+TCK=$(getconf CLK_TCK)
+tree_pids() { # a pid and all its descendants
+    ps -e -o pid=,ppid= | awk -v root="$1" '
+        { kids[$2] = kids[$2] " " $1 }
+        END {
+            n = 1; q[1] = root; out = root
+            for (i = 1; i <= n; i++) {
+                m = split(kids[q[i]], c, " ")
+                for (j = 1; j <= m; j++) { q[++n] = c[j]; out = out " " c[j] }
+            }
+            print out
+        }'
+}
+cpu_ticks() { # "utime stime" summed over the server's process tree
+    local u=0 s=0 p f
+    for p in $(tree_pids "$1"); do
+        f=$(cat /proc/"$p"/stat 2>/dev/null) || continue
+        f=${f##*) }                       # fields after "(comm) "
+        read -r -a a <<<"$f"              # a[0] is field 3 (state): utime = a[11], stime = a[12]
+        u=$((u + a[11])); s=$((s + a[12]))
+    done
+    echo "$u $s"
+}
+rss_kb() {
+    local t=0 p v
+    for p in $(tree_pids "$1"); do
+        v=$(awk '/^VmRSS:/ {print $2}' /proc/"$p"/status 2>/dev/null || true)
+        t=$((t + ${v:-0}))
+    done
+    echo "$t"
+}
+threads_of() { awk '/^Threads:/ {print $2}' /proc/"$1"/status 2>/dev/null || echo "?"; }
+
+RAW=$TMP/raw.tsv
+printf 'phase\tround\tserver\tset\toffered\tqps\tsent\tcompleted\tlost\tlatency_s\truntime_s\tutime\tstime\ttck\trss_kb\trcodes\trcode_ok\tload1\n' >"$RAW"
+run_one() { # phase round server set
+    local phase=$1 round=$2 s=$3 set=$4 out pin=() opts
+    out=$TMP/logs/$phase-$round-$s-$set.txt
+    if [[ $phase == fixed ]]; then
+        pin=(taskset -c "$CLIENT_CPU")
+        opts=(-Q "$RATE" -l "$DURATION" -c 1 -q 100 -t 2)
+    else
+        opts=(-Q "$PEAK_RATE" -l "$PEAK_DURATION" -c 4 -T 2 -q 500 -t 2)
+    fi
+    local lim=$((${opts[3]} + 20))
+    kill -0 "${PID[$s]}" 2>/dev/null || die "$s died before $set (log: ${LOG[$s]})"
+    local c0 c1
+    c0=$(cpu_ticks "${PID[$s]}")
+    # shellcheck disable=SC2086
+    timeout "$lim" "${pin[@]}" dnsperf -s 127.0.0.1 -p "${PORT[$s]}" ${SET_ARGS[$set]} "${opts[@]}" >"$out" 2>&1 \
+        || { cat "$out" >&2; die "dnsperf failed against $s ($set)"; }
+    c1=$(cpu_ticks "${PID[$s]}")
+    kill -0 "${PID[$s]}" 2>/dev/null || { tail -20 "${LOG[$s]}" >&2; die "$s died during $set"; }
+    local rss load sent comp lost qps lat rt rc ok
+    rss=$(rss_kb "${PID[$s]}")
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    sent=$(awk '/Queries sent:/ {print $3}' "$out")
+    comp=$(awk '/Queries completed:/ {print $3}' "$out")
+    lost=$(awk '/Queries lost:/ {print $3}' "$out")
+    qps=$(awk '/Queries per second:/ {print $4}' "$out")
+    lat=$(awk '/Average Latency \(s\):/ {print $4}' "$out")
+    rt=$(awk '/Run time \(s\):/ {print $4}' "$out")
+    rc=$(sed -n 's/^ *Response codes: *//p' "$out")
+    [[ -n $comp && -n $qps ]] || { cat "$out" >&2; die "cannot parse dnsperf output ($s, $set)"; }
+    # Every answer must carry the set's rcode (e.g. "NOERROR 200000 (100.00%)").
+    ok=1
+    [[ $rc =~ ^${SET_RCODE[$set]}\ [0-9]+\ \(100\.00%\)$ ]] || ok=0
+    ((comp > 0)) || ok=0
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$phase" "$round" "$s" "$set" "${opts[1]}" "$qps" "$sent" "$comp" "$lost" "$lat" "$rt" \
+        $(($(cut -d' ' -f1 <<<"$c1") - $(cut -d' ' -f1 <<<"$c0"))) \
+        $(($(cut -d' ' -f2 <<<"$c1") - $(cut -d' ' -f2 <<<"$c0"))) \
+        "$TCK" "$rss" "$rc" "$ok" "$load" >>"$RAW"
+    ((ok)) || note "WARNING: $s $set: unexpected response codes: $rc"
+    note "$(printf '%-6s r%s %-9s %-12s %9.0f qps  lost %-6s lat %s s' "$phase" "$round" "$s" "$set" "$qps" "$lost" "$lat")"
+}
+
+STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+COMMAND=
+for v in QUICK RATE DURATION ROUNDS PEAK PEAK_RATE PEAK_DURATION PEERS REQUIRE_PEERS PDNS_CACHE SERVER_CPU CLIENT_CPU MERIDIAN_BIN; do
+    [[ -n ${ENV_SET[$v]:-} ]] && COMMAND+="$v=$(printf '%q' "${!v}") "
+done
+COMMAND+="bench/run.sh"
+T_START=$(date +%s)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+note "phase 1: pinned servers (CPU $SERVER_CPU, 1 worker), dnsperf on CPU $CLIENT_CPU, -Q $RATE -l $DURATION, $ROUNDS round(s)"
+start_all pinned
+declare -A THREADS_PINNED=()
+for s in "${SERVERS[@]}"; do THREADS_PINNED[$s]=$(threads_of "${PID[$s]}"); done
+for round in $(seq "$ROUNDS"); do
+    for set in "${SETS[@]}"; do
+        for s in "${SERVERS[@]}"; do
+            supports "$s" "$set" && run_one fixed "$round" "$s" "$set"
+        done
+    done
+done
+stop_all
+
+declare -A THREADS_FREE=()
+if [[ $PEAK == 1 ]]; then
+    note "phase 2: peak, unpinned, one worker per core ($NCPU), dnsperf -T 2 -c 4 -Q $PEAK_RATE -l $PEAK_DURATION"
+    start_all free
+    for s in "${SERVERS[@]}"; do THREADS_FREE[$s]=$(threads_of "${PID[$s]}"); done
+    for set in "${PEAK_SETS[@]}"; do
+        for s in "${SERVERS[@]}"; do
+            supports "$s" "$set" && run_one peak 1 "$s" "$set"
+        done
+    done
+    stop_all
+fi
+T_END=$(date +%s)
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---------------------------------------------------------------------------
+# Report.
+ver() { "$@" 2>&1 | head -1 || true; }
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | wc -l)
+{
+    echo "run_started=$STARTED"
+    echo "runtime_s=$((T_END - T_START))"
+    echo "commit=$COMMIT"
+    echo "dirty_files=$DIRTY"
+    echo "binary=$BIN"
+    echo "binary_version=$(ver "$BIN" --version)"
+    echo "binary_sha256=$(sha256sum "$BIN" | cut -c1-16)"
+    echo "binary_mtime=$(date -u -r "$BIN" +%Y-%m-%dT%H:%M:%SZ)"
+    echo "meridian_threads_how=$MERIDIAN_THREADS_HOW"
+    echo "cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+    echo "ncpu=$NCPU"
+    echo "kernel=$(uname -sr)"
+    echo "load_start=$LOAD_START"
+    echo "load_end=$LOAD_END"
+    echo "rate=$RATE"
+    echo "duration=$DURATION"
+    echo "rounds=$ROUNDS"
+    echo "peak=$PEAK"
+    echo "peak_rate=$PEAK_RATE"
+    echo "peak_duration=$PEAK_DURATION"
+    echo "server_cpu=$SERVER_CPU"
+    echo "client_cpu=$CLIENT_CPU"
+    echo "pdns_cache=$PDNS_CACHE"
+    echo "quick=${QUICK:-0}"
+    echo "command=$COMMAND"
+    echo "dnsperf=$(dnsperf -h 2>&1 | awk '/^Version/ {print $2}')"
+    for s in "${SERVERS[@]}"; do
+        case $s in
+            meridian) v=$(ver "$BIN" --version) ;;
+            gdnsd) v=$("$GDNSD" -c /nonexistent checkconf 2>&1 | sed -n 's/.*gdnsd version \([^ ]*\).*/gdnsd \1/p' | head -1) ;;
+            knot) v=$(ver "$KNOTD" -V) ;;
+            pdns) v="PowerDNS $(dpkg-query -W -f '${Version}' pdns-server 2>/dev/null || echo '?')" ;;
+        esac
+        echo "version_$s=$v"
+        echo "threads_pinned_$s=${THREADS_PINNED[$s]:-}"
+        echo "threads_free_$s=${THREADS_FREE[$s]:-}"
+    done
+    for p in "${!SKIP[@]}"; do echo "skipped_$p=${SKIP[$p]}"; done
+} >"$TMP/meta.env"
+
+mkdir -p "$BENCH/results"
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+REPORT=$BENCH/results/$STAMP$([[ ${QUICK:-0} == 1 ]] && echo -quick).md
+python3 "$BENCH/report.py" "$TMP/meta.env" "$RAW" >"$REPORT" || die "report.py failed (raw data: KEEP_TMP=1 to keep $RAW)"
+cat "$REPORT"
+note "written: ${REPORT#"$ROOT"/}"
+if ((${#SKIP[@]})); then
+    lines=("PEERS SKIPPED -- not in the tables above:")
+    for p in "${!SKIP[@]}"; do lines+=("  $p: ${SKIP[$p]}"); done
+    banner "${lines[@]}"
+fi

@@ -1,0 +1,175 @@
+//! `meridian admin`: talk to a running server's admin API.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// What to ask the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Status,
+    Drain,
+    Undrain,
+    ForceUp,
+    ForceDown,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub action: Action,
+    pub region: Option<String>,
+    pub endpoint: Option<IpAddr>,
+    /// Expiry of the override (drain, force-up, force-down).
+    pub for_: Option<Duration>,
+}
+
+/// Run `req` against the API at `addr`; returns what to print.
+/// Mutations read the bearer token from `token_file`.
+pub fn run(addr: SocketAddr, token_file: &Path, req: &Request) -> anyhow::Result<String> {
+    validate(req)?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(call(addr, token_file, req))
+}
+
+fn validate(req: &Request) -> anyhow::Result<()> {
+    if req.action != Action::Status && req.region.is_none() {
+        anyhow::bail!("which region? e.g. `meridian admin drain eu-west`");
+    }
+    if req.endpoint.is_some() && req.region.is_none() {
+        anyhow::bail!("--endpoint needs a region: `meridian admin drain REGION --endpoint ADDR`");
+    }
+    if req.for_.is_some() && matches!(req.action, Action::Status | Action::Undrain) {
+        anyhow::bail!("--for applies to drain, force-up and force-down");
+    }
+    if req.for_.is_some_and(|d| d.is_zero()) {
+        anyhow::bail!("--for must be more than zero");
+    }
+    Ok(())
+}
+
+/// Where to connect: a wildcard listening address is reached over loopback.
+fn connect_addr(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(a) if a.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port()),
+        IpAddr::V6(a) if a.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port()),
+        _ => addr,
+    }
+}
+
+/// Percent-encode one path segment (everything but unreserved characters and ':').
+fn segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~:".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+async fn call(addr: SocketAddr, token_file: &Path, req: &Request) -> anyhow::Result<String> {
+    let base = format!("http://{}", connect_addr(addr));
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build()?;
+    let unreachable = |e: reqwest::Error| {
+        anyhow::anyhow!(
+            "cannot reach the admin API at {base}: {}\nIs `meridian serve` running with the same --admin / --config?",
+            describe(&e)
+        )
+    };
+    if req.action == Action::Status {
+        let resp = client.get(format!("{base}/status")).send().await.map_err(unreachable)?;
+        let (code, body) = (resp.status(), resp.text().await.map_err(unreachable)?);
+        let mut v = parse(code, &body, token_file)?;
+        if let Some(region) = &req.region {
+            let found = v["regions"].as_array().and_then(|rs| rs.iter().find(|r| r["name"] == region.as_str())).cloned();
+            v = found.ok_or_else(|| anyhow::anyhow!("unknown region {region:?} (see `meridian admin status`)"))?;
+        }
+        return Ok(format!("{}\n", serde_json::to_string_pretty(&v)?));
+    }
+    let token = super::token::read(token_file).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read the admin token file {}: {e}\n(it is created by `meridian serve`; pass the same --state-dir or --config)",
+            token_file.display()
+        )
+    })?;
+    let region = req.region.as_deref().unwrap_or_default();
+    let mut path = format!("/regions/{}", segment(region));
+    if let Some(ep) = req.endpoint {
+        path.push_str(&format!("/endpoints/{}", segment(&ep.to_string())));
+    }
+    let builder = match req.action {
+        Action::Undrain => client.delete(format!("{base}{path}/override")),
+        kind => {
+            let name = match kind {
+                Action::Drain => "drain",
+                Action::ForceUp => "force-up",
+                _ => "force-down",
+            };
+            let mut url = format!("{base}{path}/{name}");
+            if let Some(d) = req.for_ {
+                url.push_str(&format!("?for={}ms", d.as_millis()));
+            }
+            client.post(url)
+        }
+    };
+    let resp = builder.bearer_auth(&token).send().await.map_err(unreachable)?;
+    let (code, body) = (resp.status(), resp.text().await.map_err(unreachable)?);
+    let v = parse(code, &body, token_file)?;
+    let what = match req.endpoint {
+        Some(ep) => format!("{region} endpoint {ep}"),
+        None => region.to_string(),
+    };
+    Ok(confirmation(&what, req.action, &v))
+}
+
+/// The body of a successful answer, or an error saying what went wrong.
+fn parse(code: reqwest::StatusCode, body: &str, token_file: &Path) -> anyhow::Result<Value> {
+    let v: Option<Value> = serde_json::from_str(body).ok();
+    if code.is_success() {
+        return v.ok_or_else(|| anyhow::anyhow!("the admin API answered {code} with a body that is not JSON"));
+    }
+    let msg = v.as_ref().and_then(|v| v["error"].as_str()).map_or_else(|| body.trim().to_string(), str::to_string);
+    if code == reqwest::StatusCode::UNAUTHORIZED {
+        anyhow::bail!(
+            "{code}: the server did not accept the token in {} ({msg}); is it the server's token file \
+             (same --state-dir, or admin_token_file)?",
+            token_file.display()
+        );
+    }
+    anyhow::bail!("{code}: {msg}")
+}
+
+fn confirmation(what: &str, action: Action, v: &Value) -> String {
+    if action == Action::Undrain {
+        return if v["cleared"].as_bool() == Some(true) {
+            format!("{what}: override cleared\n")
+        } else {
+            format!("{what}: no override was set\n")
+        };
+    }
+    let state = match action {
+        Action::Drain => "drained",
+        Action::ForceUp => "forced up",
+        _ => "forced down",
+    };
+    match v["override"]["until"].as_str() {
+        Some(until) => format!("{what}: {state} until {until}\n"),
+        None => format!("{what}: {state} until cleared (`meridian admin undrain`)\n"),
+    }
+}
+
+/// reqwest's error with its causes (the reason hides in the source chain).
+fn describe(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    s
+}

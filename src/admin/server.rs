@@ -1,0 +1,229 @@
+//! The admin API's routes and handlers.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::status::{override_json, scope_json};
+use super::BODY_LIMIT;
+use crate::health::{Monitor, OverrideKind, Scope};
+use crate::metrics::Metrics;
+use crate::state::SharedState;
+
+/// What the handlers work on.
+pub struct AdminCtx {
+    pub monitor: Arc<Monitor>,
+    pub shared: SharedState,
+    pub metrics: Arc<Metrics>,
+    /// The bearer token mutations must carry.
+    pub token: String,
+}
+
+/// Serve the API on `listener` until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, ctx: Arc<AdminCtx>) -> std::io::Result<()> {
+    axum::serve(listener, router(ctx)).await
+}
+
+pub fn router(ctx: Arc<AdminCtx>) -> Router {
+    let mutations = Router::new()
+        .route("/regions/{region}/override", delete(clear_region))
+        .route("/regions/{region}/{action}", post(set_region))
+        .route("/regions/{region}/endpoints/{addr}/override", delete(clear_endpoint))
+        .route("/regions/{region}/endpoints/{addr}/{action}", post(set_endpoint))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&ctx), guard));
+    Router::new()
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .merge(mutations)
+        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such API endpoint (see docs/health.md)".into()) })
+        .with_state(ctx)
+}
+
+/// A JSON error: `{"error": "..."}`.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+type ApiResult = Result<Json<serde_json::Value>, ApiError>;
+
+/// Mutations: body size first (no body is read past the limit), then the token.
+async fn guard(State(ctx): State<Arc<AdminCtx>>, req: Request, next: Next) -> Response {
+    let too_large = || ApiError(StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {BODY_LIMIT} bytes")).into_response();
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return too_large();
+    }
+    if !authorized(req.headers(), &ctx.token) {
+        let mut resp = ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token (Authorization: Bearer <contents of the admin token file>)".into(),
+        )
+        .into_response();
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        return resp;
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
+        return too_large();
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return false };
+    let Some((scheme, given)) = value.trim().split_once(' ') else { return false };
+    scheme.eq_ignore_ascii_case("bearer") && super::token::equal(given.trim().as_bytes(), token.as_bytes())
+}
+
+async fn status(State(ctx): State<Arc<AdminCtx>>) -> Json<serde_json::Value> {
+    Json(super::status::build(&ctx, SystemTime::now()))
+}
+
+async fn metrics(State(ctx): State<Arc<AdminCtx>>) -> Response {
+    let now = SystemTime::now();
+    let overrides = ctx.monitor.overrides().iter().filter(|o| !o.expired(now)).count();
+    {
+        let st = ctx.shared.load();
+        let mut seen: Vec<&str> = Vec::new();
+        for r in st.zones.zones.iter().flat_map(|z| &z.regions) {
+            if !seen.contains(&r.name.as_str()) {
+                seen.push(&r.name);
+            }
+        }
+        ctx.metrics.set_health(overrides, seen.iter().map(|n| (*n, st.health.is_up(n))));
+    }
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        ctx.metrics.encode(),
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct ForParam {
+    /// How long the override lasts ("30m", "2s"); absent: until cleared.
+    #[serde(rename = "for")]
+    for_: Option<String>,
+}
+
+enum Action {
+    Set(OverrideKind),
+    Clear,
+}
+
+fn action(name: &str) -> Result<Action, ApiError> {
+    match name {
+        "drain" => Ok(Action::Set(OverrideKind::Drain)),
+        "force-up" => Ok(Action::Set(OverrideKind::ForceUp)),
+        "force-down" => Ok(Action::Set(OverrideKind::ForceDown)),
+        "undrain" => Ok(Action::Clear),
+        other => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("unknown action {other:?} (drain, force-up, force-down, undrain; DELETE .../override clears)"),
+        )),
+    }
+}
+
+fn duration(q: Result<Query<ForParam>, QueryRejection>) -> Result<Option<Duration>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Some(text) = q.for_ else { return Ok(None) };
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("for={text:?} is not a duration such as 30m or 90s: {e}")))?;
+    if d.is_zero() {
+        return Err(ApiError(StatusCode::BAD_REQUEST, "for= must be more than zero".into()));
+    }
+    Ok(Some(d))
+}
+
+fn bad_path(e: PathRejection) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, e.body_text())
+}
+
+/// The scope named by the path, checked against the current zones (404 when unknown).
+fn scope(ctx: &AdminCtx, region: &str, addr: Option<&str>) -> Result<Scope, ApiError> {
+    let st = ctx.shared.load();
+    let Some(r) = st.zones.zones.iter().flat_map(|z| &z.regions).find(|r| r.name == region) else {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("unknown region {region:?}")));
+    };
+    let Some(addr) = addr else { return Ok(Scope::Region(region.to_string())) };
+    let ip: IpAddr = addr
+        .parse()
+        .map_err(|_| ApiError(StatusCode::BAD_REQUEST, format!("{addr:?} is not an IP address")))?;
+    if !r.endpoints.iter().any(|e| e.addr == ip) {
+        let known: Vec<String> = r.endpoints.iter().map(|e| e.addr.to_string()).collect();
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("region {region} has no endpoint {ip} (its addresses: {})", known.join(", ")),
+        ));
+    }
+    Ok(Scope::Endpoint(region.to_string(), ip))
+}
+
+fn apply(ctx: &AdminCtx, scope: Scope, act: Action, for_: Option<Duration>) -> ApiResult {
+    match act {
+        Action::Set(kind) => {
+            let o = ctx.monitor.set_override(scope, kind, for_);
+            Ok(Json(json!({ "ok": true, "override": override_json(&o) })))
+        }
+        Action::Clear => clear(ctx, scope),
+    }
+}
+
+fn clear(ctx: &AdminCtx, scope: Scope) -> ApiResult {
+    let cleared = ctx.monitor.clear_override(&scope);
+    Ok(Json(json!({ "ok": true, "cleared": cleared, "scope": scope_json(&scope) })))
+}
+
+async fn set_region(
+    State(ctx): State<Arc<AdminCtx>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    q: Result<Query<ForParam>, QueryRejection>,
+) -> ApiResult {
+    let Path((region, name)) = path.map_err(bad_path)?;
+    let act = action(&name)?;
+    let for_ = duration(q)?;
+    let scope = scope(&ctx, &region, None)?;
+    apply(&ctx, scope, act, for_)
+}
+
+async fn clear_region(State(ctx): State<Arc<AdminCtx>>, path: Result<Path<String>, PathRejection>) -> ApiResult {
+    let Path(region) = path.map_err(bad_path)?;
+    let scope = scope(&ctx, &region, None)?;
+    clear(&ctx, scope)
+}
+
+async fn set_endpoint(
+    State(ctx): State<Arc<AdminCtx>>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+    q: Result<Query<ForParam>, QueryRejection>,
+) -> ApiResult {
+    let Path((region, addr, name)) = path.map_err(bad_path)?;
+    let act = action(&name)?;
+    let for_ = duration(q)?;
+    let scope = scope(&ctx, &region, Some(&addr))?;
+    apply(&ctx, scope, act, for_)
+}
+
+async fn clear_endpoint(
+    State(ctx): State<Arc<AdminCtx>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult {
+    let Path((region, addr)) = path.map_err(bad_path)?;
+    let scope = scope(&ctx, &region, Some(&addr))?;
+    clear(&ctx, scope)
+}

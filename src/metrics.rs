@@ -1,0 +1,327 @@
+//! Prometheus metrics (OpenMetrics text via prometheus-client), served by the
+//! admin API at `/metrics`. The query path only bumps counters: label values
+//! are `&'static str` or interned `Arc<str>` (no allocation after a name's
+//! first use).
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::health::probe::ProbeResult;
+use crate::health::{HealthObserver, ProbeTarget, Verdict};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueryLabels {
+    rcode: &'static str,
+    qtype: &'static str,
+    /// Empty for answers that are not a GSLB service's.
+    service: Arc<str>,
+    /// The region answered first; empty for static answers.
+    region: Arc<str>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProbeLabels {
+    target: String,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransitionLabels {
+    target: String,
+    to: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabel {
+    service: Arc<str>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabel {
+    action: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RegionLabel {
+    region: String,
+}
+
+/// What `respond()` saw of one query, filled as it answers.
+#[derive(Debug, Default)]
+pub struct QueryObservation {
+    /// The response code sent; `None` when nothing was sent.
+    pub rcode: Option<ResponseCode>,
+    pub qtype: Option<RecordType>,
+    /// The GSLB service that answered (first one, if a CNAME chain met several).
+    pub service: Option<Arc<str>>,
+    /// The region it answered first.
+    pub region: Option<Arc<str>>,
+    /// Every candidate region was down and the answer failed open.
+    pub fail_open: bool,
+}
+
+/// Every metric Meridian exports, and the registry that encodes them.
+pub struct Metrics {
+    registry: Registry,
+    queries: Family<QueryLabels, Counter>,
+    answer_duration: Histogram,
+    probes: Family<ProbeLabels, Counter>,
+    transitions: Family<TransitionLabels, Counter>,
+    fail_open: Family<ServiceLabel, Counter>,
+    reloads: Family<ResultLabel, Counter>,
+    overrides: Gauge,
+    region_up: Family<RegionLabel, Gauge>,
+    rrl: Family<ActionLabel, Counter>,
+    tcp_refused: Family<ReasonLabel, Counter>,
+    /// Interned service and region names: label values without allocating per query.
+    names: RwLock<HashSet<Arc<str>>>,
+    empty: Arc<str>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Buckets of `meridian_answer_duration_seconds`: 2 µs to ~16 ms.
+const DURATION_BUCKETS: [f64; 14] =
+    [2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2, 5e-2];
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let queries = Family::<QueryLabels, Counter>::default();
+        registry.register(
+            "meridian_queries",
+            "DNS queries answered, by response code, query type, GSLB service and first answered region",
+            queries.clone(),
+        );
+        let answer_duration = Histogram::new(DURATION_BUCKETS);
+        registry.register_with_unit(
+            "meridian_answer_duration",
+            "Time spent building an answer (parse, lookup, policy, encode)",
+            Unit::Seconds,
+            answer_duration.clone(),
+        );
+        let probes = Family::<ProbeLabels, Counter>::default();
+        registry.register("meridian_probes", "Health probes run, by target and result (ok, fail)", probes.clone());
+        let transitions = Family::<TransitionLabels, Counter>::default();
+        registry.register(
+            "meridian_probe_transitions",
+            "Endpoint verdict changes, by target and new verdict",
+            transitions.clone(),
+        );
+        let fail_open = Family::<ServiceLabel, Counter>::default();
+        registry.register(
+            "meridian_fail_open",
+            "Answers given with every region of the service down (fail = open)",
+            fail_open.clone(),
+        );
+        let reloads = Family::<ResultLabel, Counter>::default();
+        registry.register("meridian_reloads", "Configuration reloads, by result (ok, error)", reloads.clone());
+        let overrides = Gauge::default();
+        registry.register("meridian_overrides", "Operator overrides in force", overrides.clone());
+        let region_up = Family::<RegionLabel, Gauge>::default();
+        registry.register("meridian_region_up", "Whether a region is answered (1) or withdrawn (0)", region_up.clone());
+        let rrl = Family::<ActionLabel, Counter>::default();
+        registry.register(
+            "meridian_rrl_limited",
+            "Responses held back by response rate limiting, by action (slip: sent truncated, drop)",
+            rrl.clone(),
+        );
+        let tcp_refused = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "meridian_tcp_refused",
+            "TCP connections closed at once, by reason (total: connection cap, per_client: per-client cap)",
+            tcp_refused.clone(),
+        );
+        for action in ["slip", "drop"] {
+            let _ = rrl.get_or_create(&ActionLabel { action });
+        }
+        for reason in ["total", "per_client"] {
+            let _ = tcp_refused.get_or_create(&ReasonLabel { reason });
+        }
+        // Both results exist from the start, so a rate over them is defined before the first reload.
+        for result in ["ok", "error"] {
+            let _ = reloads.get_or_create(&ResultLabel { result });
+        }
+        let empty: Arc<str> = Arc::from("");
+        Metrics {
+            registry,
+            queries,
+            answer_duration,
+            probes,
+            transitions,
+            fail_open,
+            reloads,
+            overrides,
+            region_up,
+            rrl,
+            tcp_refused,
+            names: RwLock::new(HashSet::new()),
+            empty,
+        }
+    }
+
+    /// The shared copy of `name` (allocated once per distinct name).
+    pub fn intern(&self, name: &str) -> Arc<str> {
+        if let Some(a) = self.names.read().unwrap_or_else(|e| e.into_inner()).get(name) {
+            return Arc::clone(a);
+        }
+        let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(a) = names.get(name) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = Arc::from(name);
+        names.insert(Arc::clone(&a));
+        a
+    }
+
+    /// Count one query and the time its answer took.
+    pub fn query(&self, obs: &QueryObservation, took: Duration) {
+        self.answer_duration.observe(took.as_secs_f64());
+        let Some(rcode) = obs.rcode else { return };
+        let service = obs.service.as_ref().unwrap_or(&self.empty);
+        let labels = QueryLabels {
+            rcode: rcode_label(rcode),
+            qtype: obs.qtype.map_or("", qtype_label),
+            service: Arc::clone(service),
+            region: Arc::clone(obs.region.as_ref().unwrap_or(&self.empty)),
+        };
+        self.queries.get_or_create(&labels).inc();
+        if obs.fail_open {
+            self.fail_open.get_or_create(&ServiceLabel { service: Arc::clone(service) }).inc();
+        }
+    }
+
+    /// Count one response held back by rate limiting.
+    pub fn rrl(&self, slipped: bool) {
+        self.rrl.get_or_create(&ActionLabel { action: if slipped { "slip" } else { "drop" } }).inc();
+    }
+
+    /// Count one TCP connection refused by a cap.
+    pub fn tcp_refused(&self, per_client: bool) {
+        self.tcp_refused.get_or_create(&ReasonLabel { reason: if per_client { "per_client" } else { "total" } }).inc();
+    }
+
+    /// Count one configuration reload.
+    pub fn reload(&self, ok: bool) {
+        self.reloads.get_or_create(&ResultLabel { result: if ok { "ok" } else { "error" } }).inc();
+    }
+
+    /// Set the gauges that describe the current health picture (called before encoding).
+    pub fn set_health<'a>(&self, overrides: usize, regions: impl IntoIterator<Item = (&'a str, bool)>) {
+        self.overrides.set(overrides as i64);
+        self.region_up.clear();
+        for (name, up) in regions {
+            self.region_up.get_or_create(&RegionLabel { region: name.to_string() }).set(i64::from(up));
+        }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl HealthObserver for Metrics {
+    fn probe(&self, target: &ProbeTarget, result: &ProbeResult) {
+        let labels = ProbeLabels { target: target.label(), result: if result.ok { "ok" } else { "fail" } };
+        self.probes.get_or_create(&labels).inc();
+    }
+
+    fn transition(&self, target: &ProbeTarget, _from: Verdict, to: Verdict) {
+        let labels = TransitionLabels { target: target.label(), to: verdict_label(to) };
+        self.transitions.get_or_create(&labels).inc();
+    }
+}
+
+pub fn verdict_label(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Unknown => "unknown",
+        Verdict::Up => "up",
+        Verdict::Down => "down",
+    }
+}
+
+/// Mnemonic of a response code (bounded set: anything else is "OTHER").
+fn rcode_label(r: ResponseCode) -> &'static str {
+    match r {
+        ResponseCode::NoError => "NOERROR",
+        ResponseCode::FormErr => "FORMERR",
+        ResponseCode::ServFail => "SERVFAIL",
+        ResponseCode::NXDomain => "NXDOMAIN",
+        ResponseCode::NotImp => "NOTIMP",
+        ResponseCode::Refused => "REFUSED",
+        ResponseCode::BADVERS => "BADVERS",
+        _ => "OTHER",
+    }
+}
+
+/// Mnemonic of a query type; unassigned types share "OTHER" so clients cannot inflate the label set.
+fn qtype_label(t: RecordType) -> &'static str {
+    match t {
+        RecordType::Unknown(_) => "OTHER",
+        t => t.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_encodes() {
+        let m = Metrics::new();
+        let obs = QueryObservation {
+            rcode: Some(ResponseCode::NoError),
+            qtype: Some(RecordType::A),
+            service: Some(m.intern("www.example.")),
+            region: Some(m.intern("eu")),
+            fail_open: true,
+        };
+        m.query(&obs, Duration::from_micros(30));
+        m.query(&QueryObservation::default(), Duration::from_micros(30));
+        m.reload(true);
+        let text = m.encode();
+        assert!(
+            text.contains(r#"meridian_queries_total{rcode="NOERROR",qtype="A",service="www.example.",region="eu"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"meridian_fail_open_total{service="www.example."} 1"#), "{text}");
+        assert!(text.contains("meridian_answer_duration_seconds_count 2"), "{text}");
+        assert!(text.contains(r#"meridian_reloads_total{result="ok"} 1"#), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert!(Arc::ptr_eq(&m.intern("eu"), &m.intern("eu")));
+    }
+}
