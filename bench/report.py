@@ -142,11 +142,18 @@ def main():
             lo, hi = min(r["cpu_us"] for r in rs), max(r["cpu_us"] for r in rs)
             ratio = "—" if s == "meridian" else (fmt_ratio(mer[qs] / cpu) if qs in mer and cpu else "–")
             flag = "" if all(r["rcode_ok"] for r in rs) else " ⚠ rcodes"
+            q = med(rs, "qps")
+            sat = " (saturated)" if q < 0.95 * float(rs[0]["offered"]) else ""
             w(
-                f"| {qs} | {SERVER_NAME.get(s, s)}{flag} | {med(rs, 'qps'):,.0f} | {sum(r['lost'] for r in rs)} | "
+                f"| {qs} | {SERVER_NAME.get(s, s)}{flag} | {q:,.0f}{sat} | {sum(r['lost'] for r in rs)} | "
                 f"{med(rs, 'lat_us'):.0f} | {med(rs, 'user_us'):.1f} | {med(rs, 'sys_us'):.1f} | **{cpu:.1f}** | "
                 f"{lo:.1f}–{hi:.1f} | {max(r['rss_mib'] for r in rs):.1f} | {ratio} |"
             )
+        w("")
+        w("*(saturated)*: the server answered less than 95 % of the offered rate with CPU "
+          f"{meta.get('server_cpu')} fully busy (dnsperf keeps at most 100 queries outstanding), so its latency is "
+          "queueing; its CPU per answer is still its cost per answer. *⚠ rcodes*: not every answer had the expected "
+          "response code (see the runs below).")
         w("")
         w("Query sets:")
         for qs in SET_ORDER:

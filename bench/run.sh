@@ -161,9 +161,17 @@ else
     [[ $BIN == /* ]] || BIN=$ROOT/$BIN
     [[ -x $BIN ]] || die "no binary at $BIN after the build"
 fi
-SERVE_HELP=$("$BIN" serve --help 2>&1) || die "$BIN serve --help failed"
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | wc -l)
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/meridian-bench.XXXXXX")
+# Run a private copy: a concurrent `cargo build` must not swap the binary
+# between phase 1 and phase 2.
+BIN_SRC=$BIN
+BIN_MTIME=$(date -u -r "$BIN_SRC" +%Y-%m-%dT%H:%M:%SZ)
+cp "$BIN_SRC" "$TMP/meridian"
+BIN=$TMP/meridian
+SERVE_HELP=$("$BIN" serve --help 2>&1) || die "$BIN serve --help failed"
 declare -A PID=() PORT=()
 stop_server() {
     local s=$1 p=${PID[$1]:-} i
@@ -622,17 +630,15 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---------------------------------------------------------------------------
 # Report.
 ver() { "$@" 2>&1 | head -1 || true; }
-COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-DIRTY=$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | wc -l)
 {
     echo "run_started=$STARTED"
     echo "runtime_s=$((T_END - T_START))"
     echo "commit=$COMMIT"
     echo "dirty_files=$DIRTY"
-    echo "binary=$BIN"
+    echo "binary=$BIN_SRC"
     echo "binary_version=$(ver "$BIN" --version)"
     echo "binary_sha256=$(sha256sum "$BIN" | cut -c1-16)"
-    echo "binary_mtime=$(date -u -r "$BIN" +%Y-%m-%dT%H:%M:%SZ)"
+    echo "binary_mtime=$BIN_MTIME"
     echo "meridian_threads_how=$MERIDIAN_THREADS_HOW"
     echo "cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
     echo "ncpu=$NCPU"

@@ -182,3 +182,78 @@ fn per_client_tcp_cap_is_enforced() {
     assert!(refused >= 30.0, "{refused}");
     drop(conns);
 }
+
+/// Copy the shipped zones into a temporary directory (to break and fix them).
+fn zones_copy() -> TempDir {
+    let dir = TempDir::new("zones");
+    std::fs::create_dir_all(dir.path().join("zones")).unwrap();
+    for e in std::fs::read_dir(repo().join("zones")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.path().join("zones").join(p.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+fn wait_log(s: &Server, from: usize, needle: &str, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let log = s.log_text();
+        if let Some(at) = log[from.min(log.len())..].find(needle) {
+            let start = from + at;
+            let end = log[start..].find('\n').map_or(log.len(), |e| start + e);
+            return log[start..end].to_string();
+        }
+        assert!(Instant::now() < deadline, "no {needle:?} in the log within {limit:?}:\n{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn reload_of_a_broken_zone_under_load_loses_nothing_and_a_fix_is_picked_up() {
+    if std::process::Command::new("dnsperf").arg("-h").output().is_err() {
+        eprintln!("SKIP: dnsperf not installed (Debian package `dnsperf`)");
+        return;
+    }
+    let zones = zones_copy();
+    let zone_file = zones.path().join("zones/gslb.example.test.toml");
+    let original = std::fs::read_to_string(&zone_file).unwrap();
+    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let zdir = zones.path().join("zones");
+    let s = Server::start_with(&["--zones", zdir.to_str().unwrap(), "--admin", &admin.to_string()], None);
+    let queries = zones.path().join("queries.txt");
+    std::fs::write(&queries, "static.gslb.example.test A\nwww.gslb.example.test A\nalias.gslb.example.test AAAA\n").unwrap();
+    // Bounded load: 2,000 queries/s for 6 s.
+    let perf = std::process::Command::new("dnsperf")
+        .args(["-s", "127.0.0.1", "-p", &s.port().to_string(), "-d", queries.to_str().unwrap()])
+        .args(["-l", "6", "-Q", "2000", "-t", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // Break the zone (line 2 gets a key that does not exist) and ask for a reload.
+    let mark = s.log_text().len();
+    std::fs::write(&zone_file, original.replacen("ttl = 3600", "ttl = 3600\nbogus_key = 1", 1)).unwrap();
+    s.signal(libc::SIGHUP);
+    let line = wait_log(&s, mark, "reload failed", Duration::from_secs(5));
+    assert!(line.contains("gslb.example.test.toml:7:1"), "the log names file and line: {line}");
+    assert_eq!(s.dig("static.gslb.example.test A").answers_of("A"), vec!["192.0.2.1"], "old answers still served");
+    // Fix it, with a new record to show the new file is live.
+    std::thread::sleep(Duration::from_millis(1000));
+    let mark = s.log_text().len();
+    let fixed = format!("{original}\n[[records]]\nname = \"fresh\"\ntype = \"A\"\ndata = \"192.0.2.77\"\n");
+    std::fs::write(&zone_file, fixed).unwrap();
+    s.signal(libc::SIGHUP);
+    wait_log(&s, mark, "reloaded configuration", Duration::from_secs(5));
+    assert_eq!(s.dig("fresh.gslb.example.test A").answers_of("A"), vec!["192.0.2.77"]);
+    let out = perf.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    let completed = report.lines().find(|l| l.contains("Queries completed:")).unwrap_or("").to_string();
+    let lost_line = report.lines().find(|l| l.contains("Queries lost:")).expect("dnsperf report").to_string();
+    eprintln!("dnsperf during the reloads: {} / {}", completed.trim(), lost_line.trim());
+    let lost: u64 = lost_line.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert_eq!(lost, 0, "no query lost across a failed and a good reload:\n{report}");
+    let (_, text) = http_get(admin, "/metrics");
+    assert!(metric(&text, "meridian_reloads_total{result=\"error\"}").unwrap_or(0.0) >= 1.0, "{text}");
+    assert!(metric(&text, "meridian_reloads_total{result=\"ok\"}").unwrap_or(0.0) >= 1.0);
+}
