@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 secs="${SECONDS_PER_TARGET:-60}"
-mkdir -p corpus/query
+mkdir -p corpus/query corpus/ecs corpus/zone_toml
 # Seed the query corpus with real queries so the fuzzer starts on valid DNS.
 python3 - <<'PY'
 import os, struct

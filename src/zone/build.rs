@@ -316,3 +316,40 @@ fn quote_txt(s: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_zone_source;
+
+    fn zone_with(record: &str) -> Result<Zone, ConfigError> {
+        let text = format!(
+            "origin = \"t.test.\"\nns = [\"ns1\"]\n[soa]\nmname = \"ns1\"\nrname = \"h\"\nserial = 1\n\
+             [[records]]\nname = \"ns1\"\ntype = \"A\"\ndata = \"192.0.2.1\"\n{record}"
+        );
+        build_zone(&parse_zone_source(Source { path: "t.toml".into(), text })?)
+    }
+
+    #[test]
+    fn long_txt_is_split_or_refused() {
+        let long = "x".repeat(600);
+        let z = zone_with(&format!("[[records]]\nname = \"spf\"\ntype = \"TXT\"\ndata = \"{long}\"\n")).unwrap();
+        let name = Name::from_ascii("spf.t.test.").unwrap();
+        let RData::TXT(txt) = &z.nodes[&name].get(RecordType::TXT).unwrap().records[0].data else { panic!() };
+        let lens: Vec<usize> = txt.txt_data.iter().map(|s| s.len()).collect();
+        assert_eq!(lens, vec![255, 255, 90]);
+        let quoted = format!("'\"{}\"'", "y".repeat(300));
+        let err = zone_with(&format!("[[records]]\nname = \"q\"\ntype = \"TXT\"\ndata = {quoted}\n")).unwrap_err();
+        assert!(err.message.contains("limit is 255"), "{err}");
+        assert_eq!(err.line, 14, "points at the data line");
+    }
+
+    #[test]
+    fn cname_must_be_alone() {
+        let err = zone_with(
+            "[[records]]\nname = \"a\"\ntype = \"CNAME\"\ndata = \"b\"\n[[records]]\nname = \"a\"\ntype = \"A\"\ndata = \"192.0.2.9\"\n",
+        )
+        .unwrap_err();
+        assert!(err.message.contains("must be alone"), "{err}");
+    }
+}

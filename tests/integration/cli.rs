@@ -97,3 +97,15 @@ fn json_logs_on_request() {
     let v: serde_json::Value = serde_json::from_str(first).expect("JSON log line");
     assert!(v.get("level").is_some(), "{first}");
 }
+
+#[test]
+fn admin_on_a_non_loopback_address_is_refused_unless_allowed() {
+    let out = std::process::Command::new(bin())
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port()), "--admin", "0.0.0.0:18053"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a loopback address") && err.contains("admin_allow_remote"), "{err}");
+}
