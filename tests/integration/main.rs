@@ -17,3 +17,4 @@ mod backends;
 mod health;
 mod anycast;
 mod hardening;
+mod probe_inputs;
