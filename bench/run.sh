@@ -169,8 +169,8 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/meridian-bench.XXXXXX")
 # between phase 1 and phase 2.
 BIN_SRC=$BIN
 BIN_MTIME=$(date -u -r "$BIN_SRC" +%Y-%m-%dT%H:%M:%SZ)
-cp "$BIN_SRC" "$TMP/meridian"
-BIN=$TMP/meridian
+mkdir -p "$TMP/bin" && cp "$BIN_SRC" "$TMP/bin/meridian"
+BIN=$TMP/bin/meridian
 SERVE_HELP=$("$BIN" serve --help 2>&1) || die "$BIN serve --help failed"
 declare -A PID=() PORT=()
 stop_server() {
