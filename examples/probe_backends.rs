@@ -36,10 +36,8 @@ fn main() {
         let l = listener.try_clone().expect("clone listener");
         let stats = Arc::clone(&stats);
         threads.push(std::thread::spawn(move || {
-            for conn in l.incoming() {
-                if let Ok(s) = conn {
-                    handle(s, &stats);
-                }
+            for s in l.incoming().flatten() {
+                handle(s, &stats);
             }
         }));
     }

@@ -143,7 +143,7 @@ impl Limiter {
             return Verdict::Send;
         }
         b.limited = b.limited.wrapping_add(1);
-        if self.cfg.slip > 0 && b.limited % self.cfg.slip == 0 {
+        if self.cfg.slip > 0 && b.limited.is_multiple_of(self.cfg.slip) {
             Verdict::Slip
         } else {
             Verdict::Drop

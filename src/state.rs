@@ -17,6 +17,8 @@ pub struct State {
     pub geo: Option<Arc<GeoDb>>,
     /// Availability, rebuilt by the health monitor on every transition.
     pub health: Arc<HealthView>,
+    /// Prebuilt answers for the UDP fast path (built from `zones`).
+    pub fast: Arc<crate::answer::FastIndex>,
 }
 
 /// The swappable handle: queries `load()` it, reload and health `store()` a new one.
@@ -32,7 +34,9 @@ impl State {
     pub fn load(cfg: &ServerConfig) -> Result<State, ConfigError> {
         let zones = crate::zone::load_zones(&cfg.zones)?;
         let geo = load_geo(cfg)?;
-        Ok(State { zones: Arc::new(zones), geo, health: Arc::new(HealthView::all_up()) })
+        let mut state = State { zones: Arc::new(zones), geo, health: Arc::new(HealthView::all_up()), fast: Default::default() };
+        state.fast = Arc::new(crate::answer::FastIndex::build(&state));
+        Ok(state)
     }
 }
 

@@ -13,6 +13,11 @@ use crate::state::State;
 use crate::wire::{self, ecs, EDNS_PAYLOAD};
 use crate::zone;
 
+mod fast;
+mod prebuilt;
+
+pub use prebuilt::{FastEntry, FastIndex, Prebuilt};
+
 /// The transport a query came over: it decides truncation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -22,6 +27,16 @@ pub enum Transport {
 
 /// Answer one query. `None` means send nothing (responses, runts).
 pub fn respond(state: &State, packet: &[u8], src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
+    let mut obs = QueryObservation::default();
+    if let Some(out) = fast::try_answer(state, packet, src, transport, None, &mut obs) {
+        return Some(out);
+    }
+    answer(state, packet, src, transport, None, &mut obs)
+}
+
+/// The general path only (no prebuilt answers): the reference the fast path
+/// is built from and compared against.
+pub fn respond_general(state: &State, packet: &[u8], src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
     answer(state, packet, src, transport, None, &mut QueryObservation::default())
 }
 
@@ -36,7 +51,10 @@ pub fn respond_metered(
     let Some(m) = metrics else { return respond(state, packet, src, transport) };
     let start = Instant::now();
     let mut obs = QueryObservation::default();
-    let out = answer(state, packet, src, transport, Some(m), &mut obs);
+    let out = match fast::try_answer(state, packet, src, transport, Some(m), &mut obs) {
+        Some(out) => Some(out),
+        None => answer(state, packet, src, transport, Some(m), &mut obs),
+    };
     m.query(&obs, start.elapsed());
     out
 }

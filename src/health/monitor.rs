@@ -170,8 +170,9 @@ impl Monitor {
 
     /// Build the view from probe states and overrides and swap it in.
     pub fn publish(&self) {
-        let current = self.shared.load_full();
+        // Under the lock, so publishes are stored in the order they were built.
         let mut inner = self.lock();
+        let current = self.shared.load_full();
         let now = SystemTime::now();
         let before = inner.overrides.len();
         inner.overrides.retain(|o| !o.expired(now));
@@ -179,10 +180,16 @@ impl Monitor {
             info!("an override expired and was cleared");
             self.persist(&inner.overrides);
         }
-        let view = build_view(&current, &mut inner, self.settings.unknown_is_up);
+        let view = Arc::new(build_view(&current, &mut inner, self.settings.unknown_is_up));
+        // Replace the health only: a reload may have stored new zones since
+        // `current` was loaded (the sync() after it publishes for them).
+        self.shared.rcu(|cur| State {
+            zones: Arc::clone(&cur.zones),
+            geo: cur.geo.clone(),
+            health: Arc::clone(&view),
+            fast: Arc::clone(&cur.fast),
+        });
         drop(inner);
-        let next = State { zones: Arc::clone(&current.zones), geo: current.geo.clone(), health: Arc::new(view) };
-        self.shared.store(Arc::new(next));
     }
 
     /// Republish periodically: expiring overrides, RTT updates, ramp ends.

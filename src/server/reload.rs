@@ -30,10 +30,16 @@ impl Reloader {
 
     fn load_and_swap(&self, why: &str) -> bool {
         match State::load(&self.cfg) {
-            Ok(mut new) => {
-                // Health is not configuration: carry the current view over.
-                new.health = self.state.load().health.clone();
-                self.state.store(Arc::new(new));
+            Ok(new) => {
+                // Health is not configuration: keep whatever view is current,
+                // atomically against a concurrent health publish.
+                let (zones, geo, fast) = (Arc::clone(&new.zones), new.geo.clone(), Arc::clone(&new.fast));
+                self.state.rcu(|cur| State {
+                    zones: Arc::clone(&zones),
+                    geo: geo.clone(),
+                    health: Arc::clone(&cur.health),
+                    fast: Arc::clone(&fast),
+                });
                 tracing::info!(reason = why, "reloaded configuration");
                 if let Some(m) = &self.monitor {
                     let m = Arc::clone(m);

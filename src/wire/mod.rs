@@ -2,6 +2,7 @@
 //! bits we need before a full parse, and RFC 7871's rules for ECS.
 
 pub mod ecs;
+pub mod query;
 
 /// Size of the DNS header.
 pub const HEADER_LEN: usize = 12;

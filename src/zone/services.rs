@@ -65,7 +65,7 @@ pub fn build_regions(src: &Source, specs: &[Spanned<RegionSpec>]) -> Result<Vec<
         let endpoints = match &r.probe {
             Some(p) => addresses
                 .iter()
-                .map(|a| Ok(Endpoint { addr: *a, target: Some(Arc::new(probe_target(src, p, *a)?)) }))
+                .map(|a| Ok(Endpoint { addr: *a, target: Some(Arc::new(probe_target(src, p, *a, &addresses)?)) }))
                 .collect::<Result<Vec<_>, ConfigError>>()?,
             None => addresses.iter().map(|a| Endpoint { addr: *a, target: None }).collect(),
         };
@@ -93,7 +93,12 @@ fn duration(src: &Source, d: &Spanned<String>) -> Result<Duration, ConfigError> 
 }
 
 /// The probe of one answered address.
-fn probe_target(src: &Source, spec: &Spanned<ProbeSpec>, answered: IpAddr) -> Result<ProbeTarget, ConfigError> {
+fn probe_target(
+    src: &Source,
+    spec: &Spanned<ProbeSpec>,
+    answered: IpAddr,
+    all_answered: &[IpAddr],
+) -> Result<ProbeTarget, ConfigError> {
     let p = spec.get_ref();
     let probed: IpAddr = match &p.probe_addr {
         None => answered,
@@ -114,6 +119,30 @@ fn probe_target(src: &Source, spec: &Spanned<ProbeSpec>, answered: IpAddr) -> Re
     if interval.is_zero() || timeout.is_zero() {
         return Err(src.error(spec.span(), "probe interval and timeout must be more than zero"));
     }
+    // A timeout longer than the interval is allowed: the next probe then starts
+    // when the slow one ends (probes of one target never overlap).
+    // Keys that belong to the other kind of probe are mistakes, not options.
+    let kind = p.kind.get_ref().as_str();
+    let misplaced = match kind {
+        "tcp" => [("url", p.url.is_some()), ("body", p.body.is_some()), ("status", p.status.is_some()), ("ca", p.ca.is_some())]
+            .iter()
+            .find(|(_, set)| *set)
+            .map(|(k, _)| *k),
+        _ => p.port.is_some().then_some("port"),
+    };
+    if let Some(key) = misplaced {
+        return Err(src.error(p.kind.span(), format!("`{key}` does not apply to a {kind} probe")));
+    }
+    if let Some(v) = &p.probe_addr {
+        if let toml::Value::Table(t) = v.get_ref() {
+            for key in t.keys() {
+                let known = key.parse::<IpAddr>().ok().is_some_and(|a| all_answered.contains(&a));
+                if !known {
+                    return Err(src.error(v.span(), format!("probe_addr names {key:?}, which is not one of the region's addresses")));
+                }
+            }
+        }
+    }
     let kind = match p.kind.get_ref().as_str() {
         "http" | "https" => {
             let url = p.url.as_ref().ok_or_else(|| src.error(p.kind.span(), "an http probe needs `url`"))?;
@@ -122,9 +151,9 @@ fn probe_target(src: &Source, spec: &Spanned<ProbeSpec>, answered: IpAddr) -> Re
                 IpAddr::V6(a) => format!("[{a}]"),
             };
             let full = url.get_ref().replace("{addr}", &host);
-            let scheme_ok = full.starts_with("http://") || full.starts_with("https://");
-            if !scheme_ok {
-                return Err(src.error(url.span(), format!("{:?} is not an http:// or https:// URL", url.get_ref())));
+            let scheme = if kind == "https" { "https://" } else { "http://" };
+            if !full.starts_with(scheme) {
+                return Err(src.error(url.span(), format!("a {kind} probe needs a {scheme} URL, not {:?}", url.get_ref())));
             }
             let status = match &p.status {
                 None => (200, 399),
@@ -143,7 +172,16 @@ fn probe_target(src: &Source, spec: &Spanned<ProbeSpec>, answered: IpAddr) -> Re
                 body: p.body.clone(),
                 body_limit: p.body_limit.unwrap_or(64 * 1024),
                 verify_tls: p.verify_tls.unwrap_or(true),
-                ca_file: p.ca.as_ref().map(|c| base.join(c)),
+                ca_file: match &p.ca {
+                    None => None,
+                    Some(c) => {
+                        let path = base.join(c);
+                        if !path.is_file() {
+                            return Err(src.error(p.kind.span(), format!("ca file {} does not exist", path.display())));
+                        }
+                        Some(path)
+                    }
+                },
             })
         }
         "tcp" => {

@@ -102,7 +102,7 @@ fn a_junk_and_query_flood_does_not_starve_another_client() {
                 x ^= x >> 7;
                 x ^= x << 17;
                 let junk: Vec<u8> = (0..(x % 300) as usize).map(|i| (x >> (i % 56)) as u8).collect();
-                let pkt: &[u8] = if x % 2 == 0 { &valid } else { &junk };
+                let pkt: &[u8] = if x.is_multiple_of(2) { &valid } else { &junk };
                 let _ = sock.send_to(pkt, target);
                 sent += 1;
             }

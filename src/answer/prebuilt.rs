@@ -1,0 +1,120 @@
+//! Prebuilt answers: for every owner name and the types people ask of it,
+//! the answer the general path gives, stored as wire bytes after the
+//! question. The fast path replays them with the asker's ID, flags and OPT.
+//! Built with the general path itself, so the two cannot disagree.
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{RecordType, Name};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::policy::Service;
+use crate::state::State;
+use crate::zone;
+
+/// A stored answer: header bits and the sections after the question.
+#[derive(Debug, Clone)]
+pub struct Prebuilt {
+    pub aa: bool,
+    pub rcode: u8,
+    /// Answer, authority, additional record counts (no OPT).
+    pub counts: [u16; 3],
+    pub body: Vec<u8>,
+}
+
+/// What the fast path knows about one (name, type).
+#[derive(Debug, Clone)]
+pub enum FastEntry {
+    Static(Prebuilt),
+    /// A GSLB service's A/AAAA: decided per query.
+    Service { zone: usize, service: Arc<Service> },
+}
+
+/// Keyed by the lowercase wire name followed by the type (big-endian).
+#[derive(Debug, Default)]
+pub struct FastIndex {
+    map: HashMap<Vec<u8>, FastEntry>,
+}
+
+impl FastIndex {
+    pub fn get(&self, qname: &[u8], qtype: u16, key: &mut Vec<u8>) -> Option<&FastEntry> {
+        key.clear();
+        key.extend_from_slice(qname);
+        key.extend_from_slice(&qtype.to_be_bytes());
+        self.map.get(key.as_slice())
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Index every owner name: the types it holds plus A and AAAA.
+    /// `state` is the snapshot being built (its own index still empty).
+    pub fn build(state: &State) -> FastIndex {
+        let zones = &state.zones;
+        let mut map = HashMap::new();
+        for (zi, z) in zones.zones.iter().enumerate() {
+            for (name, node) in &z.nodes {
+                let mut types: Vec<RecordType> = node.rrsets.iter().map(|s| s.rtype).collect();
+                for t in [RecordType::A, RecordType::AAAA] {
+                    if !types.contains(&t) {
+                        types.push(t);
+                    }
+                }
+                let wire = wire_name(name);
+                for t in types {
+                    let mut key = wire.clone();
+                    key.extend_from_slice(&u16::from(t).to_be_bytes());
+                    if let (Some(svc), RecordType::A | RecordType::AAAA) = (&node.service, t) {
+                        map.insert(key, FastEntry::Service { zone: zi, service: Arc::clone(svc) });
+                        continue;
+                    }
+                    if let Some(pb) = prebuild(state, name, t) {
+                        map.insert(key, FastEntry::Static(pb));
+                    }
+                }
+            }
+        }
+        FastIndex { map }
+    }
+}
+
+/// Lowercase wire form of a name.
+pub fn wire_name(name: &Name) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len() + 1);
+    for label in name.to_lowercase().iter() {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label);
+    }
+    out.push(0);
+    out
+}
+
+/// The general path's answer to a plain query, unless it depends on the
+/// client (a CNAME chain into a service).
+fn prebuild(state: &State, name: &Name, qtype: RecordType) -> Option<Prebuilt> {
+    let mut dynamic = false;
+    let mut probe = |_: &zone::Zone, _: &Service, _: RecordType| {
+        dynamic = true;
+        zone::ServiceAnswer { addrs: Vec::new(), ttl: 0, servfail: false }
+    };
+    zone::lookup(&state.zones, name, qtype, &mut probe)?;
+    if dynamic {
+        return None;
+    }
+    let mut q = Message::new(0, MessageType::Query, OpCode::Query);
+    q.add_query(Query::query(name.clone(), qtype));
+    let bytes = q.to_vec().ok()?;
+    let resp = super::respond_general(state, &bytes, "127.0.0.1:53".parse().ok()?, super::Transport::Tcp)?;
+    let qlen = wire_name(name).len() + 4;
+    let body_at = 12 + qlen;
+    if resp.len() < body_at {
+        return None;
+    }
+    let c = |at: usize| u16::from_be_bytes([resp[at], resp[at + 1]]);
+    Some(Prebuilt { aa: resp[2] & 0x04 != 0, rcode: resp[3] & 0x0f, counts: [c(6), c(8), c(10)], body: resp[body_at..].to_vec() })
+}

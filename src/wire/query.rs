@@ -1,0 +1,180 @@
+//! A zero-copy parser for the common query shape (one question, at most an
+//! OPT record with ECS, cookie or padding). Anything else returns `None` and
+//! goes to the general path, which knows every rule; this one only has to
+//! recognise what it can answer byte-identically.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// A query in the common shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimpleQuery<'a> {
+    pub id: [u8; 2],
+    pub rd: bool,
+    pub cd: bool,
+    /// Question name in wire form, lowercase, with its terminating zero.
+    pub qname: &'a [u8],
+    pub qtype: u16,
+    /// The question section as received (name, type, class).
+    pub question: &'a [u8],
+    pub edns: Option<SimpleEdns>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimpleEdns {
+    pub payload: u16,
+    pub dnssec_ok: bool,
+    pub ecs: Option<SimpleEcs>,
+}
+
+/// A valid ECS option (RFC 7871 checks done).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimpleEcs {
+    pub addr: IpAddr,
+    pub source: u8,
+}
+
+fn be16(p: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([p[at], p[at + 1]])
+}
+
+/// Parse `p` if it is a plain query this parser is sure about.
+pub fn parse_simple(p: &[u8]) -> Option<SimpleQuery<'_>> {
+    if p.len() < 17 {
+        return None;
+    }
+    // QR, opcode, AA, TC all zero; RA, Z and RCODE zero (AD and CD may be set).
+    if p[2] & 0xfe != 0 || p[3] & 0xcf != 0 {
+        return None;
+    }
+    if be16(p, 4) != 1 || be16(p, 6) != 0 || be16(p, 8) != 0 || be16(p, 10) > 1 {
+        return None;
+    }
+    let mut i = 12;
+    loop {
+        let len = *p.get(i)? as usize;
+        if len == 0 {
+            i += 1;
+            break;
+        }
+        if len > 63 || i + 1 + len > p.len() || i + 1 + len - 12 > 255 {
+            return None;
+        }
+        // Mixed case goes the general way (it keeps the asker's case everywhere).
+        if p[i + 1..i + 1 + len].iter().any(u8::is_ascii_uppercase) {
+            return None;
+        }
+        i += 1 + len;
+    }
+    let qname = &p[12..i];
+    if i + 4 > p.len() || be16(p, i + 2) != 1 {
+        return None;
+    }
+    let qtype = be16(p, i);
+    let question = &p[12..i + 4];
+    i += 4;
+    let edns = if be16(p, 10) == 1 {
+        // The OPT record: root owner, type 41, version 0, then options.
+        if i + 11 > p.len() || p[i] != 0 || be16(p, i + 1) != 41 || p[i + 5] != 0 || p[i + 6] != 0 {
+            return None;
+        }
+        let payload = be16(p, i + 3);
+        let dnssec_ok = p[i + 7] & 0x80 != 0;
+        let rdlen = be16(p, i + 9) as usize;
+        let opts = p.get(i + 11..i + 11 + rdlen)?;
+        i += 11 + rdlen;
+        Some(SimpleEdns { payload, dnssec_ok, ecs: parse_options(opts)? })
+    } else {
+        None
+    };
+    if i != p.len() {
+        return None;
+    }
+    Some(SimpleQuery { id: [p[0], p[1]], rd: p[2] & 1 != 0, cd: p[3] & 0x10 != 0, qname, qtype, question, edns })
+}
+
+/// ECS (validated), COOKIE and PADDING are understood; any other option, or
+/// a second ECS, sends the query the general way.
+fn parse_options(mut o: &[u8]) -> Option<Option<SimpleEcs>> {
+    let mut ecs = None;
+    while !o.is_empty() {
+        if o.len() < 4 {
+            return None;
+        }
+        let code = be16(o, 0);
+        let len = be16(o, 2) as usize;
+        let data = o.get(4..4 + len)?;
+        match code {
+            8 if ecs.is_none() => ecs = Some(parse_ecs(data)?),
+            10 if len == 8 || (16..=40).contains(&len) => {}
+            12 => {}
+            _ => return None,
+        }
+        o = &o[4 + len..];
+    }
+    Some(ecs)
+}
+
+fn parse_ecs(d: &[u8]) -> Option<SimpleEcs> {
+    if d.len() < 4 || d[3] != 0 {
+        return None;
+    }
+    let family = be16(d, 0);
+    let source = d[2];
+    let bytes = &d[4..];
+    if bytes.len() != (source as usize).div_ceil(8) {
+        return None;
+    }
+    let addr = match family {
+        1 if source <= 32 => {
+            let mut o = [0u8; 4];
+            o[..bytes.len()].copy_from_slice(bytes);
+            IpAddr::V4(Ipv4Addr::from(o))
+        }
+        2 if source <= 128 => {
+            let mut o = [0u8; 16];
+            o[..bytes.len()].copy_from_slice(bytes);
+            IpAddr::V6(Ipv6Addr::from(o))
+        }
+        _ => return None,
+    };
+    // No bits beyond the prefix.
+    let net = ipnet::IpNet::new(addr, source).ok()?;
+    (net.trunc().addr() == addr).then_some(SimpleEcs { addr, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(name: &[u8], extra: &[u8], arcount: u8) -> Vec<u8> {
+        let mut p = vec![0xab, 0xcd, 0x01, 0x20, 0, 1, 0, 0, 0, 0, 0, arcount];
+        p.extend_from_slice(name);
+        p.extend_from_slice(&[0, 1, 0, 1]);
+        p.extend_from_slice(extra);
+        p
+    }
+
+    #[test]
+    fn plain_and_ecs_queries_parse() {
+        let p = q(b"\x03www\x04test\x00", &[], 0);
+        let s = parse_simple(&p).unwrap();
+        assert_eq!((s.qtype, s.rd, s.edns), (1, true, None));
+        let opt = [0, 0, 41, 4, 0xd0, 0, 0, 0x80, 0, 0, 11, 0, 8, 0, 7, 0, 1, 24, 0, 10, 3, 0];
+        let p = q(b"\x03www\x04test\x00", &opt, 1);
+        let e = parse_simple(&p).unwrap().edns.unwrap();
+        assert!(e.dnssec_ok);
+        assert_eq!(e.ecs, Some(SimpleEcs { addr: "10.3.0.0".parse().unwrap(), source: 24 }));
+    }
+
+    #[test]
+    fn unusual_shapes_go_the_general_way() {
+        assert!(parse_simple(&q(b"\x03WWW\x04test\x00", &[], 0)).is_none(), "mixed case");
+        let bad_ecs = [0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 11, 0, 8, 0, 7, 0, 1, 16, 0, 10, 3, 1];
+        assert!(parse_simple(&q(b"\x01a\x00", &bad_ecs, 1)).is_none(), "extra address octet");
+        let v1 = [0, 0, 41, 4, 0xd0, 0, 1, 0, 0, 0, 0];
+        assert!(parse_simple(&q(b"\x01a\x00", &v1, 1)).is_none(), "EDNS version 1");
+        let mut trailing = q(b"\x01a\x00", &[], 0);
+        trailing.push(0);
+        assert!(parse_simple(&trailing).is_none());
+    }
+}
