@@ -186,12 +186,12 @@ def main():
     # --- raw
     w("<details><summary>Every run</summary>")
     w("")
-    w("| phase | round | server | set | offered | QPS | completed | lost | latency µs | user µs/ans | sys µs/ans | RSS MiB | response codes | load1 |")
-    w("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
+    w("| phase | round | server | set | offered | QPS | completed | lost | latency µs | user µs/ans | sys µs/ans | RSS MiB | response codes | resp bytes | load1 |")
+    w("|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
     for r in rows:
         w(
             f"| {r['phase']} | {r['round']} | {r['server']} | {r['set']} | {r['offered']} | {r['qps']:,.0f} | {r['completed']} | "
-            f"{r['lost']} | {r['lat_us']:.0f} | {r['user_us']:.1f} | {r['sys_us']:.1f} | {r['rss_mib']:.1f} | {r['rcodes']} | {r['load1']} |"
+            f"{r['lost']} | {r['lat_us']:.0f} | {r['user_us']:.1f} | {r['sys_us']:.1f} | {r['rss_mib']:.1f} | {r['rcodes']} | {r.get('resp_bytes') or '?'} | {r['load1']} |"
         )
     w("")
     w("</details>")

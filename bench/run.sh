@@ -106,9 +106,11 @@ if ((${#missing[@]})); then
 fi
 
 declare -A SKIP=()   # peer -> why it is not measured
-GDNSD=$(find_bin gdnsd || true)
-KNOTD=$(find_bin knotd || true)
-PDNS=$(find_bin pdns_server || true)
+# GDNSD_BIN, KNOTD_BIN, PDNS_BIN override where the peers are; set to "" they
+# count as not installed (how the skip path is tested).
+GDNSD=${GDNSD_BIN-$(find_bin gdnsd || true)}
+KNOTD=${KNOTD_BIN-$(find_bin knotd || true)}
+PDNS=${PDNS_BIN-$(find_bin pdns_server || true)}
 pdns_module() { # the backend .so, wherever the distribution put it
     local f
     for f in /usr/lib/*/pdns/lib"$1"backend.so /usr/lib/pdns/lib"$1"backend.so /usr/lib64/pdns/lib"$1"backend.so; do
@@ -547,7 +549,7 @@ rss_kb() {
 threads_of() { awk '/^Threads:/ {print $2}' /proc/"$1"/status 2>/dev/null || echo "?"; }
 
 RAW=$TMP/raw.tsv
-printf 'phase\tround\tserver\tset\toffered\tqps\tsent\tcompleted\tlost\tlatency_s\truntime_s\tutime\tstime\ttck\trss_kb\trcodes\trcode_ok\tload1\n' >"$RAW"
+printf 'phase\tround\tserver\tset\toffered\tqps\tsent\tcompleted\tlost\tlatency_s\truntime_s\tutime\tstime\ttck\trss_kb\trcodes\trcode_ok\tload1\tresp_bytes\n' >"$RAW"
 run_one() { # phase round server set
     local phase=$1 round=$2 s=$3 set=$4 out pin=() opts
     out=$TMP/logs/$phase-$round-$s-$set.txt
@@ -566,7 +568,7 @@ run_one() { # phase round server set
         || { cat "$out" >&2; die "dnsperf failed against $s ($set)"; }
     c1=$(cpu_ticks "${PID[$s]}")
     kill -0 "${PID[$s]}" 2>/dev/null || { tail -20 "${LOG[$s]}" >&2; die "$s died during $set"; }
-    local rss load sent comp lost qps lat rt rc ok
+    local rss load sent comp lost qps lat rt rb rc ok
     rss=$(rss_kb "${PID[$s]}")
     load=$(cut -d' ' -f1 /proc/loadavg)
     sent=$(awk '/Queries sent:/ {print $3}' "$out")
@@ -575,17 +577,20 @@ run_one() { # phase round server set
     qps=$(awk '/Queries per second:/ {print $4}' "$out")
     lat=$(awk '/Average Latency \(s\):/ {print $4}' "$out")
     rt=$(awk '/Run time \(s\):/ {print $4}' "$out")
+    # Mean response size: a server that truncates (TC=1, e.g. rate limiting
+    # with slip) still answers NOERROR, but its responses shrink.
+    rb=$(sed -n 's/.*Average packet size:.*response \([0-9]*\).*/\1/p' "$out")
     rc=$(sed -n 's/^ *Response codes: *//p' "$out")
     [[ -n $comp && -n $qps ]] || { cat "$out" >&2; die "cannot parse dnsperf output ($s, $set)"; }
     # Every answer must carry the set's rcode (e.g. "NOERROR 200000 (100.00%)").
     ok=1
     [[ $rc =~ ^${SET_RCODE[$set]}\ [0-9]+\ \(100\.00%\)$ ]] || ok=0
     ((comp > 0)) || ok=0
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
         "$phase" "$round" "$s" "$set" "${opts[1]}" "$qps" "$sent" "$comp" "$lost" "$lat" "$rt" \
         $(($(cut -d' ' -f1 <<<"$c1") - $(cut -d' ' -f1 <<<"$c0"))) \
         $(($(cut -d' ' -f2 <<<"$c1") - $(cut -d' ' -f2 <<<"$c0"))) \
-        "$TCK" "$rss" "$rc" "$ok" "$load" >>"$RAW"
+        "$TCK" "$rss" "$rc" "$ok" "$load" "${rb:-?}" >>"$RAW"
     ((ok)) || note "WARNING: $s $set: unexpected response codes: $rc"
     note "$(printf '%-6s r%s %-9s %-12s %9.0f qps  lost %-6s lat %s s' "$phase" "$round" "$s" "$set" "$qps" "$lost" "$lat")"
 }
@@ -673,7 +678,9 @@ ver() { "$@" 2>&1 | head -1 || true; }
 
 mkdir -p "$BENCH/results"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-REPORT=$BENCH/results/$STAMP$([[ ${QUICK:-0} == 1 ]] && echo -quick).md
+SUFFIX=
+[[ ${QUICK:-0} == 1 ]] && SUFFIX=-quick
+REPORT=$BENCH/results/$STAMP$SUFFIX.md
 python3 "$BENCH/report.py" "$TMP/meta.env" "$RAW" >"$REPORT" || die "report.py failed (raw data: KEEP_TMP=1 to keep $RAW)"
 cat "$REPORT"
 note "written: ${REPORT#"$ROOT"/}"
