@@ -16,9 +16,20 @@ pub struct Ctx<'a> {
     pub regions: &'a [Region],
     pub client: &'a Client,
     pub health: &'a HealthView,
+    /// Whether an explanation is being recorded (notes cost formatting).
+    pub explain: bool,
 }
 
 impl Ctx<'_> {
+    /// A step's note, formatted only when someone will read it.
+    pub fn note(&self, f: impl FnOnce() -> String) -> String {
+        if self.explain {
+            f()
+        } else {
+            String::new()
+        }
+    }
+
     /// The weight a selection step uses: configured weight, scaled down while
     /// the region ramps back after an outage (slow start).
     pub fn weight(&self, id: RegionId) -> f64 {
@@ -63,7 +74,7 @@ pub fn decide(
     family: Family,
     mut trace: Option<&mut Vec<TraceStep>>,
 ) -> Decision {
-    let ctx = Ctx { regions, client, health };
+    let ctx = Ctx { regions, client, health, explain: trace.is_some() };
     let up: Vec<RegionId> = svc.regions.iter().copied().filter(|id| health.is_up(&regions[*id].name)).collect();
     let all_down = up.is_empty();
     let degraded = up.len() < svc.regions.len();
@@ -109,7 +120,7 @@ pub fn decide(
             Step::Failover(order) => super::failover::apply(tiers, order, &ctx),
             Step::Multi(n) => {
                 multi = Some(*n);
-                Outcome { tiers, scope: None, note: format!("answer up to {n} addresses") }
+                Outcome { tiers, scope: None, note: ctx.note(|| format!("answer up to {n} addresses")) }
             }
         };
         if let Some(s) = out.scope {

@@ -6,5 +6,5 @@ use super::RegionId;
 
 pub fn apply(tiers: Tiers, order: &[RegionId], ctx: &Ctx) -> Outcome {
     let tiers = super::geo::promote(tiers, order);
-    Outcome { tiers, scope: None, note: format!("order [{}]", ctx.names(order)) }
+    Outcome { tiers, scope: None, note: ctx.note(|| format!("order [{}]", ctx.names(order))) }
 }

@@ -5,13 +5,13 @@ use super::chain::{Ctx, Outcome, Tiers};
 use super::{Matcher, RegionId};
 
 pub fn apply(tiers: Tiers, rules: &Matcher<Vec<RegionId>>, ctx: &Ctx) -> Outcome {
-    let Some(m) = rules.find(ctx.client.addr, ctx.client.location.as_ref()) else {
+    let Some(m) = rules.find_explained(ctx.client.addr, ctx.client.location.as_ref(), ctx.explain) else {
         // No rule and no default: the answer still depends on the client
         // being in this place, so the scope is that of the miss.
         let scope = rules.find_scope_of_miss(ctx.client.addr, ctx.client.location.as_ref());
-        return Outcome { tiers, scope: Some(scope), note: "no rule matched; candidates pass through".into() };
+        return Outcome { tiers, scope: Some(scope), note: ctx.note(|| "no rule matched; candidates pass through".into()) };
     };
-    let note = format!("matched {} → [{}]", m.label, ctx.names(m.value));
+    let note = ctx.note(|| format!("matched {} → [{}]", m.label, ctx.names(m.value)));
     Outcome { tiers: promote(tiers, m.value), scope: Some(m.scope), note }
 }
 

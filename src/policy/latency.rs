@@ -8,13 +8,13 @@ use super::{Matcher, RegionId};
 pub fn apply(tiers: Tiers, table: &Matcher<Vec<(RegionId, u32)>>, ctx: &Ctx) -> Outcome {
     let loc = ctx.client.location.as_ref();
     let coords = loc.and_then(|l| l.coords);
-    let Some(m) = table.find(ctx.client.addr, loc) else {
+    let Some(m) = table.find_explained(ctx.client.addr, loc, ctx.explain) else {
         let scope = table.find_scope_of_miss(ctx.client.addr, loc).max(loc.map_or(0, |l| l.network.prefix_len()));
         let tiers = match coords {
             Some(c) => order_by_distance(tiers, ctx, c),
             None => tiers,
         };
-        return Outcome { tiers, scope: Some(scope), note: "no latency row for this client; ordered by distance".into() };
+        return Outcome { tiers, scope: Some(scope), note: ctx.note(|| "no latency row for this client; ordered by distance".into()) };
     };
     let mut out = Tiers::new();
     for tier in tiers {
@@ -30,8 +30,10 @@ pub fn apply(tiers: Tiers, table: &Matcher<Vec<(RegionId, u32)>>, ctx: &Ctx) -> 
             }
         }
     }
-    let rows: Vec<String> = m.value.iter().map(|(id, ms)| format!("{} {ms}ms", ctx.regions[*id].name)).collect();
-    let note = format!("matched {}: {}", m.label, rows.join(", "));
+    let note = ctx.note(|| {
+        let rows: Vec<String> = m.value.iter().map(|(id, ms)| format!("{} {ms}ms", ctx.regions[*id].name)).collect();
+        format!("matched {}: {}", m.label, rows.join(", "))
+    });
     // Distance ordering of the rest depends on the database network too.
     let scope = m.scope.max(if coords.is_some() { loc.map_or(0, |l| l.network.prefix_len()) } else { 0 });
     Outcome { tiers: out, scope: Some(scope), note }
@@ -58,19 +60,22 @@ pub fn apply_probe(tiers: Tiers, ctx: &Ctx) -> Outcome {
             }
         }
     }
-    let rtts: Vec<String> = out
-        .iter()
-        .flatten()
-        .map(|id| {
-            let name = &ctx.regions[*id].name;
-            match ctx.health.rtt_ms(name) {
-                Some(ms) => format!("{name} {ms:.1}ms"),
-                None => format!("{name} unmeasured"),
-            }
-        })
-        .collect();
+    let note = ctx.note(|| {
+        let rtts: Vec<String> = out
+            .iter()
+            .flatten()
+            .map(|id| {
+                let name = &ctx.regions[*id].name;
+                match ctx.health.rtt_ms(name) {
+                    Some(ms) => format!("{name} {ms:.1}ms"),
+                    None => format!("{name} unmeasured"),
+                }
+            })
+            .collect();
+        format!("probe RTT from this node: {}", rtts.join(", "))
+    });
     // The order itself is the same for every client; only the distance
     // fallback depends on where the client is.
     let scope = if coords.is_some() { Some(loc.map_or(0, |l| l.network.prefix_len())) } else { None };
-    Outcome { tiers: out, scope, note: format!("probe RTT from this node: {}", rtts.join(", ")) }
+    Outcome { tiers: out, scope, note }
 }

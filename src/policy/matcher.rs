@@ -65,9 +65,15 @@ impl<T> Matcher<T> {
 
     /// The most specific rule for this client, if any.
     pub fn find(&self, client: IpAddr, loc: Option<&Location>) -> Option<RuleMatch<'_, T>> {
+        self.find_explained(client, loc, true)
+    }
+
+    /// `find`, with the human-readable `label` only when `explain` (formatting costs).
+    pub fn find_explained(&self, client: IpAddr, loc: Option<&Location>, explain: bool) -> Option<RuleMatch<'_, T>> {
+        let lab = |f: &dyn Fn() -> String| if explain { f() } else { String::new() };
         if let Some((net, v)) = self.cidr.iter().find(|(n, _)| n.contains(&client)) {
             let scope = self.narrow(client, net.prefix_len(), Some(net));
-            return Some(RuleMatch { value: v, kind: MatchKind::Cidr, label: format!("cidr {net}"), scope });
+            return Some(RuleMatch { value: v, kind: MatchKind::Cidr, label: lab(&|| format!("cidr {net}")), scope });
         }
         // Everything below depends on the database's networks.
         let geo_prefix = loc.map_or(0, |l| l.network.prefix_len());
@@ -78,16 +84,16 @@ impl<T> Matcher<T> {
             if let Some(v) = l.asn.and_then(|a| self.asn.get(&a)) {
                 // An ASN decision only depends on the ASN database's network.
                 let s = self.narrow(client, asn_prefix, None);
-                return Some((v, MatchKind::Asn, format!("asn {}", l.asn.unwrap_or(0)), s));
+                return Some((v, MatchKind::Asn, lab(&|| format!("asn {}", l.asn.unwrap_or(0))), s));
             }
             if let Some(v) = l.subdivision.as_ref().and_then(|s| self.subdivision.get(s)) {
-                return Some((v, MatchKind::Subdivision, format!("subdivision {}", l.subdivision.as_deref().unwrap_or("")), scope));
+                return Some((v, MatchKind::Subdivision, lab(&|| format!("subdivision {}", l.subdivision.as_deref().unwrap_or(""))), scope));
             }
             if let Some(v) = l.country.as_ref().and_then(|c| self.country.get(c)) {
-                return Some((v, MatchKind::Country, format!("country {}", l.country.as_deref().unwrap_or("")), scope));
+                return Some((v, MatchKind::Country, lab(&|| format!("country {}", l.country.as_deref().unwrap_or(""))), scope));
             }
             if let Some(v) = l.continent.as_ref().and_then(|c| self.continent.get(c)) {
-                return Some((v, MatchKind::Continent, format!("continent {}", l.continent.as_deref().unwrap_or("")), scope));
+                return Some((v, MatchKind::Continent, lab(&|| format!("continent {}", l.continent.as_deref().unwrap_or(""))), scope));
             }
             None
         });
@@ -96,7 +102,7 @@ impl<T> Matcher<T> {
             None => self
                 .default
                 .as_ref()
-                .map(|v| RuleMatch { value: v, kind: MatchKind::Default, label: "default".into(), scope }),
+                .map(|v| RuleMatch { value: v, kind: MatchKind::Default, label: lab(&|| "default".into()), scope }),
         }
     }
 

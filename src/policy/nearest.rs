@@ -18,10 +18,10 @@ pub fn apply(tiers: Tiers, ctx: &Ctx) -> Outcome {
     let loc = ctx.client.location.as_ref();
     let scope = Some(loc.map_or(0, |l| l.network.prefix_len()));
     let Some(client) = loc.and_then(|l| l.coords) else {
-        return Outcome { tiers, scope, note: "client coordinates unknown; order unchanged".into() };
+        return Outcome { tiers, scope, note: ctx.note(|| "client coordinates unknown; order unchanged".into()) };
     };
     let tiers = order_by_distance(tiers, ctx, client);
-    let note = format!("client at {:.2},{:.2}: {}", client.0, client.1, ctx.distances(&tiers, client));
+    let note = ctx.note(|| format!("client at {:.2},{:.2}: {}", client.0, client.1, ctx.distances(&tiers, client)));
     Outcome { tiers, scope, note }
 }
 

@@ -38,7 +38,7 @@ pub fn subnet_key(addr: IpAddr, prefix: u8) -> Vec<u8> {
 pub fn apply(mut tiers: Tiers, ctx: &Ctx) -> Outcome {
     let prefix = key_prefix(ctx.client.addr, ctx.client.prefix);
     if tiers.is_empty() {
-        return Outcome { tiers, scope: Some(prefix), note: "no candidates".into() };
+        return Outcome { tiers, scope: Some(prefix), note: ctx.note(|| "no candidates".into()) };
     }
     let key = subnet_key(ctx.client.addr, prefix);
     let first = tiers.remove(0);
@@ -47,8 +47,11 @@ pub fn apply(mut tiers: Tiers, ctx: &Ctx) -> Outcome {
     keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut out: Tiers = keyed.into_iter().map(|(_, id)| vec![id]).collect();
     out.extend(tiers);
-    let net = ipnet::IpNet::new(ctx.client.addr, prefix).expect("valid").trunc();
-    Outcome { tiers: out, scope: Some(prefix), note: format!("rendezvous hash of {net}") }
+    let note = ctx.note(|| {
+        let net = ipnet::IpNet::new(ctx.client.addr, prefix).expect("valid").trunc();
+        format!("rendezvous hash of {net}")
+    });
+    Outcome { tiers: out, scope: Some(prefix), note }
 }
 
 /// Slow start for ordering chains: when the leading region is ramping with

@@ -9,7 +9,7 @@ use super::RegionId;
 
 pub fn apply(mut tiers: Tiers, ctx: &Ctx) -> Outcome {
     if tiers.is_empty() {
-        return Outcome { tiers, scope: None, note: "no candidates".into() };
+        return Outcome { tiers, scope: None, note: ctx.note(|| "no candidates".into()) };
     }
     let first = tiers.remove(0);
     let mut rng = rand::rng();
@@ -23,8 +23,11 @@ pub fn apply(mut tiers: Tiers, ctx: &Ctx) -> Outcome {
         })
         .collect();
     keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let weights: Vec<String> = keyed.iter().map(|(_, id)| format!("{} {}", ctx.regions[*id].name, ctx.weight(*id))).collect();
+    let note = ctx.note(|| {
+        let weights: Vec<String> = keyed.iter().map(|(_, id)| format!("{} {}", ctx.regions[*id].name, ctx.weight(*id))).collect();
+        format!("random by weight ({})", weights.join(", "))
+    });
     let mut out: Tiers = keyed.into_iter().map(|(_, id)| vec![id]).collect();
     out.extend(tiers);
-    Outcome { tiers: out, scope: None, note: format!("random by weight ({})", weights.join(", ")) }
+    Outcome { tiers: out, scope: None, note }
 }
