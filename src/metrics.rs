@@ -3,7 +3,7 @@
 //! are `&'static str` or interned `Arc<str>` (no allocation after a name's
 //! first use).
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -94,7 +94,7 @@ pub struct Metrics {
     rrl: Family<ActionLabel, Counter>,
     tcp_refused: Family<ReasonLabel, Counter>,
     /// Interned service and region names: label values without allocating per query.
-    names: RwLock<HashSet<Arc<str>>>,
+    names: RwLock<FxHashSet<Arc<str>>>,
     empty: Arc<str>,
 }
 
@@ -185,7 +185,7 @@ impl Metrics {
             region_up,
             rrl,
             tcp_refused,
-            names: RwLock::new(HashSet::new()),
+            names: RwLock::new(FxHashSet::default()),
             empty,
         }
     }

@@ -5,7 +5,7 @@
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{RecordType, Name};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use crate::policy::Service;
@@ -33,7 +33,9 @@ pub enum FastEntry {
 /// Keyed by the lowercase wire name followed by the type (big-endian).
 #[derive(Debug, Default)]
 pub struct FastIndex {
-    map: HashMap<Vec<u8>, FastEntry>,
+    /// Fx hashing: keys are our own zone names, and SipHash's DoS resistance
+    /// is not needed for a map that queries only read.
+    map: FxHashMap<Vec<u8>, FastEntry>,
 }
 
 impl FastIndex {
@@ -56,7 +58,7 @@ impl FastIndex {
     /// `state` is the snapshot being built (its own index still empty).
     pub fn build(state: &State) -> FastIndex {
         let zones = &state.zones;
-        let mut map = HashMap::new();
+        let mut map = FxHashMap::default();
         for (zi, z) in zones.zones.iter().enumerate() {
             for (name, node) in &z.nodes {
                 let mut types: Vec<RecordType> = node.rrsets.iter().map(|s| s.rtype).collect();

@@ -10,7 +10,7 @@ pub use reload::Reloader;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
@@ -45,13 +45,22 @@ pub async fn serve(state: SharedState, opts: ServeOptions, reloader: Arc<Reloade
         udp_sockets.push(udp);
         tcp_listeners.push(tcp);
     }
-    // Several receivers per socket, so UDP uses every core of the runtime.
+    // Several blocking receivers per socket, so UDP uses every core.
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let udp_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let udp_cx = udp::UdpContext {
+        state: state.clone(),
+        metrics: opts.metrics.clone(),
+        rrl: opts.rrl.clone(),
+        stop: Arc::clone(&udp_stop),
+    };
+    let mut udp_threads = Vec::new();
     for sock in udp_sockets {
-        let sock: Arc<UdpSocket> = Arc::new(sock);
         info!(addr = %sock.local_addr()?, workers, "serving UDP");
-        for _ in 0..workers {
-            tracker.spawn(udp::run(Arc::clone(&sock), state.clone(), shutdown.clone(), opts.metrics.clone(), opts.rrl.clone()));
+        for i in 0..workers {
+            let (sock, cx) = (sock.try_clone()?, udp_cx.clone());
+            let t = std::thread::Builder::new().name(format!("udp-{i}")).spawn(move || udp::run(sock, cx))?;
+            udp_threads.push(t);
         }
     }
     // One set of connection counts over every TCP listener.
@@ -81,6 +90,10 @@ pub async fn serve(state: SharedState, opts: ServeOptions, reloader: Arc<Reloade
     wait_for_signals(on_hup).await;
     info!("shutting down: no new queries; finishing TCP answers in flight");
     shutdown.cancel();
+    udp_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in udp_threads {
+        let _ = tokio::task::spawn_blocking(move || t.join()).await;
+    }
     tracker.close();
     if tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await.is_err() {
         warn!("some TCP connections did not finish within 5 s");
