@@ -6,7 +6,7 @@ use ipnet::IpNet;
 use std::fmt::{self, Write};
 use std::net::IpAddr;
 
-use crate::policy::{self, explain::TraceStep, Client, Decision, Family};
+use crate::policy::{self, explain::TraceStep, Client, Decision};
 use crate::state::State;
 use crate::zone::{self, Lookup};
 
@@ -66,23 +66,13 @@ impl Explanation {
 /// Explain `qname`/`qtype` for a client subnet (as ECS would carry it) or,
 /// without one, for the resolver's own address.
 pub fn explain(state: &State, qname: &Name, qtype: RecordType, client: Option<IpNet>, resolver: IpAddr) -> Explanation {
-    let base = match client {
-        Some(net) if net.prefix_len() > 0 => {
-            Client { addr: net.trunc().addr(), prefix: net.prefix_len(), from_ecs: true, location: None }
-        }
-        _ => Client { addr: resolver, prefix: if resolver.is_ipv4() { 32 } else { 128 }, from_ecs: false, location: None },
-    };
-    let mut located = base.clone();
-    located.location = state.geo.as_ref().map(|g| g.lookup(base.addr));
+    let base = Client::from_ecs_or_source(client.map(|n| (n.trunc().addr(), n.prefix_len())), resolver);
+    // Shown whether or not a chain needs it.
+    let located = Client { location: state.geo.as_ref().map(|g| g.lookup(base.addr)), ..base.clone() };
     let mut services = Vec::new();
     let mut decide = |z: &zone::Zone, svc: &policy::Service, rtype: RecordType| {
-        let mut c = base.clone();
-        if svc.needs_location() {
-            c.location = located.location.clone();
-        }
-        let family = if rtype == RecordType::AAAA { Family::V6 } else { Family::V4 };
         let mut steps = Vec::new();
-        let d = policy::decide(svc, &z.regions, &c, &state.health, family, Some(&mut steps));
+        let d = crate::answer::decide_service(state, z, svc, &base, rtype, Some(&mut steps));
         let region_names = d.regions.iter().map(|id| z.regions[*id].name.clone()).collect();
         let ans = zone::ServiceAnswer { addrs: d.addresses.clone(), ttl: d.ttl, servfail: d.servfail };
         services.push(ServiceTrace { service: svc.name.clone(), ttl: d.ttl, steps, decision: d, region_names });

@@ -80,6 +80,24 @@ pub struct QueryObservation {
     pub fail_open: bool,
 }
 
+impl QueryObservation {
+    /// Note a GSLB decision: the first service and its first region label the
+    /// query; fail-open is counted if any decision failed open.
+    pub fn record_service(
+        &mut self,
+        m: &Metrics,
+        zone: &crate::zone::Zone,
+        svc: &crate::policy::Service,
+        d: &crate::policy::Decision,
+    ) {
+        if self.service.is_none() {
+            self.service = Some(m.intern(&svc.name));
+            self.region = d.regions.first().map(|id| m.intern(&zone.regions[*id].name));
+        }
+        self.fail_open |= d.fail_open;
+    }
+}
+
 /// Every metric Meridian exports, and the registry that encodes them.
 pub struct Metrics {
     registry: Registry,

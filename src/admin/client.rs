@@ -77,7 +77,7 @@ async fn call(addr: SocketAddr, token_file: &Path, req: &Request) -> anyhow::Res
     let unreachable = |e: reqwest::Error| {
         anyhow::anyhow!(
             "cannot reach the admin API at {base}: {}\nIs `meridian serve` running with the same --admin / --config?",
-            describe(&e)
+            crate::health::probe::describe(&e)
         )
     };
     if req.action == Action::Status {
@@ -160,16 +160,4 @@ fn confirmation(what: &str, action: Action, v: &Value) -> String {
         Some(until) => format!("{what}: {state} until {until}\n"),
         None => format!("{what}: {state} until cleared (`meridian admin undrain`)\n"),
     }
-}
-
-/// reqwest's error with its causes (the reason hides in the source chain).
-fn describe(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(cause) = src {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        src = cause.source();
-    }
-    s
 }

@@ -56,14 +56,7 @@ pub fn build(ctx: &AdminCtx, now: SystemTime) -> Value {
     let find = |scope: &Scope| overrides.iter().find(|o| &o.scope == scope);
 
     let mut regions = Vec::new();
-    let mut seen: Vec<&str> = Vec::new();
-    for z in &st.zones.zones {
-        for r in &z.regions {
-            // As in the health monitor: the first definition of a region name decides.
-            if seen.contains(&r.name.as_str()) {
-                continue;
-            }
-            seen.push(&r.name);
+    for r in st.zones.distinct_regions() {
             let region_override = find(&Scope::Region(r.name.clone()));
             let up = st.health.is_up(&r.name);
             let state = match region_override {
@@ -137,7 +130,6 @@ pub fn build(ctx: &AdminCtx, now: SystemTime) -> Value {
                 "rtt_ms": st.health.rtt_ms(&r.name),
                 "endpoints": endpoints,
             }));
-        }
     }
     json!({
         "generated_at": rfc3339(now),

@@ -11,14 +11,10 @@ use std::net::{IpAddr, SocketAddr};
 use super::prebuilt::FastEntry;
 use super::Transport;
 use crate::metrics::{Metrics, QueryObservation};
-use crate::policy::{self, Client, Family};
+use crate::policy::Client;
 use crate::state::State;
 use crate::wire::query::{parse_simple, SimpleQuery};
 use crate::wire::EDNS_PAYLOAD;
-
-thread_local! {
-    static KEY: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(260));
-}
 
 pub fn try_answer(
     state: &State,
@@ -29,7 +25,7 @@ pub fn try_answer(
     obs: &mut QueryObservation,
 ) -> Option<Vec<u8>> {
     let q = parse_simple(packet)?;
-    let entry = KEY.with(|k| state.fast.get(q.qname, q.qtype, &mut k.borrow_mut()).cloned())?;
+    let entry = state.fast.get(q.qname, q.qtype)?;
     let limit = match (&q.edns, transport) {
         (_, Transport::Tcp) => usize::MAX,
         (Some(e), _) => e.payload.clamp(512, EDNS_PAYLOAD) as usize,
@@ -44,20 +40,9 @@ pub fn try_answer(
             0
         }
         FastEntry::Service { zone, service } => {
-            let z = state.zones.zones.get(zone)?;
-            let client = match q.edns.and_then(|e| e.ecs) {
-                Some(e) if e.source > 0 => Client { addr: e.addr, prefix: e.source, from_ecs: true, location: None },
-                _ => {
-                    let addr = super::unmap(src.ip());
-                    Client { addr, prefix: if addr.is_ipv4() { 32 } else { 128 }, from_ecs: false, location: None }
-                }
-            };
-            let mut client = client;
-            if service.needs_location() {
-                client.location = state.geo.as_ref().map(|g| g.lookup(client.addr));
-            }
-            let family = if q.qtype == u16::from(RecordType::AAAA) { Family::V6 } else { Family::V4 };
-            let d = policy::decide(&service, &z.regions, &client, &state.health, family, None);
+            let z = state.zones.zones.get(*zone)?;
+            let client = Client::from_ecs_or_source(q.edns.and_then(|e| e.ecs).map(|e| (e.addr, e.source)), src.ip());
+            let d = super::decide_service(state, z, service, &client, RecordType::from(q.qtype), None);
             if d.servfail || d.addresses.is_empty() {
                 return None; // SERVFAIL and NODATA: the general path says them
             }
@@ -81,9 +66,7 @@ pub fn try_answer(
             }
             obs.rcode = Some(ResponseCode::NoError);
             if let Some(m) = metrics {
-                obs.service = Some(m.intern(&service.name));
-                obs.region = d.regions.first().map(|id| m.intern(&z.regions[*id].name));
-                obs.fail_open = d.fail_open;
+                obs.record_service(m, z, service, &d);
             }
             d.scope
         }

@@ -4,7 +4,7 @@
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, RecordType};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::metrics::{Metrics, QueryObservation};
@@ -141,30 +141,13 @@ fn answer(
     }
 
     let name = q.name();
-    // The client a GSLB decision is for: ECS when it carries information
-    // (source prefix > 0, RFC 7871 §7.1.2), else the resolver's address.
-    let client_base = match query_ecs {
-        Some((_, v)) if v.source_prefix > 0 => Client { addr: v.addr, prefix: v.source_prefix, from_ecs: true, location: None },
-        _ => {
-            let addr = unmap(src.ip());
-            Client { addr, prefix: if addr.is_ipv4() { 32 } else { 128 }, from_ecs: false, location: None }
-        }
-    };
+    let client = Client::from_ecs_or_source(query_ecs.map(|(_, v)| (v.addr, v.source_prefix)), src.ip());
     let mut scope: u8 = 0;
     let mut decide = |z: &zone::Zone, svc: &policy::Service, rtype: RecordType| {
-        let mut client = client_base.clone();
-        if svc.needs_location() {
-            client.location = state.geo.as_ref().map(|g| g.lookup(client.addr));
-        }
-        let family = if rtype == RecordType::AAAA { Family::V6 } else { Family::V4 };
-        let d = policy::decide(svc, &z.regions, &client, &state.health, family, None);
+        let d = decide_service(state, z, svc, &client, rtype, None);
         scope = scope.max(d.scope);
         if let Some(m) = metrics {
-            if obs.service.is_none() {
-                obs.service = Some(m.intern(&svc.name));
-                obs.region = d.regions.first().map(|id| m.intern(&z.regions[*id].name));
-            }
-            obs.fail_open |= d.fail_open;
+            obs.record_service(m, z, svc, &d);
         }
         zone::ServiceAnswer { addrs: d.addresses, ttl: d.ttl, servfail: d.servfail }
     };
@@ -190,12 +173,25 @@ fn answer(
     encode(resp, transport, limit, obs)
 }
 
-/// `::ffff:a.b.c.d` is the IPv4 client it stands for.
-fn unmap(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
+/// One GSLB decision, the same for both paths and for `explain`: locate the
+/// client when the chain needs it, then run the chain for the asked family.
+pub(crate) fn decide_service(
+    state: &State,
+    zone: &zone::Zone,
+    svc: &policy::Service,
+    client: &Client,
+    rtype: RecordType,
+    trace: Option<&mut Vec<policy::explain::TraceStep>>,
+) -> policy::Decision {
+    let located;
+    let client = if svc.needs_location() && state.geo.is_some() {
+        located = Client { location: state.geo.as_ref().map(|g| g.lookup(client.addr)), ..client.clone() };
+        &located
+    } else {
+        client
+    };
+    let family = if rtype == RecordType::AAAA { Family::V6 } else { Family::V4 };
+    policy::decide(svc, &zone.regions, client, &state.health, family, trace)
 }
 
 /// Encode; over UDP, an answer larger than the client's limit is replaced by a

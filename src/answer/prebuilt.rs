@@ -39,11 +39,14 @@ pub struct FastIndex {
 }
 
 impl FastIndex {
-    pub fn get(&self, qname: &[u8], qtype: u16, key: &mut Vec<u8>) -> Option<&FastEntry> {
-        key.clear();
-        key.extend_from_slice(qname);
-        key.extend_from_slice(&qtype.to_be_bytes());
-        self.map.get(key.as_slice())
+    /// The entry for a lowercase wire name and type; the key is assembled on
+    /// the stack (a wire name is at most 255 bytes).
+    pub fn get(&self, qname: &[u8], qtype: u16) -> Option<&FastEntry> {
+        let mut key = [0u8; 257];
+        let n = qname.len();
+        key.get_mut(..n)?.copy_from_slice(qname);
+        key[n..n + 2].copy_from_slice(&qtype.to_be_bytes());
+        self.map.get(&key[..n + 2])
     }
 
     pub fn len(&self) -> usize {

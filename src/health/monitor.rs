@@ -296,14 +296,7 @@ fn endpoint_up(inner: &Inner, region: &str, addr: IpAddr, target: Option<&Arc<Pr
 
 fn build_view(state: &State, inner: &mut Inner, unknown_is_up: bool) -> HealthView {
     let mut view = HealthView::default();
-    let mut seen: Vec<&str> = Vec::new();
-    for z in &state.zones.zones {
-        for r in &z.regions {
-            // Region names name datacenters across zones: the first definition decides.
-            if seen.contains(&r.name.as_str()) {
-                continue;
-            }
-            seen.push(&r.name);
+    for r in state.zones.distinct_regions() {
             let region_override = inner.overrides.iter().find(|o| o.scope == Scope::Region(r.name.clone())).map(|o| o.kind);
             let ups: Vec<bool> = r
                 .endpoints
@@ -352,7 +345,6 @@ fn build_view(state: &State, inner: &mut Inner, unknown_is_up: bool) -> HealthVi
                     }
                 }
             }
-        }
     }
     view
 }

@@ -12,8 +12,9 @@ pub const RAMP_FLOOR: f64 = 0.05;
 pub struct HealthView {
     /// Regions withdrawn (failed, forced down or drained).
     down: HashSet<String>,
-    /// Endpoints (region, answered address) withdrawn inside an available region.
-    down_addrs: HashSet<(String, IpAddr)>,
+    /// Endpoints (answered addresses) withdrawn inside an available region,
+    /// by region: looked up by `&str` on the query path, no key to build.
+    down_addrs: HashMap<String, HashSet<IpAddr>>,
     /// Regions ramping back: (since, over).
     ramp: HashMap<String, (Instant, Duration)>,
     /// Lowest smoothed probe RTT of each region, ms.
@@ -34,7 +35,7 @@ impl HealthView {
     }
 
     pub fn set_addr_down(&mut self, region: &str, addr: IpAddr) {
-        self.down_addrs.insert((region.to_string(), addr));
+        self.down_addrs.entry(region.to_string()).or_default().insert(addr);
     }
 
     pub fn set_ramp(&mut self, region: &str, since: Instant, over: Duration) {
@@ -50,15 +51,19 @@ impl HealthView {
     }
 
     pub fn addr_up(&self, region: &str, addr: IpAddr) -> bool {
-        self.down_addrs.is_empty() || !self.down_addrs.contains(&(region.to_string(), addr))
+        self.down_addrs.get(region).is_none_or(|down| !down.contains(&addr))
     }
 
     pub fn any_down<'a>(&self, mut regions: impl Iterator<Item = &'a str>) -> bool {
         !self.down.is_empty() && regions.any(|r| self.down.contains(r))
     }
 
-    /// Slow-start factor in [RAMP_FLOOR, 1]: 1 when not ramping.
+    /// Slow-start factor in [RAMP_FLOOR, 1]: 1 when not ramping (without
+    /// reading the clock: this is on the query path).
     pub fn ramp(&self, region: &str) -> f64 {
+        if self.ramp.is_empty() || !self.ramp.contains_key(region) {
+            return 1.0;
+        }
         self.ramp_at(region, Instant::now())
     }
 

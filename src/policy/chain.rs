@@ -143,14 +143,9 @@ pub fn decide(
     }
     let ordered = tiers.into_iter().flatten();
     // Withdrawn endpoints inside an available region are not answered, unless failing open.
-    let usable = |id: RegionId| {
+    let usable = |id: RegionId| -> Vec<IpAddr> {
         let r = &regions[id];
-        let all: Vec<IpAddr> = r.addresses_of(family).collect();
-        if fail_open {
-            return all;
-        }
-        let healthy: Vec<IpAddr> = all.iter().copied().filter(|a| health.addr_up(&r.name, *a)).collect();
-        healthy
+        r.addresses_of(family).filter(|a| fail_open || health.addr_up(&r.name, *a)).collect()
     };
     let mut chosen = Vec::new();
     let mut addresses: Vec<IpAddr> = Vec::new();

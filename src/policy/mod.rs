@@ -148,6 +148,24 @@ pub struct Client {
     pub location: Option<Location>,
 }
 
+impl Client {
+    /// RFC 7871 §7.1.2: an ECS subnet with a source prefix above 0 speaks for
+    /// the client; otherwise the resolver's own address does (an IPv4-mapped
+    /// IPv6 source is the IPv4 client it stands for).
+    pub fn from_ecs_or_source(ecs: Option<(IpAddr, u8)>, source: IpAddr) -> Client {
+        match ecs {
+            Some((addr, prefix)) if prefix > 0 => Client { addr, prefix, from_ecs: true, location: None },
+            _ => {
+                let addr = match source {
+                    IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(source, IpAddr::V4),
+                    v4 => v4,
+                };
+                Client { addr, prefix: if addr.is_ipv4() { 32 } else { 128 }, from_ecs: false, location: None }
+            }
+        }
+    }
+}
+
 /// The outcome of a chain for one client and family.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {

@@ -35,7 +35,13 @@ impl Default for Limits {
 /// Open connections, in total and per client address.
 #[derive(Default)]
 pub struct Connections {
-    per_client: Mutex<HashMap<IpAddr, usize>>,
+    open: Mutex<Open>,
+}
+
+#[derive(Default)]
+struct Open {
+    total: usize,
+    per_client: HashMap<IpAddr, usize>,
 }
 
 /// Holds a connection's place; gives it back when dropped.
@@ -47,27 +53,28 @@ struct Slot {
 impl Connections {
     /// Take a place for `ip`, or say which cap is full (`true`: per client).
     fn admit(self: &Arc<Self>, ip: IpAddr, limits: &Limits) -> Result<Slot, bool> {
-        let mut map = self.per_client.lock().unwrap_or_else(|e| e.into_inner());
-        let total: usize = map.values().sum();
-        if total >= limits.max_connections {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if open.total >= limits.max_connections {
             return Err(false);
         }
-        let n = map.entry(ip).or_insert(0);
+        let n = open.per_client.entry(ip).or_insert(0);
         if *n >= limits.max_per_client {
             return Err(true);
         }
         *n += 1;
+        open.total += 1;
         Ok(Slot { conns: Arc::clone(self), ip })
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut map = self.conns.per_client.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = map.get_mut(&self.ip) {
+        let mut open = self.conns.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.total -= 1;
+        if let Some(n) = open.per_client.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
-                map.remove(&self.ip);
+                open.per_client.remove(&self.ip);
             }
         }
     }

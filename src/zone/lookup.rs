@@ -5,7 +5,6 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use crate::policy::Service;
 
@@ -38,7 +37,7 @@ enum Step<'z> {
     Referral(Name, &'z Node),
     Cname(Box<Record>, Name),
     Data(Vec<Record>),
-    Service(Arc<Service>, Name),
+    Service(&'z Service, Name),
     NoData,
     NxDomain,
 }
@@ -90,7 +89,7 @@ pub fn lookup(
             }
             Step::Service(svc, owner) => {
                 let rtype = if qtype == RecordType::ANY { RecordType::A } else { qtype };
-                let ans = decide(zone, &svc, rtype);
+                let ans = decide(zone, svc, rtype);
                 if ans.servfail {
                     out.rcode = ResponseCode::ServFail;
                     out.authoritative = false;
@@ -159,7 +158,7 @@ fn from_node<'z>(node: &'z Node, owner: &Name, qtype: RecordType) -> Step<'z> {
     if let Some(svc) = &node.service {
         let any_dynamic = qtype == RecordType::ANY && node.rrsets.is_empty();
         if matches!(qtype, RecordType::A | RecordType::AAAA) || any_dynamic {
-            return Step::Service(Arc::clone(svc), owner.clone());
+            return Step::Service(svc, owner.clone());
         }
     }
     if qtype == RecordType::ANY {

@@ -80,6 +80,19 @@ pub struct Zones {
 }
 
 impl Zones {
+    /// Every region once: region names name datacenters across zones, and the
+    /// first definition (in file order) is the one health and status use.
+    pub fn distinct_regions(&self) -> impl Iterator<Item = &Region> {
+        let mut seen: Vec<&str> = Vec::new();
+        self.zones.iter().flat_map(|z| &z.regions).filter(move |r| {
+            let first = !seen.contains(&r.name.as_str());
+            if first {
+                seen.push(&r.name);
+            }
+            first
+        })
+    }
+
     /// The zone with the longest origin that contains `name`.
     pub fn find(&self, name: &Name) -> Option<&Zone> {
         self.zones

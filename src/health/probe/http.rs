@@ -71,7 +71,7 @@ pub async fn check(p: &HttpProbe, clients: &HttpClients) -> Result<String, Strin
 }
 
 /// reqwest's error with its causes (TLS failures hide the reason in the source chain).
-fn describe(e: &reqwest::Error) -> String {
+pub fn describe(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(cause) = src {

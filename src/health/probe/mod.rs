@@ -4,7 +4,7 @@
 mod http;
 mod tcp;
 
-pub use http::HttpClients;
+pub use http::{describe, HttpClients};
 
 use std::time::{Duration, Instant};
 
