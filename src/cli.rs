@@ -303,7 +303,9 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
         None => None,
         Some(c) => Some(match c.parse::<ipnet::IpNet>() {
             Ok(n) => n,
-            Err(_) => ipnet::IpNet::from(c.parse::<std::net::IpAddr>().map_err(|_| anyhow::anyhow!("bad --client {c:?}"))?),
+            Err(_) => {
+                ipnet::IpNet::from(c.parse::<std::net::IpAddr>().map_err(|_| anyhow::anyhow!("bad --client {c:?}"))?)
+            }
         }),
     };
     Ok(crate::explain::explain(&state, &name, rtype, client, args.resolver).to_string())
@@ -322,12 +324,8 @@ fn admin(args: &AdminArgs) -> anyhow::Result<String> {
         AdminAction::ForceUp => crate::admin::client::Action::ForceUp,
         AdminAction::ForceDown => crate::admin::client::Action::ForceDown,
     };
-    let req = crate::admin::client::Request {
-        action,
-        region: args.region.clone(),
-        endpoint: args.endpoint,
-        for_: args.for_,
-    };
+    let req =
+        crate::admin::client::Request { action, region: args.region.clone(), endpoint: args.endpoint, for_: args.for_ };
     crate::admin::client::run(addr, &settings.token_file, &req)
 }
 
@@ -347,8 +345,7 @@ async fn start_admin(
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot bind the admin API on {addr}: {}", bind_error(&e)))?;
-        let (token, created) =
-            crate::admin::token::load_or_create(&settings.token_file, !settings.token_configured)?;
+        let (token, created) = crate::admin::token::load_or_create(&settings.token_file, !settings.token_configured)?;
         if created {
             tracing::info!(file = %settings.token_file.display(), "generated the admin token");
         }

@@ -34,7 +34,8 @@ impl State {
     pub fn load(cfg: &ServerConfig) -> Result<State, ConfigError> {
         let zones = crate::zone::load_zones(&cfg.zones)?;
         let geo = load_geo(cfg)?;
-        let mut state = State { zones: Arc::new(zones), geo, health: Arc::new(HealthView::all_up()), fast: Default::default() };
+        let mut state =
+            State { zones: Arc::new(zones), geo, health: Arc::new(HealthView::all_up()), fast: Default::default() };
         state.fast = Arc::new(crate::answer::FastIndex::build(&state));
         Ok(state)
     }

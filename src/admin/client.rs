@@ -85,7 +85,8 @@ async fn call(addr: SocketAddr, token_file: &Path, req: &Request) -> anyhow::Res
         let (code, body) = (resp.status(), resp.text().await.map_err(unreachable)?);
         let mut v = parse(code, &body, token_file)?;
         if let Some(region) = &req.region {
-            let found = v["regions"].as_array().and_then(|rs| rs.iter().find(|r| r["name"] == region.as_str())).cloned();
+            let found =
+                v["regions"].as_array().and_then(|rs| rs.iter().find(|r| r["name"] == region.as_str())).cloned();
             v = found.ok_or_else(|| anyhow::anyhow!("unknown region {region:?} (see `meridian admin status`)"))?;
         }
         return Ok(format!("{}\n", serde_json::to_string_pretty(&v)?));

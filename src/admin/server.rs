@@ -63,7 +63,8 @@ type ApiResult = Result<Json<serde_json::Value>, ApiError>;
 
 /// Mutations: body size first (no body is read past the limit), then the token.
 async fn guard(State(ctx): State<Arc<AdminCtx>>, req: Request, next: Next) -> Response {
-    let too_large = || ApiError(StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {BODY_LIMIT} bytes")).into_response();
+    let too_large =
+        || ApiError(StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {BODY_LIMIT} bytes")).into_response();
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
         return too_large();
@@ -107,10 +108,7 @@ async fn metrics(State(ctx): State<Arc<AdminCtx>>) -> Response {
         }
         ctx.metrics.set_health(overrides, seen.iter().map(|n| (*n, st.health.is_up(n))));
     }
-    (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        ctx.metrics.encode(),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], ctx.metrics.encode())
         .into_response()
 }
 
@@ -142,8 +140,9 @@ fn action(name: &str) -> Result<Action, ApiError> {
 fn duration(q: Result<Query<ForParam>, QueryRejection>) -> Result<Option<Duration>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     let Some(text) = q.for_ else { return Ok(None) };
-    let d = humantime::parse_duration(text.trim())
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("for={text:?} is not a duration such as 30m or 90s: {e}")))?;
+    let d = humantime::parse_duration(text.trim()).map_err(|e| {
+        ApiError(StatusCode::BAD_REQUEST, format!("for={text:?} is not a duration such as 30m or 90s: {e}"))
+    })?;
     if d.is_zero() {
         return Err(ApiError(StatusCode::BAD_REQUEST, "for= must be more than zero".into()));
     }
@@ -161,9 +160,8 @@ fn scope(ctx: &AdminCtx, region: &str, addr: Option<&str>) -> Result<Scope, ApiE
         return Err(ApiError(StatusCode::NOT_FOUND, format!("unknown region {region:?}")));
     };
     let Some(addr) = addr else { return Ok(Scope::Region(region.to_string())) };
-    let ip: IpAddr = addr
-        .parse()
-        .map_err(|_| ApiError(StatusCode::BAD_REQUEST, format!("{addr:?} is not an IP address")))?;
+    let ip: IpAddr =
+        addr.parse().map_err(|_| ApiError(StatusCode::BAD_REQUEST, format!("{addr:?} is not an IP address")))?;
     if !r.endpoints.iter().any(|e| e.addr == ip) {
         let known: Vec<String> = r.endpoints.iter().map(|e| e.addr.to_string()).collect();
         return Err(ApiError(

@@ -57,79 +57,79 @@ pub fn build(ctx: &AdminCtx, now: SystemTime) -> Value {
 
     let mut regions = Vec::new();
     for r in st.zones.distinct_regions() {
-            let region_override = find(&Scope::Region(r.name.clone()));
-            let up = st.health.is_up(&r.name);
-            let state = match region_override {
-                Some(o) => kind_state(o.kind),
-                None if up => "up",
-                None => "down",
-            };
-            let mut healthy = 0;
-            let endpoints: Vec<Value> = r
-                .endpoints
-                .iter()
-                .map(|ep| {
-                    let ep_override = find(&Scope::Endpoint(r.name.clone(), ep.addr));
-                    let ts = ep.target.as_ref().and_then(|t| targets.get(t));
-                    let verdict = match (&ep.target, ts) {
-                        (None, _) => "unprobed",
-                        (Some(_), None) => "unknown",
-                        (Some(_), Some(ts)) => verdict_label(ts.verdict),
-                    };
-                    let ep_up = match ep_override {
-                        Some(o) => o.kind == OverrideKind::ForceUp,
-                        None => match ts.map(|t| t.verdict) {
-                            None | Some(Verdict::Up) => true,
-                            Some(Verdict::Down) => false,
-                            Some(Verdict::Unknown) => unknown_is_up,
-                        },
-                    };
-                    healthy += usize::from(ep_up);
-                    let ep_state = match ep_override {
-                        Some(o) => kind_state(o.kind),
-                        None if ep_up => "up",
-                        None => "down",
-                    };
-                    json!({
-                        "address": ep.addr.to_string(),
-                        "probe": ep.target.as_ref().map(|t| t.label()),
-                        "verdict": verdict,
-                        "state": ep_state,
-                        "override": ep_override.map(override_json),
-                        "last_result": ts.and_then(|t| t.last.as_ref()).map(|l| json!({
-                            "ok": l.ok,
-                            "detail": l.detail,
-                            "rtt_ms": l.rtt.as_secs_f64() * 1000.0,
-                        })),
-                        "last_probe_at": ts.and_then(|t| t.last_at).map(rfc3339),
-                        "last_probe_at_epoch": ts.and_then(|t| t.last_at).map(epoch_secs),
-                        "last_failure": ts.and_then(|t| t.last_failure.as_ref()).map(|(reason, at)| json!({
-                            "reason": reason,
-                            "at": rfc3339(*at),
-                            "at_epoch": epoch_secs(*at),
-                        })),
-                        "rtt_ms": ts.and_then(|t| t.rtt_ewma_ms),
-                        "since": ts.map(|t| rfc3339(t.since)),
-                        "since_epoch": ts.map(|t| epoch_secs(t.since)),
-                        "transitions": ts.map_or(0, |t| t.transitions),
-                        "fail_streak": ts.map_or(0, |t| t.fail_streak),
-                        "ok_streak": ts.map_or(0, |t| t.ok_streak),
-                    })
+        let region_override = find(&Scope::Region(r.name.clone()));
+        let up = st.health.is_up(&r.name);
+        let state = match region_override {
+            Some(o) => kind_state(o.kind),
+            None if up => "up",
+            None => "down",
+        };
+        let mut healthy = 0;
+        let endpoints: Vec<Value> = r
+            .endpoints
+            .iter()
+            .map(|ep| {
+                let ep_override = find(&Scope::Endpoint(r.name.clone(), ep.addr));
+                let ts = ep.target.as_ref().and_then(|t| targets.get(t));
+                let verdict = match (&ep.target, ts) {
+                    (None, _) => "unprobed",
+                    (Some(_), None) => "unknown",
+                    (Some(_), Some(ts)) => verdict_label(ts.verdict),
+                };
+                let ep_up = match ep_override {
+                    Some(o) => o.kind == OverrideKind::ForceUp,
+                    None => match ts.map(|t| t.verdict) {
+                        None | Some(Verdict::Up) => true,
+                        Some(Verdict::Down) => false,
+                        Some(Verdict::Unknown) => unknown_is_up,
+                    },
+                };
+                healthy += usize::from(ep_up);
+                let ep_state = match ep_override {
+                    Some(o) => kind_state(o.kind),
+                    None if ep_up => "up",
+                    None => "down",
+                };
+                json!({
+                    "address": ep.addr.to_string(),
+                    "probe": ep.target.as_ref().map(|t| t.label()),
+                    "verdict": verdict,
+                    "state": ep_state,
+                    "override": ep_override.map(override_json),
+                    "last_result": ts.and_then(|t| t.last.as_ref()).map(|l| json!({
+                        "ok": l.ok,
+                        "detail": l.detail,
+                        "rtt_ms": l.rtt.as_secs_f64() * 1000.0,
+                    })),
+                    "last_probe_at": ts.and_then(|t| t.last_at).map(rfc3339),
+                    "last_probe_at_epoch": ts.and_then(|t| t.last_at).map(epoch_secs),
+                    "last_failure": ts.and_then(|t| t.last_failure.as_ref()).map(|(reason, at)| json!({
+                        "reason": reason,
+                        "at": rfc3339(*at),
+                        "at_epoch": epoch_secs(*at),
+                    })),
+                    "rtt_ms": ts.and_then(|t| t.rtt_ewma_ms),
+                    "since": ts.map(|t| rfc3339(t.since)),
+                    "since_epoch": ts.map(|t| epoch_secs(t.since)),
+                    "transitions": ts.map_or(0, |t| t.transitions),
+                    "fail_streak": ts.map_or(0, |t| t.fail_streak),
+                    "ok_streak": ts.map_or(0, |t| t.ok_streak),
                 })
-                .collect();
-            let ramp = st.health.ramp(&r.name);
-            regions.push(json!({
-                "name": r.name,
-                "state": state,
-                "override": region_override.map(override_json),
-                "min_healthy": r.min_healthy,
-                "healthy_endpoints": healthy,
-                "weight": r.weight,
-                "slow_start": r.slow_start.map(|d| humantime::format_duration(d).to_string()),
-                "ramp": (up && ramp < 1.0).then_some(ramp),
-                "rtt_ms": st.health.rtt_ms(&r.name),
-                "endpoints": endpoints,
-            }));
+            })
+            .collect();
+        let ramp = st.health.ramp(&r.name);
+        regions.push(json!({
+            "name": r.name,
+            "state": state,
+            "override": region_override.map(override_json),
+            "min_healthy": r.min_healthy,
+            "healthy_endpoints": healthy,
+            "weight": r.weight,
+            "slow_start": r.slow_start.map(|d| humantime::format_duration(d).to_string()),
+            "ramp": (up && ramp < 1.0).then_some(ramp),
+            "rtt_ms": st.health.rtt_ms(&r.name),
+            "endpoints": endpoints,
+        }));
     }
     json!({
         "generated_at": rfc3339(now),

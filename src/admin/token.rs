@@ -42,7 +42,8 @@ pub fn load_or_create(path: &Path, create: bool) -> anyhow::Result<(String, bool
         Ok(()) => Ok((token, true)),
         // Another process created it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let t = read(path).map_err(|e| anyhow::anyhow!("cannot read the admin token file {}: {e}", path.display()))?;
+            let t =
+                read(path).map_err(|e| anyhow::anyhow!("cannot read the admin token file {}: {e}", path.display()))?;
             Ok((t, false))
         }
         Err(e) => anyhow::bail!("cannot create the admin token file {}: {e}", path.display()),

@@ -4,7 +4,7 @@
 //! Built with the general path itself, so the two cannot disagree.
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
-use hickory_proto::rr::{RecordType, Name};
+use hickory_proto::rr::{Name, RecordType};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
@@ -27,7 +27,10 @@ pub struct Prebuilt {
 pub enum FastEntry {
     Static(Prebuilt),
     /// A GSLB service's A/AAAA: decided per query.
-    Service { zone: usize, service: Arc<Service> },
+    Service {
+        zone: usize,
+        service: Arc<Service>,
+    },
 }
 
 /// Keyed by the lowercase wire name followed by the type (big-endian).
@@ -121,5 +124,10 @@ fn prebuild(state: &State, name: &Name, qtype: RecordType) -> Option<Prebuilt> {
         return None;
     }
     let c = |at: usize| u16::from_be_bytes([resp[at], resp[at + 1]]);
-    Some(Prebuilt { aa: resp[2] & 0x04 != 0, rcode: resp[3] & 0x0f, counts: [c(6), c(8), c(10)], body: resp[body_at..].to_vec() })
+    Some(Prebuilt {
+        aa: resp[2] & 0x04 != 0,
+        rcode: resp[3] & 0x0f,
+        counts: [c(6), c(8), c(10)],
+        body: resp[body_at..].to_vec(),
+    })
 }

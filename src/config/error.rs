@@ -37,12 +37,9 @@ impl Source {
     pub fn read(path: &Path) -> Result<Source, ConfigError> {
         match std::fs::read_to_string(path) {
             Ok(text) => Ok(Source { path: path.to_path_buf(), text }),
-            Err(e) => Err(ConfigError {
-                file: path.to_path_buf(),
-                line: 0,
-                col: 0,
-                message: format!("cannot read: {e}"),
-            }),
+            Err(e) => {
+                Err(ConfigError { file: path.to_path_buf(), line: 0, col: 0, message: format!("cannot read: {e}") })
+            }
         }
     }
 

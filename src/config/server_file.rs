@@ -152,11 +152,13 @@ impl ServerConfig {
     /// Read a server file; relative paths in it are relative to the file's directory.
     pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
         let source = Source::read(path)?;
-        let mut cfg: ServerConfig = toml::from_str(&source.text)
-            .map_err(|e| source.error(e.span().unwrap_or(0..0), e.message().trim()))?;
+        let mut cfg: ServerConfig =
+            toml::from_str(&source.text).map_err(|e| source.error(e.span().unwrap_or(0..0), e.message().trim()))?;
         if !["up", "down"].contains(&cfg.health.cold_start.as_str()) {
             let at = source.text.find("cold_start").unwrap_or(0);
-            return Err(source.error(at..at, format!("cold_start must be \"up\" or \"down\", not {:?}", cfg.health.cold_start)));
+            return Err(
+                source.error(at..at, format!("cold_start must be \"up\" or \"down\", not {:?}", cfg.health.cold_start))
+            );
         }
         let base = path.parent().unwrap_or(Path::new("."));
         let rebase = |p: &mut PathBuf| {

@@ -21,15 +21,7 @@ pub const DEMO_DATABASE_TYPE: &str = "Meridian-Demo-City";
 /// Fixed build time, so rebuilding an unchanged CSV gives identical bytes.
 const DEMO_BUILD_EPOCH: u64 = 1_735_689_600; // 2025-01-01
 
-const HEADER: [&str; 7] = [
-    "network",
-    "continent",
-    "country",
-    "subdivision",
-    "latitude",
-    "longitude",
-    "name",
-];
+const HEADER: [&str; 7] = ["network", "continent", "country", "subdivision", "latitude", "longitude", "name"];
 
 const CONTINENTS: [(&str, &str); 7] = [
     ("AF", "Africa"),
@@ -69,27 +61,19 @@ impl fmt::Display for BuildSummary {
 /// so a written database is always one the server accepts.
 pub fn build_demo(csv: &Path, out: &Path) -> Result<BuildSummary, GeoError> {
     let rows = parse_csv(csv)?;
-    let write_err = |reason: String| GeoError::Write {
-        path: out.to_path_buf(),
-        reason,
-    };
+    let write_err = |reason: String| GeoError::Write { path: out.to_path_buf(), reason };
 
     let mut writer = Writer::builder(DEMO_DATABASE_TYPE)
-        .description(&[(
-            "en",
-            "Meridian demo database: documentation, private and test ranges only",
-        )])
+        .description(&[("en", "Meridian demo database: documentation, private and test ranges only")])
         .ip_version(IpVersion::V6)
         .build_epoch(UNIX_EPOCH + Duration::from_secs(DEMO_BUILD_EPOCH))
         .build();
     for row in &rows {
-        writer
-            .insert(row.network, &row.record())
-            .map_err(|e| GeoError::Csv {
-                path: csv.to_path_buf(),
-                line: row.line,
-                reason: format!("field \"network\": {e}"),
-            })?;
+        writer.insert(row.network, &row.record()).map_err(|e| GeoError::Csv {
+            path: csv.to_path_buf(),
+            line: row.line,
+            reason: format!("field \"network\": {e}"),
+        })?;
     }
     let bytes = writer.to_bytes().map_err(|e| write_err(e.to_string()))?;
     let node_count = maxminddb::Reader::from_source(bytes.as_slice())
@@ -107,37 +91,21 @@ pub fn build_demo(csv: &Path, out: &Path) -> Result<BuildSummary, GeoError> {
             if row.matches(&got) {
                 Ok(())
             } else {
-                Err(write_err(format!(
-                    "read-back of {} gave {got:?}",
-                    row.network
-                )))
+                Err(write_err(format!("read-back of {} gave {got:?}", row.network)))
             }
         })
     });
-    if let Err(e) =
-        checked.and_then(|()| fs::rename(&tmp, out).map_err(|e| write_err(e.to_string())))
-    {
+    if let Err(e) = checked.and_then(|()| fs::rename(&tmp, out).map_err(|e| write_err(e.to_string()))) {
         fs::remove_file(&tmp).ok();
         return Err(e);
     }
 
-    let networks_v4 = rows
-        .iter()
-        .filter(|r| matches!(r.network, IpNet::V4(_)))
-        .count();
-    Ok(BuildSummary {
-        networks_v4,
-        networks_v6: rows.len() - networks_v4,
-        node_count,
-        bytes: bytes.len(),
-    })
+    let networks_v4 = rows.iter().filter(|r| matches!(r.network, IpNet::V4(_))).count();
+    Ok(BuildSummary { networks_v4, networks_v6: rows.len() - networks_v4, node_count, bytes: bytes.len() })
 }
 
 fn tmp_path(out: &Path) -> PathBuf {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    let name = out.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     out.with_file_name(format!(".{name}.tmp"))
 }
 
@@ -161,10 +129,7 @@ impl DemoRow {
             network: self.network,
             country: Some(self.country.clone()),
             continent: Some(self.continent.to_string()),
-            subdivision: self
-                .subdivision
-                .as_ref()
-                .map(|s| format!("{}-{s}", self.country)),
+            subdivision: self.subdivision.as_ref().map(|s| format!("{}-{s}", self.country)),
             coords: self.coords,
             asn: None,
             asn_network: None,
@@ -174,38 +139,17 @@ impl DemoRow {
     /// Whether `got` is this row's answer. The network may be larger than the
     /// row's when identical neighbouring records were merged by the writer.
     pub(crate) fn matches(&self, got: &Location) -> bool {
-        got.network.contains(&self.network)
-            && Location {
-                network: got.network,
-                ..self.expected()
-            } == *got
+        got.network.contains(&self.network) && Location { network: got.network, ..self.expected() } == *got
     }
 
     fn record(&self) -> CityRecord<'_> {
-        let continent_name = CONTINENTS
-            .iter()
-            .find(|(c, _)| *c == self.continent)
-            .map_or("", |(_, n)| n);
+        let continent_name = CONTINENTS.iter().find(|(c, _)| *c == self.continent).map_or("", |(_, n)| n);
         CityRecord {
-            continent: ContinentRec {
-                code: self.continent,
-                names: Names { en: continent_name },
-            },
-            country: IsoRec {
-                iso_code: &self.country,
-                names: Names { en: &self.name },
-            },
+            continent: ContinentRec { code: self.continent, names: Names { en: continent_name } },
+            country: IsoRec { iso_code: &self.country, names: Names { en: &self.name } },
             // The demo has no subdivision names; the code stands in for one.
-            subdivisions: self.subdivision.as_deref().map(|s| {
-                vec![IsoRec {
-                    iso_code: s,
-                    names: Names { en: s },
-                }]
-            }),
-            location: self.coords.map(|(latitude, longitude)| LocationRec {
-                latitude,
-                longitude,
-            }),
+            subdivisions: self.subdivision.as_deref().map(|s| vec![IsoRec { iso_code: s, names: Names { en: s } }]),
+            location: self.coords.map(|(latitude, longitude)| LocationRec { latitude, longitude }),
         }
     }
 }
@@ -246,15 +190,8 @@ struct LocationRec {
 
 /// Parses and validates the whole CSV; errors name file, line and field.
 pub(crate) fn parse_csv(path: &Path) -> Result<Vec<DemoRow>, GeoError> {
-    let text = fs::read_to_string(path).map_err(|source| GeoError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let err = |line: usize, reason: String| GeoError::Csv {
-        path: path.to_path_buf(),
-        line,
-        reason,
-    };
+    let text = fs::read_to_string(path).map_err(|source| GeoError::Read { path: path.to_path_buf(), source })?;
+    let err = |line: usize, reason: String| GeoError::Csv { path: path.to_path_buf(), line, reason };
     let mut rows: Vec<DemoRow> = Vec::new();
     let mut seen_header = false;
     for (idx, raw) in text.lines().enumerate() {
@@ -267,36 +204,20 @@ pub(crate) fn parse_csv(path: &Path) -> Result<Vec<DemoRow>, GeoError> {
         let fields: Vec<&str> = raw.splitn(HEADER.len(), ',').map(str::trim).collect();
         if !seen_header {
             if fields != HEADER {
-                return Err(err(
-                    line,
-                    format!("expected header line \"{}\"", HEADER.join(",")),
-                ));
+                return Err(err(line, format!("expected header line \"{}\"", HEADER.join(","))));
             }
             seen_header = true;
             continue;
         }
         if fields.len() != HEADER.len() {
-            return Err(err(
-                line,
-                format!(
-                    "expected {} comma-separated fields, found {}",
-                    HEADER.len(),
-                    fields.len()
-                ),
-            ));
+            return Err(err(line, format!("expected {} comma-separated fields, found {}", HEADER.len(), fields.len())));
         }
-        let row = parse_row(line, &fields)
-            .map_err(|(field, reason)| err(line, format!("field \"{field}\": {reason}")))?;
-        if let Some(prev) = rows
-            .iter()
-            .find(|r| r.network.contains(&row.network) || row.network.contains(&r.network))
-        {
+        let row =
+            parse_row(line, &fields).map_err(|(field, reason)| err(line, format!("field \"{field}\": {reason}")))?;
+        if let Some(prev) = rows.iter().find(|r| r.network.contains(&row.network) || row.network.contains(&r.network)) {
             return Err(err(
                 line,
-                format!(
-                    "field \"network\": {} overlaps {} from line {}",
-                    row.network, prev.network, prev.line
-                ),
+                format!("field \"network\": {} overlaps {} from line {}", row.network, prev.network, prev.line),
             ));
         }
         rows.push(row);
@@ -308,38 +229,16 @@ pub(crate) fn parse_csv(path: &Path) -> Result<Vec<DemoRow>, GeoError> {
 }
 
 fn parse_row(line: usize, f: &[&str]) -> Result<DemoRow, (&'static str, String)> {
-    let network: IpNet = f[0]
-        .parse()
-        .map_err(|_| ("network", format!("invalid CIDR {:?}", f[0])))?;
+    let network: IpNet = f[0].parse().map_err(|_| ("network", format!("invalid CIDR {:?}", f[0])))?;
     if network.trunc() != network {
-        return Err((
-            "network",
-            format!(
-                "{:?} has host bits set (did you mean {}?)",
-                f[0],
-                network.trunc()
-            ),
-        ));
+        return Err(("network", format!("{:?} has host bits set (did you mean {}?)", f[0], network.trunc())));
     }
-    let continent = CONTINENTS
-        .iter()
-        .map(|(c, _)| *c)
-        .find(|c| *c == f[1])
-        .ok_or_else(|| {
-            (
-                "continent",
-                format!(
-                    "unknown continent code {:?} (expected one of AF, AN, AS, EU, NA, OC, SA)",
-                    f[1]
-                ),
-            )
-        })?;
+    let continent = CONTINENTS.iter().map(|(c, _)| *c).find(|c| *c == f[1]).ok_or_else(|| {
+        ("continent", format!("unknown continent code {:?} (expected one of AF, AN, AS, EU, NA, OC, SA)", f[1]))
+    })?;
     let country = f[2];
     if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err((
-            "country",
-            format!("{country:?} is not an ISO 3166-1 alpha-2 code like \"DE\""),
-        ));
+        return Err(("country", format!("{country:?} is not an ISO 3166-1 alpha-2 code like \"DE\"")));
     }
     let subdivision = match f[3] {
         "" => None,
@@ -348,36 +247,22 @@ fn parse_row(line: usize, f: &[&str]) -> Result<DemoRow, (&'static str, String)>
                 .strip_prefix(country)
                 .and_then(|r| r.strip_prefix('-'))
                 .filter(|c| {
-                    (1..=3).contains(&c.len())
-                        && c.bytes()
-                            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+                    (1..=3).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
                 })
-                .ok_or_else(|| {
-                    (
-                        "subdivision",
-                        format!("{s:?} is not of the form \"{country}-XX\""),
-                    )
-                })?;
+                .ok_or_else(|| ("subdivision", format!("{s:?} is not of the form \"{country}-XX\"")))?;
             Some(code.to_string())
         }
     };
-    let coord =
-        |field: &'static str, s: &str, max: f64| -> Result<Option<f64>, (&'static str, String)> {
-            if s.is_empty() {
-                return Ok(None);
-            }
-            match s.parse::<f64>() {
-                Ok(v) if (-max..=max).contains(&v) => Ok(Some(v)),
-                _ => Err((
-                    field,
-                    format!("{s:?} is not a number between -{max} and {max}"),
-                )),
-            }
-        };
-    let coords = match (
-        coord("latitude", f[4], 90.0)?,
-        coord("longitude", f[5], 180.0)?,
-    ) {
+    let coord = |field: &'static str, s: &str, max: f64| -> Result<Option<f64>, (&'static str, String)> {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        match s.parse::<f64>() {
+            Ok(v) if (-max..=max).contains(&v) => Ok(Some(v)),
+            _ => Err((field, format!("{s:?} is not a number between -{max} and {max}"))),
+        }
+    };
+    let coords = match (coord("latitude", f[4], 90.0)?, coord("longitude", f[5], 180.0)?) {
         (Some(lat), Some(lon)) => Some((lat, lon)),
         (None, None) => None,
         (Some(_), None) => return Err(("longitude", "missing while latitude is given".into())),
@@ -386,15 +271,7 @@ fn parse_row(line: usize, f: &[&str]) -> Result<DemoRow, (&'static str, String)>
     if f[6].is_empty() {
         return Err(("name", "empty (give the country's English name)".into()));
     }
-    Ok(DemoRow {
-        line,
-        network,
-        continent,
-        country: country.to_string(),
-        subdivision,
-        coords,
-        name: f[6].to_string(),
-    })
+    Ok(DemoRow { line, network, continent, country: country.to_string(), subdivision, coords, name: f[6].to_string() })
 }
 
 #[cfg(test)]
@@ -418,8 +295,7 @@ mod tests {
     #[test]
     #[ignore = "writes geoip/demo.mmdb; run after editing geoip/demo.csv"]
     fn regenerate_demo_db() {
-        let summary =
-            build_demo(&manifest("geoip/demo.csv"), &manifest("geoip/demo.mmdb")).unwrap();
+        let summary = build_demo(&manifest("geoip/demo.csv"), &manifest("geoip/demo.mmdb")).unwrap();
         eprintln!("wrote geoip/demo.mmdb: {summary}");
     }
 
@@ -432,8 +308,7 @@ mod tests {
         build_demo(&csv, &fresh_path).unwrap();
         let fresh = GeoDb::open(&fresh_path, None).unwrap();
         let committed = GeoDb::open(&manifest("geoip/demo.mmdb"), None).unwrap();
-        let stale =
-            "geoip/demo.mmdb is stale: run `cargo test --lib regenerate_demo_db -- --ignored`";
+        let stale = "geoip/demo.mmdb is stale: run `cargo test --lib regenerate_demo_db -- --ignored`";
         for row in parse_csv(&csv).unwrap() {
             let (first, last) = match row.network {
                 IpNet::V4(n) => (IpAddr::V4(n.network()), IpAddr::V4(n.broadcast())),
@@ -441,25 +316,12 @@ mod tests {
             };
             for addr in [first, last] {
                 let got = committed.lookup(addr);
-                assert_eq!(
-                    got,
-                    fresh.lookup(addr),
-                    "{stale} (line {}, {addr})",
-                    row.line
-                );
-                assert!(
-                    row.matches(&got),
-                    "{stale} (line {}, {addr}): {got:?}",
-                    row.line
-                );
+                assert_eq!(got, fresh.lookup(addr), "{stale} (line {}, {addr})", row.line);
+                assert!(row.matches(&got), "{stale} (line {}, {addr}): {got:?}", row.line);
             }
         }
         for addr in ["127.0.0.1", "::1", "8.8.8.8"] {
-            assert_eq!(
-                committed.lookup(ip(addr)),
-                fresh.lookup(ip(addr)),
-                "{stale} ({addr})"
-            );
+            assert_eq!(committed.lookup(ip(addr)), fresh.lookup(ip(addr)), "{stale} ({addr})");
         }
         fs::remove_file(fresh_path).ok();
     }
@@ -467,12 +329,7 @@ mod tests {
     #[test]
     fn demo_db_lookups() {
         let db = GeoDb::open(&manifest("geoip/demo.mmdb"), None).unwrap();
-        assert!(
-            db.describe()
-                .starts_with("Meridian-Demo-City built 2025-01-01"),
-            "{}",
-            db.describe()
-        );
+        assert!(db.describe().starts_with("Meridian-Demo-City built 2025-01-01"), "{}", db.describe());
         let cases = [
             ("192.0.2.1", "192.0.2.0/24", "US", "NA", Some("US-VA")),
             ("198.51.100.200", "198.51.100.0/24", "DE", "EU", None),
@@ -483,37 +340,20 @@ mod tests {
             ("10.6.1.1", "10.6.0.0/16", "AU", "OC", None),
             ("10.7.0.1", "10.7.0.0/16", "AQ", "AN", None),
             ("::ffff:10.3.0.1", "10.3.0.0/16", "GB", "EU", None),
-            (
-                "2001:db8:1::1",
-                "2001:db8:1::/48",
-                "US",
-                "NA",
-                Some("US-VA"),
-            ),
+            ("2001:db8:1::1", "2001:db8:1::/48", "US", "NA", Some("US-VA")),
             ("2001:db8:2:ffff::1", "2001:db8:2::/48", "BR", "SA", None),
             ("2001:db8:7::53", "2001:db8:7::/48", "AQ", "AN", None),
             ("2001:db8:8::1", "2001:db8:8::/48", "DE", "EU", None),
         ];
         for (addr, network, country, continent, sub) in cases {
             let l = db.lookup(ip(addr));
+            assert_eq!(l.network, network.parse::<IpNet>().unwrap(), "{addr}: {l:?}");
             assert_eq!(
-                l.network,
-                network.parse::<IpNet>().unwrap(),
-                "{addr}: {l:?}"
-            );
-            assert_eq!(
-                (
-                    l.country.as_deref(),
-                    l.continent.as_deref(),
-                    l.subdivision.as_deref()
-                ),
+                (l.country.as_deref(), l.continent.as_deref(), l.subdivision.as_deref()),
                 (Some(country), Some(continent), sub),
                 "{addr}"
             );
-            assert!(
-                l.coords.is_some() && l.asn.is_none() && l.asn_network.is_none(),
-                "{addr}: {l:?}"
-            );
+            assert!(l.coords.is_some() && l.asn.is_none() && l.asn_network.is_none(), "{addr}: {l:?}");
         }
         assert_eq!(db.lookup(ip("10.1.0.1")).coords, Some((37.7749, -122.4194)));
         assert_eq!(db.lookup(ip("10.8.0.1")).coords, Some((50.1109, 8.6821)));
@@ -521,15 +361,8 @@ mod tests {
         // Loopback and other uncovered space: no location (tests rely on it).
         for addr in ["127.0.0.1", "::1", "8.8.8.8", "2001:db8:ffff::1"] {
             let l = db.lookup(ip(addr));
-            assert!(
-                l.is_unknown() && l.network.contains(&ip(addr)),
-                "{addr}: {l:?}"
-            );
-            assert_eq!(
-                l.network.addr().is_ipv4(),
-                ip(addr).is_ipv4(),
-                "{addr}: {l:?}"
-            );
+            assert!(l.is_unknown() && l.network.contains(&ip(addr)), "{addr}: {l:?}");
+            assert_eq!(l.network.addr().is_ipv4(), ip(addr).is_ipv4(), "{addr}: {l:?}");
         }
         assert!(db.lookup(ip("127.0.0.1")).network.prefix_len() <= 8);
     }
@@ -540,8 +373,7 @@ mod tests {
         for (cont, _) in CONTINENTS {
             for v4 in [true, false] {
                 assert!(
-                    rows.iter()
-                        .any(|r| r.continent == cont && matches!(r.network, IpNet::V4(_)) == v4),
+                    rows.iter().any(|r| r.continent == cont && matches!(r.network, IpNet::V4(_)) == v4),
                     "no {} network on {cont}",
                     if v4 { "IPv4" } else { "IPv6" }
                 );
@@ -553,9 +385,7 @@ mod tests {
     fn csv_error(body: &str) -> String {
         let path = temp("bad.csv");
         fs::write(&path, body).unwrap();
-        let e = build_demo(&path, &temp("bad.mmdb"))
-            .unwrap_err()
-            .to_string();
+        let e = build_demo(&path, &temp("bad.mmdb")).unwrap_err().to_string();
         fs::remove_file(&path).ok();
         e.replace(&path.display().to_string(), "bad.csv")
     }
@@ -565,16 +395,31 @@ mod tests {
         let h = "# demo\nnetwork,continent,country,subdivision,latitude,longitude,name\n";
         let cases = [
             (format!("{h}10.0.0/8,EU,DE,,,,Germany\n"), "bad.csv:3: field \"network\": invalid CIDR \"10.0.0/8\""),
-            (format!("{h}10.0.0.1/8,EU,DE,,,,Germany\n"), "bad.csv:3: field \"network\": \"10.0.0.1/8\" has host bits set (did you mean 10.0.0.0/8?)"),
-            (format!("{h}10.0.0.0/8,XX,DE,,,,Germany\n"), "bad.csv:3: field \"continent\": unknown continent code \"XX\""),
+            (
+                format!("{h}10.0.0.1/8,EU,DE,,,,Germany\n"),
+                "bad.csv:3: field \"network\": \"10.0.0.1/8\" has host bits set (did you mean 10.0.0.0/8?)",
+            ),
+            (
+                format!("{h}10.0.0.0/8,XX,DE,,,,Germany\n"),
+                "bad.csv:3: field \"continent\": unknown continent code \"XX\"",
+            ),
             (format!("{h}10.0.0.0/8,EU,de,,,,Germany\n"), "bad.csv:3: field \"country\": \"de\" is not"),
-            (format!("{h}10.0.0.0/8,NA,US,CA,,,United States\n"), "bad.csv:3: field \"subdivision\": \"CA\" is not of the form \"US-XX\""),
+            (
+                format!("{h}10.0.0.0/8,NA,US,CA,,,United States\n"),
+                "bad.csv:3: field \"subdivision\": \"CA\" is not of the form \"US-XX\"",
+            ),
             (format!("{h}10.0.0.0/8,EU,DE,,91,8,Germany\n"), "bad.csv:3: field \"latitude\": \"91\" is not a number"),
             (format!("{h}10.0.0.0/8,EU,DE,,50,,Germany\n"), "bad.csv:3: field \"longitude\": missing"),
             (format!("{h}10.0.0.0/8,EU,DE,,,,\n"), "bad.csv:3: field \"name\": empty"),
             (format!("{h}10.0.0.0/8,EU,DE\n"), "bad.csv:3: expected 7 comma-separated fields, found 3"),
-            (format!("{h}10.0.0.0/8,EU,DE,,,,Germany\n\n10.1.0.0/16,EU,DE,,,,Germany\n"), "bad.csv:5: field \"network\": 10.1.0.0/16 overlaps 10.0.0.0/8 from line 3"),
-            (format!("{h}::ffff:0:0/96,EU,DE,,,,Germany\n"), "bad.csv:3: field \"network\": cannot insert into aliased network"),
+            (
+                format!("{h}10.0.0.0/8,EU,DE,,,,Germany\n\n10.1.0.0/16,EU,DE,,,,Germany\n"),
+                "bad.csv:5: field \"network\": 10.1.0.0/16 overlaps 10.0.0.0/8 from line 3",
+            ),
+            (
+                format!("{h}::ffff:0:0/96,EU,DE,,,,Germany\n"),
+                "bad.csv:3: field \"network\": cannot insert into aliased network",
+            ),
             ("10.0.0.0/8,EU,DE,,,,Germany\n".to_string(), "bad.csv:1: expected header line"),
             (h.to_string(), "bad.csv:2: no networks in file"),
         ];

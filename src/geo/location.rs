@@ -35,17 +35,11 @@ pub struct Location {
 impl Location {
     /// A location that knows nothing but the network it was looked up in.
     pub fn empty(network: IpNet) -> Self {
-        Location {
-            network,
-            ..Location::default()
-        }
+        Location { network, ..Location::default() }
     }
 
     /// True when no geographic field is known (ASN data is not considered).
     pub fn is_unknown(&self) -> bool {
-        self.country.is_none()
-            && self.continent.is_none()
-            && self.subdivision.is_none()
-            && self.coords.is_none()
+        self.country.is_none() && self.continent.is_none() && self.subdivision.is_none() && self.coords.is_none()
     }
 }

@@ -31,11 +31,7 @@ pub enum GeoError {
     Invalid { path: PathBuf, reason: String },
     /// A line of the demo CSV is wrong; `reason` names the field.
     #[error("{}:{line}: {reason}", path.display())]
-    Csv {
-        path: PathBuf,
-        line: usize,
-        reason: String,
-    },
+    Csv { path: PathBuf, line: usize, reason: String },
     /// Writing the demo database failed.
     #[error("{}: cannot write database: {reason}", path.display())]
     Write { path: PathBuf, reason: String },

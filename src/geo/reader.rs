@@ -66,9 +66,7 @@ impl GeoDb {
         if let Some(asn) = &self.asn {
             let (network, record) = asn.find::<AsnRecord>(ip);
             loc.asn_network = Some(network);
-            loc.asn = record
-                .and_then(|r| r.autonomous_system_number)
-                .and_then(Num::into_u32);
+            loc.asn = record.and_then(|r| r.autonomous_system_number).and_then(Num::into_u32);
         }
         loc
     }
@@ -106,16 +104,10 @@ impl fmt::Display for Db {
 
 impl Db {
     fn open(path: &Path, role: Role) -> Result<Db, GeoError> {
-        let invalid = |reason: String| GeoError::Invalid {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let invalid = |reason: String| GeoError::Invalid { path: path.to_path_buf(), reason };
         // Read into memory once: validation and lookups then see the same bytes
         // even if the file is replaced while we run.
-        let buf = std::fs::read(path).map_err(|source| GeoError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let buf = std::fs::read(path).map_err(|source| GeoError::Read { path: path.to_path_buf(), source })?;
         if buf.is_empty() {
             return Err(invalid("file is empty".into()));
         }
@@ -123,15 +115,9 @@ impl Db {
         // there so that a reader bug on a hostile file can never take the
         // server down during a reload.
         match catch_unwind(AssertUnwindSafe(|| validate(buf, role))) {
-            Ok(Ok(reader)) => Ok(Db {
-                reader,
-                path: path.to_path_buf(),
-            }),
+            Ok(Ok(reader)) => Ok(Db { reader, path: path.to_path_buf() }),
             Ok(Err(reason)) => Err(invalid(reason)),
-            Err(panic) => Err(invalid(format!(
-                "reader panicked during validation: {}",
-                panic_message(&*panic)
-            ))),
+            Err(panic) => Err(invalid(format!("reader panicked during validation: {}", panic_message(&*panic)))),
         }
     }
 
@@ -148,10 +134,7 @@ impl Db {
                 return (host_net(ip), None);
             }
         };
-        let network = result
-            .network()
-            .map(|n| to_ipnet(ip, n.network(), n.prefix()))
-            .unwrap_or_else(|_| host_net(ip));
+        let network = result.network().map(|n| to_ipnet(ip, n.network(), n.prefix())).unwrap_or_else(|_| host_net(ip));
         match result.decode::<T>() {
             Ok(record) => (network, record),
             Err(e) => {
@@ -167,21 +150,15 @@ fn validate(buf: Vec<u8>, role: Role) -> Result<Reader<Vec<u8>>, String> {
     let reader = Reader::from_source(buf).map_err(|e| e.to_string())?;
     check_metadata(reader.metadata(), role)?;
     // Walks the whole search tree and every data record it points to.
-    reader
-        .verify()
-        .map_err(|e| format!("verification failed: {e}"))?;
+    reader.verify().map_err(|e| format!("verification failed: {e}"))?;
     // Exercise our own decoding too: a record of the wrong shape for this
     // role is refused here rather than silently yielding nothing per query.
     for ip in SAMPLE_ADDRESSES {
         if ip.is_ipv6() && reader.metadata().ip_version == 4 {
             continue;
         }
-        let result = reader
-            .lookup(ip)
-            .map_err(|e| format!("lookup of sample address {ip} failed: {e}"))?;
-        result
-            .network()
-            .map_err(|e| format!("lookup of sample address {ip} failed: {e}"))?;
+        let result = reader.lookup(ip).map_err(|e| format!("lookup of sample address {ip} failed: {e}"))?;
+        result.network().map_err(|e| format!("lookup of sample address {ip} failed: {e}"))?;
         let decoded = match role {
             Role::Geo => result.decode::<GeoRecord>().map(drop),
             Role::Asn => result.decode::<AsnRecord>().map(drop),
@@ -196,10 +173,7 @@ fn check_metadata(m: &Metadata, role: Role) -> Result<(), String> {
         return Err(format!("ip_version is {}, expected 4 or 6", m.ip_version));
     }
     if !matches!(m.record_size, 24 | 28 | 32) {
-        return Err(format!(
-            "record_size is {}, expected 24, 28 or 32",
-            m.record_size
-        ));
+        return Err(format!("record_size is {}, expected 24, 28 or 32", m.record_size));
     }
     if m.node_count == 0 {
         return Err("node_count is 0".into());
@@ -207,14 +181,12 @@ fn check_metadata(m: &Metadata, role: Role) -> Result<(), String> {
     // Catch the two databases being swapped in the configuration.
     let kind = m.database_type.to_ascii_lowercase();
     match role {
-        Role::Geo if kind.contains("asn") => Err(format!(
-            "database_type {:?} is an ASN database; configure it as the ASN database",
-            m.database_type
-        )),
-        Role::Asn if kind.contains("city") || kind.contains("country") => Err(format!(
-            "database_type {:?} is a location database, not an ASN database",
-            m.database_type
-        )),
+        Role::Geo if kind.contains("asn") => {
+            Err(format!("database_type {:?} is an ASN database; configure it as the ASN database", m.database_type))
+        }
+        Role::Asn if kind.contains("city") || kind.contains("country") => {
+            Err(format!("database_type {:?} is a location database, not an ASN database", m.database_type))
+        }
         _ => Ok(()),
     }
 }
@@ -320,9 +292,7 @@ impl GeoRecord<'_> {
             _ => None,
         };
         let coords = self.location.and_then(|l| match (l.latitude, l.longitude) {
-            (Some(Num(lat)), Some(Num(lon)))
-                if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) =>
-            {
+            (Some(Num(lat)), Some(Num(lon))) if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) => {
                 Some((lat, lon))
             }
             _ => None,
@@ -363,8 +333,7 @@ struct Num(f64);
 
 impl Num {
     fn into_u32(self) -> Option<u32> {
-        (self.0.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&self.0))
-            .then_some(self.0 as u32)
+        (self.0.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&self.0)).then_some(self.0 as u32)
     }
 }
 
@@ -424,13 +393,7 @@ mod tests {
     }
 
     #[track_caller]
-    fn assert_geo(
-        loc: &Location,
-        network: &str,
-        country: &str,
-        continent: &str,
-        sub: Option<&str>,
-    ) {
+    fn assert_geo(loc: &Location, network: &str, country: &str, continent: &str, sub: Option<&str>) {
         assert_eq!(loc.network, net(network), "{loc:?}");
         assert_eq!(loc.country.as_deref(), Some(country), "{loc:?}");
         assert_eq!(loc.continent.as_deref(), Some(continent), "{loc:?}");
@@ -448,84 +411,32 @@ mod tests {
         assert_geo(&l, "81.2.69.142/31", "GB", "EU", Some("GB-ENG"));
         assert_eq!(l.coords, Some((51.5142, -0.0931)));
         assert_eq!((l.asn, l.asn_network), (None, None));
-        assert_geo(
-            &db.lookup(ip("89.160.20.112")),
-            "89.160.20.112/28",
-            "SE",
-            "EU",
-            Some("SE-E"),
-        );
-        assert_geo(
-            &db.lookup(ip("2.2.3.0")),
-            "2.2.3.0/24",
-            "GB",
-            "EU",
-            Some("GB-ENG"),
-        );
+        assert_geo(&db.lookup(ip("89.160.20.112")), "89.160.20.112/28", "SE", "EU", Some("SE-E"));
+        assert_geo(&db.lookup(ip("2.2.3.0")), "2.2.3.0/24", "GB", "EU", Some("GB-ENG"));
         let l = db.lookup(ip("216.160.83.56"));
         assert_geo(&l, "216.160.83.56/29", "US", "NA", Some("US-WA"));
         assert_eq!(l.coords, Some((47.2513, -122.3149)));
-        assert_geo(
-            &db.lookup(ip("214.78.124.0")),
-            "214.78.124.0/24",
-            "US",
-            "NA",
-            Some("US-CA"),
-        );
-        assert_geo(
-            &db.lookup(ip("2001:218::1")),
-            "2001:218::/32",
-            "JP",
-            "AS",
-            None,
-        );
-        assert_geo(
-            &db.lookup(ip("175.16.199.0")),
-            "175.16.199.0/24",
-            "CN",
-            "AS",
-            Some("CN-22"),
-        );
+        assert_geo(&db.lookup(ip("214.78.124.0")), "214.78.124.0/24", "US", "NA", Some("US-CA"));
+        assert_geo(&db.lookup(ip("2001:218::1")), "2001:218::/32", "JP", "AS", None);
+        assert_geo(&db.lookup(ip("175.16.199.0")), "175.16.199.0/24", "CN", "AS", Some("CN-22"));
         // IPv4-mapped IPv6 is treated as the IPv4 client.
-        assert_geo(
-            &db.lookup(ip("::ffff:2.2.3.1")),
-            "2.2.3.0/24",
-            "GB",
-            "EU",
-            Some("GB-ENG"),
-        );
+        assert_geo(&db.lookup(ip("::ffff:2.2.3.1")), "2.2.3.0/24", "GB", "EU", Some("GB-ENG"));
 
         // Records with missing fields: only traits; only continent.
         let l = db.lookup(ip("214.1.1.1"));
         assert_eq!(l, Location::empty(net("214.1.1.0/24")));
         let l = db.lookup(ip("2.3.3.1"));
-        assert_eq!(
-            (l.country, l.continent.as_deref(), l.coords),
-            (None, Some("EU"), None)
-        );
+        assert_eq!((l.country, l.continent.as_deref(), l.coords), (None, Some("EU"), None));
 
         // Misses report the empty network, all fields None, family preserved.
         let l = db.lookup(ip("127.0.0.1"));
-        assert!(
-            l.is_unknown() && l.network.contains(&ip("127.0.0.1")),
-            "{l:?}"
-        );
-        assert!(
-            matches!(l.network, IpNet::V4(_)) && l.network.prefix_len() <= 8,
-            "{l:?}"
-        );
+        assert!(l.is_unknown() && l.network.contains(&ip("127.0.0.1")), "{l:?}");
+        assert!(matches!(l.network, IpNet::V4(_)) && l.network.prefix_len() <= 8, "{l:?}");
         let l = db.lookup(ip("fe80::1"));
-        assert!(
-            l.is_unknown() && l.network.contains(&ip("fe80::1")),
-            "{l:?}"
-        );
+        assert!(l.is_unknown() && l.network.contains(&ip("fe80::1")), "{l:?}");
 
         assert!(db.describe().contains("GeoIP2-City"), "{}", db.describe());
-        assert!(
-            db.describe().contains("GeoIP2-City-Test.mmdb"),
-            "{}",
-            db.describe()
-        );
+        assert!(db.describe().contains("GeoIP2-City-Test.mmdb"), "{}", db.describe());
     }
 
     #[test]
@@ -536,10 +447,7 @@ mod tests {
         let asn = dir.join("GeoLite2-ASN-Test.mmdb");
         let db = GeoDb::open(&dir.join("GeoIP2-Country-Test.mmdb"), Some(&asn)).unwrap();
         let l = db.lookup(ip("81.2.69.142"));
-        assert_eq!(
-            (l.country.as_deref(), l.continent.as_deref()),
-            (Some("GB"), Some("EU"))
-        );
+        assert_eq!((l.country.as_deref(), l.continent.as_deref()), (Some("GB"), Some("EU")));
         assert_eq!((l.subdivision.as_ref(), l.coords), (None, None)); // Country dbs have neither
         let l = db.lookup(ip("1.128.0.1"));
         assert_eq!(l.asn, Some(1221), "{l:?}");
@@ -547,11 +455,7 @@ mod tests {
         let l = db.lookup(ip("127.0.0.1"));
         assert_eq!(l.asn, None);
         assert!(l.asn_network.unwrap().contains(&ip("127.0.0.1")));
-        assert!(
-            db.describe().contains("ASN: GeoLite2-ASN"),
-            "{}",
-            db.describe()
-        );
+        assert!(db.describe().contains("ASN: GeoLite2-ASN"), "{}", db.describe());
 
         for lite in ["GeoLite2-City-Test.mmdb", "GeoLite2-Country-Test.mmdb"] {
             let db = GeoDb::open(&dir.join(lite), None).unwrap();
@@ -582,10 +486,7 @@ mod tests {
         let city = dir.join("GeoIP2-City-Test.mmdb");
         let asn = dir.join("GeoLite2-ASN-Test.mmdb");
         let e = GeoDb::open(&asn, None).unwrap_err().to_string();
-        assert!(
-            e.contains("GeoLite2-ASN-Test.mmdb") && e.contains("ASN database"),
-            "{e}"
-        );
+        assert!(e.contains("GeoLite2-ASN-Test.mmdb") && e.contains("ASN database"), "{e}");
         let e = GeoDb::open(&city, Some(&city)).unwrap_err().to_string();
         assert!(e.contains("not an ASN database"), "{e}");
     }
@@ -604,18 +505,13 @@ mod tests {
             .filter(|p| p.extension().is_some_and(|x| x == "mmdb"))
             .collect();
         files.sort();
-        assert!(
-            files.len() >= 20,
-            "expected the MaxMind bad-data set, found {files:?}"
-        );
+        assert!(files.len() >= 20, "expected the MaxMind bad-data set, found {files:?}");
         files.push(good.join("GeoIP2-City-Test-Broken-Double-Format.mmdb"));
         files.push(good.join("GeoIP2-City-Test-Invalid-Node-Count.mmdb"));
         for path in &files {
             let name = path.file_name().unwrap().to_str().unwrap();
             let result = catch_unwind(|| GeoDb::open(path, None));
-            let Ok(result) = result else {
-                panic!("{name}: GeoDb::open panicked")
-            };
+            let Ok(result) = result else { panic!("{name}: GeoDb::open panicked") };
             // Structurally valid apart from an epoch too large for SystemTime;
             // the reader refuses it, but either outcome is acceptable.
             if name == "libmaxminddb-uint64-max-epoch.mmdb" {
@@ -668,9 +564,7 @@ mod tests {
             let tmp = temp_file(&name, &fixed);
             let result = catch_unwind(|| GeoDb::open(&tmp, None));
             fs::remove_file(&tmp).ok();
-            let Ok(result) = result else {
-                panic!("{name}: GeoDb::open panicked")
-            };
+            let Ok(result) = result else { panic!("{name}: GeoDb::open panicked") };
             patched += 1;
             match result {
                 Ok(db) if benign.contains(&name.as_str()) => {
@@ -687,18 +581,11 @@ mod tests {
     fn unreadable_truncated_and_foreign_files_are_refused() {
         let e = GeoDb::open(Path::new("/nonexistent/geo.mmdb"), None).unwrap_err();
         assert!(matches!(e, GeoError::Read { .. }), "{e}");
-        assert!(
-            e.to_string()
-                .starts_with("/nonexistent/geo.mmdb: cannot read"),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("/nonexistent/geo.mmdb: cannot read"), "{e}");
 
         let empty = temp_file("empty.mmdb", b"");
         let e = GeoDb::open(&empty, None).unwrap_err().to_string();
-        assert!(
-            e.contains("empty.mmdb") && e.contains("file is empty"),
-            "{e}"
-        );
+        assert!(e.contains("empty.mmdb") && e.contains("file is empty"), "{e}");
 
         let text = temp_file("text.mmdb", b"network,country\n10.0.0.0/8,DE\n");
         let e = GeoDb::open(&text, None).unwrap_err().to_string();
@@ -707,10 +594,7 @@ mod tests {
         if let Some(dir) = test_dir("maxmind-test") {
             let full = fs::read(dir.join("GeoIP2-City-Test.mmdb")).unwrap();
             // Cut inside the search tree and inside the metadata.
-            for (i, len) in [full.len() / 2, full.len() - 20, 100]
-                .into_iter()
-                .enumerate()
-            {
+            for (i, len) in [full.len() / 2, full.len() - 20, 100].into_iter().enumerate() {
                 let name = format!("truncated-{i}.mmdb");
                 let path = temp_file(&name, &full[..len]);
                 let e = GeoDb::open(&path, None).unwrap_err().to_string();

@@ -70,7 +70,8 @@ pub struct Monitor {
 
 impl Monitor {
     pub fn new(shared: SharedState, settings: HealthSettings, observer: Arc<dyn HealthObserver>) -> Arc<Monitor> {
-        let overrides = settings.state_dir.as_ref().map(|d| load_overrides(&d.join(OVERRIDES_FILE))).unwrap_or_default();
+        let overrides =
+            settings.state_dir.as_ref().map(|d| load_overrides(&d.join(OVERRIDES_FILE))).unwrap_or_default();
         Arc::new(Monitor {
             inner: Mutex::new(Inner {
                 targets: HashMap::new(),
@@ -123,7 +124,9 @@ impl Monitor {
                 continue;
             }
             let cancel = CancellationToken::new();
-            inner.targets.insert(Arc::clone(&t), Entry { state: TargetState::new(SystemTime::now()), cancel: cancel.clone() });
+            inner
+                .targets
+                .insert(Arc::clone(&t), Entry { state: TargetState::new(SystemTime::now()), cancel: cancel.clone() });
             tokio::spawn(Arc::clone(self).prober(t, cancel));
         }
         drop(inner);
@@ -132,7 +135,8 @@ impl Monitor {
 
     async fn prober(self: Arc<Self>, target: Arc<ProbeTarget>, cancel: CancellationToken) {
         // The first probe soon (so cold start ends quickly), spread to avoid a thundering herd.
-        let mut delay = Duration::from_millis(rand::rng().random_range(0..=target.interval.as_millis().min(500) as u64));
+        let mut delay =
+            Duration::from_millis(rand::rng().random_range(0..=target.interval.as_millis().min(500) as u64));
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
@@ -202,7 +206,8 @@ impl Monitor {
 
     pub fn set_override(&self, scope: Scope, kind: OverrideKind, for_: Option<Duration>) -> Override {
         let now = SystemTime::now();
-        let o = Override { scope: scope.clone(), kind, until: for_.map(|d| epoch_secs(now + d)), set_at: epoch_secs(now) };
+        let o =
+            Override { scope: scope.clone(), kind, until: for_.map(|d| epoch_secs(now + d)), set_at: epoch_secs(now) };
         {
             let mut inner = self.lock();
             inner.overrides.retain(|x| x.scope != scope);
@@ -244,7 +249,9 @@ impl Monitor {
 
     fn persist(&self, overrides: &[Override]) {
         let Some(dir) = &self.settings.state_dir else { return };
-        if let Err(e) = write_atomic(&dir.join(OVERRIDES_FILE), &serde_json::to_vec_pretty(overrides).unwrap_or_default()) {
+        if let Err(e) =
+            write_atomic(&dir.join(OVERRIDES_FILE), &serde_json::to_vec_pretty(overrides).unwrap_or_default())
+        {
             warn!(error = %e, "cannot persist overrides");
         }
     }
@@ -279,7 +286,13 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
 }
 
 /// Endpoint up? Overrides first, then the probe verdict.
-fn endpoint_up(inner: &Inner, region: &str, addr: IpAddr, target: Option<&Arc<ProbeTarget>>, unknown_is_up: bool) -> bool {
+fn endpoint_up(
+    inner: &Inner,
+    region: &str,
+    addr: IpAddr,
+    target: Option<&Arc<ProbeTarget>>,
+    unknown_is_up: bool,
+) -> bool {
     let scope = Scope::Endpoint(region.to_string(), addr);
     if let Some(o) = inner.overrides.iter().find(|o| o.scope == scope) {
         return o.kind == OverrideKind::ForceUp;
@@ -297,54 +310,56 @@ fn endpoint_up(inner: &Inner, region: &str, addr: IpAddr, target: Option<&Arc<Pr
 fn build_view(state: &State, inner: &mut Inner, unknown_is_up: bool) -> HealthView {
     let mut view = HealthView::default();
     for r in state.zones.distinct_regions() {
-            let region_override = inner.overrides.iter().find(|o| o.scope == Scope::Region(r.name.clone())).map(|o| o.kind);
-            let ups: Vec<bool> = r
-                .endpoints
-                .iter()
-                .map(|ep| endpoint_up(inner, &r.name, ep.addr, ep.target.as_ref(), unknown_is_up))
-                .collect();
-            let n_up = ups.iter().filter(|u| **u).count();
-            let required = r.min_healthy.min(ups.len()).max(1);
-            let up = match region_override {
-                Some(OverrideKind::ForceUp) => true,
-                Some(OverrideKind::ForceDown | OverrideKind::Drain) => false,
-                None => n_up >= required,
-            };
+        let region_override = inner.overrides.iter().find(|o| o.scope == Scope::Region(r.name.clone())).map(|o| o.kind);
+        let ups: Vec<bool> = r
+            .endpoints
+            .iter()
+            .map(|ep| endpoint_up(inner, &r.name, ep.addr, ep.target.as_ref(), unknown_is_up))
+            .collect();
+        let n_up = ups.iter().filter(|u| **u).count();
+        let required = r.min_healthy.min(ups.len()).max(1);
+        let up = match region_override {
+            Some(OverrideKind::ForceUp) => true,
+            Some(OverrideKind::ForceDown | OverrideKind::Drain) => false,
+            None => n_up >= required,
+        };
+        if !up {
+            view.set_down(&r.name);
+        } else if region_override != Some(OverrideKind::ForceUp) {
+            for (ep, ok) in r.endpoints.iter().zip(&ups) {
+                if !ok {
+                    view.set_addr_down(&r.name, ep.addr);
+                }
+            }
+        }
+        // Lowest smoothed RTT among the region's healthy probed endpoints.
+        let rtt = r
+            .endpoints
+            .iter()
+            .zip(&ups)
+            .filter(|(_, ok)| **ok)
+            .filter_map(|(ep, _)| {
+                ep.target.as_ref().and_then(|t| inner.targets.get(t)).and_then(|e| e.state.rtt_ewma_ms)
+            })
+            .min_by(|a, b| a.total_cmp(b));
+        if let Some(ms) = rtt {
+            view.set_rtt(&r.name, ms);
+        }
+        // Slow start: a region that was down and is up again ramps up.
+        let was = inner.region_up.insert(r.name.clone(), up);
+        if let Some(over) = r.slow_start {
+            if was == Some(false) && up {
+                inner.ramp_since.insert(r.name.clone(), Instant::now());
+            }
             if !up {
-                view.set_down(&r.name);
-            } else if region_override != Some(OverrideKind::ForceUp) {
-                for (ep, ok) in r.endpoints.iter().zip(&ups) {
-                    if !ok {
-                        view.set_addr_down(&r.name, ep.addr);
-                    }
+                inner.ramp_since.remove(&r.name);
+            }
+            if let Some(since) = inner.ramp_since.get(&r.name) {
+                if since.elapsed() < over {
+                    view.set_ramp(&r.name, *since, over);
                 }
             }
-            // Lowest smoothed RTT among the region's healthy probed endpoints.
-            let rtt = r
-                .endpoints
-                .iter()
-                .zip(&ups)
-                .filter(|(_, ok)| **ok)
-                .filter_map(|(ep, _)| ep.target.as_ref().and_then(|t| inner.targets.get(t)).and_then(|e| e.state.rtt_ewma_ms))
-                .min_by(|a, b| a.total_cmp(b));
-            if let Some(ms) = rtt {
-                view.set_rtt(&r.name, ms);
-            }
-            // Slow start: a region that was down and is up again ramps up.
-            let was = inner.region_up.insert(r.name.clone(), up);
-            if let Some(over) = r.slow_start {
-                if was == Some(false) && up {
-                    inner.ramp_since.insert(r.name.clone(), Instant::now());
-                }
-                if !up {
-                    inner.ramp_since.remove(&r.name);
-                }
-                if let Some(since) = inner.ramp_since.get(&r.name) {
-                    if since.elapsed() < over {
-                        view.set_ramp(&r.name, *since, over);
-                    }
-                }
-            }
+        }
     }
     view
 }

@@ -88,7 +88,13 @@ pub fn decide(
         (FailMode::Fallback(id), true) => (vec![*id], false),
         (FailMode::Servfail, true) => {
             if let Some(t) = trace.as_deref_mut() {
-                t.push(TraceStep::new("available", &ctx, &vec![svc.regions.clone()], &vec![], "every region is down: SERVFAIL".into()));
+                t.push(TraceStep::new(
+                    "available",
+                    &ctx,
+                    &vec![svc.regions.clone()],
+                    &vec![],
+                    "every region is down: SERVFAIL".into(),
+                ));
             }
             return Decision { regions: vec![], addresses: vec![], scope: 0, fail_open: false, servfail: true, ttl };
         }
@@ -199,7 +205,12 @@ mod tests {
     }
 
     fn located(net: &str, cont: &str, coords: (f64, f64)) -> Location {
-        Location { network: net.parse().unwrap(), continent: Some(cont.into()), coords: Some(coords), ..Default::default() }
+        Location {
+            network: net.parse().unwrap(),
+            continent: Some(cont.into()),
+            coords: Some(coords),
+            ..Default::default()
+        }
     }
 
     fn svc(chain: Vec<Step>) -> Service {
@@ -235,7 +246,14 @@ mod tests {
     fn all_down_fails_open() {
         let rs = regions();
         let h = HealthView::with_down(rs.iter().map(|r| r.name.clone()));
-        let d = decide(&svc(vec![Step::Failover(vec![1, 0, 2])]), &rs, &client("192.0.2.1", 32, None), &h, Family::V4, None);
+        let d = decide(
+            &svc(vec![Step::Failover(vec![1, 0, 2])]),
+            &rs,
+            &client("192.0.2.1", 32, None),
+            &h,
+            Family::V4,
+            None,
+        );
         assert!(d.fail_open);
         assert_eq!(d.regions, vec![1]);
         assert_eq!(d.scope, 0);

@@ -9,7 +9,11 @@ pub fn apply(tiers: Tiers, rules: &Matcher<Vec<RegionId>>, ctx: &Ctx) -> Outcome
         // No rule and no default: the answer still depends on the client
         // being in this place, so the scope is that of the miss.
         let scope = rules.find_scope_of_miss(ctx.client.addr, ctx.client.location.as_ref());
-        return Outcome { tiers, scope: Some(scope), note: ctx.note(|| "no rule matched; candidates pass through".into()) };
+        return Outcome {
+            tiers,
+            scope: Some(scope),
+            note: ctx.note(|| "no rule matched; candidates pass through".into()),
+        };
     };
     let note = ctx.note(|| format!("matched {} → [{}]", m.label, ctx.names(m.value)));
     Outcome { tiers: promote(tiers, m.value), scope: Some(m.scope), note }

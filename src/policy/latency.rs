@@ -14,7 +14,11 @@ pub fn apply(tiers: Tiers, table: &Matcher<Vec<(RegionId, u32)>>, ctx: &Ctx) -> 
             Some(c) => order_by_distance(tiers, ctx, c),
             None => tiers,
         };
-        return Outcome { tiers, scope: Some(scope), note: ctx.note(|| "no latency row for this client; ordered by distance".into()) };
+        return Outcome {
+            tiers,
+            scope: Some(scope),
+            note: ctx.note(|| "no latency row for this client; ordered by distance".into()),
+        };
     };
     let mut out = Tiers::new();
     for tier in tiers {

@@ -87,22 +87,39 @@ impl<T> Matcher<T> {
                 return Some((v, MatchKind::Asn, lab(&|| format!("asn {}", l.asn.unwrap_or(0))), s));
             }
             if let Some(v) = l.subdivision.as_ref().and_then(|s| self.subdivision.get(s)) {
-                return Some((v, MatchKind::Subdivision, lab(&|| format!("subdivision {}", l.subdivision.as_deref().unwrap_or(""))), scope));
+                return Some((
+                    v,
+                    MatchKind::Subdivision,
+                    lab(&|| format!("subdivision {}", l.subdivision.as_deref().unwrap_or(""))),
+                    scope,
+                ));
             }
             if let Some(v) = l.country.as_ref().and_then(|c| self.country.get(c)) {
-                return Some((v, MatchKind::Country, lab(&|| format!("country {}", l.country.as_deref().unwrap_or(""))), scope));
+                return Some((
+                    v,
+                    MatchKind::Country,
+                    lab(&|| format!("country {}", l.country.as_deref().unwrap_or(""))),
+                    scope,
+                ));
             }
             if let Some(v) = l.continent.as_ref().and_then(|c| self.continent.get(c)) {
-                return Some((v, MatchKind::Continent, lab(&|| format!("continent {}", l.continent.as_deref().unwrap_or(""))), scope));
+                return Some((
+                    v,
+                    MatchKind::Continent,
+                    lab(&|| format!("continent {}", l.continent.as_deref().unwrap_or(""))),
+                    scope,
+                ));
             }
             None
         });
         match found {
             Some((value, kind, label, scope)) => Some(RuleMatch { value, kind, label, scope }),
-            None => self
-                .default
-                .as_ref()
-                .map(|v| RuleMatch { value: v, kind: MatchKind::Default, label: lab(&|| "default".into()), scope }),
+            None => self.default.as_ref().map(|v| RuleMatch {
+                value: v,
+                kind: MatchKind::Default,
+                label: lab(&|| "default".into()),
+                scope,
+            }),
         }
     }
 

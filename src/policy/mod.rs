@@ -18,8 +18,8 @@ pub use matcher::{MatchKind, Matcher, RuleMatch};
 pub use nearest::distance_km;
 
 use crate::geo::Location;
-pub use crate::health::HealthView;
 use crate::health::Endpoint;
+pub use crate::health::HealthView;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -47,7 +47,16 @@ impl Region {
     /// A region without probes (every endpoint always up).
     pub fn unprobed(name: &str, addresses: Vec<IpAddr>, location: Option<(f64, f64)>, weight: u32) -> Region {
         let endpoints = addresses.iter().map(|a| Endpoint { addr: *a, target: None }).collect();
-        Region { name: name.into(), addresses, location, weight, capacity: None, endpoints, min_healthy: 1, slow_start: None }
+        Region {
+            name: name.into(),
+            addresses,
+            location,
+            weight,
+            capacity: None,
+            endpoints,
+            min_healthy: 1,
+            slow_start: None,
+        }
     }
 
     pub fn addresses_of(&self, family: Family) -> impl Iterator<Item = IpAddr> + '_ {

@@ -59,7 +59,11 @@ pub fn apply(mut tiers: Tiers, ctx: &Ctx) -> Outcome {
 /// get the next region. The hash is stable, so the share grows smoothly
 /// and a client, once let in, stays in.
 /// Returns the tiers and, when a ramp was applied, the ECS scope it implies.
-pub fn ramp_first(mut tiers: Tiers, ctx: &Ctx, trace: Option<&mut Vec<super::explain::TraceStep>>) -> (Tiers, Option<u8>) {
+pub fn ramp_first(
+    mut tiers: Tiers,
+    ctx: &Ctx,
+    trace: Option<&mut Vec<super::explain::TraceStep>>,
+) -> (Tiers, Option<u8>) {
     let flat: Vec<RegionId> = tiers.iter().flatten().copied().collect();
     let (Some(&first), Some(&second)) = (flat.first(), flat.get(1)) else { return (tiers, None) };
     let name = &ctx.regions[first].name;
@@ -75,7 +79,10 @@ pub fn ramp_first(mut tiers: Tiers, ctx: &Ctx, trace: Option<&mut Vec<super::exp
     }
     let before = tiers.clone();
     // Demote: first becomes second.
-    tiers = std::iter::once(vec![second]).chain(std::iter::once(vec![first])).chain(flat[2..].iter().map(|id| vec![*id])).collect();
+    tiers = std::iter::once(vec![second])
+        .chain(std::iter::once(vec![first]))
+        .chain(flat[2..].iter().map(|id| vec![*id]))
+        .collect();
     if let Some(t) = trace {
         let note = format!("{name} is ramping up ({:.0}% of its clients); this client waits", f * 100.0);
         t.push(super::explain::TraceStep::new("slow-start", ctx, &before, &tiers, note));
@@ -89,7 +96,9 @@ mod tests {
 
     fn winner(subnet: &[u8], regions: &[(&str, f64)]) -> usize {
         (0..regions.len())
-            .max_by(|a, b| score(subnet, regions[*a].0, regions[*a].1).total_cmp(&score(subnet, regions[*b].0, regions[*b].1)))
+            .max_by(|a, b| {
+                score(subnet, regions[*a].0, regions[*a].1).total_cmp(&score(subnet, regions[*b].0, regions[*b].1))
+            })
             .unwrap()
     }
 

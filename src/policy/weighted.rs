@@ -24,7 +24,8 @@ pub fn apply(mut tiers: Tiers, ctx: &Ctx) -> Outcome {
         .collect();
     keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
     let note = ctx.note(|| {
-        let weights: Vec<String> = keyed.iter().map(|(_, id)| format!("{} {}", ctx.regions[*id].name, ctx.weight(*id))).collect();
+        let weights: Vec<String> =
+            keyed.iter().map(|(_, id)| format!("{} {}", ctx.regions[*id].name, ctx.weight(*id))).collect();
         format!("random by weight ({})", weights.join(", "))
     });
     let mut out: Tiers = keyed.into_iter().map(|(_, id)| vec![id]).collect();

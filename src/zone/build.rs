@@ -33,10 +33,9 @@ pub fn load_zones(dir: &Path) -> Result<Zones, ConfigError> {
         let zone = build_zone(&parsed)?;
         if let Some(other) = zones.zones.iter().find(|z| z.origin == zone.origin) {
             let span = parsed.zone.origin.span();
-            return Err(parsed.source.error(
-                span,
-                format!("zone {} is already defined in {}", zone.origin, other.file.display()),
-            ));
+            return Err(parsed
+                .source
+                .error(span, format!("zone {} is already defined in {}", zone.origin, other.file.display())));
         }
         zones.zones.push(zone);
     }
@@ -53,15 +52,8 @@ pub fn build_zone(parsed: &ParsedZoneFile) -> Result<Zone, ConfigError> {
     let soa_spec = z.soa.get_ref();
     let mname = b.name(soa_spec.mname.get_ref(), soa_spec.mname.span())?;
     let rname = b.name(soa_spec.rname.get_ref(), soa_spec.rname.span())?;
-    let soa_rdata = SOA::new(
-        mname,
-        rname,
-        soa_spec.serial,
-        soa_spec.refresh,
-        soa_spec.retry,
-        soa_spec.expire,
-        soa_spec.minimum,
-    );
+    let soa_rdata =
+        SOA::new(mname, rname, soa_spec.serial, soa_spec.refresh, soa_spec.retry, soa_spec.expire, soa_spec.minimum);
     let soa = Record::from_rdata(origin.clone(), soa_spec.ttl.unwrap_or(z.ttl), RData::SOA(soa_rdata));
 
     for ns in &z.ns {
@@ -142,17 +134,19 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn name(&self, text: &str, span: Range<usize>) -> Result<Name, ConfigError> {
-        let name = if text == "@" {
-            Ok(self.origin.clone())
-        } else {
-            Name::parse(text, Some(&self.origin))
-        };
-        name.map(|n| n.to_lowercase())
-            .map_err(|e| self.src.error(span, format!("{text:?} is not a domain name: {e}")))
+        let name = if text == "@" { Ok(self.origin.clone()) } else { Name::parse(text, Some(&self.origin)) };
+        name.map(|n| n.to_lowercase()).map_err(|e| self.src.error(span, format!("{text:?} is not a domain name: {e}")))
     }
 
     /// Parse one record in presentation format with hickory's zone parser.
-    fn add_text(&mut self, owner: &str, ttl: u32, rtype: &str, data: &str, span: Range<usize>) -> Result<(), ConfigError> {
+    fn add_text(
+        &mut self,
+        owner: &str,
+        ttl: u32,
+        rtype: &str,
+        data: &str,
+        span: Range<usize>,
+    ) -> Result<(), ConfigError> {
         let owner_name = self.name(owner, span.clone())?;
         let rt = check_type(self.src, rtype, span.clone())?;
         if data.contains(['\n', '\r', ';']) && rt != RecordType::TXT {
@@ -182,9 +176,8 @@ impl Builder<'_> {
         let inc = Source::read(&path).map_err(|e| self.src.error(span.clone(), e.message))?;
         // The zone parser needs a default TTL for lines without one.
         let text = format!("$TTL {ttl}\n{}", inc.text);
-        let (_, sets) = Parser::new(text.as_str(), Some(path.clone()), Some(self.origin.clone()))
-            .parse()
-            .map_err(|e| {
+        let (_, sets) =
+            Parser::new(text.as_str(), Some(path.clone()), Some(self.origin.clone())).parse().map_err(|e| {
                 // hickory reports no position; point at the include line in the TOML too.
                 ConfigError {
                     file: path.clone(),
@@ -278,7 +271,10 @@ fn check_rdata(src: &Source, rec: &Record, span: Range<usize>) -> Result<(), Con
         if let Some(long) = txt.txt_data.iter().find(|s| s.len() > 255) {
             return Err(src.error(
                 span,
-                format!("a TXT character-string is {} bytes; the limit is 255 (split it into several quoted strings)", long.len()),
+                format!(
+                    "a TXT character-string is {} bytes; the limit is 255 (split it into several quoted strings)",
+                    long.len()
+                ),
             ));
         }
     }
@@ -286,13 +282,14 @@ fn check_rdata(src: &Source, rec: &Record, span: Range<usize>) -> Result<(), Con
 }
 
 fn check_type(src: &Source, rtype: &str, span: Range<usize>) -> Result<RecordType, ConfigError> {
-    let rt: RecordType = rtype
-        .parse()
-        .map_err(|_| src.error(span.clone(), format!("unknown record type {rtype:?}")))?;
+    let rt: RecordType =
+        rtype.parse().map_err(|_| src.error(span.clone(), format!("unknown record type {rtype:?}")))?;
     if !ALLOWED.contains(&rt) {
         return Err(src.error(
             span,
-            format!("record type {rtype} is not supported here (use one of A, AAAA, CNAME, MX, TXT, SRV, CAA, PTR, NS)"),
+            format!(
+                "record type {rtype} is not supported here (use one of A, AAAA, CNAME, MX, TXT, SRV, CAA, PTR, NS)"
+            ),
         ));
     }
     Ok(rt)
@@ -310,11 +307,7 @@ fn quote_txt(s: &str) -> String {
         chunk.push(c);
     }
     parts.push(chunk);
-    parts
-        .iter()
-        .map(|p| format!("\"{}\"", p.replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect::<Vec<_>>()
-        .join(" ")
+    parts.iter().map(|p| format!("\"{}\"", p.replace('\\', "\\\\").replace('"', "\\\""))).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

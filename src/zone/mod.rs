@@ -95,10 +95,7 @@ impl Zones {
 
     /// The zone with the longest origin that contains `name`.
     pub fn find(&self, name: &Name) -> Option<&Zone> {
-        self.zones
-            .iter()
-            .filter(|z| z.origin.zone_of(name))
-            .max_by_key(|z| z.origin.num_labels())
+        self.zones.iter().filter(|z| z.origin.zone_of(name)).max_by_key(|z| z.origin.num_labels())
     }
 }
 

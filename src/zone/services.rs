@@ -124,10 +124,15 @@ fn probe_target(
     // Keys that belong to the other kind of probe are mistakes, not options.
     let kind = p.kind.get_ref().as_str();
     let misplaced = match kind {
-        "tcp" => [("url", p.url.is_some()), ("body", p.body.is_some()), ("status", p.status.is_some()), ("ca", p.ca.is_some())]
-            .iter()
-            .find(|(_, set)| *set)
-            .map(|(k, _)| *k),
+        "tcp" => [
+            ("url", p.url.is_some()),
+            ("body", p.body.is_some()),
+            ("status", p.status.is_some()),
+            ("ca", p.ca.is_some()),
+        ]
+        .iter()
+        .find(|(_, set)| *set)
+        .map(|(k, _)| *k),
         _ => p.port.is_some().then_some("port"),
     };
     if let Some(key) = misplaced {
@@ -138,7 +143,10 @@ fn probe_target(
             for key in t.keys() {
                 let known = key.parse::<IpAddr>().ok().is_some_and(|a| all_answered.contains(&a));
                 if !known {
-                    return Err(src.error(v.span(), format!("probe_addr names {key:?}, which is not one of the region's addresses")));
+                    return Err(src.error(
+                        v.span(),
+                        format!("probe_addr names {key:?}, which is not one of the region's addresses"),
+                    ));
                 }
             }
         }
@@ -153,7 +161,9 @@ fn probe_target(
             let full = url.get_ref().replace("{addr}", &host);
             let scheme = if kind == "https" { "https://" } else { "http://" };
             if !full.starts_with(scheme) {
-                return Err(src.error(url.span(), format!("a {kind} probe needs a {scheme} URL, not {:?}", url.get_ref())));
+                return Err(
+                    src.error(url.span(), format!("a {kind} probe needs a {scheme} URL, not {:?}", url.get_ref()))
+                );
             }
             let status = match &p.status {
                 None => (200, 399),
@@ -194,13 +204,14 @@ fn probe_target(
 }
 
 fn region_id(src: &Source, regions: &[Region], name: &str, span: Range<usize>) -> Result<RegionId, ConfigError> {
-    regions
-        .iter()
-        .position(|r| r.name == name)
-        .ok_or_else(|| src.error(span, format!("unknown region {name:?}")))
+    regions.iter().position(|r| r.name == name).ok_or_else(|| src.error(span, format!("unknown region {name:?}")))
 }
 
-fn region_list(src: &Source, regions: &[Region], list: &Spanned<Vec<Spanned<String>>>) -> Result<Vec<RegionId>, ConfigError> {
+fn region_list(
+    src: &Source,
+    regions: &[Region],
+    list: &Spanned<Vec<Spanned<String>>>,
+) -> Result<Vec<RegionId>, ConfigError> {
     list.get_ref().iter().map(|n| region_id(src, regions, n.get_ref(), n.span())).collect()
 }
 
@@ -309,7 +320,10 @@ pub fn build_service(
             "sticky" => no_args(Step::Sticky)?,
             "failover" => {
                 if args.is_empty() {
-                    return Err(src.error(step.span(), "failover needs an ordered region list, e.g. \"failover eu-west us-east\""));
+                    return Err(src.error(
+                        step.span(),
+                        "failover needs an ordered region list, e.g. \"failover eu-west us-east\"",
+                    ));
                 }
                 Step::Failover(args.iter().map(|a| region_id(src, regions, a, step.span())).collect::<Result<_, _>>()?)
             }
@@ -332,10 +346,9 @@ pub fn build_service(
         return Err(src.error(spec.name.span(), "a [services.geo] table is given but the chain has no \"geo\" step"));
     }
     if spec.latency.is_some() && !chain.iter().any(|s| matches!(s, Step::Latency(_))) {
-        return Err(src.error(
-            spec.name.span(),
-            "a [services.latency] table is given but the chain has no \"latency\" step",
-        ));
+        return Err(
+            src.error(spec.name.span(), "a [services.latency] table is given but the chain has no \"latency\" step")
+        );
     }
     let fail = match &spec.fail {
         None => FailMode::Open,
@@ -345,7 +358,8 @@ pub fn build_service(
             region => FailMode::Fallback(region_id(src, regions, region, f.span())?),
         },
     };
-    let svc = Service { name: name.to_ascii(), ttl: spec.ttl, ttl_degraded: spec.ttl_degraded, regions: ids, chain, fail };
+    let svc =
+        Service { name: name.to_ascii(), ttl: spec.ttl, ttl_degraded: spec.ttl_degraded, regions: ids, chain, fail };
     Ok((name, Arc::new(svc)))
 }
 

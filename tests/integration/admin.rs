@@ -56,7 +56,8 @@ impl Admin {
 
     /// A mutation with the right token.
     fn call(&self, method: &str, path: &str) -> (u16, serde_json::Value) {
-        let (code, body) = http(self.admin, method, path, &[("Authorization", format!("Bearer {}", self.token()))], b"");
+        let (code, body) =
+            http(self.admin, method, path, &[("Authorization", format!("Bearer {}", self.token()))], b"");
         (code, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {code} {body:?}: {e}")))
     }
 
@@ -106,7 +107,8 @@ fn raw_http(addr: SocketAddr, request: &[u8]) -> (u16, String) {
     let text = String::from_utf8_lossy(&buf).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP response: {text:?}"));
     let code: u16 = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("{head}"));
-    let chunked = head.lines().any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.contains("chunked"));
+    let chunked =
+        head.lines().any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.contains("chunked"));
     let body = if chunked { dechunk(body) } else { body.to_string() };
     (code, body)
 }
@@ -125,7 +127,8 @@ fn dechunk(mut s: &str) -> String {
 }
 
 fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, String) {
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -289,7 +292,8 @@ fn valid_metric_name(n: &str) -> bool {
 
 fn valid_label_name(n: &str) -> bool {
     let mut c = n.chars();
-    matches!(c.next(), Some(f) if f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+    matches!(c.next(), Some(f) if f.is_ascii_alphabetic() || f == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
 fn parse_value(v: &str) -> Result<f64, String> {
@@ -389,13 +393,16 @@ fn parse_openmetrics(text: &str) -> Result<Exposition, String> {
             let rest = rest.unwrap_or("");
             match kind {
                 "TYPE" => {
-                    let types = ["counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset", "unknown"];
+                    let types =
+                        ["counter", "gauge", "histogram", "gaugehistogram", "summary", "info", "stateset", "unknown"];
                     if !types.contains(&rest) {
                         return Err(at(format!("unknown type {rest:?}")));
                     }
                     out.types.insert(name.to_string(), rest.to_string());
                 }
-                "UNIT" if !name.ends_with(&format!("_{rest}")) => return Err(at("family name lacks its unit suffix".into())),
+                "UNIT" if !name.ends_with(&format!("_{rest}")) => {
+                    return Err(at("family name lacks its unit suffix".into()))
+                }
                 _ => {}
             }
             continue;
@@ -479,7 +486,7 @@ fn the_openmetrics_parser_is_strict() {
     let good = "# HELP a_total x.\n# TYPE a counter\na_total{k=\"v\\\"\"} 1\n# EOF\n";
     assert!(parse_openmetrics(good).is_ok());
     for bad in [
-        "# TYPE a counter\na_total 1\n",                         // no EOF
+        "# TYPE a counter\na_total 1\n",                          // no EOF
         "# TYPE a counter\na 1\n# EOF\n",                         // counter sample without _total
         "# TYPE a counter\na_total{k=v} 1\n# EOF\n",              // unquoted label
         "# TYPE a counter\na_total{k=\"v\",} 1\n# EOF\n",         // trailing comma
@@ -549,9 +556,11 @@ fn status_reports_probe_failures_and_transitions() {
     // Every probed endpoint comes up.
     let status = wait_for(Duration::from_secs(10), "all endpoints up", || {
         let s = a.status();
-        let all_up = s["regions"].as_array().unwrap().iter().all(|r| {
-            r["endpoints"].as_array().unwrap().iter().all(|e| e["verdict"] == "up")
-        });
+        let all_up = s["regions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["endpoints"].as_array().unwrap().iter().all(|e| e["verdict"] == "up"));
         all_up.then_some(s)
     });
     assert!(rfc3339_epoch(status["generated_at"].as_str().unwrap()) >= epoch_now() - 5);
@@ -643,7 +652,12 @@ fn all_regions_down_fail_open_or_servfail() {
     // fail = "servfail".
     let d = a.server.dig(&format!("{LONDON} strict.{Z} A"));
     assert_eq!(d.status, "SERVFAIL", "{}", d.raw);
-    assert!(a.metrics().get("meridian_queries_total", &[("rcode", "SERVFAIL"), ("qtype", "A"), ("service", &format!("strict.{Z}.")), ("region", "")]) >= 1.0);
+    assert!(
+        a.metrics().get(
+            "meridian_queries_total",
+            &[("rcode", "SERVFAIL"), ("qtype", "A"), ("service", &format!("strict.{Z}.")), ("region", "")]
+        ) >= 1.0
+    );
 
     // One region back: answered normally again.
     let (code, v) = a.call("DELETE", "/regions/us-east/override");
@@ -702,15 +716,35 @@ fn cli_drain_persists_across_restart_and_undrain_restores() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("404") && err.contains("mars"), "{err}");
     let out = meridian(
-        &["admin", "drain", "eu-west", "--admin", &format!("127.0.0.1:{}", free_tcp_port()), "--state-dir", &a.state.display().to_string()],
+        &[
+            "admin",
+            "drain",
+            "eu-west",
+            "--admin",
+            &format!("127.0.0.1:{}", free_tcp_port()),
+            "--state-dir",
+            &a.state.display().to_string(),
+        ],
         &repo(),
     );
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the admin API"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot reach the admin API"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let other = TempDir::new("admin-othertoken");
     std::fs::write(other.path().join("admin.token"), "0123456789abcdef\n").unwrap();
     let out = meridian(
-        &["admin", "drain", "eu-west", "--admin", &a.admin.to_string(), "--state-dir", &other.path().display().to_string()],
+        &[
+            "admin",
+            "drain",
+            "eu-west",
+            "--admin",
+            &a.admin.to_string(),
+            "--state-dir",
+            &other.path().display().to_string(),
+        ],
         &repo(),
     );
     assert!(!out.status.success());

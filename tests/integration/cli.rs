@@ -113,14 +113,15 @@ fn admin_on_a_non_loopback_address_is_refused_unless_allowed() {
 #[test]
 fn check_refuses_probe_settings_that_cannot_work() {
     let base = |probe: &str| {
-        format!(
-            "{GOOD}\n[[regions]]\nname = \"r1\"\naddresses = [\"192.0.2.10\"]\n\n[regions.probe]\n{probe}\n"
-        )
+        format!("{GOOD}\n[[regions]]\nname = \"r1\"\naddresses = [\"192.0.2.10\"]\n\n[regions.probe]\n{probe}\n")
     };
     let cases = [
         ("type = \"https\"\nurl = \"http://{addr}/\"", "needs a https:// URL"),
         ("type = \"http\"\nurl = \"http://{addr}/\"\nca = \"missing.pem\"", "does not exist"),
-        ("type = \"http\"\nurl = \"http://{addr}/\"\nprobe_addr = { \"192.0.2.99\" = \"127.0.0.1\" }", "not one of the region's addresses"),
+        (
+            "type = \"http\"\nurl = \"http://{addr}/\"\nprobe_addr = { \"192.0.2.99\" = \"127.0.0.1\" }",
+            "not one of the region's addresses",
+        ),
         ("type = \"http\"\nurl = \"http://{addr}/\"\nport = 80", "`port` does not apply"),
         ("type = \"tcp\"\nport = 80\nbody = \"OK\"", "`body` does not apply"),
     ];

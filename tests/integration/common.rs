@@ -17,9 +17,7 @@ pub fn bin() -> PathBuf {
 
 /// `../shared` beside the project (or `$MERIDIAN_SHARED`), if present.
 pub fn shared_dir() -> Option<PathBuf> {
-    let p = std::env::var_os("MERIDIAN_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared"));
+    let p = std::env::var_os("MERIDIAN_SHARED").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared"));
     p.is_dir().then_some(p)
 }
 

@@ -313,6 +313,9 @@ fn tcp_and_udp_give_the_same_answer() {
     for q in [format!("chain.{Z} A"), format!("nx.{Z} A"), format!("www.sub.{Z} A")] {
         let u = s.dig(&q);
         let t = s.dig(&format!("+tcp {q}"));
-        assert_eq!((u.status, u.flags, u.answer, u.authority, u.additional), (t.status, t.flags, t.answer, t.authority, t.additional));
+        assert_eq!(
+            (u.status, u.flags, u.answer, u.authority, u.additional),
+            (t.status, t.flags, t.answer, t.authority, t.additional)
+        );
     }
 }

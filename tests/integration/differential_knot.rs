@@ -46,19 +46,11 @@ struct Case {
 }
 
 fn case(what: &'static str, args: impl Into<String>) -> Case {
-    Case {
-        what,
-        args: args.into(),
-        rule: Rule::Full,
-    }
+    Case { what, args: args.into(), rule: Rule::Full }
 }
 
 fn case_by(rule: Rule, what: &'static str, args: impl Into<String>) -> Case {
-    Case {
-        what,
-        args: args.into(),
-        rule,
-    }
+    Case { what, args: args.into(), rule }
 }
 
 fn cases() -> Vec<Case> {
@@ -135,21 +127,9 @@ fn cases() -> Vec<Case> {
         // Case is preserved, matching is not case-sensitive.
         case("mixed case", "StAtIc.GsLb.ExAmPlE.TeSt A"),
         case("mixed case wildcard", "FoO.WiLd.GSLB.example.TEST A"),
-        case_by(
-            Rule::CaseOutsideAnswer,
-            "mixed case NXDOMAIN",
-            "NoNe.GsLb.ExAmPlE.TeSt A",
-        ),
-        case_by(
-            Rule::CaseOutsideAnswer,
-            "mixed case referral",
-            "WWW.SUB.gslb.example.test A",
-        ),
-        case_by(
-            Rule::CaseOutsideAnswer,
-            "mixed case MX + additional",
-            "GSLB.EXAMPLE.TEST MX",
-        ),
+        case_by(Rule::CaseOutsideAnswer, "mixed case NXDOMAIN", "NoNe.GsLb.ExAmPlE.TeSt A"),
+        case_by(Rule::CaseOutsideAnswer, "mixed case referral", "WWW.SUB.gslb.example.test A"),
+        case_by(Rule::CaseOutsideAnswer, "mixed case MX + additional", "GSLB.EXAMPLE.TEST MX"),
         // From the included master file.
         case("included A", format!("legacy.{Z} A")),
         case("included AAAA", format!("legacy.{Z} AAAA")),
@@ -169,10 +149,7 @@ fn cases() -> Vec<Case> {
 }
 
 fn norm(lines: &[String]) -> Vec<String> {
-    let mut v: Vec<String> = lines
-        .iter()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect();
+    let mut v: Vec<String> = lines.iter().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
     v.sort();
     v
 }
@@ -233,10 +210,7 @@ fn differences(
     };
     check("rcode", &m.status, &k.status, m.status == k.status);
     let drop_cd = |f: &[String]| -> Vec<String> {
-        sorted(f)
-            .into_iter()
-            .filter(|x| !(rule == Rule::CdEitherWay && x == "cd"))
-            .collect()
+        sorted(f).into_iter().filter(|x| !(rule == Rule::CdEitherWay && x == "cd")).collect()
     };
     let (mf, kf) = (drop_cd(&m.flags), drop_cd(&k.flags));
     check("flags", &mf, &kf, mf == kf);
@@ -263,12 +237,7 @@ fn differences(
         Rule::Any => {
             let (ma, ka) = (norm(&m.authority), norm(&k.authority));
             check("authority", &ma, &ka, ma == ka);
-            let qname = m
-                .question
-                .first()
-                .and_then(|q| q.split_whitespace().next())
-                .unwrap_or("")
-                .to_ascii_lowercase();
+            let qname = m.question.first().and_then(|q| q.split_whitespace().next()).unwrap_or("").to_ascii_lowercase();
             for (who, d, ask) in [("meridian", m, ask_m), ("knot", k, ask_k)] {
                 match single_rrset(&d.answer) {
                     None => diffs.push(format!("{who}: ANY answer is not one non-empty RRset: {:?}", d.answer)),
@@ -310,10 +279,7 @@ fn meridian_and_knot_answer_the_static_zone_alike() {
         .map(|s| s.records.len())
         .sum::<usize>()
         + 1;
-    let lines: Vec<&str> = master
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('$'))
-        .collect();
+    let lines: Vec<&str> = master.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('$')).collect();
     assert_eq!(lines.len(), loaded, "master file for Knot:\n{master}");
     assert_eq!(lines[0].split_whitespace().nth(3), Some("SOA"), "SOA first:\n{master}");
     let Some(knot) = KnotServer::start(Z, &master) else {
@@ -350,9 +316,5 @@ fn meridian_and_knot_answer_the_static_zone_alike() {
         }
     }
     eprintln!("{} queries compared, {} differ", cases.len(), failures.len());
-    assert!(
-        failures.is_empty(),
-        "Meridian and Knot differ:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "Meridian and Knot differ:\n{}", failures.join("\n"));
 }

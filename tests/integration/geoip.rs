@@ -124,10 +124,7 @@ fn maxmind_city_test_db_decides_www_with_bounded_ecs_scope() {
         }
 
         // `meridian explain` tells the same story and names the network.
-        let out = meridian(
-            &["explain", "www.gslb.example.test", "--client", subnet, "--geoip", db_arg],
-            &repo(),
-        );
+        let out = meridian(&["explain", "www.gslb.example.test", "--client", subnet, "--geoip", db_arg], &repo());
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
         assert!(text.contains(&format!("location: network {network} country {country} ")), "{text}");
@@ -299,10 +296,7 @@ fn reload_with_a_corrupt_database_keeps_the_old_one_then_a_good_one_takes_over()
     std::fs::copy(&corrupt, &db).unwrap();
     s.signal(libc::SIGHUP);
     let tail = wait_log(&s, mark, "reload failed; still serving the previous configuration", 20);
-    let line = tail
-        .lines()
-        .find(|l| l.contains("reload failed"))
-        .unwrap();
+    let line = tail.lines().find(|l| l.contains("reload failed")).unwrap();
     assert!(line.contains(db_str), "the failure does not name {db_str}: {line}");
     assert!(!tail.contains("panicked"), "{tail}");
     assert!(s.child.try_wait().unwrap().is_none(), "meridian exited:\n{}", s.log_text());

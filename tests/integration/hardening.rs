@@ -46,7 +46,8 @@ fn blast(sock: &UdpSocket, to: SocketAddr, q: &[u8], count: usize) -> (usize, us
 
 #[test]
 fn rrl_limits_an_identical_flood_from_one_network_but_not_others() {
-    let (s, admin, _dir) = server_with_config("[rrl]\nenabled = true\nresponses_per_second = 10\nwindow = 1\nslip = 2\n");
+    let (s, admin, _dir) =
+        server_with_config("[rrl]\nenabled = true\nresponses_per_second = 10\nwindow = 1\nslip = 2\n");
     let q = query_bytes(0x7777, "static.gslb.example.test.", RecordType::A);
     let flooder = UdpSocket::bind("127.0.0.1:0").unwrap();
     let (answers, truncated) = blast(&flooder, s.addr, &q, 400);
@@ -221,7 +222,8 @@ fn reload_of_a_broken_zone_under_load_loses_nothing_and_a_fix_is_picked_up() {
     let zdir = zones.path().join("zones");
     let s = Server::start_with(&["--zones", zdir.to_str().unwrap(), "--admin", &admin.to_string()], None);
     let queries = zones.path().join("queries.txt");
-    std::fs::write(&queries, "static.gslb.example.test A\nwww.gslb.example.test A\nalias.gslb.example.test AAAA\n").unwrap();
+    std::fs::write(&queries, "static.gslb.example.test A\nwww.gslb.example.test A\nalias.gslb.example.test AAAA\n")
+        .unwrap();
     // Bounded load: 2,000 queries/s for 6 s.
     let perf = std::process::Command::new("dnsperf")
         .args(["-s", "127.0.0.1", "-p", &s.port().to_string(), "-d", queries.to_str().unwrap()])

@@ -395,7 +395,10 @@ chain = ["failover r1 r2"]
         .iter()
         .map(|(h, n)| if *n == 0 { "-".into() } else { format!("{:.0}%", *h as f64 / *n as f64 * 100.0) })
         .collect();
-    eprintln!("slow start: r1 share over its first second {early:.1}% of {total} queries; per 100 ms: {}", curve.join(" "));
+    eprintln!(
+        "slow start: r1 share over its first second {early:.1}% of {total} queries; per 100 ms: {}",
+        curve.join(" ")
+    );
     assert!(total >= 100, "too few queries in the first second ({total}) to measure a share");
     assert!(early < 25.0, "r1 got {early:.1}% in its first second back: not below half its full share (50%)");
 
@@ -404,7 +407,11 @@ chain = ["failover r1 r2"]
     std::thread::sleep(ramp_end.saturating_duration_since(Instant::now()));
     let n = 600;
     let late = (0..n).filter(|_| dns.ask("w", None).has(r1)).count() as f64 / n as f64 * 100.0;
-    eprintln!("slow start: r1 share {:.1}% over {n} queries, {:?} after it reappeared (full share 50%)", late, t0.elapsed());
+    eprintln!(
+        "slow start: r1 share {:.1}% over {n} queries, {:?} after it reappeared (full share 50%)",
+        late,
+        t0.elapsed()
+    );
     assert!((43.0..=57.0).contains(&late), "r1 share after the ramp {late:.1}% is not 50 ± 7%");
 }
 
@@ -463,7 +470,11 @@ chain = ["failover r1 r2 r3"]
     assert_eq!(served_at_first, 0, "the first query was not made before any probe finished (not a cold-start query)");
     let wrong: Vec<String> = answers
         .iter()
-        .filter(|(_, a)| a.rcode != ResponseCode::NoError || a.addrs != vec!["192.0.2.1".parse::<IpAddr>().unwrap()] || a.ttl != Some(30))
+        .filter(|(_, a)| {
+            a.rcode != ResponseCode::NoError
+                || a.addrs != vec!["192.0.2.1".parse::<IpAddr>().unwrap()]
+                || a.ttl != Some(30)
+        })
         .map(|(t, a)| format!("{t:?}: {a:?}"))
         .collect();
     assert!(
@@ -475,7 +486,8 @@ chain = ["failover r1 r2 r3"]
     // The slow probes did succeed: each endpoint went unknown → up.
     let ups = poll(Duration::from_secs(3), FAST, || {
         let log = m.server.log_text();
-        let n = log.lines().filter(|l| l.contains("endpoint state changed") && l.contains("from=Unknown to=Up")).count();
+        let n =
+            log.lines().filter(|l| l.contains("endpoint state changed") && l.contains("from=Unknown to=Up")).count();
         (n == 3).then_some(())
     });
     assert!(ups.is_some(), "three unknown → up transitions expected\n{}", m.log_tail());
@@ -555,7 +567,13 @@ fn https_probe_verifies_the_certificate_or_trusts_the_given_ca() {
         // The test CA beside the zone file.
         region("withca", &["192.0.2.5"], LONDON, "", &probe_with(&format!("type = \"https\"\n{url}\nca = \"ca.pem\""))),
         // Verification off.
-        region("noverify", &["192.0.2.6"], LONDON, "", &probe_with(&format!("type = \"https\"\n{url}\nverify_tls = false"))),
+        region(
+            "noverify",
+            &["192.0.2.6"],
+            LONDON,
+            "",
+            &probe_with(&format!("type = \"https\"\n{url}\nverify_tls = false"))
+        ),
         spare_and_services(&["verify", "withca", "noverify"])
     );
     let m = Meridian::start(&zone, &[("ca.pem", &pki.ca_pem)], COLD_DOWN);
@@ -563,14 +581,18 @@ fn https_probe_verifies_the_certificate_or_trusts_the_given_ca() {
     let up = poll(Duration::from_secs(8), FAST, || {
         (dns.ask("withca", None).has("192.0.2.5") && dns.ask("noverify", None).has("192.0.2.6")).then_some(())
     });
-    let (_, took) = up.unwrap_or_else(|| {
-        panic!("HTTPS with ca = \"ca.pem\" / verify_tls = false not up in 8 s\n{}", m.log_tail())
-    });
-    eprintln!("https: region with ca = \"ca.pem\" (and verify_tls = false) up {took:?} after ready; backend served {}", tls.served());
+    let (_, took) =
+        up.unwrap_or_else(|| panic!("HTTPS with ca = \"ca.pem\" / verify_tls = false not up in 8 s\n{}", m.log_tail()));
+    eprintln!(
+        "https: region with ca = \"ca.pem\" (and verify_tls = false) up {took:?} after ready; backend served {}",
+        tls.served()
+    );
     // The verifying probe fails for an unknown issuer and its region is withdrawn.
     let log_has_down = || {
         let log = m.server.log_text();
-        log.lines().find(|l| l.contains("endpoint state changed") && l.contains("/health") && l.contains("Down")).map(str::to_string)
+        log.lines()
+            .find(|l| l.contains("endpoint state changed") && l.contains("/health") && l.contains("Down"))
+            .map(str::to_string)
     };
     let down = poll(Duration::from_secs(8), FAST, log_has_down);
     let (line, _) = down.unwrap_or_else(|| panic!("verifying HTTPS probe never went down\n{}", m.log_tail()));
@@ -591,7 +613,9 @@ fn http_body_and_status_checks_withdraw() {
     let b = http_backends_on_one_port(&["127.0.0.16", "127.0.0.17", "127.0.0.18"]);
     let port = b[0].port();
     let probe = |ip: &str| {
-        probe_with(&format!("type = \"http\"\nurl = \"http://{{addr}}:{port}/health\"\nprobe_addr = \"{ip}\"\nbody = \"OK\""))
+        probe_with(&format!(
+            "type = \"http\"\nurl = \"http://{{addr}}:{port}/health\"\nprobe_addr = \"{ip}\"\nbody = \"OK\""
+        ))
     };
     b[0].set_reply(Reply { body: "all OK here".into(), ..Reply::default() });
     b[1].set_reply(Reply { body: "DEGRADED".into(), ..Reply::default() });

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-
 /// Where Debian installs the daemon.
 const KNOTD_PATHS: &[&str] = &["/usr/sbin/knotd", "/usr/local/sbin/knotd"];
 
@@ -20,11 +19,7 @@ pub fn knotd_path() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).map(|d| d.join("knotd")).collect::<Vec<_>>())
         .unwrap_or_default();
-    KNOTD_PATHS
-        .iter()
-        .map(PathBuf::from)
-        .chain(on_path)
-        .find(|p| p.is_file())
+    KNOTD_PATHS.iter().map(PathBuf::from).chain(on_path).find(|p| p.is_file())
 }
 
 /// A running knotd, killed (SIGTERM, then SIGKILL) when dropped.
@@ -42,11 +37,7 @@ impl KnotServer {
     /// panics with its log.
     pub fn start(origin: &str, master_file: &str) -> Option<KnotServer> {
         let knotd = knotd_path()?;
-        let origin = if origin.ends_with('.') {
-            origin.to_string()
-        } else {
-            format!("{origin}.")
-        };
+        let origin = if origin.ends_with('.') { origin.to_string() } else { format!("{origin}.") };
         let mut last = String::new();
         // A few attempts only for the race on the free port; any other
         // failure panics at once.

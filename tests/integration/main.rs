@@ -4,17 +4,17 @@
 mod common;
 
 mod admin;
+mod anycast;
+mod backends;
 mod cli;
 mod core_answers;
-mod malformed;
 mod differential_knot;
-mod knot;
 mod geoip;
-mod peers;
-mod resolver;
-mod policies;
-mod backends;
-mod health;
-mod anycast;
 mod hardening;
+mod health;
+mod knot;
+mod malformed;
+mod peers;
+mod policies;
 mod probe_inputs;
+mod resolver;

@@ -15,11 +15,7 @@ use std::time::{Duration, Instant};
 /// The first of `names` found in the usual sbin directories or on `$PATH`.
 pub fn find_binary(name: &str) -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join(name))
-                .collect::<Vec<_>>()
-        })
+        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect::<Vec<_>>())
         .unwrap_or_default();
     ["/usr/sbin", "/usr/local/sbin", "/sbin"]
         .iter()
@@ -66,11 +62,7 @@ impl Daemon {
     }
 
     /// Poll `probe` until it returns true, the daemon exits, or `secs` pass.
-    fn wait_until(
-        &mut self,
-        secs: u64,
-        mut probe: impl FnMut(&Daemon) -> bool,
-    ) -> Result<(), String> {
+    fn wait_until(&mut self, secs: u64, mut probe: impl FnMut(&Daemon) -> bool) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(secs);
         while Instant::now() < deadline {
             if let Some(status) = self.exited() {
@@ -176,14 +168,7 @@ zone:
         let log = d.join("nsd.log");
         let stderr = d.join("nsd.stderr");
         let child = spawn(&nsd, &["-d", "-c", conf_path.to_str().unwrap()], &stderr);
-        let mut daemon = Daemon {
-            name: "nsd",
-            child,
-            addr,
-            log: log.clone(),
-            pidfile: Some(d.join("nsd.pid")),
-            dir,
-        };
+        let mut daemon = Daemon { name: "nsd", child, addr, log: log.clone(), pidfile: Some(d.join("nsd.pid")), dir };
         let q = format!("{origin}. SOA +time=1");
         match daemon.wait_until(20, |me| {
             let r = me.dig(&q);
@@ -191,11 +176,7 @@ zone:
         }) {
             Ok(()) => return Some(daemon),
             Err(e) => {
-                let text = format!(
-                    "{}{}",
-                    std::fs::read_to_string(&stderr).unwrap_or_default(),
-                    daemon.log_text()
-                );
+                let text = format!("{}{}", std::fs::read_to_string(&stderr).unwrap_or_default(), daemon.log_text());
                 if !port_in_use(&text) {
                     panic!("nsd did not start: {e}\nnsd output:\n{text}");
                 }
@@ -246,17 +227,8 @@ remote-control:
         std::fs::write(&conf_path, &conf).unwrap();
         let log = d.join("unbound.log");
         let child = spawn(&unbound, &["-d", "-c", conf_path.to_str().unwrap()], &log);
-        let mut daemon = Daemon {
-            name: "unbound",
-            child,
-            addr,
-            log,
-            pidfile: None,
-            dir,
-        };
-        match daemon.wait_until(20, |me| {
-            !me.dig("version.server CH TXT +time=1").status.is_empty()
-        }) {
+        let mut daemon = Daemon { name: "unbound", child, addr, log, pidfile: None, dir };
+        match daemon.wait_until(20, |me| !me.dig("version.server CH TXT +time=1").status.is_empty()) {
             Ok(()) => return Some(daemon),
             Err(e) => {
                 let text = daemon.log_text();

@@ -138,7 +138,8 @@ fn probe_responses_that_are_huge_slow_or_redirects() {
     let zones = dir.path().join("zones");
     let s = Server::start_with(&["--zones", zones.to_str().unwrap(), "--admin", &admin.to_string()], None);
 
-    let want = [("huge-late", false), ("huge-early", true), ("redirect", true), ("slow-head", false), ("slow-body", false)];
+    let want =
+        [("huge-late", false), ("huge-early", true), ("redirect", true), ("slow-head", false), ("slow-body", false)];
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let (_, body) = http_get(admin, "/status");
@@ -150,15 +151,19 @@ fn probe_responses_that_are_huge_slow_or_redirects() {
                     .map(|r| {
                         let ep = &r["endpoints"][0];
                         let detail = ep["last_result"]["detail"].as_str().unwrap_or("").to_string();
-                        (r["name"].as_str().unwrap_or("").to_string(), ep["verdict"].as_str().unwrap_or("").to_string(), detail)
+                        (
+                            r["name"].as_str().unwrap_or("").to_string(),
+                            ep["verdict"].as_str().unwrap_or("").to_string(),
+                            detail,
+                        )
                     })
                     .collect()
             })
             .unwrap_or_default();
         let last = format!("{verdicts:#?}");
-        let settled = want.iter().all(|(name, up)| {
-            verdicts.iter().any(|(n, v, _)| n == name && v == if *up { "up" } else { "down" })
-        });
+        let settled = want
+            .iter()
+            .all(|(name, up)| verdicts.iter().any(|(n, v, _)| n == name && v == if *up { "up" } else { "down" }));
         if settled {
             eprintln!("probe verdicts: {last}");
             let detail = |name: &str| verdicts.iter().find(|(n, _, _)| n == name).unwrap().2.clone();

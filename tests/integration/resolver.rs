@@ -73,10 +73,7 @@ fn host_lock() -> HostLock {
             return HostLock(f);
         }
         if Instant::now() > deadline {
-            panic!(
-                "another test run has held {} (127.0.0.3:53) for 180 s",
-                path.display()
-            );
+            panic!("another test run has held {} (127.0.0.3:53) for 180 s", path.display());
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -92,9 +89,7 @@ enum PortCheck {
 fn check_port53() -> PortCheck {
     for a in NS_ADDRS {
         let addr: SocketAddr = a.parse().unwrap();
-        let r = UdpSocket::bind(addr)
-            .map(drop)
-            .and_then(|_| TcpListener::bind(addr).map(drop));
+        let r = UdpSocket::bind(addr).map(drop).and_then(|_| TcpListener::bind(addr).map(drop));
         match r {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -119,9 +114,7 @@ enum Parent {
 
 impl Parent {
     fn start() -> Option<Parent> {
-        let want_knot = std::env::var("MERIDIAN_TEST_PARENT")
-            .map(|v| v == "knot")
-            .unwrap_or(false);
+        let want_knot = std::env::var("MERIDIAN_TEST_PARENT").map(|v| v == "knot").unwrap_or(false);
         if !want_knot {
             if let Some(d) = start_nsd("example.test", &parent_zone()) {
                 return Some(Parent::Nsd(d));
@@ -234,9 +227,7 @@ impl Stack {
         match check_port53() {
             PortCheck::Free => {}
             PortCheck::NeedsPrivilege(e) => {
-                skip(&format!(
-                    "may not bind Meridian's port 53 ({e}); run as root"
-                ));
+                skip(&format!("may not bind Meridian's port 53 ({e}); run as root"));
                 return None;
             }
             PortCheck::Busy(e) => panic!(
@@ -258,8 +249,8 @@ impl Stack {
         }
         let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
         let meridian = Server::start_with(&extra, None);
-        let unbound = start_unbound(&unbound_server_conf(), &unbound_stubs(parent.addr()))
-            .expect("unbound checked above");
+        let unbound =
+            start_unbound(&unbound_server_conf(), &unbound_stubs(parent.addr())).expect("unbound checked above");
         eprintln!(
             "resolver stack: parent {} on {}, meridian on {} and {} (+{}), unbound on {}",
             parent.name(),
@@ -269,13 +260,7 @@ impl Stack {
             meridian.addr,
             unbound.addr
         );
-        Some(Stack {
-            unbound,
-            meridian: Some(meridian),
-            parent,
-            _lock: lock,
-            _guard: guard,
-        })
+        Some(Stack { unbound, meridian: Some(meridian), parent, _lock: lock, _guard: guard })
     }
 
     fn meridian(&self) -> &Server {
@@ -300,10 +285,7 @@ impl Stack {
             "--- {} log:\n{}\n--- meridian log:\n{}\n--- unbound log:\n{}",
             self.parent.name(),
             tail(&self.parent.log_text()),
-            self.meridian
-                .as_ref()
-                .map(|m| tail(&m.log_text()))
-                .unwrap_or_else(|| "(stopped)".into()),
+            self.meridian.as_ref().map(|m| tail(&m.log_text())).unwrap_or_else(|| "(stopped)".into()),
             tail(&self.unbound.log_text())
         )
     }
@@ -318,10 +300,7 @@ impl Stack {
                 return d;
             }
         }
-        panic!(
-            "unbound did not answer `dig {args}` three times\n{}",
-            self.logs()
-        );
+        panic!("unbound did not answer `dig {args}` three times\n{}", self.logs());
     }
 }
 
@@ -340,84 +319,24 @@ struct Case {
 }
 
 const DEMO_CASES: &[Case] = &[
-    Case {
-        subnet: "10.3.0.0/24",
-        qtype: "A",
-        want: "198.51.100.10",
-        what: "GB (London) -> eu-west",
-    },
-    Case {
-        subnet: "10.1.0.0/24",
-        qtype: "A",
-        want: "192.0.2.10",
-        what: "US (San Francisco) -> us-east",
-    },
-    Case {
-        subnet: "2001:db8:5::/56",
-        qtype: "A",
-        want: "203.0.113.10",
-        what: "JP (Tokyo) -> ap-northeast",
-    },
-    Case {
-        subnet: "2001:db8:5::/56",
-        qtype: "AAAA",
-        want: "2001:db8:30::10",
-        what: "JP (Tokyo) -> ap-northeast",
-    },
+    Case { subnet: "10.3.0.0/24", qtype: "A", want: "198.51.100.10", what: "GB (London) -> eu-west" },
+    Case { subnet: "10.1.0.0/24", qtype: "A", want: "192.0.2.10", what: "US (San Francisco) -> us-east" },
+    Case { subnet: "2001:db8:5::/56", qtype: "A", want: "203.0.113.10", what: "JP (Tokyo) -> ap-northeast" },
+    Case { subnet: "2001:db8:5::/56", qtype: "AAAA", want: "2001:db8:30::10", what: "JP (Tokyo) -> ap-northeast" },
     // Other /24s of the same /16s: answered from the subnet cache entry for
     // the scope Meridian gave, or asked again; either way by location.
-    Case {
-        subnet: "10.3.99.0/24",
-        qtype: "A",
-        want: "198.51.100.10",
-        what: "GB, another /24 of 10.3.0.0/16",
-    },
-    Case {
-        subnet: "10.1.200.0/24",
-        qtype: "A",
-        want: "192.0.2.10",
-        what: "US, another /24 of 10.1.0.0/16",
-    },
-    Case {
-        subnet: "10.1.0.0/24",
-        qtype: "AAAA",
-        want: "2001:db8:10::10",
-        what: "US -> us-east",
-    },
-    Case {
-        subnet: "10.3.0.0/24",
-        qtype: "AAAA",
-        want: "2001:db8:20::10",
-        what: "GB -> eu-west",
-    },
+    Case { subnet: "10.3.99.0/24", qtype: "A", want: "198.51.100.10", what: "GB, another /24 of 10.3.0.0/16" },
+    Case { subnet: "10.1.200.0/24", qtype: "A", want: "192.0.2.10", what: "US, another /24 of 10.1.0.0/16" },
+    Case { subnet: "10.1.0.0/24", qtype: "AAAA", want: "2001:db8:10::10", what: "US -> us-east" },
+    Case { subnet: "10.3.0.0/24", qtype: "AAAA", want: "2001:db8:20::10", what: "GB -> eu-west" },
 ];
 
 /// The issue's subnets in MaxMind's test database (GeoIP2-City-Test.mmdb).
 const MAXMIND_CASES: &[Case] = &[
-    Case {
-        subnet: "2.2.3.0/24",
-        qtype: "A",
-        want: "198.51.100.10",
-        what: "GB -> eu-west",
-    },
-    Case {
-        subnet: "214.78.124.0/24",
-        qtype: "A",
-        want: "192.0.2.10",
-        what: "US -> us-east",
-    },
-    Case {
-        subnet: "2001:218::/56",
-        qtype: "A",
-        want: "203.0.113.10",
-        what: "JP -> ap-northeast",
-    },
-    Case {
-        subnet: "2001:218::/56",
-        qtype: "AAAA",
-        want: "2001:db8:30::10",
-        what: "JP -> ap-northeast",
-    },
+    Case { subnet: "2.2.3.0/24", qtype: "A", want: "198.51.100.10", what: "GB -> eu-west" },
+    Case { subnet: "214.78.124.0/24", qtype: "A", want: "192.0.2.10", what: "US -> us-east" },
+    Case { subnet: "2001:218::/56", qtype: "A", want: "203.0.113.10", what: "JP -> ap-northeast" },
+    Case { subnet: "2001:218::/56", qtype: "AAAA", want: "2001:db8:30::10", what: "JP -> ap-northeast" },
 ];
 
 /// Asked after Meridian is stopped, when only Unbound's subnet cache can
@@ -483,73 +402,35 @@ fn run(stack: &mut Stack, cases: &[Case], probes: &[Probe]) {
     //    name server addresses.
     let r = dig(parent, "www.gslb.example.test A");
     assert_eq!(r.status, "NOERROR", "parent referral:\n{}", r.raw);
-    assert!(
-        !r.has_flag("aa") && r.answer.is_empty(),
-        "parent must refer, not answer:\n{}",
-        r.raw
-    );
+    assert!(!r.has_flag("aa") && r.answer.is_empty(), "parent must refer, not answer:\n{}", r.raw);
     let mut ns = rr_data(&r.authority, "NS");
     ns.sort();
-    assert_eq!(
-        ns,
-        ["ns1.gslb.example.test.", "ns2.gslb.example.test."],
-        "{}",
-        r.raw
-    );
+    assert_eq!(ns, ["ns1.gslb.example.test.", "ns2.gslb.example.test."], "{}", r.raw);
     let mut glue = rr_data(&r.additional, "A");
     glue.sort();
     assert_eq!(glue, ["127.0.0.3", "127.0.0.4"], "{}", r.raw);
     for a in NS_ADDRS {
         let d = dig(a.parse().unwrap(), "static.gslb.example.test A");
-        assert!(
-            d.has_flag("aa") && d.addrs() == ["192.0.2.1"],
-            "meridian on {a}:\n{}",
-            d.raw
-        );
+        assert!(d.has_flag("aa") && d.addrs() == ["192.0.2.1"], "meridian on {a}:\n{}", d.raw);
     }
 
     // 1. Through Unbound, data only Meridian has: the delegation was followed.
     let st = stack.resolve("static.gslb.example.test A");
-    println!(
-        "via unbound: static.gslb.example.test A -> {} {:?}",
-        st.status,
-        st.addrs()
-    );
+    println!("via unbound: static.gslb.example.test A -> {} {:?}", st.status, st.addrs());
     assert_eq!(st.status, "NOERROR", "{}\n{}", st.raw, stack.logs());
-    assert!(
-        st.has_flag("ra") && !st.has_flag("aa"),
-        "a recursive answer:\n{}",
-        st.raw
-    );
+    assert!(st.has_flag("ra") && !st.has_flag("aa"), "a recursive answer:\n{}", st.raw);
     assert_eq!(st.addrs(), ["192.0.2.1"], "{}\n{}", st.raw, stack.logs());
 
     let txt = stack.resolve("info.gslb.example.test TXT");
-    println!(
-        "via unbound: info.gslb.example.test TXT -> {:?}",
-        txt.answers_of("TXT")
-    );
-    assert_eq!(
-        txt.answers_of("TXT"),
-        ["\"included from a master file\""],
-        "{}",
-        txt.raw
-    );
+    println!("via unbound: info.gslb.example.test TXT -> {:?}", txt.answers_of("TXT"));
+    assert_eq!(txt.answers_of("TXT"), ["\"included from a master file\""], "{}", txt.raw);
 
     let nsr = stack.resolve("gslb.example.test NS");
     let mut ns = nsr.answers_of("NS");
     ns.sort();
-    let ttls: Vec<u32> = nsr
-        .answer
-        .iter()
-        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .collect();
+    let ttls: Vec<u32> = nsr.answer.iter().filter_map(|l| l.split_whitespace().nth(1)?.parse().ok()).collect();
     println!("via unbound: gslb.example.test NS -> {ns:?} ttl {ttls:?}");
-    assert_eq!(
-        ns,
-        ["ns1.gslb.example.test.", "ns2.gslb.example.test."],
-        "{}",
-        nsr.raw
-    );
+    assert_eq!(ns, ["ns1.gslb.example.test.", "ns2.gslb.example.test."], "{}", nsr.raw);
     assert!(
         ttls.iter().all(|&t| t > PARENT_NS_TTL),
         "the NS answer must be the child's (Meridian, TTL 3600), not the parent's \
@@ -565,16 +446,9 @@ fn run(stack: &mut Stack, cases: &[Case], probes: &[Probe]) {
     let first_query = Instant::now();
     for round in 1..=3 {
         for c in cases {
-            let r = stack.resolve(&format!(
-                "www.gslb.example.test {} +subnet={}",
-                c.qtype, c.subnet
-            ));
+            let r = stack.resolve(&format!("www.gslb.example.test {} +subnet={}", c.qtype, c.subnet));
             let got = r.addrs();
-            let ttl = r
-                .answer
-                .first()
-                .and_then(|l| l.split_whitespace().nth(1))
-                .unwrap_or("-");
+            let ttl = r.answer.first().and_then(|l| l.split_whitespace().nth(1)).unwrap_or("-");
             println!(
                 "round {round}: +subnet={:<16} {:<4} -> {:<9} {:?} ttl {ttl} ecs {:?}   ({})",
                 c.subnet,
@@ -584,15 +458,7 @@ fn run(stack: &mut Stack, cases: &[Case], probes: &[Probe]) {
                 r.ecs.as_deref().unwrap_or("none"),
                 c.what
             );
-            assert_eq!(
-                r.status,
-                "NOERROR",
-                "+subnet={} {}:\n{}\n{}",
-                c.subnet,
-                c.qtype,
-                r.raw,
-                stack.logs()
-            );
+            assert_eq!(r.status, "NOERROR", "+subnet={} {}:\n{}\n{}", c.subnet, c.qtype, r.raw, stack.logs());
             assert_eq!(
                 got,
                 [c.want],
@@ -616,24 +482,14 @@ fn run(stack: &mut Stack, cases: &[Case], probes: &[Probe]) {
             if c.qtype == "A" {
                 distinct.insert(got[0].clone());
             }
-            seen.insert(
-                (c.subnet, c.qtype),
-                (got[0].clone(), scope.unwrap(), ttl.parse().unwrap_or(0)),
-            );
+            seen.insert((c.subnet, c.qtype), (got[0].clone(), scope.unwrap(), ttl.parse().unwrap_or(0)));
         }
     }
-    assert_eq!(
-        distinct.len(),
-        3,
-        "three regions by subnet, got {distinct:?}"
-    );
+    assert_eq!(distinct.len(), 3, "three regions by subnet, got {distinct:?}");
 
     // 3. The same answers straight from Meridian, for the record.
     for c in cases.iter().take(4) {
-        let d = stack.meridian().dig(&format!(
-            "www.gslb.example.test {} +subnet={}",
-            c.qtype, c.subnet
-        ));
+        let d = stack.meridian().dig(&format!("www.gslb.example.test {} +subnet={}", c.qtype, c.subnet));
         println!(
             "direct:  +subnet={:<16} {:<4} -> {:?} ecs {:?}",
             c.subnet,
@@ -663,9 +519,8 @@ fn run(stack: &mut Stack, cases: &[Case], probes: &[Probe]) {
         .iter()
         .map(|&(subnet, qtype, cover)| {
             let expect = cover.and_then(|c| {
-                let (ans, scope, _) = seen
-                    .get(&(c, qtype))
-                    .unwrap_or_else(|| panic!("probe {subnet}: {c} {qtype} not asked"));
+                let (ans, scope, _) =
+                    seen.get(&(c, qtype)).unwrap_or_else(|| panic!("probe {subnet}: {c} {qtype} not asked"));
                 in_prefix(subnet_addr(subnet), subnet_addr(c), *scope).then(|| ans.clone())
             });
             (subnet, qtype, cover, expect)
@@ -682,17 +537,11 @@ fn run(stack: &mut Stack, cases: &[Case], probes: &[Probe]) {
         };
         println!(
             "cache:   +subnet={subnet:<20} {qtype:<4} -> {:<9} {:?} ecs {:?} in {:?} (expected {})",
-            if r.status.is_empty() {
-                "no reply"
-            } else {
-                r.status.as_str()
-            },
+            if r.status.is_empty() { "no reply" } else { r.status.as_str() },
             r.addrs(),
             r.ecs.as_deref().unwrap_or("none"),
             started.elapsed(),
-            expect
-                .as_deref()
-                .unwrap_or("nothing cached: SERVFAIL or no reply")
+            expect.as_deref().unwrap_or("nothing cached: SERVFAIL or no reply")
         );
         match expect {
             Some(a) => assert!(

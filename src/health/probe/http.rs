@@ -28,8 +28,8 @@ impl HttpClients {
             .no_proxy();
         if let Some(path) = ca {
             let pem = std::fs::read(path).map_err(|e| format!("CA file {}: {e}", path.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("CA file {}: {e}", path.display()))?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("CA file {}: {e}", path.display()))?;
             b = b.tls_certs_only(certs);
         }
         if !verify {
