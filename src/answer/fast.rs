@@ -42,7 +42,7 @@ pub fn try_answer(
         FastEntry::Service { zone, service } => {
             let z = state.zones.zones.get(*zone)?;
             let client = Client::from_ecs_or_source(q.edns.and_then(|e| e.ecs).map(|e| (e.addr, e.source)), src.ip());
-            let d = super::decide_service(state, z, service, &client, RecordType::from(q.qtype), None);
+            let d = super::decisions::decide(state, z, service, &client, RecordType::from(q.qtype));
             if d.servfail || d.addresses.is_empty() {
                 return None; // SERVFAIL and NODATA: the general path says them
             }

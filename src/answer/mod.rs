@@ -13,6 +13,7 @@ use crate::state::State;
 use crate::wire::{self, ecs, EDNS_PAYLOAD};
 use crate::zone;
 
+mod decisions;
 mod fast;
 mod prebuilt;
 
@@ -144,12 +145,12 @@ fn answer(
     let client = Client::from_ecs_or_source(query_ecs.map(|(_, v)| (v.addr, v.source_prefix)), src.ip());
     let mut scope: u8 = 0;
     let mut decide = |z: &zone::Zone, svc: &policy::Service, rtype: RecordType| {
-        let d = decide_service(state, z, svc, &client, rtype, None);
+        let d = decisions::decide(state, z, svc, &client, rtype);
         scope = scope.max(d.scope);
         if let Some(m) = metrics {
             obs.record_service(m, z, svc, &d);
         }
-        zone::ServiceAnswer { addrs: d.addresses, ttl: d.ttl, servfail: d.servfail }
+        zone::ServiceAnswer { addrs: d.addresses.clone(), ttl: d.ttl, servfail: d.servfail }
     };
     let found = zone::lookup(&state.zones, name, qtype, &mut decide);
     if let Some((mut echo, v)) = query_ecs {

@@ -71,6 +71,14 @@ impl GeoDb {
         loc
     }
 
+    /// The networks `lookup` would report for `ip` (city/country database,
+    /// ASN database), without decoding any record: everything in one pair of
+    /// networks has the same `Location` fields, so this is a cache key.
+    pub fn networks(&self, ip: IpAddr) -> (IpNet, Option<IpNet>) {
+        let ip = ip.to_canonical();
+        (self.geo.network(ip), self.asn.as_ref().map(|a| a.network(ip)))
+    }
+
     /// One line for logs and `meridian check`, e.g.
     /// `GeoIP2-City built 2024-05-01 (epoch 1714521600), 1234 nodes, IPv6 tree, file /x.mmdb`.
     pub fn describe(&self) -> String {
@@ -118,6 +126,15 @@ impl Db {
             Ok(Ok(reader)) => Ok(Db { reader, path: path.to_path_buf() }),
             Ok(Err(reason)) => Err(invalid(reason)),
             Err(panic) => Err(invalid(format!("reader panicked during validation: {}", panic_message(&*panic)))),
+        }
+    }
+
+    /// The network that decides `ip`'s record, as `find` reports it (tree walk only).
+    fn network(&self, ip: IpAddr) -> IpNet {
+        match self.reader.lookup(ip) {
+            Ok(r) => r.network().map(|n| to_ipnet(ip, n.network(), n.prefix())).unwrap_or_else(|_| host_net(ip)),
+            Err(MaxMindDbError::InvalidInput { .. }) => family_net(ip, 0),
+            Err(_) => host_net(ip),
         }
     }
 
@@ -437,6 +454,34 @@ mod tests {
 
         assert!(db.describe().contains("GeoIP2-City"), "{}", db.describe());
         assert!(db.describe().contains("GeoIP2-City-Test.mmdb"), "{}", db.describe());
+    }
+
+    /// `networks` (the decision cache's key) reports exactly the networks
+    /// `lookup` does, hits and misses, both families, IPv4-mapped included.
+    #[test]
+    fn networks_agree_with_lookup() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut dbs = vec![GeoDb::open(&root.join("geoip/demo.mmdb"), None).unwrap()];
+        if let Some(dir) = test_dir("maxmind-test") {
+            let asn = dir.join("GeoLite2-ASN-Test.mmdb");
+            dbs.push(GeoDb::open(&dir.join("GeoIP2-City-Test.mmdb"), Some(&asn)).unwrap());
+            dbs.push(GeoDb::open(&dir.join("MaxMind-DB-test-ipv4-24.mmdb"), None).unwrap());
+        }
+        let mut addrs: Vec<IpAddr> = Vec::new();
+        for a in 0..=255u8 {
+            for b in [0u8, 1, 2, 3, 5, 7, 69, 128, 160, 255] {
+                addrs.push(IpAddr::from([a, b, a ^ b, 7]));
+            }
+        }
+        for s in ["2001:db8:3::1", "2001:db8:7::9", "2001:218::1", "fe80::1", "::ffff:10.3.0.1", "::ffff:2.2.3.1"] {
+            addrs.push(ip(s));
+        }
+        for db in &dbs {
+            for a in &addrs {
+                let l = db.lookup(*a);
+                assert_eq!(db.networks(*a), (l.network, l.asn_network), "{a} in {}", db.describe());
+            }
+        }
     }
 
     #[test]

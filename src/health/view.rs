@@ -58,6 +58,12 @@ impl HealthView {
         !self.down.is_empty() && regions.any(|r| self.down.contains(r))
     }
 
+    /// Whether any region is in slow start (answers then depend on a client
+    /// hash and the clock, so decisions must not be cached).
+    pub fn ramping(&self) -> bool {
+        !self.ramp.is_empty()
+    }
+
     /// Slow-start factor in [RAMP_FLOOR, 1]: 1 when not ramping (without
     /// reading the clock: this is on the query path).
     pub fn ramp(&self, region: &str) -> f64 {

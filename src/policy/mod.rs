@@ -144,6 +144,20 @@ impl Service {
     pub fn needs_location(&self) -> bool {
         self.chain.iter().any(Step::needs_location)
     }
+
+    /// Whether the chain's decision (and its ECS scope) depends on the client
+    /// only through its database networks: no randomness (`weighted`), no
+    /// per-subnet hash (`sticky`) and no CIDR rule (which looks at the address
+    /// itself). Such decisions may be cached per network. Slow start is the
+    /// health view's business (`HealthView::ramping`).
+    pub fn decided_by_networks(&self) -> bool {
+        self.chain.iter().all(|s| match s {
+            Step::Weighted | Step::Sticky => false,
+            Step::Geo(m) => m.cidr.is_empty(),
+            Step::Latency(m) => m.cidr.is_empty(),
+            Step::Nearest | Step::LatencyProbe | Step::Failover(_) | Step::Multi(_) => true,
+        })
+    }
 }
 
 /// Who is asking: the ECS subnet when given, else the resolver's address.
