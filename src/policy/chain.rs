@@ -3,13 +3,18 @@
 //! reorders within (or splits) the tiers earlier steps produced, so a later
 //! step refines an earlier one instead of undoing it.
 
+use smallvec::{smallvec, SmallVec};
 use std::net::IpAddr;
 
 use super::explain::TraceStep;
 use super::{Client, Decision, FailMode, Family, HealthView, Region, RegionId, Service, Step};
 
+/// A group of equally good regions. Inline storage: a decision allocates
+/// nothing for the handful of regions a service has.
+pub type Tier = SmallVec<[RegionId; 4]>;
+
 /// Ordered groups of equally good regions.
-pub type Tiers = Vec<Vec<RegionId>>;
+pub type Tiers = SmallVec<[Tier; 4]>;
 
 /// What a step sees.
 pub struct Ctx<'a> {
@@ -75,7 +80,7 @@ pub fn decide(
     mut trace: Option<&mut Vec<TraceStep>>,
 ) -> Decision {
     let ctx = Ctx { regions, client, health, explain: trace.is_some() };
-    let up: Vec<RegionId> = svc.regions.iter().copied().filter(|id| health.is_up(&regions[*id].name)).collect();
+    let up: Tier = svc.regions.iter().copied().filter(|id| health.is_up(&regions[*id].name)).collect();
     let all_down = up.is_empty();
     let degraded = up.len() < svc.regions.len();
     let ttl = match svc.ttl_degraded {
@@ -84,15 +89,15 @@ pub fn decide(
     };
     let (candidates, fail_open) = match (&svc.fail, all_down) {
         (_, false) => (up, false),
-        (FailMode::Open, true) => (svc.regions.clone(), true),
-        (FailMode::Fallback(id), true) => (vec![*id], false),
+        (FailMode::Open, true) => (Tier::from_slice(&svc.regions), true),
+        (FailMode::Fallback(id), true) => (smallvec![*id], false),
         (FailMode::Servfail, true) => {
             if let Some(t) = trace.as_deref_mut() {
                 t.push(TraceStep::new(
                     "available",
                     &ctx,
-                    &vec![svc.regions.clone()],
-                    &vec![],
+                    &smallvec![Tier::from_slice(&svc.regions)],
+                    &Tiers::new(),
                     "every region is down: SERVFAIL".into(),
                 ));
             }
@@ -108,10 +113,16 @@ pub fn decide(
         } else {
             format!("withdrawn: {}", ctx.names(&down))
         };
-        t.push(TraceStep::new("available", &ctx, &vec![svc.regions.clone()], &vec![candidates.clone()], note));
+        t.push(TraceStep::new(
+            "available",
+            &ctx,
+            &smallvec![Tier::from_slice(&svc.regions)],
+            &smallvec![candidates.clone()],
+            note,
+        ));
     }
 
-    let mut tiers: Tiers = vec![candidates];
+    let mut tiers: Tiers = smallvec![candidates];
     let mut scope: Option<u8> = None;
     let mut multi: Option<usize> = None;
     for step in &svc.chain {
@@ -149,9 +160,9 @@ pub fn decide(
     }
     let ordered = tiers.into_iter().flatten();
     // Withdrawn endpoints inside an available region are not answered, unless failing open.
-    let usable = |id: RegionId| -> Vec<IpAddr> {
+    let usable = |id: RegionId| {
         let r = &regions[id];
-        r.addresses_of(family).filter(|a| fail_open || health.addr_up(&r.name, *a)).collect()
+        r.addresses_of(family).filter(move |a| fail_open || health.addr_up(&r.name, *a))
     };
     let mut chosen = Vec::new();
     let mut addresses: Vec<IpAddr> = Vec::new();
@@ -162,7 +173,7 @@ pub fn decide(
                     break;
                 }
                 let before = addresses.len();
-                addresses.extend(usable(id).into_iter().take(n - before));
+                addresses.extend(usable(id).take(n - before));
                 if addresses.len() > before {
                     chosen.push(id);
                 }
@@ -171,10 +182,9 @@ pub fn decide(
         None => {
             // The first region that has addresses of this family answers with all of them.
             for id in ordered {
-                let a = usable(id);
-                if !a.is_empty() {
+                addresses.extend(usable(id));
+                if !addresses.is_empty() {
                     chosen.push(id);
-                    addresses = a;
                     break;
                 }
             }

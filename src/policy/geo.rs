@@ -1,7 +1,9 @@
 //! `geo`: the most specific rule's regions go first, in the rule's order;
 //! the other candidates stay behind them as the fallback, in their order.
 
-use super::chain::{Ctx, Outcome, Tiers};
+use smallvec::smallvec;
+
+use super::chain::{Ctx, Outcome, Tier, Tiers};
 use super::{Matcher, RegionId};
 
 pub fn apply(tiers: Tiers, rules: &Matcher<Vec<RegionId>>, ctx: &Ctx) -> Outcome {
@@ -25,10 +27,10 @@ pub fn promote(tiers: Tiers, list: &[RegionId]) -> Tiers {
     for tier in tiers {
         for id in list {
             if tier.contains(id) {
-                out.push(vec![*id]);
+                out.push(smallvec![*id]);
             }
         }
-        let rest: Vec<RegionId> = tier.into_iter().filter(|id| !list.contains(id)).collect();
+        let rest: Tier = tier.into_iter().filter(|id| !list.contains(id)).collect();
         if !rest.is_empty() {
             out.push(rest);
         }

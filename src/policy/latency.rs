@@ -1,7 +1,9 @@
 //! `latency`: order by a configured latency table (client group → region →
 //! ms); where the table says nothing, fall back to `nearest`.
 
-use super::chain::{Ctx, Outcome, Tiers};
+use smallvec::smallvec;
+
+use super::chain::{Ctx, Outcome, Tier, Tiers};
 use super::nearest::{order_by_distance, split_equal};
 use super::{Matcher, RegionId};
 
@@ -26,10 +28,10 @@ pub fn apply(tiers: Tiers, table: &Matcher<Vec<(RegionId, u32)>>, ctx: &Ctx) -> 
             m.value.iter().filter(|(id, _)| tier.contains(id)).map(|(id, ms)| (*ms, *id)).collect();
         measured.sort_by_key(|(ms, _)| *ms);
         split_equal(&mut out, measured);
-        let rest: Vec<RegionId> = tier.into_iter().filter(|id| !m.value.iter().any(|(r, _)| r == id)).collect();
+        let rest: Tier = tier.into_iter().filter(|id| !m.value.iter().any(|(r, _)| r == id)).collect();
         if !rest.is_empty() {
             match coords {
-                Some(c) => out.extend(order_by_distance(vec![rest], ctx, c)),
+                Some(c) => out.extend(order_by_distance(smallvec![rest], ctx, c)),
                 None => out.push(rest),
             }
         }
@@ -55,11 +57,11 @@ pub fn apply_probe(tiers: Tiers, ctx: &Ctx) -> Outcome {
             .filter_map(|id| ctx.health.rtt_ms(&ctx.regions[*id].name).map(|ms| ((ms * 1000.0) as u64, *id)))
             .collect();
         measured.sort_by_key(|(us, _)| *us);
-        let rest: Vec<RegionId> = tier.into_iter().filter(|id| !measured.iter().any(|(_, m)| m == id)).collect();
+        let rest: Tier = tier.into_iter().filter(|id| !measured.iter().any(|(_, m)| m == id)).collect();
         split_equal(&mut out, measured);
         if !rest.is_empty() {
             match coords {
-                Some(c) => out.extend(order_by_distance(vec![rest], ctx, c)),
+                Some(c) => out.extend(order_by_distance(smallvec![rest], ctx, c)),
                 None => out.push(rest),
             }
         }

@@ -1,5 +1,7 @@
 //! `nearest`: order by great-circle distance from the client to each region.
 
+use smallvec::{smallvec, SmallVec};
+
 use super::chain::{Ctx, Outcome, Tiers};
 use super::RegionId;
 
@@ -30,7 +32,7 @@ pub fn apply(tiers: Tiers, ctx: &Ctx) -> Outcome {
 pub fn order_by_distance(tiers: Tiers, ctx: &Ctx, client: (f64, f64)) -> Tiers {
     let mut out = Tiers::new();
     for tier in tiers {
-        let mut keyed: Vec<(f64, RegionId)> = tier
+        let mut keyed: SmallVec<[(f64, RegionId); 4]> = tier
             .into_iter()
             .map(|id| (ctx.regions[id].location.map_or(f64::INFINITY, |l| distance_km(client, l)), id))
             .collect();
@@ -41,12 +43,12 @@ pub fn order_by_distance(tiers: Tiers, ctx: &Ctx, client: (f64, f64)) -> Tiers {
 }
 
 /// Push regions as tiers, grouping equal keys.
-pub fn split_equal<K: PartialEq>(out: &mut Tiers, keyed: Vec<(K, RegionId)>) {
+pub fn split_equal<K: PartialEq>(out: &mut Tiers, keyed: impl IntoIterator<Item = (K, RegionId)>) {
     let mut last: Option<K> = None;
     for (k, id) in keyed {
         match (&last, out.last_mut()) {
             (Some(prev), Some(tier)) if *prev == k => tier.push(id),
-            _ => out.push(vec![id]),
+            _ => out.push(smallvec![id]),
         }
         last = Some(k);
     }

@@ -5,6 +5,8 @@
 use std::net::IpAddr;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
+use smallvec::{smallvec, SmallVec};
+
 use super::chain::{Ctx, Outcome, Tiers};
 use super::RegionId;
 
@@ -45,7 +47,7 @@ pub fn apply(mut tiers: Tiers, ctx: &Ctx) -> Outcome {
     let mut keyed: Vec<(f64, RegionId)> =
         first.into_iter().map(|id| (score(&key, &ctx.regions[id].name, ctx.weight(id)), id)).collect();
     keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut out: Tiers = keyed.into_iter().map(|(_, id)| vec![id]).collect();
+    let mut out: Tiers = keyed.into_iter().map(|(_, id)| smallvec![id]).collect();
     out.extend(tiers);
     let note = ctx.note(|| {
         let net = ipnet::IpNet::new(ctx.client.addr, prefix).expect("valid").trunc();
@@ -64,7 +66,7 @@ pub fn ramp_first(
     ctx: &Ctx,
     trace: Option<&mut Vec<super::explain::TraceStep>>,
 ) -> (Tiers, Option<u8>) {
-    let flat: Vec<RegionId> = tiers.iter().flatten().copied().collect();
+    let flat: SmallVec<[RegionId; 8]> = tiers.iter().flatten().copied().collect();
     let (Some(&first), Some(&second)) = (flat.first(), flat.get(1)) else { return (tiers, None) };
     let name = &ctx.regions[first].name;
     let f = ctx.health.ramp(name);
@@ -79,9 +81,9 @@ pub fn ramp_first(
     }
     let before = tiers.clone();
     // Demote: first becomes second.
-    tiers = std::iter::once(vec![second])
-        .chain(std::iter::once(vec![first]))
-        .chain(flat[2..].iter().map(|id| vec![*id]))
+    tiers = std::iter::once(smallvec![second])
+        .chain(std::iter::once(smallvec![first]))
+        .chain(flat[2..].iter().map(|id| smallvec![*id]))
         .collect();
     if let Some(t) = trace {
         let note = format!("{name} is ramping up ({:.0}% of its clients); this client waits", f * 100.0);
