@@ -59,13 +59,15 @@ pub fn parse_simple(p: &[u8]) -> Option<SimpleQuery<'_>> {
         if len > 63 || i + 1 + len > p.len() || i + 1 + len - 12 > 255 {
             return None;
         }
-        // Mixed case goes the general way (it keeps the asker's case everywhere).
-        if p[i + 1..i + 1 + len].iter().any(u8::is_ascii_uppercase) {
-            return None;
-        }
         i += 1 + len;
     }
     let qname = &p[12..i];
+    // Mixed case goes the general way (it keeps the asker's case everywhere).
+    // One branch-free pass over the whole name (length bytes are < 64, never
+    // letters), which the compiler can vectorise.
+    if qname.iter().fold(false, |up, b| up | b.wrapping_sub(b'A').lt(&26)) {
+        return None;
+    }
     if i + 4 > p.len() || be16(p, i + 2) != 1 {
         return None;
     }
@@ -137,9 +139,12 @@ fn parse_ecs(d: &[u8]) -> Option<SimpleEcs> {
         }
         _ => return None,
     };
-    // No bits beyond the prefix.
-    let net = ipnet::IpNet::new(addr, source).ok()?;
-    (net.trunc().addr() == addr).then_some(SimpleEcs { addr, source })
+    // No bits beyond the prefix (only the last byte can hold any).
+    let spare = source % 8;
+    if spare != 0 && bytes.last().is_some_and(|b| b & (0xff >> spare) != 0) {
+        return None;
+    }
+    Some(SimpleEcs { addr, source })
 }
 
 #[cfg(test)]
@@ -173,6 +178,15 @@ mod tests {
         assert!(parse_simple(&q(b"\x01a\x00", &bad_ecs, 1)).is_none(), "extra address octet");
         let v1 = [0, 0, 41, 4, 0xd0, 0, 1, 0, 0, 0, 0];
         assert!(parse_simple(&q(b"\x01a\x00", &v1, 1)).is_none(), "EDNS version 1");
+        for name in [&b"\x03wwZ\x04test\x00"[..], b"\x01A\x00", b"\x03www\x04tEst\x00"] {
+            assert!(parse_simple(&q(name, &[], 0)).is_none(), "mixed case {name:?}");
+        }
+        // '@' and '[' sit just outside A-Z: lowercase as far as case goes.
+        assert!(parse_simple(&q(b"\x03a@[\x04test\x00", &[], 0)).is_some());
+        // /20: the low four bits of the third octet must be zero.
+        let ecs20 = |third: u8| [0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 11, 0, 8, 0, 7, 0, 1, 20, 0, 10, 3, third];
+        assert!(parse_simple(&q(b"\x01a\x00", &ecs20(0x10), 1)).is_some());
+        assert!(parse_simple(&q(b"\x01a\x00", &ecs20(0x18), 1)).is_none(), "bits beyond /20");
         let mut trailing = q(b"\x01a\x00", &[], 0);
         trailing.push(0);
         assert!(parse_simple(&trailing).is_none());
