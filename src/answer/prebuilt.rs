@@ -43,11 +43,14 @@ pub struct FastIndex {
 
 impl FastIndex {
     /// The entry for a lowercase wire name and type; the key is assembled on
-    /// the stack (a wire name is at most 255 bytes).
+    /// the stack. A longer name than 255 bytes is no name (and indexes nothing).
     pub fn get(&self, qname: &[u8], qtype: u16) -> Option<&FastEntry> {
         let mut key = [0u8; 257];
         let n = qname.len();
-        key.get_mut(..n)?.copy_from_slice(qname);
+        if n > 255 {
+            return None;
+        }
+        key[..n].copy_from_slice(qname);
         key[n..n + 2].copy_from_slice(&qtype.to_be_bytes());
         self.map.get(&key[..n + 2])
     }
