@@ -14,6 +14,7 @@ use crate::wire::{self, ecs, EDNS_PAYLOAD};
 use crate::zone;
 
 mod fast;
+mod negative;
 mod prebuilt;
 
 pub use prebuilt::{FastEntry, FastIndex, Prebuilt};
