@@ -25,13 +25,24 @@ pub fn try_answer(
     obs: &mut QueryObservation,
 ) -> Option<Vec<u8>> {
     let q = parse_simple(packet)?;
-    let entry = state.fast.get(q.qname, q.qtype)?;
     let limit = match (&q.edns, transport) {
         (_, Transport::Tcp) => usize::MAX,
         (Some(e), _) => e.payload.clamp(512, EDNS_PAYLOAD) as usize,
         (None, _) => 512,
     };
     let mut out = Vec::with_capacity(512);
+    let Some(entry) = state.fast.get(q.qname, q.qtype) else {
+        // Not indexed: NXDOMAIN or NODATA when sure, else the general path.
+        let neg = state.fast.negative(q.qname, q.qtype)?;
+        header(&mut out, &q, true, neg.rcode, [0, 1, 0]);
+        neg.write_soa(&mut out);
+        obs.rcode = Some(ResponseCode::from(0, neg.rcode));
+        obs.qtype = Some(RecordType::from(q.qtype));
+        if let Some(e) = q.edns {
+            opt(&mut out, e.dnssec_ok, e.ecs.map(|c| (c, 0)));
+        }
+        return finish(out, limit, obs);
+    };
     let scope = match entry {
         FastEntry::Static(pb) => {
             header(&mut out, &q, pb.aa, pb.rcode, pb.counts);
@@ -75,6 +86,10 @@ pub fn try_answer(
     if let Some(e) = q.edns {
         opt(&mut out, e.dnssec_ok, e.ecs.map(|c| (c, if c.source == 0 { 0 } else { scope })));
     }
+    finish(out, limit, obs)
+}
+
+fn finish(out: Vec<u8>, limit: usize, obs: &mut QueryObservation) -> Option<Vec<u8>> {
     if out.len() > limit {
         obs.rcode = None;
         return None; // truncation is the general path's job
@@ -127,6 +142,7 @@ mod tests {
     use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
     use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
     use hickory_proto::rr::Name;
+    use std::sync::Arc;
 
     fn demo_state() -> State {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -153,6 +169,16 @@ mod tests {
         }
         m.to_vec().unwrap()
     }
+
+    const EDNS_CASES: &[Option<(bool, Option<&str>)>] = &[
+        None,
+        Some((false, None)),
+        Some((true, None)),
+        Some((false, Some("10.3.0.0/24"))),
+        Some((false, Some("2001:db8:5::/48"))),
+        Some((false, Some("0.0.0.0/0"))),
+        Some((false, Some("192.168.7.0/24"))),
+    ];
 
     /// The fast path answers these itself, with exactly the general path's bytes.
     #[test]
@@ -184,18 +210,9 @@ mod tests {
             ("latency.gslb.example.test.", RecordType::A),
             ("sticky.gslb.example.test.", RecordType::A),
         ];
-        let edns_cases: &[Option<(bool, Option<&str>)>] = &[
-            None,
-            Some((false, None)),
-            Some((true, None)),
-            Some((false, Some("10.3.0.0/24"))),
-            Some((false, Some("2001:db8:5::/48"))),
-            Some((false, Some("0.0.0.0/0"))),
-            Some((false, Some("192.168.7.0/24"))),
-        ];
         let mut fast_taken = 0;
         for (name, t) in names {
-            for e in edns_cases {
+            for e in EDNS_CASES {
                 for rd in [false, true] {
                     let q = query(name, *t, *e, rd);
                     let general = super::super::respond_general(&state, &q, src, Transport::Udp);
@@ -219,11 +236,212 @@ mod tests {
         let mut obs = QueryObservation::default();
         for q in [
             query("StAtIc.gslb.example.test.", RecordType::A, None, false),
-            query("nx.gslb.example.test.", RecordType::A, None, false),
+            query("NX.gslb.example.test.", RecordType::A, None, false),
             query("x.wild.gslb.example.test.", RecordType::A, None, false),
+            query("nx.sub.gslb.example.test.", RecordType::A, None, false),
+            query("nx.example.org.", RecordType::A, None, false),
             query("big.gslb.example.test.", RecordType::TXT, None, false),
         ] {
             assert!(try_answer(&state, &q, src, Transport::Udp, None, &mut obs).is_none());
         }
+    }
+
+    /// Wire form of a dotted name, case kept (no escapes).
+    fn wire(name: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+            out.push(label.len() as u8);
+            out.extend_from_slice(label.as_bytes());
+        }
+        out.push(0);
+        out
+    }
+
+    /// `query` with any wire name (binary labels, over-long names) spliced in.
+    fn query_wire(qname: &[u8], t: RecordType, edns: Option<(bool, Option<&str>)>, rd: bool) -> Vec<u8> {
+        let mut q = query("x.", t, edns, rd);
+        q.splice(12..15, qname.iter().copied());
+        q
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Want {
+        NxDomain,
+        NoData,
+        General,
+    }
+
+    /// Every EDNS variant and RD of one question: the fast path answers all
+    /// of them with the general path's bytes (and the rcode wanted) or none.
+    fn check_negative(state: &State, qname: &[u8], t: RecordType, want: Want) -> usize {
+        let src: SocketAddr = "127.0.0.1:5353".parse().unwrap();
+        let mut fast_taken = 0;
+        for e in EDNS_CASES {
+            for rd in [false, true] {
+                let q = query_wire(qname, t, *e, rd);
+                let what = format!("{:?} {t:?} {e:?} rd={rd}", String::from_utf8_lossy(qname));
+                let general = super::super::respond_general(state, &q, src, Transport::Udp);
+                let mut obs = QueryObservation::default();
+                let fast = try_answer(state, &q, src, Transport::Udp, None, &mut obs);
+                assert_eq!(fast.is_some(), want != Want::General, "{what}: fast path answered {fast:?}");
+                if let Some(f) = &fast {
+                    fast_taken += 1;
+                    assert_eq!(Some(f), general.as_ref(), "{what}");
+                    let (rcode, soa) = (f[3] & 0x0f, f[8..10] == [0, 1]);
+                    assert_eq!((rcode, soa), (if want == Want::NxDomain { 3 } else { 0 }, true), "{what}");
+                    assert_eq!(obs.rcode, Some(ResponseCode::from(0, rcode)));
+                }
+                assert_eq!(super::super::respond(state, &q, src, Transport::Udp), general, "{what}");
+            }
+        }
+        fast_taken
+    }
+
+    const NX_TYPES: &[RecordType] =
+        &[RecordType::A, RecordType::AAAA, RecordType::TXT, RecordType::MX, RecordType::DS, RecordType::SRV];
+
+    /// NXDOMAIN and NODATA from the fast path are the general path's bytes;
+    /// everything else about missing names (cuts, wildcards, CNAMEs, names
+    /// outside the zones, mixed case, odd types) goes the general way.
+    #[test]
+    fn negative_answers_are_the_general_paths() {
+        use Want::*;
+        let state = demo_state();
+        let z = ".gslb.example.test.";
+        let mut cases: Vec<(Vec<u8>, Vec<RecordType>, Want)> = Vec::new();
+        let mut add = |names: &[&str], types: &[RecordType], want: Want| {
+            for n in names {
+                let n = if n.ends_with('.') { n.to_string() } else { format!("{n}{z}") };
+                cases.push((wire(&n), types.to_vec(), want));
+            }
+        };
+        let nx = ["nx", "nx-1", "nx-1000", "a.b.c.d.e.f.nx", "x.deep.ent", "x.ent", "a.b.ent", "y.exists.wild"];
+        add(&nx, NX_TYPES, NxDomain);
+        let nx = ["x.static", "x.www", "x.dangling", "nothing-here", "*.nx", "x.ns2", "x.host.deep.ent", "_tcp._udp"];
+        add(&nx, NX_TYPES, NxDomain);
+        let long32 = "a.".repeat(28) + "a"; // 29 labels + 3 = 32, the most answered fast
+        add(&[long32.as_str()], &[RecordType::A], NxDomain);
+        let guarded = ["hostmaster", "x.hostmaster", "x.ns1", "ns1.ns1"]; // SOA names would compress into these
+        add(&guarded, NX_TYPES, General);
+        let cut = ["sub", "x.sub", "a.b.sub", "ns1.sub", "x.ns1.sub", "ns2.sub"];
+        add(&cut, &[RecordType::TXT, RecordType::DS, RecordType::MX], General);
+        add(&["x.wild", "a.b.wild", "b.x.wild"], &[RecordType::MX, RecordType::SRV], General);
+        add(&["*.wild", "exists.wild"], &[RecordType::MX, RecordType::SRV], NoData);
+        let mixed =
+            ["NX", "Nx-1", "nx.GSLB.example.test.", "Nx.Gslb.Example.Test.", "x.Deep.ent", "gslb.EXAMPLE.test."];
+        add(&mixed, &[RecordType::A, RecordType::TXT], General);
+        let outside = ["example.test.", "nx.example.org.", "test.", ".", "xgslb.example.test.", "example.test.x."];
+        add(&outside, NX_TYPES, General);
+        let apex_nodata = [RecordType::SRV, RecordType::PTR, RecordType::DS, RecordType::DNSKEY, RecordType::HINFO];
+        add(&["gslb.example.test."], &apex_nodata, NoData);
+        add(&["gslb.example.test."], &[RecordType::Unknown(65280), RecordType::Unknown(256)], NoData);
+        let meta = [RecordType::ANY, RecordType::AXFR, RecordType::IXFR, RecordType::OPT, RecordType::Unknown(0)];
+        add(&["gslb.example.test.", "nx", "static"], &meta, General);
+        add(&["nx"], &[RecordType::Unknown(128), RecordType::TSIG, RecordType::Unknown(254)], General);
+        add(&["ent", "deep.ent", "_udp"], &[RecordType::TXT, RecordType::MX, RecordType::SRV], NoData);
+        add(&["static", "mail", "ns2", "www", "sip"], &[RecordType::TXT, RecordType::MX, RecordType::DS], NoData);
+        add(&["alias", "chain", "dangling", "external"], &[RecordType::TXT, RecordType::MX], General);
+        add(&["ns1"], &[RecordType::TXT], General); // NODATA, but MNAME would compress into it
+        let long33 = "a.".repeat(29) + "a";
+        add(&[long33.as_str()], &[RecordType::A], General);
+        // 255 bytes on the wire is the longest name; hickory refuses 256 (FORMERR).
+        for (extra, want) in [(0, NxDomain), (1, General)] {
+            let mut n = Vec::new();
+            for len in [63, 63, 63, 43 + extra] {
+                n.push(len as u8);
+                n.extend(std::iter::repeat_n(b'l', len));
+            }
+            n.extend_from_slice(&wire(z));
+            assert_eq!(n.len(), 255 + extra);
+            cases.push((n, vec![RecordType::A], want));
+        }
+        // Any bytes make a label; a dot inside one does not split it.
+        let mut odd = b"\x02\x00\xff\x03a.b\x01*\x02\x01\x80".to_vec();
+        odd.extend_from_slice(&wire(z));
+        cases.push((odd, NX_TYPES.to_vec(), NxDomain));
+
+        let (mut nx_fast, mut nx_asked) = (0, 0);
+        for (name, types, want) in &cases {
+            for t in types {
+                let n = check_negative(&state, name, *t, *want);
+                if *want == NxDomain {
+                    (nx_fast, nx_asked) = (nx_fast + n, nx_asked + EDNS_CASES.len() * 2);
+                }
+            }
+        }
+        assert!(nx_fast == nx_asked && nx_fast > 1_000, "the fast path answered {nx_fast} of {nx_asked} NXDOMAIN");
+    }
+
+    fn zone(text: &str) -> crate::zone::Zone {
+        let source = crate::config::Source { path: "t.toml".into(), text: text.to_string() };
+        crate::zone::build_zone(&crate::config::parse_zone_source(source).unwrap()).unwrap()
+    }
+
+    /// Zones whose SOA names lie outside them, in a parent, or at the apex,
+    /// a child zone served next to its parent's delegation, an apex wildcard.
+    #[test]
+    fn negative_answers_in_other_zone_shapes() {
+        use Want::*;
+        let soa = |mname: &str, rname: &str| format!("[soa]\nmname = \"{mname}\"\nrname = \"{rname}\"\nserial = 7\n");
+        let rec = |name: &str, t: &str, data: &str| {
+            format!("[[records]]\nname = \"{name}\"\ntype = \"{t}\"\ndata = \"{data}\"\n")
+        };
+        let zones = vec![
+            zone(&format!(
+                "origin = \"p.test.\"\nns = [\"ns.example.net.\"]\n{}{}{}{}",
+                soa("ns.example.net.", "hostmaster.example.net."),
+                rec("c", "NS", "ns1.c"),
+                rec("ns1.c", "A", "192.0.2.1"),
+                rec("host", "A", "192.0.2.2"),
+            )),
+            zone(&format!(
+                "origin = \"c.p.test.\"\nns = [\"ns1\"]\n{}{}",
+                soa("ns1", "dns.p.test."),
+                rec("ns1", "A", "192.0.2.1")
+            )),
+            zone(&format!(
+                "origin = \"w.test.\"\nns = [\"ns.w.test.\"]\nttl = 60\n{}{}{}",
+                soa("@", "h"),
+                rec("*", "A", "192.0.2.3"),
+                rec("ns", "A", "192.0.2.4")
+            )),
+            zone(&format!(
+                "origin = \"q.example.net.\"\nns = [\"ns.example.net.\"]\n{}{}",
+                soa("ns.example.net.", "hostmaster"),
+                rec("www", "A", "192.0.2.5")
+            )),
+        ];
+        let mut state = State { zones: Arc::new(crate::zone::Zones { zones }), ..State::default() };
+        state.fast = Arc::new(crate::answer::FastIndex::build(&state));
+        let cases: &[(&str, Want)] = &[
+            ("nx.p.test.", NxDomain),
+            ("a.b.nx.p.test.", NxDomain),
+            ("x.host.p.test.", NxDomain),
+            ("host.p.test.", NoData),
+            ("p.test.", NoData),
+            ("x.c.p.test.", NxDomain), // the child zone, not the parent's referral
+            ("c.p.test.", NoData),
+            ("dns.c.p.test.", NxDomain),
+            ("ns1.c.p.test.", General), // MNAME's label
+            ("x.ns1.c.p.test.", General),
+            ("nx.w.test.", General), // the apex wildcard
+            ("w.test.", NoData),
+            ("x.ns.w.test.", NxDomain),
+            ("h.w.test.", General),
+            ("nx.q.example.net.", NxDomain),
+            ("ns.q.example.net.", NxDomain),
+            ("www.q.example.net.", NoData),
+            ("hostmaster.q.example.net.", General), // RNAME
+            ("example.net.", General),
+            ("test.", General),
+        ];
+        let mut fast = 0;
+        for (name, want) in cases {
+            for t in [RecordType::TXT, RecordType::SRV, RecordType::DS] {
+                fast += check_negative(&state, &wire(name), t, *want);
+            }
+        }
+        let answerable = cases.iter().filter(|(_, w)| *w != General).count();
+        assert_eq!(fast, answerable * 3 * EDNS_CASES.len() * 2);
     }
 }

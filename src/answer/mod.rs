@@ -15,6 +15,7 @@ use crate::zone;
 
 mod decisions;
 mod fast;
+mod negative;
 mod prebuilt;
 
 pub use prebuilt::{FastEntry, FastIndex, Prebuilt};

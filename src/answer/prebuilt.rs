@@ -8,6 +8,7 @@ use hickory_proto::rr::{Name, RecordType};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
+use super::negative::{NegativeAnswer, NegativeIndex};
 use crate::policy::Service;
 use crate::state::State;
 use crate::zone;
@@ -39,17 +40,28 @@ pub struct FastIndex {
     /// Fx hashing: keys are our own zone names, and SipHash's DoS resistance
     /// is not needed for a map that queries only read.
     map: FxHashMap<Vec<u8>, FastEntry>,
+    /// NXDOMAIN and NODATA for the names and types `map` does not hold.
+    negative: NegativeIndex,
 }
 
 impl FastIndex {
     /// The entry for a lowercase wire name and type; the key is assembled on
-    /// the stack (a wire name is at most 255 bytes).
+    /// the stack. A longer name than 255 bytes is no name (and indexes nothing).
     pub fn get(&self, qname: &[u8], qtype: u16) -> Option<&FastEntry> {
         let mut key = [0u8; 257];
         let n = qname.len();
-        key.get_mut(..n)?.copy_from_slice(qname);
+        if n > 255 {
+            return None;
+        }
+        key[..n].copy_from_slice(qname);
         key[n..n + 2].copy_from_slice(&qtype.to_be_bytes());
         self.map.get(&key[..n + 2])
+    }
+
+    /// The NXDOMAIN or NODATA answer for a lowercase wire name and type
+    /// missing from the index, when it is sure to be one.
+    pub fn negative(&self, qname: &[u8], qtype: u16) -> Option<NegativeAnswer<'_>> {
+        self.negative.lookup(qname, qtype)
     }
 
     pub fn len(&self) -> usize {
@@ -87,7 +99,7 @@ impl FastIndex {
                 }
             }
         }
-        FastIndex { map }
+        FastIndex { map, negative: NegativeIndex::build(zones) }
     }
 }
 

@@ -89,3 +89,28 @@ fn tcp_junk_closes_the_connection_without_stalling_others() {
     assert_eq!(d.answers_of("A"), vec!["192.0.2.1"]);
     drop(slow);
 }
+
+/// A question name one byte over the 255-byte limit: FORMERR, every time
+/// (it once panicked the UDP receiver in the fast path's index lookup).
+#[test]
+fn an_over_long_name_is_formerr_and_harms_nothing() {
+    let s = Server::start();
+    let mut q = vec![0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for len in [63u8, 63, 63, 44] {
+        q.push(len);
+        q.extend(std::iter::repeat_n(b'l', len as usize));
+    }
+    q.extend_from_slice(b"\x04gslb\x07example\x04test\x00\x00\x01\x00\x01");
+    assert_eq!(q.len() - 12 - 4, 256);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buf = [0u8; 512];
+    for _ in 0..32 {
+        sock.send_to(&q, s.addr).unwrap();
+        let n = sock.recv(&mut buf).expect("an answer");
+        assert_eq!((&buf[..2], buf[3] & 0x0f), (&[0xbe, 0xef][..], 1), "FORMERR: {:?}", &buf[..n]);
+    }
+    let d = s.dig("nx.gslb.example.test A");
+    assert_eq!(d.status, "NXDOMAIN");
+    assert!(!s.log_text().contains("panicked"), "a panic was logged");
+}
