@@ -62,6 +62,9 @@ pub fn parse_simple(p: &[u8]) -> Option<SimpleQuery<'_>> {
         i += 1 + len;
     }
     let qname = &p[12..i];
+    if qname.len() > 255 {
+        return None; // RFC 1035 §2.3.4: the general path says FORMERR
+    }
     // Mixed case goes the general way (it keeps the asker's case everywhere).
     // One branch-free pass over the whole name (length bytes are < 64, never
     // letters), which the compiler can vectorise.
@@ -187,6 +190,21 @@ mod tests {
         let ecs20 = |third: u8| [0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 11, 0, 8, 0, 7, 0, 1, 20, 0, 10, 3, third];
         assert!(parse_simple(&q(b"\x01a\x00", &ecs20(0x10), 1)).is_some());
         assert!(parse_simple(&q(b"\x01a\x00", &ecs20(0x18), 1)).is_none(), "bits beyond /20");
+        // 255 bytes is the longest name; 256 goes the general way.
+        let long = |last: usize| {
+            let mut n = Vec::new();
+            for _ in 0..4 {
+                n.push(63u8);
+                n.extend_from_slice(&[b'a'; 63]);
+            }
+            n.truncate(4 * 64 - (64 - last)); // four labels, the last `last - 1` bytes long
+            n[3 * 64] = (last - 1) as u8;
+            n.push(0);
+            n
+        };
+        assert_eq!(long(62).len(), 255);
+        assert!(parse_simple(&q(&long(62), &[], 0)).is_some());
+        assert!(parse_simple(&q(&long(63), &[], 0)).is_none(), "256-byte name");
         let mut trailing = q(b"\x01a\x00", &[], 0);
         trailing.push(0);
         assert!(parse_simple(&trailing).is_none());
