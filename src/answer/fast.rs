@@ -16,13 +16,13 @@ use crate::state::State;
 use crate::wire::query::{parse_simple, SimpleQuery};
 use crate::wire::EDNS_PAYLOAD;
 
-pub fn try_answer(
-    state: &State,
+pub fn try_answer<'a>(
+    state: &'a State,
     packet: &[u8],
     src: SocketAddr,
     transport: Transport,
     metrics: Option<&Metrics>,
-    obs: &mut QueryObservation,
+    obs: &mut QueryObservation<&'a str>,
 ) -> Option<Vec<u8>> {
     let q = parse_simple(packet)?;
     let limit = match (&q.edns, transport) {
@@ -76,8 +76,8 @@ pub fn try_answer(
                 }
             }
             obs.rcode = Some(ResponseCode::NoError);
-            if let Some(m) = metrics {
-                obs.record_service(m, z, service, &d);
+            if metrics.is_some() {
+                obs.record_service(z, service, &d);
             }
             d.scope
         }
@@ -89,7 +89,7 @@ pub fn try_answer(
     finish(out, limit, obs)
 }
 
-fn finish(out: Vec<u8>, limit: usize, obs: &mut QueryObservation) -> Option<Vec<u8>> {
+fn finish(out: Vec<u8>, limit: usize, obs: &mut QueryObservation<&str>) -> Option<Vec<u8>> {
     if out.len() > limit {
         obs.rcode = None;
         return None; // truncation is the general path's job

@@ -61,13 +61,13 @@ pub fn respond_metered(
     out
 }
 
-fn answer(
-    state: &State,
+fn answer<'a>(
+    state: &'a State,
     packet: &[u8],
     src: SocketAddr,
     transport: Transport,
     metrics: Option<&Metrics>,
-    obs: &mut QueryObservation,
+    obs: &mut QueryObservation<&'a str>,
 ) -> Option<Vec<u8>> {
     if packet.len() < wire::HEADER_LEN || wire::is_response(packet) {
         return None;
@@ -145,11 +145,11 @@ fn answer(
     let name = q.name();
     let client = Client::from_ecs_or_source(query_ecs.map(|(_, v)| (v.addr, v.source_prefix)), src.ip());
     let mut scope: u8 = 0;
-    let mut decide = |z: &zone::Zone, svc: &policy::Service, rtype: RecordType| {
+    let mut decide = |z: &'a zone::Zone, svc: &'a policy::Service, rtype: RecordType| {
         let d = decisions::decide(state, z, svc, &client, rtype);
         scope = scope.max(d.scope);
-        if let Some(m) = metrics {
-            obs.record_service(m, z, svc, &d);
+        if metrics.is_some() {
+            obs.record_service(z, svc, &d);
         }
         zone::ServiceAnswer { addrs: d.addresses.clone(), ttl: d.ttl, servfail: d.servfail }
     };
@@ -198,7 +198,7 @@ pub(crate) fn decide_service(
 
 /// Encode; over UDP, an answer larger than the client's limit is replaced by a
 /// truncated one (TC=1, question and OPT only) so the client retries over TCP.
-fn encode(resp: Message, transport: Transport, limit: usize, obs: &mut QueryObservation) -> Option<Vec<u8>> {
+fn encode(resp: Message, transport: Transport, limit: usize, obs: &mut QueryObservation<&str>) -> Option<Vec<u8>> {
     let rcode = resp.metadata.response_code;
     let out = encode_sized(resp, transport, limit);
     if out.is_some() {

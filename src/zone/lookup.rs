@@ -44,12 +44,13 @@ enum Step<'z> {
 
 /// Answer `qname`/`qtype` from the zones; `None` when no zone covers the name
 /// (the caller answers REFUSED: Meridian never recurses). `decide` answers a
-/// GSLB service's A/AAAA (the policy chain), returning its addresses.
-pub fn lookup(
-    zones: &Zones,
+/// GSLB service's A/AAAA (the policy chain), returning its addresses; it gets
+/// the zone and service borrowed from `zones`, so it may keep their names.
+pub fn lookup<'z>(
+    zones: &'z Zones,
     qname: &Name,
     qtype: RecordType,
-    decide: &mut dyn FnMut(&Zone, &Service, RecordType) -> ServiceAnswer,
+    decide: &mut dyn FnMut(&'z Zone, &'z Service, RecordType) -> ServiceAnswer,
 ) -> Option<Lookup> {
     let zone = zones.find(qname)?;
     let mut out = Lookup {

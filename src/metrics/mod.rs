@@ -1,7 +1,7 @@
 //! Prometheus metrics (OpenMetrics text via prometheus-client), served by the
-//! admin API at `/metrics`. The query path only bumps counters: label values
-//! are `&'static str` or interned `Arc<str>` (no allocation after a name's
-//! first use).
+//! admin API at `/metrics`. Per-query counts go to per-thread shards
+//! (`shard.rs`) that a scrape sums (`merged.rs`); everything else is
+//! prometheus-client's own metrics.
 
 use rustc_hash::FxHashSet;
 use std::sync::{Arc, RwLock};
@@ -13,21 +13,17 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::health::probe::ProbeResult;
 use crate::health::{HealthObserver, ProbeTarget, Verdict};
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct QueryLabels {
-    rcode: &'static str,
-    qtype: &'static str,
-    /// Empty for answers that are not a GSLB service's.
-    service: Arc<str>,
-    /// The region answered first; empty for static answers.
-    region: Arc<str>,
-}
+#[cfg(test)]
+mod merge_tests;
+mod merged;
+mod shard;
+
+use shard::{Shards, PLAIN_QTYPES};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProbeLabels {
@@ -39,11 +35,6 @@ struct ProbeLabels {
 struct TransitionLabels {
     target: String,
     to: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ServiceLabel {
-    service: Arc<str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -66,33 +57,41 @@ struct RegionLabel {
     region: String,
 }
 
-/// What `respond()` saw of one query, filled as it answers.
-#[derive(Debug, Default)]
-pub struct QueryObservation {
+/// What `respond()` saw of one query, filled as it answers. `N` holds a
+/// service or region name: on the query path a `&str` borrowed from the state
+/// snapshot, so labelling a query copies, interns and refcounts nothing.
+#[derive(Debug)]
+pub struct QueryObservation<N> {
     /// The response code sent; `None` when nothing was sent.
     pub rcode: Option<ResponseCode>,
     pub qtype: Option<RecordType>,
     /// The GSLB service that answered (first one, if a CNAME chain met several).
-    pub service: Option<Arc<str>>,
+    pub service: Option<N>,
     /// The region it answered first.
-    pub region: Option<Arc<str>>,
+    pub region: Option<N>,
     /// Every candidate region was down and the answer failed open.
     pub fail_open: bool,
 }
 
-impl QueryObservation {
+/// Only the borrowed form has a default, so `QueryObservation::default()` needs no annotation.
+impl Default for QueryObservation<&str> {
+    fn default() -> Self {
+        QueryObservation { rcode: None, qtype: None, service: None, region: None, fail_open: false }
+    }
+}
+
+impl<'a> QueryObservation<&'a str> {
     /// Note a GSLB decision: the first service and its first region label the
     /// query; fail-open is counted if any decision failed open.
     pub fn record_service(
         &mut self,
-        m: &Metrics,
-        zone: &crate::zone::Zone,
-        svc: &crate::policy::Service,
+        zone: &'a crate::zone::Zone,
+        svc: &'a crate::policy::Service,
         d: &crate::policy::Decision,
     ) {
         if self.service.is_none() {
-            self.service = Some(m.intern(&svc.name));
-            self.region = d.regions.first().map(|id| m.intern(&zone.regions[*id].name));
+            self.service = Some(&svc.name);
+            self.region = d.regions.first().map(|id| zone.regions[*id].name.as_str());
         }
         self.fail_open |= d.fail_open;
     }
@@ -101,19 +100,17 @@ impl QueryObservation {
 /// Every metric Meridian exports, and the registry that encodes them.
 pub struct Metrics {
     registry: Registry,
-    queries: Family<QueryLabels, Counter>,
-    answer_duration: Histogram,
+    /// Queries, fail-opens and answer durations, counted per thread.
+    shards: Arc<Shards>,
     probes: Family<ProbeLabels, Counter>,
     transitions: Family<TransitionLabels, Counter>,
-    fail_open: Family<ServiceLabel, Counter>,
     reloads: Family<ResultLabel, Counter>,
     overrides: Gauge,
     region_up: Family<RegionLabel, Gauge>,
     rrl: Family<ActionLabel, Counter>,
     tcp_refused: Family<ReasonLabel, Counter>,
-    /// Interned service and region names: label values without allocating per query.
+    /// Names handed out by `intern`.
     names: RwLock<FxHashSet<Arc<str>>>,
-    empty: Arc<str>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -128,25 +125,24 @@ impl Default for Metrics {
     }
 }
 
-/// Buckets of `meridian_answer_duration_seconds`: 2 µs to ~16 ms.
+/// Buckets of `meridian_answer_duration_seconds`: 2 µs to 50 ms.
 const DURATION_BUCKETS: [f64; 14] =
     [2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2, 5e-2];
 
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
-        let queries = Family::<QueryLabels, Counter>::default();
+        let shards = Arc::new(Shards::new());
         registry.register(
             "meridian_queries",
             "DNS queries answered, by response code, query type, GSLB service and first answered region",
-            queries.clone(),
+            merged::Queries(Arc::clone(&shards)),
         );
-        let answer_duration = Histogram::new(DURATION_BUCKETS);
         registry.register_with_unit(
             "meridian_answer_duration",
             "Time spent building an answer (parse, lookup, policy, encode)",
             Unit::Seconds,
-            answer_duration.clone(),
+            merged::AnswerDuration(Arc::clone(&shards)),
         );
         let probes = Family::<ProbeLabels, Counter>::default();
         registry.register("meridian_probes", "Health probes run, by target and result (ok, fail)", probes.clone());
@@ -156,11 +152,10 @@ impl Metrics {
             "Endpoint verdict changes, by target and new verdict",
             transitions.clone(),
         );
-        let fail_open = Family::<ServiceLabel, Counter>::default();
         registry.register(
             "meridian_fail_open",
             "Answers given with every region of the service down (fail = open)",
-            fail_open.clone(),
+            merged::FailOpen(Arc::clone(&shards)),
         );
         let reloads = Family::<ResultLabel, Counter>::default();
         registry.register("meridian_reloads", "Configuration reloads, by result (ok, error)", reloads.clone());
@@ -190,25 +185,22 @@ impl Metrics {
         for result in ["ok", "error"] {
             let _ = reloads.get_or_create(&ResultLabel { result });
         }
-        let empty: Arc<str> = Arc::from("");
         Metrics {
             registry,
-            queries,
-            answer_duration,
+            shards,
             probes,
             transitions,
-            fail_open,
             reloads,
             overrides,
             region_up,
             rrl,
             tcp_refused,
             names: RwLock::new(FxHashSet::default()),
-            empty,
         }
     }
 
-    /// The shared copy of `name` (allocated once per distinct name).
+    /// The shared copy of `name` (allocated once per distinct name), for
+    /// observations that must outlive a snapshot; the query path borrows.
     pub fn intern(&self, name: &str) -> Arc<str> {
         if let Some(a) = self.names.read().unwrap_or_else(|e| e.into_inner()).get(name) {
             return Arc::clone(a);
@@ -222,21 +214,28 @@ impl Metrics {
         a
     }
 
-    /// Count one query and the time its answer took.
-    pub fn query(&self, obs: &QueryObservation, took: Duration) {
-        self.answer_duration.observe(took.as_secs_f64());
-        let Some(rcode) = obs.rcode else { return };
-        let service = obs.service.as_ref().unwrap_or(&self.empty);
-        let labels = QueryLabels {
+    /// Count one query and the time its answer took (in this thread's shard).
+    pub fn query<N: AsRef<str>>(&self, obs: &QueryObservation<N>, took: Duration) {
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        let plain = obs.service.is_none() && obs.region.is_none() && !obs.fail_open;
+        match (obs.rcode, obs.qtype.map(|t| usize::from(u16::from(t)))) {
+            (None, _) => self.shards.unsent(nanos),
+            (Some(rcode), Some(t)) if plain && t < PLAIN_QTYPES => self.shards.plain(rcode_index(rcode), t, nanos),
+            (Some(rcode), _) => self.query_named(rcode, obs, nanos),
+        }
+    }
+
+    /// Out of line: keeps the plain path's frame small.
+    #[inline(never)]
+    fn query_named<N: AsRef<str>>(&self, rcode: ResponseCode, obs: &QueryObservation<N>, nanos: u64) {
+        let key = shard::Key {
             rcode: rcode_label(rcode),
             qtype: obs.qtype.map_or("", qtype_label),
-            service: Arc::clone(service),
-            region: Arc::clone(obs.region.as_ref().unwrap_or(&self.empty)),
+            service: obs.service.as_ref().map_or("", AsRef::as_ref),
+            region: obs.region.as_ref().map_or("", AsRef::as_ref),
+            fail_open: obs.fail_open,
         };
-        self.queries.get_or_create(&labels).inc();
-        if obs.fail_open {
-            self.fail_open.get_or_create(&ServiceLabel { service: Arc::clone(service) }).inc();
-        }
+        self.shards.named(&key, nanos);
     }
 
     /// Count one response held back by rate limiting.
@@ -292,18 +291,24 @@ pub fn verdict_label(v: Verdict) -> &'static str {
     }
 }
 
-/// Mnemonic of a response code (bounded set: anything else is "OTHER").
-fn rcode_label(r: ResponseCode) -> &'static str {
+/// Response code mnemonics (a bounded set: anything else is "OTHER").
+const RCODE_LABELS: [&str; 8] = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS", "OTHER"];
+
+fn rcode_index(r: ResponseCode) -> usize {
     match r {
-        ResponseCode::NoError => "NOERROR",
-        ResponseCode::FormErr => "FORMERR",
-        ResponseCode::ServFail => "SERVFAIL",
-        ResponseCode::NXDomain => "NXDOMAIN",
-        ResponseCode::NotImp => "NOTIMP",
-        ResponseCode::Refused => "REFUSED",
-        ResponseCode::BADVERS => "BADVERS",
-        _ => "OTHER",
+        ResponseCode::NoError => 0,
+        ResponseCode::FormErr => 1,
+        ResponseCode::ServFail => 2,
+        ResponseCode::NXDomain => 3,
+        ResponseCode::NotImp => 4,
+        ResponseCode::Refused => 5,
+        ResponseCode::BADVERS => 6,
+        _ => 7,
     }
+}
+
+fn rcode_label(r: ResponseCode) -> &'static str {
+    RCODE_LABELS[rcode_index(r)]
 }
 
 /// Mnemonic of a query type; unassigned types share "OTHER" so clients cannot inflate the label set.

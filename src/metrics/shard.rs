@@ -1,0 +1,249 @@
+//! Per-thread query counts. Each answering thread counts into its own shard,
+//! found through a thread-local, with plain loads and stores of atomics only
+//! that thread writes: no lock, no read-modify-write and no shared cache line
+//! per query. A scrape sums all shards (`super::merged`). Shards of exited
+//! threads stay, so no count ever goes backwards.
+
+use hashbrown::HashTable;
+use rustc_hash::FxHasher;
+use std::cell::RefCell;
+use std::hash::Hasher;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{DURATION_BUCKETS, RCODE_LABELS};
+
+/// Query types below this code are counted in a plain array when the answer
+/// names no service (the usual static answer): no hashing at all.
+pub(super) const PLAIN_QTYPES: usize = 128;
+
+/// Upper bounds of the duration buckets in nanoseconds (the last, +Inf, is implicit).
+const BUCKET_NANOS: [u64; DURATION_BUCKETS.len()] = {
+    let mut out = [0u64; DURATION_BUCKETS.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = (DURATION_BUCKETS[i] * 1e9 + 0.5) as u64;
+        i += 1;
+    }
+    out
+};
+
+/// One answered query's labels when they are not plain (see `Shards::plain`),
+/// borrowed for the lookup. `rcode` and `qtype` are compared by address: the
+/// same mnemonic at two addresses only makes two entries the scrape adds up.
+#[derive(Clone, Copy)]
+pub(super) struct Key<'a> {
+    pub rcode: &'static str,
+    pub qtype: &'static str,
+    pub service: &'a str,
+    pub region: &'a str,
+    pub fail_open: bool,
+}
+
+impl Key<'_> {
+    fn hash(&self) -> u64 {
+        let mut h = FxHasher::default();
+        let codes = self.rcode.as_ptr() as usize ^ (self.qtype.as_ptr() as usize).rotate_left(32);
+        h.write_usize(codes ^ usize::from(self.fail_open));
+        // Static answers have neither name.
+        if !self.service.is_empty() {
+            h.write(self.service.as_bytes());
+        }
+        if !self.region.is_empty() {
+            h.write(self.region.as_bytes());
+        }
+        h.finish()
+    }
+
+    fn same(&self, other: &Key<'_>) -> bool {
+        fn same_str(a: &str, b: &str) -> bool {
+            a.len() == b.len() && (a.is_empty() || a == b)
+        }
+        std::ptr::eq(self.rcode, other.rcode)
+            && std::ptr::eq(self.qtype, other.qtype)
+            && self.fail_open == other.fail_open
+            && same_str(self.service, other.service)
+            && same_str(self.region, other.region)
+    }
+}
+
+/// One label set's count in one shard; its names are copied once, when the
+/// thread first counts that label set.
+pub(super) struct Count {
+    pub rcode: &'static str,
+    pub qtype: &'static str,
+    pub service: Box<str>,
+    pub region: Box<str>,
+    pub fail_open: bool,
+    pub n: AtomicU64,
+}
+
+impl Count {
+    fn key(&self) -> Key<'_> {
+        Key {
+            rcode: self.rcode,
+            qtype: self.qtype,
+            service: &self.service,
+            region: &self.region,
+            fail_open: self.fail_open,
+        }
+    }
+}
+
+/// What one thread counted.
+pub(super) struct Shard {
+    /// Plain answers (`Shards::plain`) by rcode index and query type code.
+    plain: [[AtomicU64; PLAIN_QTYPES]; RCODE_LABELS.len()],
+    /// The other answers' counts, appended by the owning thread on a label
+    /// set's first sighting there; locked only then and by scrapes.
+    counts: Mutex<Vec<Arc<Count>>>,
+    /// Answers per duration bucket, the last one +Inf.
+    buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard {
+            plain: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            counts: Mutex::default(),
+            buckets: Default::default(),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Shard {
+    /// The nonzero plain counts: (rcode index, query type code, count).
+    pub fn plain_counts(&self) -> impl Iterator<Item = (usize, u16, u64)> + '_ {
+        self.plain.iter().enumerate().flat_map(|(r, row)| {
+            row.iter().enumerate().map(move |(t, n)| (r, t as u16, n.load(Relaxed))).filter(|c| c.2 > 0)
+        })
+    }
+
+    pub fn counts(&self) -> MutexGuard<'_, Vec<Arc<Count>>> {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Answers per bucket (not cumulative), and their total time in nanoseconds.
+    pub fn durations(&self) -> ([u64; DURATION_BUCKETS.len() + 1], u64) {
+        (self.buckets.each_ref().map(|b| b.load(Relaxed)), self.sum_nanos.load(Relaxed))
+    }
+}
+
+/// Add to a counter only this thread writes: a load and a store, no locked
+/// instruction. Readers see every value it passes through in order.
+fn bump(a: &AtomicU64, by: u64) {
+    a.store(a.load(Relaxed).wrapping_add(by), Relaxed);
+}
+
+/// This thread's shard of one `Metrics`, and its index of label sets.
+struct Local {
+    owner: u64,
+    shard: Arc<Shard>,
+    index: HashTable<Arc<Count>>,
+}
+
+impl Local {
+    /// Out of line: keeps the plain path's frame small.
+    #[inline(never)]
+    fn count(&mut self, key: &Key<'_>) {
+        let hash = key.hash();
+        if let Some(c) = self.index.find(hash, |c| c.key().same(key)) {
+            bump(&c.n, 1);
+            return;
+        }
+        let c = Arc::new(Count {
+            rcode: key.rcode,
+            qtype: key.qtype,
+            service: key.service.into(),
+            region: key.region.into(),
+            fail_open: key.fail_open,
+            n: AtomicU64::new(1),
+        });
+        self.shard.counts().push(Arc::clone(&c));
+        self.index.insert_unique(hash, c, |c| c.key().hash());
+    }
+
+    fn observe(&self, nanos: u64) {
+        let i = BUCKET_NANOS.partition_point(|&b| b < nanos);
+        bump(&self.shard.buckets[i], 1);
+        bump(&self.shard.sum_nanos, nanos);
+    }
+}
+
+thread_local! {
+    /// One entry per `Metrics` this thread has counted into (tests make several).
+    static LOCAL: RefCell<Vec<Local>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Every thread's shard of one `Metrics`.
+pub(super) struct Shards {
+    /// Tells this `Metrics`'s thread-local shards from another's.
+    id: u64,
+    all: Mutex<Vec<Arc<Shard>>>,
+}
+
+impl std::fmt::Debug for Shards {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shards").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl Shards {
+    pub fn new() -> Shards {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        Shards { id: NEXT_ID.fetch_add(1, Relaxed), all: Mutex::new(Vec::new()) }
+    }
+
+    /// A query that took `nanos` and was not answered.
+    pub fn unsent(&self, nanos: u64) {
+        self.with_local(|l| l.observe(nanos));
+    }
+
+    /// An answer with no service, region or fail-open (the usual static
+    /// answer): `rcode` indexes `RCODE_LABELS`, `qtype` is below `PLAIN_QTYPES`.
+    pub fn plain(&self, rcode: usize, qtype: usize, nanos: u64) {
+        self.with_local(|l| {
+            l.observe(nanos);
+            bump(&l.shard.plain[rcode][qtype], 1);
+        });
+    }
+
+    /// Any other answer.
+    pub fn named(&self, key: &Key<'_>, nanos: u64) {
+        self.with_local(|l| {
+            l.observe(nanos);
+            l.count(key);
+        });
+    }
+
+    #[inline]
+    fn with_local(&self, f: impl FnOnce(&mut Local)) {
+        // Fails only while this thread's locals are being destroyed, when it answers nothing.
+        let _ = LOCAL.try_with(|locals| {
+            let mut locals = locals.borrow_mut();
+            let local = match locals.iter().position(|l| l.owner == self.id) {
+                Some(i) => &mut locals[i],
+                None => self.add_local(&mut locals),
+            };
+            f(local);
+        });
+    }
+
+    /// Give this thread a shard, registered for scrapes.
+    #[cold]
+    fn add_local<'l>(&self, locals: &'l mut Vec<Local>) -> &'l mut Local {
+        // Drop the shards of `Metrics` gone since (only this thread still holds them).
+        locals.retain(|l| Arc::strong_count(&l.shard) > 1);
+        let shard = Arc::new(Shard::default());
+        self.all.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::clone(&shard));
+        locals.push(Local { owner: self.id, shard, index: HashTable::new() });
+        locals.last_mut().expect("just pushed")
+    }
+
+    /// The shards so far.
+    pub fn all(&self) -> Vec<Arc<Shard>> {
+        self.all.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
