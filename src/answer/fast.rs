@@ -58,19 +58,16 @@ pub fn try_answer<'a>(
                 return None; // SERVFAIL and NODATA: the general path says them
             }
             header(&mut out, &q, true, 0, [d.addresses.len() as u16, 0, 0]);
+            let [t0, t1, t2, t3] = d.ttl.to_be_bytes();
             for a in &d.addresses {
-                out.extend_from_slice(&[0xc0, 0x0c]); // owner: the question's name
+                // Owner: a pointer to the question's name (offset 12).
                 match a {
                     IpAddr::V4(v4) => {
-                        out.extend_from_slice(&[0, 1, 0, 1]);
-                        out.extend_from_slice(&d.ttl.to_be_bytes());
-                        out.extend_from_slice(&[0, 4]);
-                        out.extend_from_slice(&v4.octets());
+                        let [a0, a1, a2, a3] = v4.octets();
+                        out.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, t0, t1, t2, t3, 0, 4, a0, a1, a2, a3]);
                     }
                     IpAddr::V6(v6) => {
-                        out.extend_from_slice(&[0, 28, 0, 1]);
-                        out.extend_from_slice(&d.ttl.to_be_bytes());
-                        out.extend_from_slice(&[0, 16]);
+                        out.extend_from_slice(&[0xc0, 0x0c, 0, 28, 0, 1, t0, t1, t2, t3, 0, 16]);
                         out.extend_from_slice(&v6.octets());
                     }
                 }
@@ -98,41 +95,49 @@ fn finish(out: Vec<u8>, limit: usize, obs: &mut QueryObservation<&str>) -> Optio
 }
 
 /// Header and question: ID, QR, AA, RD and CD as asked, RCODE, counts.
+/// Assembled on the stack and appended once (one capacity check, not twelve).
 fn header(out: &mut Vec<u8>, q: &SimpleQuery, aa: bool, rcode: u8, counts: [u16; 3]) {
-    out.extend_from_slice(&q.id);
-    out.push(0x80 | if aa { 0x04 } else { 0 } | u8::from(q.rd));
-    out.push(if q.cd { 0x10 } else { 0 } | (rcode & 0x0f));
-    out.extend_from_slice(&[0, 1]);
-    let ar = counts[2] + u16::from(q.edns.is_some());
-    for c in [counts[0], counts[1], ar] {
-        out.extend_from_slice(&c.to_be_bytes());
-    }
+    let [an, ns, ar] = counts;
+    let [an0, an1] = an.to_be_bytes();
+    let [ns0, ns1] = ns.to_be_bytes();
+    let [ar0, ar1] = (ar + u16::from(q.edns.is_some())).to_be_bytes();
+    out.extend_from_slice(&[
+        q.id[0],
+        q.id[1],
+        0x80 | if aa { 0x04 } else { 0 } | u8::from(q.rd),
+        if q.cd { 0x10 } else { 0 } | (rcode & 0x0f),
+        0,
+        1,
+        an0,
+        an1,
+        ns0,
+        ns1,
+        ar0,
+        ar1,
+    ]);
     out.extend_from_slice(q.question);
 }
 
 /// Our OPT: payload 1232, version 0, DO copied, the ECS echo with its scope.
 fn opt(out: &mut Vec<u8>, dnssec_ok: bool, ecs: Option<(crate::wire::query::SimpleEcs, u8)>) {
-    out.extend_from_slice(&[0, 0, 41]);
-    out.extend_from_slice(&EDNS_PAYLOAD.to_be_bytes());
-    out.extend_from_slice(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0]);
-    match ecs {
-        None => out.extend_from_slice(&[0, 0]),
-        Some((c, scope)) => {
-            let n = (c.source as usize).div_ceil(8);
-            let (family, bytes): (u16, Vec<u8>) = match c.addr {
-                IpAddr::V4(a) => (1, a.octets()[..n].to_vec()),
-                IpAddr::V6(a) => (2, a.octets()[..n].to_vec()),
-            };
-            let len = 4 + n as u16;
-            out.extend_from_slice(&(len + 4).to_be_bytes());
-            out.extend_from_slice(&[0, 8]);
-            out.extend_from_slice(&len.to_be_bytes());
-            out.extend_from_slice(&family.to_be_bytes());
-            out.push(c.source);
-            out.push(scope);
-            out.extend_from_slice(&bytes);
+    let [p0, p1] = EDNS_PAYLOAD.to_be_bytes();
+    let flags = if dnssec_ok { 0x80 } else { 0 };
+    let Some((c, scope)) = ecs else {
+        out.extend_from_slice(&[0, 0, 41, p0, p1, 0, 0, flags, 0, 0, 0]);
+        return;
+    };
+    let n = (c.source as usize).div_ceil(8);
+    let (family, octets) = match c.addr {
+        IpAddr::V4(a) => {
+            let mut o = [0u8; 16];
+            o[..4].copy_from_slice(&a.octets());
+            (1, o)
         }
-    }
+        IpAddr::V6(a) => (2, a.octets()),
+    };
+    let len = 4 + n as u8; // at most 20
+    out.extend_from_slice(&[0, 0, 41, p0, p1, 0, 0, flags, 0, 0, len + 4, 0, 8, 0, len, 0, family, c.source, scope]);
+    out.extend_from_slice(&octets[..n]);
 }
 
 #[cfg(test)]
