@@ -4,6 +4,8 @@
 mod reload;
 mod tcp;
 mod udp;
+#[cfg(target_os = "linux")]
+mod udp_batch;
 
 pub use reload::Reloader;
 
