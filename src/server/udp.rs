@@ -1,5 +1,4 @@
-//! UDP: plain threads blocking on the socket (several per socket), each
-//! answering inline. The work per packet is short and CPU-only, so an async
+//! UDP: plain threads blocking on their socket, each answering inline. The work per packet is short and CPU-only, so an async
 //! reactor around every datagram only adds cost (the profile showed tokio's
 //! wakeups as the largest user-space share). On Linux each thread receives
 //! and sends in batches (`udp_batch`): under load, two syscalls per batch
@@ -19,14 +18,38 @@ use crate::state::SharedState;
 /// How often a blocked receiver looks at the stop flag.
 const POLL_STOP: Duration = Duration::from_millis(200);
 
+/// The sockets for `addr`, for `threads` receiver threads. On Linux, one per
+/// thread in an SO_REUSEPORT group: the kernel spreads flows over them by a
+/// hash of the addresses, so each thread has its own queue and a thread busy
+/// answering finds a whole batch waiting rather than waking its sibling for
+/// every datagram (as gdnsd does). Elsewhere, one socket all threads share.
+/// A port another process holds still fails the first bind (only a socket of
+/// the same user that also set SO_REUSEPORT or SO_REUSEADDR could share it,
+/// and then the TCP bind fails).
+pub fn bind_all(addr: SocketAddr, threads: usize) -> std::io::Result<Vec<UdpSocket>> {
+    let per_thread = cfg!(target_os = "linux");
+    let first = bind(addr, per_thread)?;
+    // Port 0 picked a port: the others join that one.
+    let bound = first.local_addr()?;
+    let mut all = vec![first];
+    while per_thread && all.len() < threads {
+        all.push(bind(bound, true)?);
+    }
+    Ok(all)
+}
+
 /// Bind with SO_REUSEADDR and, for IPv6, v6only so `[::]` and `0.0.0.0` can coexist.
-pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
     socket.set_reuse_address(true)?;
+    #[cfg(target_os = "linux")]
+    socket.set_reuse_port(reuse_port)?;
+    #[cfg(not(target_os = "linux"))]
+    debug_assert!(!reuse_port);
     let _ = socket.set_recv_buffer_size(4 << 20);
     socket.bind(&addr.into())?;
     socket.set_read_timeout(Some(POLL_STOP))?;
@@ -127,5 +150,25 @@ fn answer(cx: &UdpContext, packet: &[u8], src: SocketAddr, name_buf: &mut [u8; 2
             }
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_socket_per_thread_on_one_port() {
+        let all = bind_all("127.0.0.1:0".parse().unwrap(), 3).unwrap();
+        assert_eq!(all.len(), if cfg!(target_os = "linux") { 3 } else { 1 });
+        let port = all[0].local_addr().unwrap().port();
+        assert!(all.iter().all(|s| s.local_addr().unwrap().port() == port));
+    }
+
+    #[test]
+    fn a_port_held_by_a_plain_socket_is_refused() {
+        let held = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let e = bind_all(held.local_addr().unwrap(), 2).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
     }
 }

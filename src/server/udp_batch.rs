@@ -24,6 +24,8 @@ pub struct Datagram<'a> {
 }
 
 /// Receive slots and their headers, and the answers waiting to be sent.
+/// (The per-datagram methods are `#[inline]`: called across codegen units they
+/// cost ~100 more instructions per query.)
 ///
 /// Invariant: `bufs`, `addrs`, `iovs` and `hdrs` are allocated once in `new`
 /// and never resized, so the raw pointers between them (header → iovec →
@@ -86,6 +88,7 @@ impl Batch {
     /// Wait for at least one datagram (up to the socket's read timeout), then
     /// take whatever else is already queued, without waiting. Returns how many.
     /// Answers not yet sent with `flush` are dropped.
+    #[inline]
     pub fn recv(&mut self, sock: &UdpSocket) -> io::Result<usize> {
         self.queued = 0;
         self.send_buf.clear();
@@ -116,6 +119,7 @@ impl Batch {
 
     /// Datagram `i` of the last `recv` (`None` past the end or for a source
     /// that is neither IPv4 nor IPv6).
+    #[inline]
     pub fn datagram(&self, i: usize) -> Option<Datagram<'_>> {
         if i >= self.received {
             return None;
@@ -129,6 +133,7 @@ impl Batch {
 
     /// Queue (a copy of) `out` as the answer to datagram `i` of the last
     /// `recv` (at most one answer per datagram).
+    #[inline]
     pub fn reply(&mut self, i: usize, out: &[u8]) {
         let k = self.queued;
         assert!(i < self.received && k < self.send_hdrs.len());
@@ -145,6 +150,7 @@ impl Batch {
     /// Send every queued answer to its datagram's source, in as few
     /// `sendmmsg` calls as the kernel allows. A message the kernel refuses is
     /// skipped (logged at debug), the rest still go.
+    #[inline]
     pub fn flush(&mut self, sock: &UdpSocket) {
         let total = self.queued;
         // `send_buf` has stopped growing: point the iovecs at it now.
@@ -189,6 +195,7 @@ impl Batch {
 }
 
 /// The source address the kernel wrote, as a std address.
+#[inline]
 fn to_std(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
     let len = len as usize;
     match ss.ss_family as libc::c_int {

@@ -70,29 +70,32 @@ fn client(server: SocketAddr) -> (UdpSocket, std::thread::JoinHandle<Vec<Message
     (sock, collect)
 }
 
-/// Send the whole burst without waiting, from two sockets taking turns (odd
-/// IDs from the first, even from the second), so one receive holds datagrams
-/// from both; every reply must reach the socket its query came from.
+/// Send the whole burst without waiting, from `CLIENTS` sockets taking turns
+/// (query `id` from socket `id % CLIENTS`); every reply must reach the socket
+/// its query came from. More clients than the server has receive sockets (one
+/// per core), so some receive batch holds datagrams of two clients.
 fn burst(server: SocketAddr) {
-    let (odd, odd_replies) = client(server);
-    let (even, even_replies) = client(server);
+    const CLIENTS: u16 = 8;
+    let clients: Vec<_> = (0..CLIENTS).map(|_| client(server)).collect();
     let mut j = 0;
     for id in 1..=QUERIES {
         let (name, rtype, _, _) = expected(id);
-        let sock = if id % 2 == 1 { &odd } else { &even };
+        let sock = &clients[usize::from(id % CLIENTS)].0;
         sock.send_to(&query_bytes(id, &name, rtype), server).unwrap();
         if id % 7 == 0 {
             sock.send_to(&junk(j), server).unwrap();
             j += 1;
         }
     }
-    let (odd_replies, even_replies) = (odd_replies.join().unwrap(), even_replies.join().unwrap());
-    for (replies, parity) in [(&odd_replies, 1), (&even_replies, 0)] {
+    let mut all = Vec::new();
+    for (k, (_, replies)) in (0..CLIENTS).zip(clients) {
+        let replies = replies.join().unwrap();
         for m in replies.iter().filter(|m| m.metadata.id < JUNK_ID) {
-            assert_eq!(m.metadata.id % 2, parity, "reply {} reached the other socket", m.metadata.id);
+            assert_eq!(m.metadata.id % CLIENTS, k, "reply {} reached another socket", m.metadata.id);
         }
+        all.extend(replies);
     }
-    check(&[odd_replies, even_replies].concat());
+    check(&all);
 }
 
 fn check(replies: &[Message]) {
@@ -154,4 +157,36 @@ fn a_burst_of_queries_with_junk_gets_every_answer_once() {
     // Still answering, and nothing went wrong inside.
     assert_eq!(s.dig("static.gslb.example.test A").answers_of("A"), vec!["192.0.2.1"]);
     assert!(!s.log_text().contains("panicked"), "a panic was logged");
+}
+
+/// The UDP receivers bind one socket per thread (SO_REUSEPORT on Linux); a port
+/// another process holds must still stop the start with a clear error.
+#[test]
+fn a_udp_port_held_elsewhere_fails_the_start_clearly() {
+    let held = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap();
+    let dir = TempDir::new("held");
+    let mut child = std::process::Command::new(bin())
+        .args(["serve", "--listen", &addr.to_string(), "--admin", "off", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .current_dir(repo())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            stop_child(&mut child, Duration::ZERO);
+            panic!("meridian started on a UDP port another socket holds");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(err.contains(&format!("cannot bind UDP {addr}")) && err.contains("in use"), "{err}");
 }
