@@ -1,6 +1,7 @@
-//! UDP: plain threads blocking on their socket, each answering inline. The work per packet is short and CPU-only, so an async
-//! reactor around every datagram only adds cost (the profile showed tokio's
-//! wakeups as the largest user-space share). On Linux each thread receives
+//! UDP: plain threads blocking on their socket, each answering inline. The
+//! work per packet is short and CPU-only, so an async reactor around every
+//! datagram only adds cost (the profile showed tokio's wakeups as the largest
+//! user-space share). On Linux each thread has its own socket and receives
 //! and sends in batches (`udp_batch`): under load, two syscalls per batch
 //! instead of two per query.
 
@@ -22,24 +23,28 @@ const POLL_STOP: Duration = Duration::from_millis(200);
 /// thread in an SO_REUSEPORT group: the kernel spreads flows over them by a
 /// hash of the addresses, so each thread has its own queue and a thread busy
 /// answering finds a whole batch waiting rather than waking its sibling for
-/// every datagram (as gdnsd does). Elsewhere, one socket all threads share.
-/// A port another process holds still fails the first bind (only a socket of
-/// the same user that also set SO_REUSEPORT or SO_REUSEADDR could share it,
-/// and then the TCP bind fails).
+/// every datagram (as gdnsd does); the 4 MiB receive buffer is shared out
+/// among them (at least 1 MiB each). Elsewhere, one socket all threads share.
+/// A port another process holds still fails the first bind (only a socket that
+/// also set SO_REUSEADDR, or SO_REUSEPORT as the same user, could share it, and
+/// then the TCP bind fails).
 pub fn bind_all(addr: SocketAddr, threads: usize) -> std::io::Result<Vec<UdpSocket>> {
-    let per_thread = cfg!(target_os = "linux");
-    let first = bind(addr, per_thread)?;
+    const RECV_BUF: usize = 4 << 20;
+    let per_thread = cfg!(target_os = "linux") && threads > 1;
+    let buf = if per_thread { (RECV_BUF / threads).max(1 << 20) } else { RECV_BUF };
+    let first = bind(addr, per_thread, buf)?;
     // Port 0 picked a port: the others join that one.
     let bound = first.local_addr()?;
     let mut all = vec![first];
     while per_thread && all.len() < threads {
-        all.push(bind(bound, true)?);
+        all.push(bind(bound, true, buf)?);
     }
     Ok(all)
 }
 
-/// Bind with SO_REUSEADDR and, for IPv6, v6only so `[::]` and `0.0.0.0` can coexist.
-fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<UdpSocket> {
+/// Bind with SO_REUSEADDR and, for IPv6, v6only so `[::]` and `0.0.0.0` can
+/// coexist; ask for a receive buffer of `recv_buf` bytes.
+fn bind(addr: SocketAddr, reuse_port: bool, recv_buf: usize) -> std::io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
@@ -50,7 +55,7 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<UdpSocket> {
     socket.set_reuse_port(reuse_port)?;
     #[cfg(not(target_os = "linux"))]
     debug_assert!(!reuse_port);
-    let _ = socket.set_recv_buffer_size(4 << 20);
+    let _ = socket.set_recv_buffer_size(recv_buf);
     socket.bind(&addr.into())?;
     socket.set_read_timeout(Some(POLL_STOP))?;
     Ok(socket.into())
