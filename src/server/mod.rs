@@ -4,6 +4,8 @@
 mod reload;
 mod tcp;
 mod udp;
+#[cfg(target_os = "linux")]
+mod udp_batch;
 
 pub use reload::Reloader;
 
@@ -39,14 +41,14 @@ pub async fn serve(state: SharedState, opts: ServeOptions, reloader: Arc<Reloade
     let tracker = TaskTracker::new();
     let mut udp_sockets = Vec::new();
     let mut tcp_listeners = Vec::new();
+    // Several blocking receivers per address, so UDP uses every core.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     for addr in &opts.listen {
-        let udp = udp::bind(*addr).map_err(|e| anyhow::anyhow!("cannot bind UDP {addr}: {e}"))?;
+        let udp = udp::bind_all(*addr, workers).map_err(|e| anyhow::anyhow!("cannot bind UDP {addr}: {e}"))?;
         let tcp = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot bind TCP {addr}: {e}"))?;
         udp_sockets.push(udp);
         tcp_listeners.push(tcp);
     }
-    // Several blocking receivers per socket, so UDP uses every core.
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let udp_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let udp_cx = udp::UdpContext {
         state: state.clone(),
@@ -55,10 +57,11 @@ pub async fn serve(state: SharedState, opts: ServeOptions, reloader: Arc<Reloade
         stop: Arc::clone(&udp_stop),
     };
     let mut udp_threads = Vec::new();
-    for sock in udp_sockets {
-        info!(addr = %sock.local_addr()?, workers, "serving UDP");
+    for socks in udp_sockets {
+        info!(addr = %socks[0].local_addr()?, workers, sockets = socks.len(), "serving UDP");
         for i in 0..workers {
-            let (sock, cx) = (sock.try_clone()?, udp_cx.clone());
+            // Its own socket, or a share of the one (see `udp::bind_all`).
+            let (sock, cx) = (socks[i % socks.len()].try_clone()?, udp_cx.clone());
             let t = std::thread::Builder::new().name(format!("udp-{i}")).spawn(move || udp::run(sock, cx))?;
             udp_threads.push(t);
         }

@@ -18,3 +18,4 @@ mod peers;
 mod policies;
 mod probe_inputs;
 mod resolver;
+mod udp_burst;
