@@ -23,29 +23,42 @@ pub fn try_answer<'a>(
     transport: Transport,
     metrics: Option<&Metrics>,
     obs: &mut QueryObservation<&'a str>,
-) -> Option<Vec<u8>> {
+    out: &mut Vec<u8>,
+) -> bool {
+    write_answer(state, packet, src, transport, metrics, obs, out).is_some()
+}
+
+/// `try_answer` with `?` for "not here": `None` leaves `out` to be cleared.
+fn write_answer<'a>(
+    state: &'a State,
+    packet: &[u8],
+    src: SocketAddr,
+    transport: Transport,
+    metrics: Option<&Metrics>,
+    obs: &mut QueryObservation<&'a str>,
+    out: &mut Vec<u8>,
+) -> Option<()> {
     let q = parse_simple(packet)?;
     let limit = match (&q.edns, transport) {
         (_, Transport::Tcp) => usize::MAX,
         (Some(e), _) => e.payload.clamp(512, EDNS_PAYLOAD) as usize,
         (None, _) => 512,
     };
-    let mut out = Vec::with_capacity(512);
     let Some(entry) = state.fast.get(q.qname, q.qtype) else {
         // Not indexed: NXDOMAIN or NODATA when sure, else the general path.
         let neg = state.fast.negative(q.qname, q.qtype)?;
-        header(&mut out, &q, true, neg.rcode, [0, 1, 0]);
-        neg.write_soa(&mut out);
+        header(out, &q, true, neg.rcode, [0, 1, 0]);
+        neg.write_soa(out);
         obs.rcode = Some(ResponseCode::from(0, neg.rcode));
         obs.qtype = Some(RecordType::from(q.qtype));
         if let Some(e) = q.edns {
-            opt(&mut out, e.dnssec_ok, e.ecs.map(|c| (c, 0)));
+            opt(out, e.dnssec_ok, e.ecs.map(|c| (c, 0)));
         }
         return finish(out, limit, obs);
     };
     let scope = match entry {
         FastEntry::Static(pb) => {
-            header(&mut out, &q, pb.aa, pb.rcode, pb.counts);
+            header(out, &q, pb.aa, pb.rcode, pb.counts);
             out.extend_from_slice(&pb.body);
             obs.rcode = Some(ResponseCode::from(0, pb.rcode));
             0
@@ -57,7 +70,7 @@ pub fn try_answer<'a>(
             if d.servfail || d.addresses.is_empty() {
                 return None; // SERVFAIL and NODATA: the general path says them
             }
-            header(&mut out, &q, true, 0, [d.addresses.len() as u16, 0, 0]);
+            header(out, &q, true, 0, [d.addresses.len() as u16, 0, 0]);
             let [t0, t1, t2, t3] = d.ttl.to_be_bytes();
             for a in &d.addresses {
                 // Owner: a pointer to the question's name (offset 12).
@@ -81,17 +94,17 @@ pub fn try_answer<'a>(
     };
     obs.qtype = Some(RecordType::from(q.qtype));
     if let Some(e) = q.edns {
-        opt(&mut out, e.dnssec_ok, e.ecs.map(|c| (c, if c.source == 0 { 0 } else { scope })));
+        opt(out, e.dnssec_ok, e.ecs.map(|c| (c, if c.source == 0 { 0 } else { scope })));
     }
     finish(out, limit, obs)
 }
 
-fn finish(out: Vec<u8>, limit: usize, obs: &mut QueryObservation<&str>) -> Option<Vec<u8>> {
+fn finish(out: &[u8], limit: usize, obs: &mut QueryObservation<&str>) -> Option<()> {
     if out.len() > limit {
         obs.rcode = None;
         return None; // truncation is the general path's job
     }
-    Some(out)
+    Some(())
 }
 
 /// Header and question: ID, QR, AA, RD and CD as asked, RCODE, counts.
@@ -148,6 +161,17 @@ mod tests {
     use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
     use hickory_proto::rr::Name;
     use std::sync::Arc;
+
+    /// The fast path alone, as an `Option`.
+    fn fast_only<'a>(
+        state: &'a State,
+        q: &[u8],
+        src: SocketAddr,
+        obs: &mut QueryObservation<&'a str>,
+    ) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        try_answer(state, q, src, Transport::Udp, None, obs, &mut out).then_some(out)
+    }
 
     fn demo_state() -> State {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -222,7 +246,7 @@ mod tests {
                     let q = query(name, *t, *e, rd);
                     let general = super::super::respond_general(&state, &q, src, Transport::Udp);
                     let mut obs = QueryObservation::default();
-                    let fast = try_answer(&state, &q, src, Transport::Udp, None, &mut obs);
+                    let fast = fast_only(&state, &q, src, &mut obs);
                     if let Some(f) = &fast {
                         fast_taken += 1;
                         assert_eq!(Some(f), general.as_ref(), "{name} {t:?} {e:?} rd={rd}");
@@ -247,7 +271,7 @@ mod tests {
             query("nx.example.org.", RecordType::A, None, false),
             query("big.gslb.example.test.", RecordType::TXT, None, false),
         ] {
-            assert!(try_answer(&state, &q, src, Transport::Udp, None, &mut obs).is_none());
+            assert!(fast_only(&state, &q, src, &mut obs).is_none());
         }
     }
 
@@ -287,7 +311,7 @@ mod tests {
                 let what = format!("{:?} {t:?} {e:?} rd={rd}", String::from_utf8_lossy(qname));
                 let general = super::super::respond_general(state, &q, src, Transport::Udp);
                 let mut obs = QueryObservation::default();
-                let fast = try_answer(state, &q, src, Transport::Udp, None, &mut obs);
+                let fast = fast_only(state, &q, src, &mut obs);
                 assert_eq!(fast.is_some(), want != Want::General, "{what}: fast path answered {fast:?}");
                 if let Some(f) = &fast {
                     fast_taken += 1;

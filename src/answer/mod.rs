@@ -29,11 +29,8 @@ pub enum Transport {
 
 /// Answer one query. `None` means send nothing (responses, runts).
 pub fn respond(state: &State, packet: &[u8], src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
-    let mut obs = QueryObservation::default();
-    if let Some(out) = fast::try_answer(state, packet, src, transport, None, &mut obs) {
-        return Some(out);
-    }
-    answer(state, packet, src, transport, None, &mut obs)
+    let mut out = Vec::new();
+    respond_to(state, packet, src, transport, None, &mut QueryObservation::default(), &mut out).then_some(out)
 }
 
 /// The general path only (no prebuilt answers): the reference the fast path
@@ -50,15 +47,55 @@ pub fn respond_metered(
     transport: Transport,
     metrics: Option<&Metrics>,
 ) -> Option<Vec<u8>> {
-    let Some(m) = metrics else { return respond(state, packet, src, transport) };
-    let start = Instant::now();
+    let mut out = Vec::new();
+    let (send, _) = respond_metered_into(state, packet, src, transport, metrics, Instant::now(), &mut out);
+    send.then_some(out)
+}
+
+/// `respond_metered` for loops that answer datagrams back to back: the answer
+/// is written into `out` (cleared first; reused, so no allocation per answer),
+/// and the clock is read once per answer: this one's time runs from `started`
+/// (the previous answer's end, or the batch's start) to the returned instant.
+/// Returns whether to send `out`.
+pub fn respond_metered_into(
+    state: &State,
+    packet: &[u8],
+    src: SocketAddr,
+    transport: Transport,
+    metrics: Option<&Metrics>,
+    started: Instant,
+    out: &mut Vec<u8>,
+) -> (bool, Instant) {
     let mut obs = QueryObservation::default();
-    let out = match fast::try_answer(state, packet, src, transport, Some(m), &mut obs) {
-        Some(out) => Some(out),
-        None => answer(state, packet, src, transport, Some(m), &mut obs),
-    };
-    m.query(&obs, start.elapsed());
-    out
+    let send = respond_to(state, packet, src, transport, metrics, &mut obs, out);
+    let Some(m) = metrics else { return (send, started) };
+    let end = Instant::now();
+    m.query(&obs, end.saturating_duration_since(started));
+    (send, end)
+}
+
+/// Fast path, else general path, into `out`.
+fn respond_to<'a>(
+    state: &'a State,
+    packet: &[u8],
+    src: SocketAddr,
+    transport: Transport,
+    metrics: Option<&Metrics>,
+    obs: &mut QueryObservation<&'a str>,
+    out: &mut Vec<u8>,
+) -> bool {
+    out.clear();
+    if fast::try_answer(state, packet, src, transport, metrics, obs, out) {
+        return true;
+    }
+    out.clear();
+    match answer(state, packet, src, transport, metrics, obs) {
+        Some(general) => {
+            out.extend_from_slice(&general);
+            true
+        }
+        None => false,
+    }
 }
 
 fn answer<'a>(

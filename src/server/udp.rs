@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::debug;
 
-use crate::answer::{respond_metered, Transport};
+use crate::answer::{respond_metered_into, Transport};
 use crate::metrics::Metrics;
 use crate::rrl::{self, Limiter};
 use crate::state::SharedState;
@@ -82,7 +82,7 @@ const SLOT: usize = 4096;
 /// query (up to `BATCH`), one `sendmmsg` sends their answers.
 #[cfg(target_os = "linux")]
 pub fn run(sock: UdpSocket, cx: UdpContext) {
-    let mut name_buf = [0u8; 256];
+    let mut scratch = Scratch::default();
     let mut batch = super::udp_batch::Batch::new(BATCH, SLOT);
     while !cx.stop.load(Ordering::Relaxed) {
         let n = match batch.recv(&sock) {
@@ -93,23 +93,24 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
                 continue;
             }
         };
+        // One clock read per answer: each answer's time starts where the previous one ended.
+        scratch.clock = Instant::now();
         for i in 0..n {
             let Some(d) = batch.datagram(i) else { continue };
             if d.truncated {
                 debug!(src = %d.src, "udp datagram larger than {SLOT} bytes: answering from its start");
             }
-            if let Some(out) = answer(&cx, d.data, d.src, &mut name_buf) {
-                batch.reply(i, &out);
+            if let Some(out) = answer_guarded(&cx, d.data, d.src, &mut scratch) {
+                batch.reply(i, out);
             }
         }
         batch.flush(&sock);
     }
 }
 
-/// Receive and answer until `stop` is set, one datagram per syscall.
 #[cfg(not(target_os = "linux"))]
 pub fn run(sock: UdpSocket, cx: UdpContext) {
-    let mut name_buf = [0u8; 256];
+    let mut scratch = Scratch::default();
     let mut buf = vec![0u8; 65535];
     while !cx.stop.load(Ordering::Relaxed) {
         let (len, src) = match sock.recv_from(&mut buf) {
@@ -120,34 +121,79 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
                 continue;
             }
         };
-        if let Some(out) = answer(&cx, &buf[..len], src, &mut name_buf) {
-            if let Err(e) = sock.send_to(&out, src) {
+        scratch.clock = Instant::now();
+        if let Some(out) = answer_guarded(&cx, &buf[..len], src, &mut scratch) {
+            if let Err(e) = sock.send_to(out, src) {
                 debug!(error = %e, %src, "udp send error");
             }
         }
     }
 }
 
-/// The read timeout expired (or a signal interrupted the wait): look at `stop` again.
 fn is_timeout(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
     matches!(e.kind(), WouldBlock | TimedOut | Interrupted)
 }
 
 /// The answer to send (after rate limiting), if any.
-fn answer(cx: &UdpContext, packet: &[u8], src: SocketAddr, name_buf: &mut [u8; 256]) -> Option<Vec<u8>> {
+/// What a receiver thread reuses from one datagram to the next.
+struct Scratch {
+    out: Vec<u8>,
+    /// A truncated copy when RRL slips an answer.
+    slip: Vec<u8>,
+    name_buf: [u8; 256],
+    /// When the previous answer ended (see `respond_metered_into`).
+    clock: Instant,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch { out: Vec::with_capacity(4096), slip: Vec::new(), name_buf: [0; 256], clock: Instant::now() }
+    }
+}
+
+/// `answer`, but a panic while answering (a bug: nothing on this path should
+/// panic) costs the one datagram, not the receiver thread.
+fn answer_guarded<'s>(cx: &UdpContext, packet: &[u8], src: SocketAddr, s: &'s mut Scratch) -> Option<&'s [u8]> {
+    let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer(cx, packet, src, s)));
+    match sent {
+        Ok(Some(Reply::Answer)) => Some(&s.out),
+        Ok(Some(Reply::Slip)) => Some(&s.slip),
+        Ok(None) => None,
+        Err(_) => {
+            tracing::error!(%src, len = packet.len(), "answering a datagram panicked; it was dropped");
+            s.clock = Instant::now();
+            None
+        }
+    }
+}
+
+/// Which buffer of the scratch to send.
+enum Reply {
+    Answer,
+    Slip,
+}
+
+/// Answer into the scratch buffers (after rate limiting).
+fn answer(cx: &UdpContext, packet: &[u8], src: SocketAddr, s: &mut Scratch) -> Option<Reply> {
     let snapshot = cx.state.load();
-    let out = respond_metered(&snapshot, packet, src, Transport::Udp, cx.metrics.as_deref())?;
-    let Some(limiter) = cx.rrl.as_deref().filter(|l| l.enabled()) else { return Some(out) };
+    let (send, end) =
+        respond_metered_into(&snapshot, packet, src, Transport::Udp, cx.metrics.as_deref(), s.clock, &mut s.out);
+    s.clock = end;
+    if !send {
+        return None;
+    }
+    let Some(limiter) = cx.rrl.as_deref().filter(|l| l.enabled()) else { return Some(Reply::Answer) };
     let has_ecs = crate::wire::ecs::has_ecs(packet);
-    let kind = rrl::kind_of(&out, name_buf);
+    let kind = rrl::kind_of(&s.out, &mut s.name_buf);
     match limiter.check(src.ip(), has_ecs, kind, Instant::now()) {
-        rrl::Verdict::Send => Some(out),
+        rrl::Verdict::Send => Some(Reply::Answer),
         rrl::Verdict::Slip => {
             if let Some(m) = &cx.metrics {
                 m.rrl(true);
             }
-            Some(rrl::truncated(&out))
+            s.slip = rrl::truncated(&s.out);
+            Some(Reply::Slip)
         }
         rrl::Verdict::Drop => {
             if let Some(m) = &cx.metrics {
