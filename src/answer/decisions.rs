@@ -4,7 +4,9 @@
 //! one (GeoIP network, ASN network) pair gets the same decision and the same
 //! ECS scope: the record and the networks' lengths are all the chain reads.
 //! So the chain runs once per pair, service and family, and the result is
-//! reused until the snapshot (zones, health, databases) is replaced. A hit
+//! reused until the zones, the databases or the availability picture
+//! change (a health rebuild that changed nothing, or only probe RTTs, keeps
+//! the cache). A hit
 //! costs one tree walk and one hash probe instead of a record decode and the
 //! chain. In front of it, the same decisions keyed by the exact client
 //! (ECS subnet or resolver address) save the tree walk for repeat askers.
@@ -19,7 +21,6 @@ use std::rc::Rc;
 use std::sync::{Arc, Weak};
 
 use crate::geo::GeoDb;
-use crate::health::HealthView;
 use crate::policy::{Client, Decision, Service};
 use crate::state::State;
 use crate::zone::{Zone, Zones};
@@ -52,7 +53,8 @@ struct Key {
 /// from being reused, so comparing addresses cannot be fooled.
 struct Cache {
     zones: Weak<Zones>,
-    health: Weak<HealthView>,
+    /// `HealthView::availability`: unique, so no weak reference is needed.
+    health: u64,
     geo: Option<Weak<GeoDb>>,
     by_client: FxHashMap<ClientKey, Rc<Decision>>,
     by_network: FxHashMap<Key, Rc<Decision>>,
@@ -62,7 +64,7 @@ impl Cache {
     fn new() -> Cache {
         Cache {
             zones: Weak::new(),
-            health: Weak::new(),
+            health: 0,
             geo: None,
             by_client: FxHashMap::default(),
             by_network: FxHashMap::default(),
@@ -78,14 +80,14 @@ impl Cache {
         };
         if same_geo
             && std::ptr::eq(self.zones.as_ptr(), Arc::as_ptr(&state.zones))
-            && std::ptr::eq(self.health.as_ptr(), Arc::as_ptr(&state.health))
+            && self.health == state.health.availability()
         {
             return;
         }
         self.by_client.clear();
         self.by_network.clear();
         self.zones = Arc::downgrade(&state.zones);
-        self.health = Arc::downgrade(&state.health);
+        self.health = state.health.availability();
         self.geo = state.geo.as_ref().map(Arc::downgrade);
     }
 }

@@ -184,7 +184,11 @@ impl Monitor {
             info!("an override expired and was cleared");
             self.persist(&inner.overrides);
         }
-        let view = Arc::new(build_view(&current, &mut inner, self.settings.unknown_is_up));
+        let mut view = build_view(&current, &mut inner, self.settings.unknown_is_up);
+        if view.continue_from(&current.health) {
+            return; // nothing changed: keep the snapshot (and every cache keyed on it)
+        }
+        let view = Arc::new(view);
         // Replace the health only: a reload may have stored new zones since
         // `current` was loaded (the sync() after it publishes for them).
         self.shared.rcu(|cur| State {

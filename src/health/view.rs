@@ -3,13 +3,25 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Share a returning region starts from during slow start.
 pub const RAMP_FLOOR: f64 = 0.05;
 
-#[derive(Debug, Clone, Default)]
+/// Identities of availability pictures: never reused, so a cache that saw
+/// one id can trust that the same id means the same availability.
+static NEXT_AVAILABILITY: AtomicU64 = AtomicU64::new(1);
+
+fn fresh_availability() -> u64 {
+    NEXT_AVAILABILITY.fetch_add(1, Ordering::Relaxed)
+}
+
+#[derive(Debug, Clone)]
 pub struct HealthView {
+    /// Changes whenever `down`, `down_addrs` or `ramp` may have changed (not
+    /// for RTT updates): what cached GSLB decisions are keyed on.
+    availability: u64,
     /// Regions withdrawn (failed, forced down or drained).
     down: HashSet<String>,
     /// Endpoints (answered addresses) withdrawn inside an available region,
@@ -19,6 +31,18 @@ pub struct HealthView {
     ramp: HashMap<String, (Instant, Duration)>,
     /// Lowest smoothed probe RTT of each region, ms.
     rtt_ms: HashMap<String, f64>,
+}
+
+impl Default for HealthView {
+    fn default() -> Self {
+        HealthView {
+            availability: fresh_availability(),
+            down: HashSet::new(),
+            down_addrs: HashMap::new(),
+            ramp: HashMap::new(),
+            rtt_ms: HashMap::new(),
+        }
+    }
 }
 
 impl HealthView {
@@ -31,15 +55,34 @@ impl HealthView {
     }
 
     pub fn set_down(&mut self, region: &str) {
+        self.availability = fresh_availability();
         self.down.insert(region.to_string());
     }
 
     pub fn set_addr_down(&mut self, region: &str, addr: IpAddr) {
+        self.availability = fresh_availability();
         self.down_addrs.entry(region.to_string()).or_default().insert(addr);
     }
 
     pub fn set_ramp(&mut self, region: &str, since: Instant, over: Duration) {
+        self.availability = fresh_availability();
         self.ramp.insert(region.to_string(), (since, over));
+    }
+
+    /// The identity of this view's availability (see the field).
+    pub fn availability(&self) -> u64 {
+        self.availability
+    }
+
+    /// Take `previous`'s availability identity when the two say the same
+    /// about availability, so caches survive a rebuild that changed nothing
+    /// (or only RTTs). Returns whether the views are wholly equal (RTTs too).
+    pub fn continue_from(&mut self, previous: &HealthView) -> bool {
+        if self.down != previous.down || self.down_addrs != previous.down_addrs || self.ramp != previous.ramp {
+            return false;
+        }
+        self.availability = previous.availability;
+        self.rtt_ms == previous.rtt_ms
     }
 
     pub fn set_rtt(&mut self, region: &str, ms: f64) {
@@ -89,5 +132,40 @@ impl HealthView {
 
     pub fn down_regions(&self) -> impl Iterator<Item = &String> {
         self.down.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The availability identity survives a rebuild that only moved RTTs, and
+    /// changes with anything a cached decision depends on.
+    #[test]
+    fn availability_identity_follows_what_decisions_read() {
+        let mut first = HealthView::with_down(["eu".to_string()]);
+        first.set_rtt("us", 10.0);
+        assert_ne!(first.availability(), HealthView::with_down(["eu".to_string()]).availability(), "fresh per view");
+
+        let mut same = HealthView::with_down(["eu".to_string()]);
+        same.set_rtt("us", 10.0);
+        assert!(same.continue_from(&first), "equal views");
+        assert_eq!(same.availability(), first.availability());
+
+        let mut rtt_moved = HealthView::with_down(["eu".to_string()]);
+        rtt_moved.set_rtt("us", 12.5);
+        assert!(!rtt_moved.continue_from(&first), "RTTs differ: publish");
+        assert_eq!(rtt_moved.availability(), first.availability(), "but availability is the same");
+
+        let mut more_down = HealthView::with_down(["eu".to_string()]);
+        more_down.set_addr_down("us", "192.0.2.1".parse().unwrap());
+        assert!(!more_down.continue_from(&first));
+        assert_ne!(more_down.availability(), first.availability());
+
+        let mut ramping = HealthView::with_down(["eu".to_string()]);
+        ramping.set_rtt("us", 10.0);
+        ramping.set_ramp("ap", Instant::now(), Duration::from_secs(30));
+        assert!(!ramping.continue_from(&first));
+        assert_ne!(ramping.availability(), first.availability());
     }
 }

@@ -147,15 +147,18 @@ impl Service {
 
     /// Whether the chain's decision (and its ECS scope) depends on the client
     /// only through its database networks: no randomness (`weighted`), no
-    /// per-subnet hash (`sticky`) and no CIDR rule (which looks at the address
-    /// itself). Such decisions may be cached per network. Slow start is the
+    /// per-subnet hash (`sticky`), no CIDR rule (which looks at the address
+    /// itself) and no probe RTTs (which move every interval). Such decisions
+    /// may be cached per network. Slow start is the
     /// health view's business (`HealthView::ramping`).
     pub fn decided_by_networks(&self) -> bool {
         self.chain.iter().all(|s| match s {
             Step::Weighted | Step::Sticky => false,
             Step::Geo(m) => m.cidr.is_empty(),
             Step::Latency(m) => m.cidr.is_empty(),
-            Step::Nearest | Step::LatencyProbe | Step::Failover(_) | Step::Multi(_) => true,
+            // Probe RTTs change every interval: not worth caching across.
+            Step::LatencyProbe => false,
+            Step::Nearest | Step::Failover(_) | Step::Multi(_) => true,
         })
     }
 }
