@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turn bench/run.sh's raw measurements into the Markdown report.
 
-Usage: bench/report.py META.env RAW.tsv > report.md
+Usage: bench/report.py META.env RAW.tsv [INSTR.tsv] > report.md
 
 META.env: key=value lines written by run.sh (settings, versions, commit).
 RAW.tsv: one line per dnsperf run (phase, round, server, set, dnsperf's
@@ -117,8 +117,40 @@ def targets(w, fixed, meta):
     w("")
 
 
+def instructions(w, path):
+    """Phase 3: user-space instructions per answer under callgrind, per set and server."""
+    per = {}
+    with open(path, encoding="utf-8") as f:
+        for r in csv.DictReader(f, delimiter="\t"):
+            if int(r["queries"]):
+                per[(r["server"], r["set"])] = (int(r["instructions"]) / int(r["queries"]), int(r["queries"]))
+    if not per:
+        return
+    servers = [s for s in SERVER_ORDER if any(k[0] == s for k in per)]
+    peers = [s for s in servers if s != "meridian"]
+    w("## Instructions per answer (callgrind): exact, repeatable")
+    w("")
+    w("Each server pinned with one worker under `valgrind --tool=callgrind`; a warm-up pass, then the counters "
+      "are zeroed and the measured passes run at 2,000 queries/s. The figure is every user-space instruction the "
+      "server's process executed in that window (receive, parse, answer, send, its idle threads) ÷ answers. "
+      "Unlike the CPU columns it has no clock-tick sampling noise; it does not count cache misses or the kernel. "
+      "**M/peer** = Meridian's instructions ÷ the peer's.")
+    w("")
+    w("| query set | " + " | ".join(SERVER_NAME.get(s, s) for s in servers) + " | " + " | ".join(f"M/{SERVER_NAME.get(p, p)}" for p in peers) + " | answers measured |")
+    w("|---|" + "---:|" * (len(servers) + len(peers)) + "---:|")
+    for qs in SET_ORDER:
+        if not any(k[1] == qs for k in per):
+            continue
+        cells = [f"{per[(s, qs)][0]:,.0f}" if (s, qs) in per else "–" for s in servers]
+        m = per.get(("meridian", qs))
+        ratios = [fmt_ratio(m[0] / per[(p, qs)][0]) if m and (p, qs) in per else "–" for p in peers]
+        n = max(v[1] for k, v in per.items() if k[1] == qs)
+        w(f"| {qs} | " + " | ".join(cells) + " | " + " | ".join(ratios) + f" | {n:,} |")
+    w("")
+
+
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
     meta = load_meta(sys.argv[1])
     rows = load_raw(sys.argv[2])
@@ -218,6 +250,10 @@ def main():
                 f"{med(rs, 'cpu_us'):.1f} | {cores:.2f} | {max(r['rss_mib'] for r in rs):.1f} | {ratio} |"
             )
         w("")
+
+    # --- phase 3
+    if len(sys.argv) == 4:
+        instructions(w, sys.argv[3])
 
     # --- raw
     w("<details><summary>Every run</summary>")

@@ -42,7 +42,7 @@ BENCH=$ROOT/bench
 
 # Which settings came from the environment (for the "exact command" line).
 declare -A ENV_SET=()
-for v in QUICK RATE DURATION ROUNDS PEAK PEAK_RATE PEAK_DURATION PEERS REQUIRE_PEERS PDNS_CACHE SERVER_CPU CLIENT_CPU MERIDIAN_BIN; do
+for v in QUICK RATE DURATION ROUNDS PEAK PEAK_RATE PEAK_DURATION INSTR PEERS REQUIRE_PEERS PDNS_CACHE SERVER_CPU CLIENT_CPU MERIDIAN_BIN; do
     [[ -n ${!v:-} ]] && ENV_SET[$v]=1
 done
 if [[ ${QUICK:-0} == 1 ]]; then
@@ -50,10 +50,11 @@ if [[ ${QUICK:-0} == 1 ]]; then
     DURATION=${DURATION:-5}
     PEAK_DURATION=${PEAK_DURATION:-3}
 fi
-RATE=${RATE:-20000}
+RATE=${RATE:-80000}
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 PEAK=${PEAK:-1}
+INSTR=${INSTR:-1}
 PEAK_RATE=${PEAK_RATE:-500000}
 PEAK_DURATION=${PEAK_DURATION:-5}
 PEERS=${PEERS:-gdnsd knot pdns}
@@ -257,6 +258,7 @@ EOF
 # "free" = no pinning, one worker per core. Each runs in the foreground as our
 # child, listening on 127.0.0.1 only.
 MERIDIAN_THREADS_HOW=
+WRAP=() # a command the start functions put in front of the server (phase 3: valgrind)
 start_meridian() {
     local mode=$1 d=$TMP/meridian threads pin=()
     mkdir -p "$d/state"
@@ -274,7 +276,7 @@ start_meridian() {
     fi
     # cwd = work dir, so no ./meridian.toml of the checkout is picked up.
     (cd "$d" && MERIDIAN_THREADS=$threads TOKIO_WORKER_THREADS=$threads \
-        exec "${pin[@]}" "$BIN" "${args[@]}" >"$d/log.$mode" 2>&1) &
+        exec "${pin[@]}" "${WRAP[@]}" "$BIN" "${args[@]}" >"$d/log.$mode" 2>&1) &
     PID[meridian]=$!
     LOG[meridian]=$d/log.$mode
 }
@@ -335,7 +337,7 @@ plugins => {
 }
 EOF
     "$GDNSD" -c "$d" checkconf >"$d/checkconf.log" 2>&1 || { cat "$d/checkconf.log" >&2; die "gdnsd checkconf failed"; }
-    (exec "${pin[@]}" "$GDNSD" -c "$d" start >"$d/log.$mode" 2>&1) &
+    (exec "${pin[@]}" "${WRAP[@]}" "$GDNSD" -c "$d" start >"$d/log.$mode" 2>&1) &
     PID[gdnsd]=$!
     LOG[gdnsd]=$d/log.$mode
 }
@@ -377,7 +379,7 @@ zone:
   - domain: "$ORIGIN"
     file: "$ORIGIN.zone"
 EOF
-    (exec "${pin[@]}" "$KNOTD" -c "$d/knot.conf" >"$d/log.$mode" 2>&1) &
+    (exec "${pin[@]}" "${WRAP[@]}" "$KNOTD" -c "$d/knot.conf" >"$d/log.$mode" 2>&1) &
     PID[knot]=$!
     LOG[knot]=$d/log.$mode
 }
@@ -422,7 +424,7 @@ security-poll-suffix=
 loglevel=4
 $cache
 EOF
-    (exec "${pin[@]}" "$PDNS" --config-dir="$d" >"$d/log.$mode" 2>&1) &
+    (exec "${pin[@]}" "${WRAP[@]}" "$PDNS" --config-dir="$d" >"$d/log.$mode" 2>&1) &
     PID[pdns]=$!
     LOG[pdns]=$d/log.$mode
 }
@@ -443,16 +445,16 @@ ask() { # port name [subnet | ednsopt=CODE:HEX]
     echo "${status:-NOANSWER} ${addrs% }"
 }
 
-wait_ready() { # server: until static answers, or fail loudly
-    local s=$1 i r
-    for i in $(seq 200); do
+wait_ready() { # server [tries of 0.1 s]: until static answers, or fail loudly
+    local s=$1 tries=${2:-200} i r
+    for i in $(seq "$tries"); do
         kill -0 "${PID[$s]}" 2>/dev/null || { tail -30 "${LOG[$s]}" >&2; die "$s exited during startup (log above)"; }
         r=$(ask "${PORT[$s]}" "static.$ORIGIN")
         [[ $r == "NOERROR 192.0.2.1" ]] && return 0
         sleep 0.1
     done
     tail -30 "${LOG[$s]}" >&2
-    die "$s did not answer static.$ORIGIN within 20 s (last: $r)"
+    die "$s did not answer static.$ORIGIN within $((tries / 10)) s (last: $r)"
 }
 
 FAILS=()
@@ -597,7 +599,7 @@ run_one() { # phase round server set
 
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 COMMAND=
-for v in QUICK RATE DURATION ROUNDS PEAK PEAK_RATE PEAK_DURATION PEERS REQUIRE_PEERS PDNS_CACHE SERVER_CPU CLIENT_CPU MERIDIAN_BIN; do
+for v in QUICK RATE DURATION ROUNDS PEAK PEAK_RATE PEAK_DURATION INSTR PEERS REQUIRE_PEERS PDNS_CACHE SERVER_CPU CLIENT_CPU MERIDIAN_BIN; do
     [[ -n ${ENV_SET[$v]:-} ]] && COMMAND+="$v=$(printf '%q' "${!v}") "
 done
 COMMAND+="bench/run.sh"
@@ -628,6 +630,54 @@ if [[ $PEAK == 1 ]]; then
         done
     done
     stop_all
+fi
+# Phase 3: user-space instructions per answer, exact and repeatable, under
+# callgrind (the CPU columns above are sampled at clock ticks and noisy).
+# Each server runs pinned under valgrind; a warm-up pass fills caches, then
+# the counters are zeroed (callgrind_control --dump) and the measured passes
+# run at a low rate; instructions of that window ÷ answers. PowerDNS is left
+# out: its Lua records are ~400 µs per answer, nothing to resolve here.
+INSTR_RAW=$TMP/instr.tsv
+printf 'server\tset\tqueries\tinstructions\n' >"$INSTR_RAW"
+declare -A WARM_N=([static]=2000 [www-ecs1]=2000 [www-ecs-var]=1 [weighted]=2000 [nxdomain]=2)
+declare -A MEASURE_N=([static]=5000 [www-ecs1]=5000 [www-ecs-var]=2 [weighted]=5000 [nxdomain]=5)
+instr_one() { # server set
+    local s=$1 set=$2 out=$TMP/logs/instr-$1-$2 dump
+    # shellcheck disable=SC2086
+    timeout 300 dnsperf -s 127.0.0.1 -p "${PORT[$s]}" ${SET_ARGS[$set]} -n "${WARM_N[$set]}" -Q 2000 -t 5 >"$out.warm" 2>&1 \
+        || { cat "$out.warm" >&2; die "dnsperf (warm-up) failed against $s ($set) under callgrind"; }
+    callgrind_control --dump "${PID[$s]}" >/dev/null 2>&1 || die "callgrind_control cannot reach $s (pid ${PID[$s]})"
+    # shellcheck disable=SC2086
+    timeout 300 dnsperf -s 127.0.0.1 -p "${PORT[$s]}" ${SET_ARGS[$set]} -n "${MEASURE_N[$set]}" -Q 2000 -t 5 >"$out" 2>&1 \
+        || { cat "$out" >&2; die "dnsperf failed against $s ($set) under callgrind"; }
+    callgrind_control --dump "${PID[$s]}" >/dev/null 2>&1
+    sleep 0.5
+    dump=$(ls -t "$TMP/cg/$s".* 2>/dev/null | head -1)
+    local ir comp
+    ir=$(sed -n 's/^summary: *//p;s/^totals: *//p' "$dump" | head -1)
+    comp=$(awk '/Queries completed:/ {print $3}' "$out")
+    [[ -n $ir && -n $comp ]] || die "no callgrind figures for $s ($set) in $dump"
+    printf '%s\t%s\t%s\t%s\n' "$s" "$set" "$comp" "$ir" >>"$INSTR_RAW"
+    note "$(printf 'instr  %-9s %-12s %6d answers  %8.0f instructions/answer' "$s" "$set" "$comp" "$((ir / comp))")"
+}
+if [[ $INSTR == 1 ]] && ! command -v valgrind >/dev/null; then
+    banner "valgrind is not installed: no instruction table (apt-get install valgrind)"
+    INSTR=0
+fi
+if [[ $INSTR == 1 ]]; then
+    note "phase 3: instructions per answer under callgrind (pinned, 1 worker; Meridian and the peers but PowerDNS)"
+    mkdir -p "$TMP/cg"
+    for s in "${SERVERS[@]}"; do
+        [[ $s == pdns ]] && continue
+        WRAP=(valgrind --tool=callgrind --callgrind-out-file="$TMP/cg/$s.%p")
+        "start_$s" pinned
+        WRAP=()
+        wait_ready "$s" 1200
+        for set in "${SETS[@]}"; do
+            supports "$s" "$set" && instr_one "$s" "$set"
+        done
+        stop_server "$s"
+    done
 fi
 T_END=$(date +%s)
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -681,7 +731,7 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 SUFFIX=
 [[ ${QUICK:-0} == 1 ]] && SUFFIX=-quick
 REPORT=$BENCH/results/$STAMP$SUFFIX.md
-python3 "$BENCH/report.py" "$TMP/meta.env" "$RAW" >"$REPORT" || die "report.py failed (raw data: KEEP_TMP=1 to keep $RAW)"
+python3 "$BENCH/report.py" "$TMP/meta.env" "$RAW" "$INSTR_RAW" >"$REPORT" || die "report.py failed (raw data: KEEP_TMP=1 to keep $RAW)"
 cat "$REPORT"
 note "written: ${REPORT#"$ROOT"/}"
 if ((${#SKIP[@]})); then
