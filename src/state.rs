@@ -41,6 +41,15 @@ impl State {
     }
 }
 
+/// The shipped demo: `zones/` and `geoip/demo.mmdb` (unit tests' fixture).
+#[cfg(test)]
+pub(crate) fn demo() -> State {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cfg =
+        ServerConfig { zones: root.join("zones"), geoip: Some(root.join("geoip/demo.mmdb")), ..Default::default() };
+    State::load(&cfg).unwrap()
+}
+
 /// Open the configured GeoIP database(s); errors name the file.
 pub fn load_geo(cfg: &ServerConfig) -> Result<Option<Arc<GeoDb>>, ConfigError> {
     let (path, required) = cfg.geoip_path();

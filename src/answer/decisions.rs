@@ -142,15 +142,7 @@ pub fn decide(state: &State, zone: &Zone, svc: &Service, client: &Client, rtype:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ServerConfig;
     use crate::health::HealthView;
-
-    fn demo_state() -> State {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let cfg =
-            ServerConfig { zones: root.join("zones"), geoip: Some(root.join("geoip/demo.mmdb")), ..Default::default() };
-        State::load(&cfg).unwrap()
-    }
 
     fn clients() -> Vec<Client> {
         let mut out = Vec::new();
@@ -175,7 +167,7 @@ mod tests {
     /// and after a health change (which must not be answered from the old cache).
     #[test]
     fn cached_decisions_equal_fresh_ones() {
-        let mut state = demo_state();
+        let mut state = crate::state::demo();
         let mut cached_services = 0;
         for round in 0..3 {
             if round == 2 {

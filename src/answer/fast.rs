@@ -16,26 +16,15 @@ use crate::state::State;
 use crate::wire::query::{parse_simple, SimpleQuery};
 use crate::wire::EDNS_PAYLOAD;
 
+/// Write the answer into `out` if the fast path is sure of it; `None` means
+/// "not here" (and leaves `out` to be cleared for the general path).
 pub fn try_answer<'a>(
     state: &'a State,
     packet: &[u8],
     src: SocketAddr,
     transport: Transport,
     metrics: Option<&Metrics>,
-    obs: &mut QueryObservation<&'a str>,
-    out: &mut Vec<u8>,
-) -> bool {
-    write_answer(state, packet, src, transport, metrics, obs, out).is_some()
-}
-
-/// `try_answer` with `?` for "not here": `None` leaves `out` to be cleared.
-fn write_answer<'a>(
-    state: &'a State,
-    packet: &[u8],
-    src: SocketAddr,
-    transport: Transport,
-    metrics: Option<&Metrics>,
-    obs: &mut QueryObservation<&'a str>,
+    obs: &mut QueryObservation<'a>,
     out: &mut Vec<u8>,
 ) -> Option<()> {
     let q = parse_simple(packet)?;
@@ -99,7 +88,7 @@ fn write_answer<'a>(
     finish(out, limit, obs)
 }
 
-fn finish(out: &[u8], limit: usize, obs: &mut QueryObservation<&str>) -> Option<()> {
+fn finish(out: &[u8], limit: usize, obs: &mut QueryObservation<'_>) -> Option<()> {
     if out.len() > limit {
         obs.rcode = None;
         return None; // truncation is the general path's job
@@ -156,31 +145,15 @@ fn opt(out: &mut Vec<u8>, dnssec_ok: bool, ecs: Option<(crate::wire::query::Simp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ServerConfig;
     use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
     use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
     use hickory_proto::rr::Name;
     use std::sync::Arc;
 
     /// The fast path alone, as an `Option`.
-    fn fast_only<'a>(
-        state: &'a State,
-        q: &[u8],
-        src: SocketAddr,
-        obs: &mut QueryObservation<&'a str>,
-    ) -> Option<Vec<u8>> {
+    fn fast_only<'a>(state: &'a State, q: &[u8], src: SocketAddr, obs: &mut QueryObservation<'a>) -> Option<Vec<u8>> {
         let mut out = Vec::new();
-        try_answer(state, q, src, Transport::Udp, None, obs, &mut out).then_some(out)
-    }
-
-    fn demo_state() -> State {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let cfg = ServerConfig {
-            zones: root.join("zones"),
-            geoip: Some(root.join("geoip/demo.mmdb")),
-            ..ServerConfig::default()
-        };
-        State::load(&cfg).unwrap()
+        try_answer(state, q, src, Transport::Udp, None, obs, &mut out).map(|()| out)
     }
 
     fn query(name: &str, t: RecordType, edns: Option<(bool, Option<&str>)>, rd: bool) -> Vec<u8> {
@@ -212,7 +185,7 @@ mod tests {
     /// The fast path answers these itself, with exactly the general path's bytes.
     #[test]
     fn fast_and_general_paths_give_identical_bytes() {
-        let state = demo_state();
+        let state = crate::state::demo();
         assert!(state.fast.len() > 40, "index built: {}", state.fast.len());
         let src: SocketAddr = "127.0.0.1:5353".parse().unwrap();
         let names: &[(&str, RecordType)] = &[
@@ -260,7 +233,7 @@ mod tests {
 
     #[test]
     fn unusual_queries_go_the_general_way() {
-        let state = demo_state();
+        let state = crate::state::demo();
         let src: SocketAddr = "127.0.0.1:5353".parse().unwrap();
         let mut obs = QueryObservation::default();
         for q in [
@@ -335,7 +308,7 @@ mod tests {
     #[test]
     fn negative_answers_are_the_general_paths() {
         use Want::*;
-        let state = demo_state();
+        let state = crate::state::demo();
         let z = ".gslb.example.test.";
         let mut cases: Vec<(Vec<u8>, Vec<RecordType>, Want)> = Vec::new();
         let mut add = |names: &[&str], types: &[RecordType], want: Want| {

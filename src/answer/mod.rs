@@ -81,11 +81,11 @@ fn respond_to<'a>(
     src: SocketAddr,
     transport: Transport,
     metrics: Option<&Metrics>,
-    obs: &mut QueryObservation<&'a str>,
+    obs: &mut QueryObservation<'a>,
     out: &mut Vec<u8>,
 ) -> bool {
     out.clear();
-    if fast::try_answer(state, packet, src, transport, metrics, obs, out) {
+    if fast::try_answer(state, packet, src, transport, metrics, obs, out).is_some() {
         return true;
     }
     out.clear();
@@ -104,7 +104,7 @@ fn answer<'a>(
     src: SocketAddr,
     transport: Transport,
     metrics: Option<&Metrics>,
-    obs: &mut QueryObservation<&'a str>,
+    obs: &mut QueryObservation<'a>,
 ) -> Option<Vec<u8>> {
     if packet.len() < wire::HEADER_LEN || wire::is_response(packet) {
         return None;
@@ -235,7 +235,7 @@ pub(crate) fn decide_service(
 
 /// Encode; over UDP, an answer larger than the client's limit is replaced by a
 /// truncated one (TC=1, question and OPT only) so the client retries over TCP.
-fn encode(resp: Message, transport: Transport, limit: usize, obs: &mut QueryObservation<&str>) -> Option<Vec<u8>> {
+fn encode(resp: Message, transport: Transport, limit: usize, obs: &mut QueryObservation<'_>) -> Option<Vec<u8>> {
     let rcode = resp.metadata.response_code;
     let out = encode_sized(resp, transport, limit);
     if out.is_some() {

@@ -21,7 +21,7 @@ fn obs<'a>(
     service: Option<&'a str>,
     region: Option<&'a str>,
     fail_open: bool,
-) -> QueryObservation<&'a str> {
+) -> QueryObservation<'a> {
     QueryObservation { rcode: Some(rcode), qtype: Some(qtype), service, region, fail_open }
 }
 

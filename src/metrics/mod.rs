@@ -3,8 +3,7 @@
 //! (`shard.rs`) that a scrape sums (`merged.rs`); everything else is
 //! prometheus-client's own metrics.
 
-use rustc_hash::FxHashSet;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
@@ -57,30 +56,23 @@ struct RegionLabel {
     region: String,
 }
 
-/// What `respond()` saw of one query, filled as it answers. `N` holds a
-/// service or region name: on the query path a `&str` borrowed from the state
-/// snapshot, so labelling a query copies, interns and refcounts nothing.
-#[derive(Debug)]
-pub struct QueryObservation<N> {
+/// What `respond()` saw of one query, filled as it answers. The service and
+/// region names are borrowed from the state snapshot, so labelling a query
+/// copies and refcounts nothing.
+#[derive(Debug, Default)]
+pub struct QueryObservation<'a> {
     /// The response code sent; `None` when nothing was sent.
     pub rcode: Option<ResponseCode>,
     pub qtype: Option<RecordType>,
     /// The GSLB service that answered (first one, if a CNAME chain met several).
-    pub service: Option<N>,
+    pub service: Option<&'a str>,
     /// The region it answered first.
-    pub region: Option<N>,
+    pub region: Option<&'a str>,
     /// Every candidate region was down and the answer failed open.
     pub fail_open: bool,
 }
 
-/// Only the borrowed form has a default, so `QueryObservation::default()` needs no annotation.
-impl Default for QueryObservation<&str> {
-    fn default() -> Self {
-        QueryObservation { rcode: None, qtype: None, service: None, region: None, fail_open: false }
-    }
-}
-
-impl<'a> QueryObservation<&'a str> {
+impl<'a> QueryObservation<'a> {
     /// Note a GSLB decision: the first service and its first region label the
     /// query; fail-open is counted if any decision failed open.
     pub fn record_service(
@@ -109,8 +101,6 @@ pub struct Metrics {
     region_up: Family<RegionLabel, Gauge>,
     rrl: Family<ActionLabel, Counter>,
     tcp_refused: Family<ReasonLabel, Counter>,
-    /// Names handed out by `intern`.
-    names: RwLock<FxHashSet<Arc<str>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -185,37 +175,11 @@ impl Metrics {
         for result in ["ok", "error"] {
             let _ = reloads.get_or_create(&ResultLabel { result });
         }
-        Metrics {
-            registry,
-            shards,
-            probes,
-            transitions,
-            reloads,
-            overrides,
-            region_up,
-            rrl,
-            tcp_refused,
-            names: RwLock::new(FxHashSet::default()),
-        }
-    }
-
-    /// The shared copy of `name` (allocated once per distinct name), for
-    /// observations that must outlive a snapshot; the query path borrows.
-    pub fn intern(&self, name: &str) -> Arc<str> {
-        if let Some(a) = self.names.read().unwrap_or_else(|e| e.into_inner()).get(name) {
-            return Arc::clone(a);
-        }
-        let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(a) = names.get(name) {
-            return Arc::clone(a);
-        }
-        let a: Arc<str> = Arc::from(name);
-        names.insert(Arc::clone(&a));
-        a
+        Metrics { registry, shards, probes, transitions, reloads, overrides, region_up, rrl, tcp_refused }
     }
 
     /// Count one query and the time its answer took (in this thread's shard).
-    pub fn query<N: AsRef<str>>(&self, obs: &QueryObservation<N>, took: Duration) {
+    pub fn query(&self, obs: &QueryObservation<'_>, took: Duration) {
         let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         let plain = obs.service.is_none() && obs.region.is_none() && !obs.fail_open;
         match (obs.rcode, obs.qtype.map(|t| usize::from(u16::from(t)))) {
@@ -227,12 +191,12 @@ impl Metrics {
 
     /// Out of line: keeps the plain path's frame small.
     #[inline(never)]
-    fn query_named<N: AsRef<str>>(&self, rcode: ResponseCode, obs: &QueryObservation<N>, nanos: u64) {
+    fn query_named(&self, rcode: ResponseCode, obs: &QueryObservation<'_>, nanos: u64) {
         let key = shard::Key {
             rcode: rcode_label(rcode),
             qtype: obs.qtype.map_or("", qtype_label),
-            service: obs.service.as_ref().map_or("", AsRef::as_ref),
-            region: obs.region.as_ref().map_or("", AsRef::as_ref),
+            service: obs.service.unwrap_or(""),
+            region: obs.region.unwrap_or(""),
             fail_open: obs.fail_open,
         };
         self.shards.named(&key, nanos);
@@ -329,8 +293,8 @@ mod tests {
         let obs = QueryObservation {
             rcode: Some(ResponseCode::NoError),
             qtype: Some(RecordType::A),
-            service: Some(m.intern("www.example.")),
-            region: Some(m.intern("eu")),
+            service: Some("www.example."),
+            region: Some("eu"),
             fail_open: true,
         };
         m.query(&obs, Duration::from_micros(30));
@@ -345,6 +309,5 @@ mod tests {
         assert!(text.contains("meridian_answer_duration_seconds_count 2"), "{text}");
         assert!(text.contains(r#"meridian_reloads_total{result="ok"} 1"#), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
-        assert!(Arc::ptr_eq(&m.intern("eu"), &m.intern("eu")));
     }
 }
