@@ -47,31 +47,33 @@ pub fn respond_metered(
     transport: Transport,
     metrics: Option<&Metrics>,
 ) -> Option<Vec<u8>> {
+    let started = Instant::now();
     let mut out = Vec::new();
-    let (send, _) = respond_metered_into(state, packet, src, transport, metrics, Instant::now(), &mut out);
+    let send = respond_metered_into(state, packet, src, transport, metrics, &mut out);
+    if let Some(m) = metrics {
+        m.answer_times(1, started.elapsed());
+    }
     send.then_some(out)
 }
 
 /// `respond_metered` for loops that answer datagrams back to back: the answer
-/// is written into `out` (cleared first; reused, so no allocation per answer),
-/// and the clock is read once per answer: this one's time runs from `started`
-/// (the previous answer's end, or the batch's start) to the returned instant.
-/// Returns whether to send `out`.
+/// is written into `out` (cleared first; reused, so no allocation per answer)
+/// and counted, but not timed: the caller times its whole batch
+/// (`Metrics::answer_times`). Returns whether to send `out`.
 pub fn respond_metered_into(
     state: &State,
     packet: &[u8],
     src: SocketAddr,
     transport: Transport,
     metrics: Option<&Metrics>,
-    started: Instant,
     out: &mut Vec<u8>,
-) -> (bool, Instant) {
+) -> bool {
     let mut obs = QueryObservation::default();
     let send = respond_to(state, packet, src, transport, metrics, &mut obs, out);
-    let Some(m) = metrics else { return (send, started) };
-    let end = Instant::now();
-    m.query(&obs, end.saturating_duration_since(started));
-    (send, end)
+    if let Some(m) = metrics {
+        m.count(&obs);
+    }
+    send
 }
 
 /// Fast path, else general path, into `out`.

@@ -180,18 +180,32 @@ impl Metrics {
 
     /// Count one query and the time its answer took (in this thread's shard).
     pub fn query(&self, obs: &QueryObservation<'_>, took: Duration) {
-        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.count(obs);
+        self.answer_times(1, took);
+    }
+
+    /// Count one query; its time is observed separately (`answer_times`).
+    pub fn count(&self, obs: &QueryObservation<'_>) {
         let plain = obs.service.is_none() && obs.region.is_none() && !obs.fail_open;
         match (obs.rcode, obs.qtype.map(|t| usize::from(u16::from(t)))) {
-            (None, _) => self.shards.unsent(nanos),
-            (Some(rcode), Some(t)) if plain && t < PLAIN_QTYPES => self.shards.plain(rcode_index(rcode), t, nanos),
-            (Some(rcode), _) => self.query_named(rcode, obs, nanos),
+            (None, _) => {}
+            (Some(rcode), Some(t)) if plain && t < PLAIN_QTYPES => self.shards.plain(rcode_index(rcode), t),
+            (Some(rcode), _) => self.query_named(rcode, obs),
+        }
+    }
+
+    /// Observe `n` answers that took `total` together, each at the mean. The
+    /// UDP receiver times a whole batch with two clock reads (a read costs
+    /// about as much as a static answer's own work); a batch of one is exact.
+    pub fn answer_times(&self, n: u64, total: Duration) {
+        if n > 0 {
+            self.shards.durations(n, u64::try_from(total.as_nanos()).unwrap_or(u64::MAX));
         }
     }
 
     /// Out of line: keeps the plain path's frame small.
     #[inline(never)]
-    fn query_named(&self, rcode: ResponseCode, obs: &QueryObservation<'_>, nanos: u64) {
+    fn query_named(&self, rcode: ResponseCode, obs: &QueryObservation<'_>) {
         let key = shard::Key {
             rcode: rcode_label(rcode),
             qtype: obs.qtype.map_or("", qtype_label),
@@ -199,7 +213,7 @@ impl Metrics {
             region: obs.region.unwrap_or(""),
             fail_open: obs.fail_open,
         };
-        self.shards.named(&key, nanos);
+        self.shards.named(&key);
     }
 
     /// Count one response held back by rate limiting.

@@ -165,10 +165,10 @@ impl Local {
         self.index.insert_unique(hash, c, |c| c.key().hash());
     }
 
-    fn observe(&self, nanos: u64) {
-        let i = BUCKET_NANOS.partition_point(|&b| b < nanos);
-        bump(&self.shard.buckets[i], 1);
-        bump(&self.shard.sum_nanos, nanos);
+    fn observe(&self, n: u64, total_nanos: u64) {
+        let i = BUCKET_NANOS.partition_point(|&b| b < total_nanos / n);
+        bump(&self.shard.buckets[i], n);
+        bump(&self.shard.sum_nanos, total_nanos);
     }
 }
 
@@ -196,26 +196,20 @@ impl Shards {
         Shards { id: NEXT_ID.fetch_add(1, Relaxed), all: Mutex::new(Vec::new()) }
     }
 
-    /// A query that took `nanos` and was not answered.
-    pub fn unsent(&self, nanos: u64) {
-        self.with_local(|l| l.observe(nanos));
+    /// `n` answers that took `total_nanos` together: each is put in the bucket of the mean.
+    pub fn durations(&self, n: u64, total_nanos: u64) {
+        self.with_local(|l| l.observe(n, total_nanos));
     }
 
     /// An answer with no service, region or fail-open (the usual static
     /// answer): `rcode` indexes `RCODE_LABELS`, `qtype` is below `PLAIN_QTYPES`.
-    pub fn plain(&self, rcode: usize, qtype: usize, nanos: u64) {
-        self.with_local(|l| {
-            l.observe(nanos);
-            bump(&l.shard.plain[rcode][qtype], 1);
-        });
+    pub fn plain(&self, rcode: usize, qtype: usize) {
+        self.with_local(|l| bump(&l.shard.plain[rcode][qtype], 1));
     }
 
     /// Any other answer.
-    pub fn named(&self, key: &Key<'_>, nanos: u64) {
-        self.with_local(|l| {
-            l.observe(nanos);
-            l.count(key);
-        });
+    pub fn named(&self, key: &Key<'_>) {
+        self.with_local(|l| l.count(key));
     }
 
     #[inline]

@@ -14,7 +14,7 @@ use tracing::debug;
 use crate::answer::{respond_metered_into, Transport};
 use crate::metrics::Metrics;
 use crate::rrl::{self, Limiter};
-use crate::state::SharedState;
+use crate::state::{SharedState, State};
 
 /// How often a blocked receiver looks at the stop flag.
 const POLL_STOP: Duration = Duration::from_millis(200);
@@ -93,16 +93,25 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
                 continue;
             }
         };
-        // One clock read per answer: each answer's time starts where the previous one ended.
-        scratch.clock = Instant::now();
+        // One snapshot and two clock reads per batch, not per answer: a
+        // reload takes effect at the next batch, and each answer is timed
+        // at the batch's mean (`Metrics::answer_times`).
+        let started = Instant::now();
+        let snapshot = cx.state.load();
+        let mut answered = 0;
         for i in 0..n {
             let Some(d) = batch.datagram(i) else { continue };
             if d.truncated {
                 debug!(src = %d.src, "udp datagram larger than {SLOT} bytes: answering from its start");
             }
-            if let Some(out) = answer_guarded(&cx, d.data, d.src, &mut scratch) {
+            answered += 1;
+            if let Some(out) = answer_guarded(&cx, &snapshot, d.data, d.src, &mut scratch) {
                 batch.reply(i, out);
             }
+        }
+        drop(snapshot);
+        if let Some(m) = &cx.metrics {
+            m.answer_times(answered, started.elapsed());
         }
         batch.flush(&sock);
     }
@@ -121,11 +130,14 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
                 continue;
             }
         };
-        scratch.clock = Instant::now();
-        if let Some(out) = answer_guarded(&cx, &buf[..len], src, &mut scratch) {
+        let started = Instant::now();
+        if let Some(out) = answer_guarded(&cx, &cx.state.load(), &buf[..len], src, &mut scratch) {
             if let Err(e) = sock.send_to(out, src) {
                 debug!(error = %e, %src, "udp send error");
             }
+        }
+        if let Some(m) = &cx.metrics {
+            m.answer_times(1, started.elapsed());
         }
     }
 }
@@ -142,27 +154,30 @@ struct Scratch {
     /// A truncated copy when RRL slips an answer.
     slip: Vec<u8>,
     name_buf: [u8; 256],
-    /// When the previous answer ended (see `respond_metered_into`).
-    clock: Instant,
 }
 
 impl Default for Scratch {
     fn default() -> Self {
-        Scratch { out: Vec::with_capacity(4096), slip: Vec::new(), name_buf: [0; 256], clock: Instant::now() }
+        Scratch { out: Vec::with_capacity(4096), slip: Vec::new(), name_buf: [0; 256] }
     }
 }
 
 /// `answer`, but a panic while answering (a bug: nothing on this path should
 /// panic) costs the one datagram, not the receiver thread.
-fn answer_guarded<'s>(cx: &UdpContext, packet: &[u8], src: SocketAddr, s: &'s mut Scratch) -> Option<&'s [u8]> {
-    let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer(cx, packet, src, s)));
+fn answer_guarded<'s>(
+    cx: &UdpContext,
+    state: &State,
+    packet: &[u8],
+    src: SocketAddr,
+    s: &'s mut Scratch,
+) -> Option<&'s [u8]> {
+    let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer(cx, state, packet, src, s)));
     match sent {
         Ok(Some(Reply::Answer)) => Some(&s.out),
         Ok(Some(Reply::Slip)) => Some(&s.slip),
         Ok(None) => None,
         Err(_) => {
             tracing::error!(%src, len = packet.len(), "answering a datagram panicked; it was dropped");
-            s.clock = Instant::now();
             None
         }
     }
@@ -175,11 +190,8 @@ enum Reply {
 }
 
 /// Answer into the scratch buffers (after rate limiting).
-fn answer(cx: &UdpContext, packet: &[u8], src: SocketAddr, s: &mut Scratch) -> Option<Reply> {
-    let snapshot = cx.state.load();
-    let (send, end) =
-        respond_metered_into(&snapshot, packet, src, Transport::Udp, cx.metrics.as_deref(), s.clock, &mut s.out);
-    s.clock = end;
+fn answer(cx: &UdpContext, state: &State, packet: &[u8], src: SocketAddr, s: &mut Scratch) -> Option<Reply> {
+    let send = respond_metered_into(state, packet, src, Transport::Udp, cx.metrics.as_deref(), &mut s.out);
     if !send {
         return None;
     }
