@@ -25,18 +25,83 @@ use crate::policy::{Client, Decision, Service};
 use crate::state::State;
 use crate::zone::{Zone, Zones};
 
-/// Entries per thread before the cache starts over (a full GeoIP City
+/// Decisions per thread before the cache starts over (a full GeoIP City
 /// database has millions of networks; the busy ones come back quickly).
 const MAX_ENTRIES: usize = 65_536;
 
-/// The exact client (ECS subnet or source address) asking for a service:
-/// the front of the cache, which also saves the tree walk for repeat askers.
-#[derive(PartialEq, Eq, Hash)]
-struct ClientKey {
+/// Sets of the front table: 8,192 × 64 bytes = 512 KiB per answering thread,
+/// room for two clients per set.
+const FRONT_SETS: usize = 8_192;
+
+/// One exact client (ECS subnet or source address) of one service, and the
+/// index of its decision. 32 bytes, two to a cache line.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+struct Slot {
+    addr: u128,
+    /// The service's address inside the snapshot's zones; 0: empty slot.
     service: usize,
-    v6: bool,
-    addr: IpAddr,
     prefix: u8,
+    /// Bit 0: AAAA asked; bit 1: an IPv6 client address.
+    family: u8,
+    decision: u32,
+}
+
+/// Two slots filling one cache line: a lookup reads this line and nothing
+/// else. (A hashbrown map of the same keys reads its control bytes, the
+/// bucket and the decision's count: with thousands of clients those are
+/// three cache misses, the largest user-space cost of an ECS answer.)
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Set([Slot; 2]);
+
+/// The exact clients seen, set-associative: a client evicts the older of the
+/// two in its set (the evicted one is found again through its networks).
+struct Front {
+    sets: Vec<Set>,
+}
+
+impl Front {
+    fn slot(service: usize, client: &Client, rtype_v6: bool) -> Slot {
+        let (addr, v6) = match client.addr {
+            IpAddr::V4(a) => (u128::from(a.to_bits()), false),
+            IpAddr::V6(a) => (a.to_bits(), true),
+        };
+        Slot { addr, service, prefix: client.prefix, family: u8::from(rtype_v6) | u8::from(v6) << 1, decision: 0 }
+    }
+
+    fn set_of(&self, key: &Slot) -> usize {
+        const K: u64 = 0x9e37_79b9_7f4a_7c15;
+        let a = (key.addr as u64) ^ ((key.addr >> 64) as u64).wrapping_mul(K).rotate_left(29);
+        let h = (a ^ (key.service as u64).rotate_left(17) ^ u64::from(key.prefix) << 56 ^ u64::from(key.family) << 48)
+            .wrapping_mul(K);
+        (h >> 32) as usize & (self.sets.len() - 1)
+    }
+
+    fn get(&self, key: &Slot) -> Option<u32> {
+        if self.sets.is_empty() {
+            return None;
+        }
+        let set = &self.sets[self.set_of(key)].0;
+        let same = |s: &Slot| {
+            s.addr == key.addr && s.service == key.service && s.prefix == key.prefix && s.family == key.family
+        };
+        set.iter().find(|s| same(s)).map(|s| s.decision)
+    }
+
+    fn insert(&mut self, key: Slot) {
+        if self.sets.is_empty() {
+            self.sets = vec![Set::default(); FRONT_SETS];
+        }
+        let i = self.set_of(&key);
+        let set = &mut self.sets[i].0;
+        set[1] = set[0];
+        set[0] = key;
+    }
+
+    fn clear(&mut self) {
+        self.sets.fill(Set::default());
+    }
 }
 
 #[derive(PartialEq, Eq, Hash)]
@@ -56,8 +121,10 @@ struct Cache {
     /// `HealthView::availability`: unique, so no weak reference is needed.
     health: u64,
     geo: Option<Weak<GeoDb>>,
-    by_client: FxHashMap<ClientKey, Rc<Decision>>,
-    by_network: FxHashMap<Key, Rc<Decision>>,
+    /// Every decision made for this snapshot; the maps hold indices into it.
+    decisions: Vec<Rc<Decision>>,
+    front: Front,
+    by_network: FxHashMap<Key, u32>,
 }
 
 impl Cache {
@@ -66,7 +133,8 @@ impl Cache {
             zones: Weak::new(),
             health: 0,
             geo: None,
-            by_client: FxHashMap::default(),
+            decisions: Vec::new(),
+            front: Front { sets: Vec::new() },
             by_network: FxHashMap::default(),
         }
     }
@@ -84,16 +152,50 @@ impl Cache {
         {
             return;
         }
-        self.by_client.clear();
-        self.by_network.clear();
+        self.clear();
         self.zones = Arc::downgrade(&state.zones);
         self.health = state.health.availability();
         self.geo = state.geo.as_ref().map(Arc::downgrade);
+    }
+
+    fn clear(&mut self) {
+        self.decisions.clear();
+        self.front.clear();
+        self.by_network.clear();
     }
 }
 
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache::new());
+}
+
+/// Ask the CPU to start loading the front slot `decide` will read for this
+/// client, so that while earlier queries of a receive batch are answered the
+/// slot's cache miss (with thousands of clients the table does not stay in
+/// cache) overlaps theirs rather than stalling this answer.
+pub fn prefetch(svc: &Service, client: &Client, rtype: RecordType) {
+    if !svc.decided_by_networks() || !svc.needs_location() {
+        return;
+    }
+    let key = Front::slot(std::ptr::from_ref(svc) as usize, client, rtype == RecordType::AAAA);
+    CACHE.with(|c| {
+        let c = c.borrow();
+        if !c.front.sets.is_empty() {
+            prefetch_line(&c.front.sets[c.front.set_of(&key)]);
+        }
+    });
+}
+
+#[inline]
+fn prefetch_line<T>(p: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it reads nothing and cannot fault.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch(std::ptr::from_ref(p).cast::<i8>(), _MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// The decision of `svc` for `client`: from the cache when the chain allows,
@@ -104,16 +206,23 @@ pub fn decide(state: &State, zone: &Zone, svc: &Service, client: &Client, rtype:
     }
     let v6 = rtype == RecordType::AAAA;
     let service = std::ptr::from_ref(svc) as usize;
-    let front = ClientKey { service, v6, addr: client.addr, prefix: client.prefix };
+    // A chain that reads no location decides the same for everyone: its one
+    // network entry is the whole cache, no front slot needed.
+    let located = svc.needs_location();
+    let front = Front::slot(service, client, v6);
     let hit = CACHE.with(|c| {
         let mut c = c.borrow_mut();
         c.follow(state);
-        c.by_client.get(&front).cloned()
+        let i = match located {
+            true => c.front.get(&front)?,
+            false => *c.by_network.get(&Key { service, v6, geo: None, asn: None })?,
+        };
+        Some(Rc::clone(&c.decisions[i as usize]))
     });
     if let Some(d) = hit {
         return d;
     }
-    let (geo, asn) = match (&state.geo, svc.needs_location()) {
+    let (geo, asn) = match (&state.geo, located) {
         (Some(db), true) => {
             let (g, a) = db.networks(client.addr);
             (Some(g), a)
@@ -121,21 +230,30 @@ pub fn decide(state: &State, zone: &Zone, svc: &Service, client: &Client, rtype:
         _ => (None, None),
     };
     let key = Key { service, v6, geo, asn };
-    let d = match CACHE.with(|c| c.borrow().by_network.get(&key).cloned()) {
-        Some(d) => d,
-        None => Rc::new(super::decide_service(state, zone, svc, client, rtype, None)),
-    };
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.by_network.len() >= MAX_ENTRIES {
-            c.by_network.clear();
-        }
-        if c.by_client.len() >= MAX_ENTRIES {
-            c.by_client.clear();
-        }
-        c.by_network.entry(key).or_insert_with(|| Rc::clone(&d));
-        c.by_client.insert(front, Rc::clone(&d));
+    let known = CACHE.with(|c| {
+        let c = c.borrow();
+        c.by_network.get(&key).map(|&i| (i, Rc::clone(&c.decisions[i as usize])))
     });
+    let (i, d) = match known {
+        Some(found) => found,
+        None => {
+            let d = Rc::new(super::decide_service(state, zone, svc, client, rtype, None));
+            let i = CACHE.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.decisions.len() >= MAX_ENTRIES {
+                    c.clear();
+                }
+                c.decisions.push(Rc::clone(&d));
+                let i = (c.decisions.len() - 1) as u32;
+                c.by_network.insert(key, i);
+                i
+            });
+            (i, d)
+        }
+    };
+    if located {
+        CACHE.with(|c| c.borrow_mut().front.insert(Slot { decision: i, ..front }));
+    }
     d
 }
 
@@ -165,6 +283,31 @@ mod tests {
     /// Cached decisions equal fresh ones for every service that allows caching,
     /// over many clients, both families, twice (second time from the cache),
     /// and after a health change (which must not be answered from the old cache).
+    #[test]
+    fn front_keys_are_exact_and_a_set_keeps_its_two_newest() {
+        let client = |ecs: &str, prefix: u8| {
+            Client::from_ecs_or_source(Some((ecs.parse().unwrap(), prefix)), IpAddr::from([127, 0, 0, 1]))
+        };
+        let mut f = Front { sets: vec![Set::default(); 1] }; // one set: every key collides
+        let a = Front::slot(8, &client("10.3.0.0", 24), false);
+        f.insert(Slot { decision: 1, ..a });
+        assert_eq!(f.get(&a), Some(1));
+        // Same bits, other meaning: AAAA asked, another prefix, an IPv6 client, another service.
+        assert_eq!(f.get(&Front::slot(8, &client("10.3.0.0", 24), true)), None);
+        assert_eq!(f.get(&Front::slot(8, &client("10.3.0.0", 16), false)), None);
+        assert_eq!(f.get(&Front::slot(8, &client("::a03:0", 24), false)), None);
+        assert_eq!(f.get(&Front::slot(16, &client("10.3.0.0", 24), false)), None);
+        let b = Front::slot(8, &client("10.3.1.0", 24), false);
+        let c = Front::slot(8, &client("10.3.2.0", 24), false);
+        f.insert(Slot { decision: 2, ..b });
+        assert_eq!((f.get(&a), f.get(&b)), (Some(1), Some(2)));
+        f.insert(Slot { decision: 3, ..c });
+        assert_eq!((f.get(&a), f.get(&b), f.get(&c)), (None, Some(2), Some(3)));
+        f.clear();
+        assert_eq!(f.get(&c), None);
+        assert_eq!(std::mem::size_of::<Set>(), 64, "a set is one cache line");
+    }
+
     #[test]
     fn cached_decisions_equal_fresh_ones() {
         let mut state = crate::state::demo();

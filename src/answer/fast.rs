@@ -16,27 +16,51 @@ use crate::state::State;
 use crate::wire::query::{parse_simple, SimpleQuery};
 use crate::wire::EDNS_PAYLOAD;
 
+/// A datagram parsed ahead of answering it: the query in the common shape
+/// and what the prebuilt index holds for its name and type.
+pub struct Ahead<'s, 'p> {
+    query: SimpleQuery<'p>,
+    entry: Option<&'s FastEntry>,
+}
+
+/// Parse `packet` and find its index entry; for a GSLB name, start loading
+/// the cached decision's slot (`decisions::prefetch`). The UDP receiver does
+/// this for a whole batch before answering any of it. `None`: not the common
+/// shape, so the general path parses it.
+pub fn look_ahead<'s, 'p>(state: &'s State, packet: &'p [u8], src: SocketAddr) -> Option<Ahead<'s, 'p>> {
+    let query = parse_simple(packet)?;
+    let entry = state.fast.get(query.qname, query.qtype);
+    if let Some(FastEntry::Service { service, .. }) = entry {
+        super::decisions::prefetch(service, &client_of(&query, src), RecordType::from(query.qtype));
+    }
+    Some(Ahead { query, entry })
+}
+
+fn client_of(q: &SimpleQuery<'_>, src: SocketAddr) -> Client {
+    Client::from_ecs_or_source(q.edns.and_then(|e| e.ecs).map(|e| (e.addr, e.source)), src.ip())
+}
+
 /// Write the answer into `out` if the fast path is sure of it; `None` means
 /// "not here" (and leaves `out` to be cleared for the general path).
 pub fn try_answer<'a>(
     state: &'a State,
-    packet: &[u8],
+    ahead: &Ahead<'a, '_>,
     src: SocketAddr,
     transport: Transport,
     metrics: Option<&Metrics>,
     obs: &mut QueryObservation<'a>,
     out: &mut Vec<u8>,
 ) -> Option<()> {
-    let q = parse_simple(packet)?;
+    let q = &ahead.query;
     let limit = match (&q.edns, transport) {
         (_, Transport::Tcp) => usize::MAX,
         (Some(e), _) => e.payload.clamp(512, EDNS_PAYLOAD) as usize,
         (None, _) => 512,
     };
-    let Some(entry) = state.fast.get(q.qname, q.qtype) else {
+    let Some(entry) = ahead.entry else {
         // Not indexed: NXDOMAIN or NODATA when sure, else the general path.
         let neg = state.fast.negative(q.qname, q.qtype)?;
-        header(out, &q, true, neg.rcode, [0, 1, 0]);
+        header(out, q, true, neg.rcode, [0, 1, 0]);
         neg.write_soa(out);
         obs.rcode = Some(ResponseCode::from(0, neg.rcode));
         obs.qtype = Some(RecordType::from(q.qtype));
@@ -47,19 +71,18 @@ pub fn try_answer<'a>(
     };
     let scope = match entry {
         FastEntry::Static(pb) => {
-            header(out, &q, pb.aa, pb.rcode, pb.counts);
+            header(out, q, pb.aa, pb.rcode, pb.counts);
             out.extend_from_slice(&pb.body);
             obs.rcode = Some(ResponseCode::from(0, pb.rcode));
             0
         }
         FastEntry::Service { zone, service } => {
             let z = state.zones.zones.get(*zone)?;
-            let client = Client::from_ecs_or_source(q.edns.and_then(|e| e.ecs).map(|e| (e.addr, e.source)), src.ip());
-            let d = super::decisions::decide(state, z, service, &client, RecordType::from(q.qtype));
+            let d = super::decisions::decide(state, z, service, &client_of(q, src), RecordType::from(q.qtype));
             if d.servfail || d.addresses.is_empty() {
                 return None; // SERVFAIL and NODATA: the general path says them
             }
-            header(out, &q, true, 0, [d.addresses.len() as u16, 0, 0]);
+            header(out, q, true, 0, [d.addresses.len() as u16, 0, 0]);
             let [t0, t1, t2, t3] = d.ttl.to_be_bytes();
             for a in &d.addresses {
                 // Owner: a pointer to the question's name (offset 12).
@@ -153,7 +176,8 @@ mod tests {
     /// The fast path alone, as an `Option`.
     fn fast_only<'a>(state: &'a State, q: &[u8], src: SocketAddr, obs: &mut QueryObservation<'a>) -> Option<Vec<u8>> {
         let mut out = Vec::new();
-        try_answer(state, q, src, Transport::Udp, None, obs, &mut out).map(|()| out)
+        let ahead = look_ahead(state, q, src)?;
+        try_answer(state, &ahead, src, Transport::Udp, None, obs, &mut out).map(|()| out)
     }
 
     fn query(name: &str, t: RecordType, edns: Option<(bool, Option<&str>)>, rd: bool) -> Vec<u8> {

@@ -18,6 +18,7 @@ mod fast;
 mod negative;
 mod prebuilt;
 
+pub use fast::{look_ahead, Ahead};
 pub use prebuilt::{FastEntry, FastIndex, Prebuilt};
 
 /// The transport a query came over: it decides truncation.
@@ -49,27 +50,30 @@ pub fn respond_metered(
 ) -> Option<Vec<u8>> {
     let started = Instant::now();
     let mut out = Vec::new();
-    let send = respond_metered_into(state, packet, src, transport, metrics, &mut out);
+    let ahead = look_ahead(state, packet, src);
+    let send = respond_metered_into(state, packet, ahead.as_ref(), src, transport, metrics, &mut out);
     if let Some(m) = metrics {
         m.answer_times(1, started.elapsed());
     }
     send.then_some(out)
 }
 
-/// `respond_metered` for loops that answer datagrams back to back: the answer
-/// is written into `out` (cleared first; reused, so no allocation per answer)
-/// and counted, but not timed: the caller times its whole batch
+/// `respond_metered` for loops that answer datagrams back to back: `ahead` is
+/// `look_ahead(state, packet, src)`, done earlier (for a whole batch); the
+/// answer is written into `out` (cleared first; reused, so no allocation per
+/// answer) and counted, but not timed: the caller times its whole batch
 /// (`Metrics::answer_times`). Returns whether to send `out`.
-pub fn respond_metered_into(
-    state: &State,
+pub fn respond_metered_into<'s>(
+    state: &'s State,
     packet: &[u8],
+    ahead: Option<&Ahead<'s, '_>>,
     src: SocketAddr,
     transport: Transport,
     metrics: Option<&Metrics>,
     out: &mut Vec<u8>,
 ) -> bool {
     let mut obs = QueryObservation::default();
-    let send = respond_to(state, packet, src, transport, metrics, &mut obs, out);
+    let send = respond_ahead(state, packet, ahead, src, transport, metrics, &mut obs, out);
     if let Some(m) = metrics {
         m.count(&obs);
     }
@@ -86,9 +90,27 @@ fn respond_to<'a>(
     obs: &mut QueryObservation<'a>,
     out: &mut Vec<u8>,
 ) -> bool {
+    let ahead = look_ahead(state, packet, src);
+    respond_ahead(state, packet, ahead.as_ref(), src, transport, metrics, obs, out)
+}
+
+/// `respond_to` with the packet already looked at (`look_ahead`).
+#[allow(clippy::too_many_arguments)]
+fn respond_ahead<'a>(
+    state: &'a State,
+    packet: &[u8],
+    ahead: Option<&Ahead<'a, '_>>,
+    src: SocketAddr,
+    transport: Transport,
+    metrics: Option<&Metrics>,
+    obs: &mut QueryObservation<'a>,
+    out: &mut Vec<u8>,
+) -> bool {
     out.clear();
-    if fast::try_answer(state, packet, src, transport, metrics, obs, out).is_some() {
-        return true;
+    if let Some(ahead) = ahead {
+        if fast::try_answer(state, ahead, src, transport, metrics, obs, out).is_some() {
+            return true;
+        }
     }
     out.clear();
     match answer(state, packet, src, transport, metrics, obs) {

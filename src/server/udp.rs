@@ -5,13 +5,14 @@
 //! and sends in batches (`udp_batch`): under load, two syscalls per batch
 //! instead of two per query.
 
+use smallvec::SmallVec;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::debug;
 
-use crate::answer::{respond_metered_into, Transport};
+use crate::answer::{look_ahead, respond_metered_into, Ahead, Transport};
 use crate::metrics::Metrics;
 use crate::rrl::{self, Limiter};
 use crate::state::{SharedState, State};
@@ -98,22 +99,31 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
         // at the batch's mean (`Metrics::answer_times`).
         let started = Instant::now();
         let snapshot = cx.state.load();
-        let mut answered = 0;
+        let (rx, tx) = batch.split();
+        // Every query of the batch is looked at before any is answered, so
+        // the cache misses of their decisions overlap (`look_ahead`).
+        let mut queries: SmallVec<[_; BATCH]> = SmallVec::new();
         for i in 0..n {
-            let Some(d) = batch.datagram(i) else { continue };
+            let Some(d) = rx.datagram(i) else { continue };
             if d.truncated {
                 debug!(src = %d.src, "udp datagram larger than {SLOT} bytes: answering from its start");
             }
-            answered += 1;
-            if let Some(out) = answer_guarded(&cx, &snapshot, d.data, d.src, &mut scratch) {
-                batch.reply(i, out);
+            if let Some(ahead) = guarded(d.src, d.data, || look_ahead(&snapshot, d.data, d.src)) {
+                queries.push((i, d, ahead));
             }
         }
+        let answered = queries.len() as u64;
+        for (i, d, ahead) in &queries {
+            if let Some(out) = answer_guarded(&cx, &snapshot, d.data, ahead.as_ref(), d.src, &mut scratch) {
+                tx.reply(rx, *i, out);
+            }
+        }
+        drop(queries);
         drop(snapshot);
         if let Some(m) = &cx.metrics {
             m.answer_times(answered, started.elapsed());
         }
-        batch.flush(&sock);
+        tx.flush(&sock);
     }
 }
 
@@ -131,7 +141,13 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
             }
         };
         let started = Instant::now();
-        if let Some(out) = answer_guarded(&cx, &cx.state.load(), &buf[..len], src, &mut scratch) {
+        let (snapshot, packet) = (cx.state.load(), &buf[..len]);
+        let ahead = guarded(src, packet, || look_ahead(&snapshot, packet, src));
+        let sent = match ahead {
+            Some(a) => answer_guarded(&cx, &snapshot, packet, a.as_ref(), src, &mut scratch),
+            None => None,
+        };
+        if let Some(out) = sent {
             if let Err(e) = sock.send_to(out, src) {
                 debug!(error = %e, %src, "udp send error");
             }
@@ -162,24 +178,31 @@ impl Default for Scratch {
     }
 }
 
-/// `answer`, but a panic while answering (a bug: nothing on this path should
-/// panic) costs the one datagram, not the receiver thread.
-fn answer_guarded<'s>(
-    cx: &UdpContext,
-    state: &State,
-    packet: &[u8],
-    src: SocketAddr,
-    s: &'s mut Scratch,
-) -> Option<&'s [u8]> {
-    let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer(cx, state, packet, src, s)));
-    match sent {
-        Ok(Some(Reply::Answer)) => Some(&s.out),
-        Ok(Some(Reply::Slip)) => Some(&s.slip),
-        Ok(None) => None,
+/// `f`, but a panic in it (a bug: nothing on this path should panic) costs
+/// the one datagram, not the receiver thread.
+fn guarded<T>(src: SocketAddr, packet: &[u8], f: impl FnOnce() -> T) -> Option<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(v) => Some(v),
         Err(_) => {
             tracing::error!(%src, len = packet.len(), "answering a datagram panicked; it was dropped");
             None
         }
+    }
+}
+
+/// `answer` under `guarded`: the buffer to send, if any.
+fn answer_guarded<'s>(
+    cx: &UdpContext,
+    state: &State,
+    packet: &[u8],
+    ahead: Option<&Ahead<'_, '_>>,
+    src: SocketAddr,
+    s: &'s mut Scratch,
+) -> Option<&'s [u8]> {
+    match guarded(src, packet, || answer(cx, state, packet, ahead, src, s))? {
+        Some(Reply::Answer) => Some(&s.out),
+        Some(Reply::Slip) => Some(&s.slip),
+        None => None,
     }
 }
 
@@ -190,8 +213,15 @@ enum Reply {
 }
 
 /// Answer into the scratch buffers (after rate limiting).
-fn answer(cx: &UdpContext, state: &State, packet: &[u8], src: SocketAddr, s: &mut Scratch) -> Option<Reply> {
-    let send = respond_metered_into(state, packet, src, Transport::Udp, cx.metrics.as_deref(), &mut s.out);
+fn answer(
+    cx: &UdpContext,
+    state: &State,
+    packet: &[u8],
+    ahead: Option<&Ahead<'_, '_>>,
+    src: SocketAddr,
+    s: &mut Scratch,
+) -> Option<Reply> {
+    let send = respond_metered_into(state, packet, ahead, src, Transport::Udp, cx.metrics.as_deref(), &mut s.out);
     if !send {
         return None;
     }

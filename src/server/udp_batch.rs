@@ -23,16 +23,22 @@ pub struct Datagram<'a> {
     pub truncated: bool,
 }
 
-/// Receive slots and their headers, and the answers waiting to be sent.
-/// (The per-datagram methods are `#[inline]`: when a build left them as calls
-/// across codegen units they cost ~70 more instructions per query.)
-///
+/// Receive slots and their headers (`Received`), and the answers waiting to
+/// be sent (`Replies`): two parts, so the datagrams can stay borrowed while
+/// answers are queued. (The per-datagram methods are `#[inline]`: when a
+/// build left them as calls across codegen units they cost ~70 more
+/// instructions per query.)
+pub struct Batch {
+    rx: Received,
+    tx: Replies,
+}
+
 /// Invariant: `bufs`, `addrs`, `iovs` and `hdrs` are allocated once in `new`
 /// and never resized, so the raw pointers between them (header → iovec →
 /// slot, header → address) stay valid for the life of the batch. After `new`
 /// Rust only reads the slots and addresses (shared borrows) and never touches
 /// `iovs`; the kernel writes slots and addresses in `recvmmsg`.
-pub struct Batch {
+pub struct Received {
     slot: usize,
     bufs: Vec<u8>,
     addrs: Vec<libc::sockaddr_storage>,
@@ -40,9 +46,14 @@ pub struct Batch {
     hdrs: Vec<libc::mmsghdr>,
     /// How many headers the last `recv` filled.
     received: usize,
-    /// How many answers `reply` queued; answer k is `send_buf[send_at[k]..][..send_iovs[k].iov_len]`,
-    /// to the destination in `send_hdrs[k]`. Answers are copied so the caller frees each one at
-    /// once: 32 live answers would overflow malloc's per-thread cache and cost more than the copy.
+}
+
+/// Answer k is `send_buf[send_at[k]..][..send_iovs[k].iov_len]`, to the
+/// destination in `send_hdrs[k]` (which points into `Received::addrs`, so the
+/// replies are sent before the next `recv`). Answers are copied so the caller
+/// frees each one at once: 32 live answers would overflow malloc's per-thread
+/// cache and cost more than the copy.
+pub struct Replies {
     queued: usize,
     send_buf: Vec<u8>,
     send_at: Vec<usize>,
@@ -59,18 +70,13 @@ impl Batch {
             (mem::zeroed::<libc::sockaddr_storage>(), mem::zeroed::<libc::iovec>(), mem::zeroed::<libc::mmsghdr>())
         };
         zero_hdr.msg_hdr.msg_iovlen = 1;
-        let mut b = Batch {
+        let mut b = Received {
             slot,
             bufs: vec![0; n * slot],
             addrs: vec![zero_addr; n],
             iovs: vec![zero_iov; n],
             hdrs: vec![zero_hdr; n],
             received: 0,
-            queued: 0,
-            send_buf: Vec::with_capacity(n * 512),
-            send_at: vec![0; n],
-            send_iovs: vec![zero_iov; n],
-            send_hdrs: vec![zero_hdr; n],
         };
         let (buf, addr, iov) = (b.bufs.as_mut_ptr(), b.addrs.as_mut_ptr(), b.iovs.as_mut_ptr());
         for (i, h) in b.hdrs.iter_mut().enumerate() {
@@ -83,7 +89,20 @@ impl Batch {
             }
             h.msg_hdr.msg_namelen = ADDR_LEN;
         }
-        b
+        let tx = Replies {
+            queued: 0,
+            send_buf: Vec::with_capacity(n * 512),
+            send_at: vec![0; n],
+            send_iovs: vec![zero_iov; n],
+            send_hdrs: vec![zero_hdr; n],
+        };
+        Batch { rx: b, tx }
+    }
+
+    /// The datagrams of the last `recv`, and the queue for their answers.
+    #[inline]
+    pub fn split(&mut self) -> (&Received, &mut Replies) {
+        (&self.rx, &mut self.tx)
     }
 
     /// Wait for at least one datagram (up to the socket's read timeout), then
@@ -91,8 +110,15 @@ impl Batch {
     /// Answers not yet sent with `flush` are dropped.
     #[inline]
     pub fn recv(&mut self, sock: &UdpSocket) -> io::Result<usize> {
-        self.queued = 0;
-        self.send_buf.clear();
+        self.tx.queued = 0;
+        self.tx.send_buf.clear();
+        self.rx.recv(sock)
+    }
+}
+
+impl Received {
+    #[inline]
+    fn recv(&mut self, sock: &UdpSocket) -> io::Result<usize> {
         // The kernel overwrote the address lengths of the slots it filled.
         for h in &mut self.hdrs[..self.received] {
             h.msg_hdr.msg_namelen = ADDR_LEN;
@@ -131,20 +157,22 @@ impl Batch {
         let at = i * self.slot;
         Some(Datagram { data: &self.bufs[at..at + len], src, truncated: h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 })
     }
+}
 
-    /// Queue (a copy of) `out` as the answer to datagram `i` of the last
-    /// `recv` (at most one answer per datagram).
+impl Replies {
+    /// Queue (a copy of) `out` as the answer to datagram `i` of `rx`, the
+    /// last `recv` (at most one answer per datagram).
     #[inline]
-    pub fn reply(&mut self, i: usize, out: &[u8]) {
+    pub fn reply(&mut self, rx: &Received, i: usize, out: &[u8]) {
         let k = self.queued;
-        assert!(i < self.received && k < self.send_hdrs.len());
+        assert!(i < rx.received && k < self.send_hdrs.len());
         self.send_at[k] = self.send_buf.len();
         self.send_buf.extend_from_slice(out);
         self.send_iovs[k].iov_len = out.len();
         let h = &mut self.send_hdrs[k].msg_hdr;
         // The kernel only reads the destination while sending (hence the cast to *mut).
-        h.msg_name = &self.addrs[i] as *const libc::sockaddr_storage as *mut _;
-        h.msg_namelen = self.hdrs[i].msg_hdr.msg_namelen;
+        h.msg_name = &rx.addrs[i] as *const libc::sockaddr_storage as *mut _;
+        h.msg_namelen = rx.hdrs[i].msg_hdr.msg_namelen;
         self.queued += 1;
     }
 
@@ -247,17 +275,18 @@ mod tests {
             let n = batch.recv(&server).unwrap();
             // Loopback queues all six before the first call: 4 (the batch size), then 2.
             assert_eq!(n, if seen.is_empty() { 4 } else { 2 });
+            let (rx, tx) = batch.split();
             for i in 0..n {
-                let d = batch.datagram(i).unwrap();
+                let d = rx.datagram(i).unwrap();
                 assert_eq!(d.src, client.local_addr().unwrap());
                 assert_eq!(d.truncated, d.data.len() == 64);
                 seen.push(d.data.to_vec());
                 let mut out = d.data.to_vec();
                 out.push(0xaa);
-                batch.reply(i, &out);
+                tx.reply(rx, i, &out);
             }
-            assert!(batch.datagram(n).is_none());
-            batch.flush(&server);
+            assert!(rx.datagram(n).is_none());
+            tx.flush(&server);
         }
         assert_eq!(&seen[..5], &(0..5u8).map(|i| vec![i; 3]).collect::<Vec<_>>()[..]);
         assert_eq!(seen[5], vec![9; 64]);
