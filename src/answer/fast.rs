@@ -48,7 +48,7 @@ pub fn try_answer<'a>(
     src: SocketAddr,
     transport: Transport,
     metrics: Option<&Metrics>,
-    obs: &mut QueryObservation<'a>,
+    obs: &mut QueryObservation,
     out: &mut Vec<u8>,
 ) -> Option<()> {
     let q = &ahead.query;
@@ -111,7 +111,7 @@ pub fn try_answer<'a>(
     finish(out, limit, obs)
 }
 
-fn finish(out: &[u8], limit: usize, obs: &mut QueryObservation<'_>) -> Option<()> {
+fn finish(out: &[u8], limit: usize, obs: &mut QueryObservation) -> Option<()> {
     if out.len() > limit {
         obs.rcode = None;
         return None; // truncation is the general path's job
@@ -174,7 +174,7 @@ mod tests {
     use std::sync::Arc;
 
     /// The fast path alone, as an `Option`.
-    fn fast_only<'a>(state: &'a State, q: &[u8], src: SocketAddr, obs: &mut QueryObservation<'a>) -> Option<Vec<u8>> {
+    fn fast_only(state: &State, q: &[u8], src: SocketAddr, obs: &mut QueryObservation) -> Option<Vec<u8>> {
         let mut out = Vec::new();
         let ahead = look_ahead(state, q, src)?;
         try_answer(state, &ahead, src, Transport::Udp, None, obs, &mut out).map(|()| out)

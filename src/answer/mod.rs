@@ -81,13 +81,13 @@ pub fn respond_metered_into<'s>(
 }
 
 /// Fast path, else general path, into `out`.
-fn respond_to<'a>(
-    state: &'a State,
+fn respond_to(
+    state: &State,
     packet: &[u8],
     src: SocketAddr,
     transport: Transport,
     metrics: Option<&Metrics>,
-    obs: &mut QueryObservation<'a>,
+    obs: &mut QueryObservation,
     out: &mut Vec<u8>,
 ) -> bool {
     let ahead = look_ahead(state, packet, src);
@@ -103,7 +103,7 @@ fn respond_ahead<'a>(
     src: SocketAddr,
     transport: Transport,
     metrics: Option<&Metrics>,
-    obs: &mut QueryObservation<'a>,
+    obs: &mut QueryObservation,
     out: &mut Vec<u8>,
 ) -> bool {
     out.clear();
@@ -128,7 +128,7 @@ fn answer<'a>(
     src: SocketAddr,
     transport: Transport,
     metrics: Option<&Metrics>,
-    obs: &mut QueryObservation<'a>,
+    obs: &mut QueryObservation,
 ) -> Option<Vec<u8>> {
     if packet.len() < wire::HEADER_LEN || wire::is_response(packet) {
         return None;
@@ -259,7 +259,7 @@ pub(crate) fn decide_service(
 
 /// Encode; over UDP, an answer larger than the client's limit is replaced by a
 /// truncated one (TC=1, question and OPT only) so the client retries over TCP.
-fn encode(resp: Message, transport: Transport, limit: usize, obs: &mut QueryObservation<'_>) -> Option<Vec<u8>> {
+fn encode(resp: Message, transport: Transport, limit: usize, obs: &mut QueryObservation) -> Option<Vec<u8>> {
     let rcode = resp.metadata.response_code;
     let out = encode_sized(resp, transport, limit);
     if out.is_some() {

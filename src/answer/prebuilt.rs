@@ -3,9 +3,11 @@
 //! question. The fast path replays them with the asker's ID, flags and OPT.
 //! Built with the general path itself, so the two cannot disagree.
 
+use hashbrown::hash_table::{Entry, HashTable};
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
-use rustc_hash::FxHashMap;
+use rustc_hash::FxHasher;
+use std::hash::Hasher;
 use std::sync::Arc;
 
 use super::negative::{NegativeAnswer, NegativeIndex};
@@ -34,28 +36,53 @@ pub enum FastEntry {
     },
 }
 
-/// Keyed by the lowercase wire name followed by the type (big-endian).
-#[derive(Debug, Default)]
+/// Keyed by the lowercase wire name and the type, hashed and compared in
+/// place (a query's name is not copied into a key first).
+#[derive(Default)]
 pub struct FastIndex {
     /// Fx hashing: keys are our own zone names, and SipHash's DoS resistance
     /// is not needed for a map that queries only read.
-    map: FxHashMap<Vec<u8>, FastEntry>,
+    map: HashTable<Indexed>,
     /// NXDOMAIN and NODATA for the names and types `map` does not hold.
     negative: NegativeIndex,
 }
 
+impl std::fmt::Debug for FastIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastIndex").field("entries", &self.map.len()).finish_non_exhaustive()
+    }
+}
+
+/// One (name, type) of the index.
+struct Indexed {
+    name: Box<[u8]>,
+    qtype: u16,
+    entry: FastEntry,
+}
+
+fn key_hash(name: &[u8], qtype: u16) -> u64 {
+    let mut h = FxHasher::default();
+    h.write(name);
+    h.write_u16(qtype);
+    h.finish()
+}
+
 impl FastIndex {
-    /// The entry for a lowercase wire name and type; the key is assembled on
-    /// the stack. A longer name than 255 bytes is no name (and indexes nothing).
+    /// The entry for a lowercase wire name and type.
     pub fn get(&self, qname: &[u8], qtype: u16) -> Option<&FastEntry> {
-        let mut key = [0u8; 257];
-        let n = qname.len();
-        if n > 255 {
-            return None;
+        let found = self.map.find(key_hash(qname, qtype), |e| e.qtype == qtype && *e.name == *qname);
+        found.map(|e| &e.entry)
+    }
+
+    /// Add or replace (the same name in two zones: the later zone's entry).
+    fn insert(&mut self, name: &[u8], qtype: u16, entry: FastEntry) {
+        let hash = key_hash(name, qtype);
+        match self.map.entry(hash, |e| e.qtype == qtype && *e.name == *name, |e| key_hash(&e.name, e.qtype)) {
+            Entry::Occupied(mut o) => o.get_mut().entry = entry,
+            Entry::Vacant(v) => {
+                v.insert(Indexed { name: name.into(), qtype, entry });
+            }
         }
-        key[..n].copy_from_slice(qname);
-        key[n..n + 2].copy_from_slice(&qtype.to_be_bytes());
-        self.map.get(&key[..n + 2])
     }
 
     /// The NXDOMAIN or NODATA answer for a lowercase wire name and type
@@ -76,7 +103,7 @@ impl FastIndex {
     /// `state` is the snapshot being built (its own index still empty).
     pub fn build(state: &State) -> FastIndex {
         let zones = &state.zones;
-        let mut map = FxHashMap::default();
+        let mut index = FastIndex { map: HashTable::new(), negative: NegativeIndex::build(zones) };
         for (zi, z) in zones.zones.iter().enumerate() {
             for (name, node) in &z.nodes {
                 let mut types: Vec<RecordType> = node.rrsets.iter().map(|s| s.rtype).collect();
@@ -87,19 +114,17 @@ impl FastIndex {
                 }
                 let wire = wire_name(name);
                 for t in types {
-                    let mut key = wire.clone();
-                    key.extend_from_slice(&u16::from(t).to_be_bytes());
                     if let (Some(svc), RecordType::A | RecordType::AAAA) = (&node.service, t) {
-                        map.insert(key, FastEntry::Service { zone: zi, service: Arc::clone(svc) });
+                        index.insert(&wire, t.into(), FastEntry::Service { zone: zi, service: Arc::clone(svc) });
                         continue;
                     }
                     if let Some(pb) = prebuild(state, name, t) {
-                        map.insert(key, FastEntry::Static(pb));
+                        index.insert(&wire, t.into(), FastEntry::Static(pb));
                     }
                 }
             }
         }
-        FastIndex { map, negative: NegativeIndex::build(zones) }
+        index
     }
 }
 

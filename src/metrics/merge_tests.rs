@@ -13,15 +13,16 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::{Metrics, QueryObservation, DURATION_BUCKETS};
+use super::{Label, Metrics, QueryObservation, DURATION_BUCKETS};
 
-fn obs<'a>(
+fn obs(
     rcode: ResponseCode,
     qtype: RecordType,
-    service: Option<&'a str>,
-    region: Option<&'a str>,
+    service: Option<&str>,
+    region: Option<&str>,
     fail_open: bool,
-) -> QueryObservation<'a> {
+) -> QueryObservation {
+    let (service, region) = (service.map(Label::of), region.map(Label::of));
     QueryObservation { rcode: Some(rcode), qtype: Some(qtype), service, region, fail_open }
 }
 

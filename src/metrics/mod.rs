@@ -17,10 +17,13 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::health::probe::ProbeResult;
 use crate::health::{HealthObserver, ProbeTarget, Verdict};
 
+mod labels;
 #[cfg(test)]
 mod merge_tests;
 mod merged;
 mod shard;
+
+pub use labels::Label;
 
 use shard::{Shards, PLAIN_QTYPES};
 
@@ -56,34 +59,32 @@ struct RegionLabel {
     region: String,
 }
 
-/// What `respond()` saw of one query, filled as it answers. The service and
-/// region names are borrowed from the state snapshot, so labelling a query
-/// copies and refcounts nothing.
+/// What `respond()` saw of one query, filled as it answers.
 #[derive(Debug, Default)]
-pub struct QueryObservation<'a> {
+pub struct QueryObservation {
     /// The response code sent; `None` when nothing was sent.
     pub rcode: Option<ResponseCode>,
     pub qtype: Option<RecordType>,
     /// The GSLB service that answered (first one, if a CNAME chain met several).
-    pub service: Option<&'a str>,
+    pub service: Option<Label>,
     /// The region it answered first.
-    pub region: Option<&'a str>,
+    pub region: Option<Label>,
     /// Every candidate region was down and the answer failed open.
     pub fail_open: bool,
 }
 
-impl<'a> QueryObservation<'a> {
+impl QueryObservation {
     /// Note a GSLB decision: the first service and its first region label the
     /// query; fail-open is counted if any decision failed open.
     pub fn record_service(
         &mut self,
-        zone: &'a crate::zone::Zone,
-        svc: &'a crate::policy::Service,
+        zone: &crate::zone::Zone,
+        svc: &crate::policy::Service,
         d: &crate::policy::Decision,
     ) {
         if self.service.is_none() {
-            self.service = Some(&svc.name);
-            self.region = d.regions.first().map(|id| zone.regions[*id].name.as_str());
+            self.service = Some(svc.label);
+            self.region = d.regions.first().map(|id| zone.regions[*id].label);
         }
         self.fail_open |= d.fail_open;
     }
@@ -179,13 +180,13 @@ impl Metrics {
     }
 
     /// Count one query and the time its answer took (in this thread's shard).
-    pub fn query(&self, obs: &QueryObservation<'_>, took: Duration) {
+    pub fn query(&self, obs: &QueryObservation, took: Duration) {
         self.count(obs);
         self.answer_times(1, took);
     }
 
     /// Count one query; its time is observed separately (`answer_times`).
-    pub fn count(&self, obs: &QueryObservation<'_>) {
+    pub fn count(&self, obs: &QueryObservation) {
         let plain = obs.service.is_none() && obs.region.is_none() && !obs.fail_open;
         match (obs.rcode, obs.qtype.map(|t| usize::from(u16::from(t)))) {
             (None, _) => {}
@@ -205,12 +206,12 @@ impl Metrics {
 
     /// Out of line: keeps the plain path's frame small.
     #[inline(never)]
-    fn query_named(&self, rcode: ResponseCode, obs: &QueryObservation<'_>) {
+    fn query_named(&self, rcode: ResponseCode, obs: &QueryObservation) {
         let key = shard::Key {
             rcode: rcode_label(rcode),
             qtype: obs.qtype.map_or("", qtype_label),
-            service: obs.service.unwrap_or(""),
-            region: obs.region.unwrap_or(""),
+            service: obs.service,
+            region: obs.region,
             fail_open: obs.fail_open,
         };
         self.shards.named(&key);
@@ -307,8 +308,8 @@ mod tests {
         let obs = QueryObservation {
             rcode: Some(ResponseCode::NoError),
             qtype: Some(RecordType::A),
-            service: Some("www.example."),
-            region: Some("eu"),
+            service: Some(Label::of("www.example.")),
+            region: Some(Label::of("eu")),
             fail_open: true,
         };
         m.query(&obs, Duration::from_micros(30));

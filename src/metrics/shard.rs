@@ -11,7 +11,7 @@ use std::hash::Hasher;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{DURATION_BUCKETS, RCODE_LABELS};
+use super::{Label, DURATION_BUCKETS, RCODE_LABELS};
 
 /// Query types below this code are counted in a plain array when the answer
 /// names no service (the usual static answer): no hashing at all.
@@ -28,66 +28,50 @@ const BUCKET_NANOS: [u64; DURATION_BUCKETS.len()] = {
     out
 };
 
-/// One answered query's labels when they are not plain (see `Shards::plain`),
-/// borrowed for the lookup. `rcode` and `qtype` are compared by address: the
-/// same mnemonic at two addresses only makes two entries the scrape adds up.
+/// One answered query's labels when they are not plain (see `Shards::plain`).
+/// `rcode` and `qtype` are compared by address: the same mnemonic at two
+/// addresses only makes two entries the scrape adds up.
 #[derive(Clone, Copy)]
-pub(super) struct Key<'a> {
+pub(super) struct Key {
     pub rcode: &'static str,
     pub qtype: &'static str,
-    pub service: &'a str,
-    pub region: &'a str,
+    pub service: Option<Label>,
+    pub region: Option<Label>,
     pub fail_open: bool,
 }
 
-impl Key<'_> {
+impl Key {
     fn hash(&self) -> u64 {
         let mut h = FxHasher::default();
         let codes = self.rcode.as_ptr() as usize ^ (self.qtype.as_ptr() as usize).rotate_left(32);
         h.write_usize(codes ^ usize::from(self.fail_open));
-        // Static answers have neither name.
-        if !self.service.is_empty() {
-            h.write(self.service.as_bytes());
-        }
-        if !self.region.is_empty() {
-            h.write(self.region.as_bytes());
-        }
+        h.write_u64(u64::from(label_id(self.service)) << 32 | u64::from(label_id(self.region)));
         h.finish()
     }
 
-    fn same(&self, other: &Key<'_>) -> bool {
-        fn same_str(a: &str, b: &str) -> bool {
-            a.len() == b.len() && (a.is_empty() || a == b)
-        }
+    fn same(&self, other: &Key) -> bool {
         std::ptr::eq(self.rcode, other.rcode)
             && std::ptr::eq(self.qtype, other.qtype)
             && self.fail_open == other.fail_open
-            && same_str(self.service, other.service)
-            && same_str(self.region, other.region)
+            && self.service == other.service
+            && self.region == other.region
     }
+}
+
+fn label_id(l: Option<Label>) -> u32 {
+    l.map_or(u32::MAX, Label::id)
 }
 
 /// One label set's count in one shard; its names are copied once, when the
 /// thread first counts that label set.
 pub(super) struct Count {
+    key: Key,
     pub rcode: &'static str,
     pub qtype: &'static str,
-    pub service: Box<str>,
-    pub region: Box<str>,
+    pub service: Arc<str>,
+    pub region: Arc<str>,
     pub fail_open: bool,
     pub n: AtomicU64,
-}
-
-impl Count {
-    fn key(&self) -> Key<'_> {
-        Key {
-            rcode: self.rcode,
-            qtype: self.qtype,
-            service: &self.service,
-            region: &self.region,
-            fail_open: self.fail_open,
-        }
-    }
 }
 
 /// What one thread counted.
@@ -147,22 +131,24 @@ struct Local {
 impl Local {
     /// Out of line: keeps the plain path's frame small.
     #[inline(never)]
-    fn count(&mut self, key: &Key<'_>) {
+    fn count(&mut self, key: &Key) {
         let hash = key.hash();
-        if let Some(c) = self.index.find(hash, |c| c.key().same(key)) {
+        if let Some(c) = self.index.find(hash, |c| c.key.same(key)) {
             bump(&c.n, 1);
             return;
         }
+        let name = |l: Option<Label>| l.map_or_else(|| Arc::from(""), Label::name);
         let c = Arc::new(Count {
+            key: *key,
             rcode: key.rcode,
             qtype: key.qtype,
-            service: key.service.into(),
-            region: key.region.into(),
+            service: name(key.service),
+            region: name(key.region),
             fail_open: key.fail_open,
             n: AtomicU64::new(1),
         });
         self.shard.counts().push(Arc::clone(&c));
-        self.index.insert_unique(hash, c, |c| c.key().hash());
+        self.index.insert_unique(hash, c, |c| c.key.hash());
     }
 
     fn observe(&self, n: u64, total_nanos: u64) {
@@ -208,7 +194,7 @@ impl Shards {
     }
 
     /// Any other answer.
-    pub fn named(&self, key: &Key<'_>) {
+    pub fn named(&self, key: &Key) {
         self.with_local(|l| l.count(key));
     }
 

@@ -224,7 +224,15 @@ mod tests {
     }
 
     fn svc(chain: Vec<Step>) -> Service {
-        Service { name: "www".into(), ttl: 30, ttl_degraded: None, regions: vec![0, 1, 2], chain, fail: FailMode::Open }
+        Service {
+            name: "www".into(),
+            label: crate::metrics::Label::of("www"),
+            ttl: 30,
+            ttl_degraded: None,
+            regions: vec![0, 1, 2],
+            chain,
+            fail: FailMode::Open,
+        }
     }
 
     fn www() -> Service {

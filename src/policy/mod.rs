@@ -20,6 +20,7 @@ pub use nearest::distance_km;
 use crate::geo::Location;
 use crate::health::Endpoint;
 pub use crate::health::HealthView;
+pub use crate::metrics::Label;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ pub type RegionId = usize;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Region {
     pub name: String,
+    /// `name` for metrics.
+    pub label: Label,
     pub addresses: Vec<IpAddr>,
     /// Latitude, longitude in degrees.
     pub location: Option<(f64, f64)>,
@@ -49,6 +52,7 @@ impl Region {
         let endpoints = addresses.iter().map(|a| Endpoint { addr: *a, target: None }).collect();
         Region {
             name: name.into(),
+            label: Label::of(name),
             addresses,
             location,
             weight,
@@ -121,6 +125,8 @@ impl Step {
 #[derive(Debug, Clone)]
 pub struct Service {
     pub name: String,
+    /// `name` for metrics.
+    pub label: Label,
     pub ttl: u32,
     /// TTL while any of the service's regions is down (so caches return sooner).
     pub ttl_degraded: Option<u32>,

@@ -73,6 +73,7 @@ pub fn build_regions(src: &Source, specs: &[Spanned<RegionSpec>]) -> Result<Vec<
             return Err(src.error(r.name.span(), "min_healthy must be at least 1"));
         }
         out.push(Region {
+            label: crate::metrics::Label::of(&name),
             name,
             addresses,
             location,
@@ -358,8 +359,9 @@ pub fn build_service(
             region => FailMode::Fallback(region_id(src, regions, region, f.span())?),
         },
     };
-    let svc =
-        Service { name: name.to_ascii(), ttl: spec.ttl, ttl_degraded: spec.ttl_degraded, regions: ids, chain, fail };
+    let ascii = name.to_ascii();
+    let label = crate::metrics::Label::of(&ascii);
+    let svc = Service { name: ascii, label, ttl: spec.ttl, ttl_degraded: spec.ttl_degraded, regions: ids, chain, fail };
     Ok((name, Arc::new(svc)))
 }
 
