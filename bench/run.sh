@@ -23,7 +23,7 @@
 # makes that fatal too). See docs/performance.md.
 #
 # Environment (defaults in brackets):
-#   RATE [20000]        offered queries/s in phase 1
+#   RATE [80000]        offered queries/s in phase 1
 #   DURATION [10]       seconds per phase-1 run
 #   ROUNDS [3]          phase-1 rounds
 #   QUICK=1             smoke test: ROUNDS=1 DURATION=5 PEAK_DURATION=3
