@@ -325,4 +325,21 @@ mod tests {
         assert!(text.contains(r#"meridian_reloads_total{result="ok"} 1"#), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
+
+    /// A UDP batch is timed whole: every answer in it lands in the bucket of
+    /// the mean, and the sum is the batch's time; an empty batch adds nothing.
+    #[test]
+    fn a_batch_is_observed_at_its_mean() {
+        let m = Metrics::new();
+        m.answer_times(4, Duration::from_micros(12)); // 3 µs each
+        m.answer_times(0, Duration::from_micros(50));
+        m.answer_times(1, Duration::from_micros(30));
+        let text = m.encode();
+        for (le, n) in [("0.000002", 0), ("0.000005", 4), ("0.00002", 4), ("0.00005", 5)] {
+            let line = format!("meridian_answer_duration_seconds_bucket{{le=\"{le}\"}} {n}");
+            assert!(text.contains(&line), "{line} in {text}");
+        }
+        assert!(text.contains("meridian_answer_duration_seconds_count 5"), "{text}");
+        assert!(text.contains("meridian_answer_duration_seconds_sum 0.000042"), "{text}");
+    }
 }
