@@ -3,8 +3,10 @@
 //! answer, and junk mixed into the burst changes nothing for the rest.
 
 use crate::common::*;
-use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
+use hickory_proto::rr::{Name, RData, RecordType};
+use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::time::{Duration, Instant};
@@ -157,6 +159,93 @@ fn a_burst_of_queries_with_junk_gets_every_answer_once() {
     // Still answering, and nothing went wrong inside.
     assert_eq!(s.dig("static.gslb.example.test A").answers_of("A"), vec!["192.0.2.1"]);
     assert!(!s.log_text().contains("panicked"), "a panic was logged");
+}
+
+/// A `www` query (A for an IPv4 subnet, AAAA for IPv6) carrying ECS `subnet`.
+fn ecs_query(id: u16, subnet: IpNet) -> Vec<u8> {
+    let rtype = if subnet.addr().is_ipv4() { RecordType::A } else { RecordType::AAAA };
+    let mut m = Message::new(id, MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(Name::from_ascii("www.gslb.example.test.").unwrap(), rtype));
+    let mut e = Edns::new();
+    e.set_max_payload(1232);
+    e.options_mut().insert(EdnsOption::Subnet(ClientSubnet::from(subnet)));
+    m.set_edns(e);
+    m.to_vec().unwrap()
+}
+
+/// What a GSLB answer says: its addresses and the ECS echo (address/source, scope).
+fn gslb_answer(m: &Message) -> (Vec<String>, Option<(String, u8, u8)>) {
+    let addrs = m
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0.to_string()),
+            RData::AAAA(a) => Some(a.0.to_string()),
+            _ => None,
+        })
+        .collect();
+    let ecs = match m.edns.as_ref().and_then(|e| e.option(EdnsCode::Subnet)) {
+        Some(EdnsOption::Subnet(cs)) => Some((cs.addr().to_string(), cs.source_prefix(), cs.scope_prefix())),
+        _ => None,
+    };
+    (addrs, ecs)
+}
+
+/// The receiver looks at a whole batch (parse, index entry, cache prefetch)
+/// before answering any of it: in a burst of GSLB queries from many client
+/// subnets, each answer must still be its own subnet's decision and scope,
+/// the same as that subnet gets when it asks alone.
+#[test]
+fn a_burst_of_ecs_queries_gets_each_subnet_its_own_decision() {
+    let s = Server::start();
+    let mut subnets: Vec<IpNet> = (0..=12u8).map(|a| format!("10.{a}.7.0/24").parse().unwrap()).collect();
+    subnets.extend((0..=6u8).map(|a| format!("2001:db8:{a}::/56").parse::<IpNet>().unwrap()));
+    subnets.push("192.0.2.0/24".parse().unwrap());
+    // Alone first: the reference each burst answer must equal.
+    let one = UdpSocket::bind("127.0.0.1:0").unwrap();
+    one.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let alone: Vec<_> = subnets
+        .iter()
+        .enumerate()
+        .map(|(k, net)| {
+            one.send_to(&ecs_query(k as u16, *net), s.addr).unwrap();
+            let n = one.recv(&mut buf).expect("an answer to a lone query");
+            let m = Message::from_vec(&buf[..n]).unwrap();
+            assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{net}: {m:?}");
+            gslb_answer(&m)
+        })
+        .collect();
+    let distinct: std::collections::HashSet<_> = alone.iter().map(|a| &a.0).collect();
+    assert!(distinct.len() >= 3, "the subnets reach several regions: {alone:?}");
+    assert!(alone.iter().all(|a| a.1.is_some()), "every answer echoes ECS: {alone:?}");
+
+    // Then all at once, five times each, from six sockets taking turns,
+    // while the server is stopped: the kernel queues them, so on SIGCONT each
+    // receiver takes full batches holding many subnets.
+    const ROUNDS: u16 = 5;
+    let clients: Vec<_> = (0..6).map(|_| client(s.addr)).collect();
+    let n = subnets.len() as u16;
+    s.signal(libc::SIGSTOP);
+    for r in 0..ROUNDS {
+        for (k, net) in subnets.iter().enumerate() {
+            let id = r * n + k as u16;
+            clients[usize::from(id % 6)].0.send_to(&ecs_query(id, *net), s.addr).unwrap();
+        }
+    }
+    s.signal(libc::SIGCONT);
+    let mut seen: HashMap<u16, usize> = HashMap::new();
+    for (c, (_, replies)) in clients.into_iter().enumerate() {
+        for m in replies.join().unwrap() {
+            let id = m.metadata.id;
+            assert_eq!(usize::from(id % 6), c, "reply {id} reached another socket");
+            let k = usize::from(id % n);
+            assert_eq!(gslb_answer(&m), alone[k], "burst reply for {} (id {id})", subnets[k]);
+            *seen.entry(id).or_default() += 1;
+        }
+    }
+    let wrong: Vec<_> = (0..ROUNDS * n).filter(|id| seen.get(id) != Some(&1)).collect();
+    assert!(wrong.is_empty(), "IDs not answered exactly once: {wrong:?}");
 }
 
 /// The UDP receivers bind one socket per thread (SO_REUSEPORT on Linux); a port
