@@ -118,7 +118,7 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
                 tx.reply(rx, *i, out);
             }
         }
-        drop(queries);
+        drop(queries); // they borrow the snapshot
         drop(snapshot);
         if let Some(m) = &cx.metrics {
             m.answer_times(answered, started.elapsed());
