@@ -224,6 +224,8 @@ declare -A SET_ARGS=(
     [weighted]="-d $TMP/q/weighted.txt -e"
     [nxdomain]="-d $TMP/q/nxdomain.txt -e"
 )
+# The same, for bench/sampled.sh on a kept work directory: "set<TAB>args" per line.
+for s in "${SETS[@]}"; do printf '%s\t%s\n' "$s" "${SET_ARGS[$s]}"; done >"$TMP/q/sets.tsv"
 declare -A SET_RCODE=([static]=NOERROR [www-ecs1]=NOERROR [www-ecs-var]=NOERROR [weighted]=NOERROR [nxdomain]=NXDOMAIN)
 supports() { # server set: does this server serve the set's names equivalently?
     case $1:$2 in

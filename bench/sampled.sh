@@ -26,7 +26,7 @@ FREQ=${FREQ:-5000}
 SETS=${SETS:-static www-ecs-var}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
-BIN=${MERIDIAN_BIN:-$W/bin/meridian}
+BIN=$(realpath "${MERIDIAN_BIN:-$W/bin/meridian}") # the server runs from its own directory
 
 die() { echo "sampled.sh: $*" >&2; exit 1; }
 for c in perf dnsperf taskset dig python3; do command -v $c >/dev/null || die "$c is not installed"; done
@@ -35,13 +35,9 @@ for c in perf dnsperf taskset dig python3; do command -v $c >/dev/null || die "$
 GDNSD=$(command -v gdnsd || echo /usr/sbin/gdnsd)
 [[ -x $GDNSD ]] || die "gdnsd is not installed"
 
-declare -A ARGS=(
-    [static]="-d $W/q/static.txt -e"
-    [www-ecs1]="-d $W/q/www.txt -E 8:000118000a0300"
-    [www-ecs-var]="-d $W/q/ecs-var.bin -B"
-    [weighted]="-d $W/q/weighted.txt -e"
-    [nxdomain]="-d $W/q/nxdomain.txt -e"
-)
+[[ -f $W/q/sets.tsv ]] || die "$W/q/sets.tsv not found (a work directory of an older bench/run.sh)"
+declare -A ARGS=()
+while IFS=$'\t' read -r set args; do ARGS[$set]=$args; done <"$W/q/sets.tsv"
 GPORT=$(sed -n 's/.*listen => \[ 127\.0\.0\.1:\([0-9]*\) \].*/\1/p' "$W/gdnsd/config")
 [[ -n $GPORT ]] || die "no 127.0.0.1 listen port in $W/gdnsd/config"
 MPORT=$((GPORT + 1))

@@ -31,7 +31,9 @@ pub enum Transport {
 /// Answer one query. `None` means send nothing (responses, runts).
 pub fn respond(state: &State, packet: &[u8], src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
     let mut out = Vec::new();
-    respond_to(state, packet, src, transport, None, &mut QueryObservation::default(), &mut out).then_some(out)
+    let ahead = look_ahead(state, packet, src);
+    respond_ahead(state, packet, ahead.as_ref(), src, transport, None, &mut QueryObservation::default(), &mut out)
+        .then_some(out)
 }
 
 /// The general path only (no prebuilt answers): the reference the fast path
@@ -80,21 +82,7 @@ pub fn respond_metered_into<'s>(
     send
 }
 
-/// Fast path, else general path, into `out`.
-fn respond_to(
-    state: &State,
-    packet: &[u8],
-    src: SocketAddr,
-    transport: Transport,
-    metrics: Option<&Metrics>,
-    obs: &mut QueryObservation,
-    out: &mut Vec<u8>,
-) -> bool {
-    let ahead = look_ahead(state, packet, src);
-    respond_ahead(state, packet, ahead.as_ref(), src, transport, metrics, obs, out)
-}
-
-/// `respond_to` with the packet already looked at (`look_ahead`).
+/// Fast path, else general path, into `out`; `ahead` is `look_ahead(state, packet, src)`.
 #[allow(clippy::too_many_arguments)]
 fn respond_ahead<'a>(
     state: &'a State,

@@ -180,6 +180,7 @@ impl Metrics {
     }
 
     /// Count one query and the time its answer took (in this thread's shard).
+    #[cfg(test)]
     pub fn query(&self, obs: &QueryObservation, took: Duration) {
         self.count(obs);
         self.answer_times(1, took);

@@ -65,12 +65,9 @@ fn label_id(l: Option<Label>) -> u32 {
 /// One label set's count in one shard; its names are copied once, when the
 /// thread first counts that label set.
 pub(super) struct Count {
-    key: Key,
-    pub rcode: &'static str,
-    pub qtype: &'static str,
+    pub key: Key,
     pub service: Arc<str>,
     pub region: Arc<str>,
-    pub fail_open: bool,
     pub n: AtomicU64,
 }
 
@@ -138,15 +135,8 @@ impl Local {
             return;
         }
         let name = |l: Option<Label>| l.map_or_else(|| Arc::from(""), Label::name);
-        let c = Arc::new(Count {
-            key: *key,
-            rcode: key.rcode,
-            qtype: key.qtype,
-            service: name(key.service),
-            region: name(key.region),
-            fail_open: key.fail_open,
-            n: AtomicU64::new(1),
-        });
+        let c =
+            Arc::new(Count { key: *key, service: name(key.service), region: name(key.region), n: AtomicU64::new(1) });
         self.shard.counts().push(Arc::clone(&c));
         self.index.insert_unique(hash, c, |c| c.key.hash());
     }

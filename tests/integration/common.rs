@@ -303,6 +303,19 @@ pub fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The A and AAAA addresses of a reply's answer section, in order.
+pub fn answer_addresses(m: &hickory_proto::op::Message) -> Vec<String> {
+    use hickory_proto::rr::RData;
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0.to_string()),
+            RData::AAAA(a) => Some(a.0.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A DNS query for `name`/`rtype` with EDNS, as bytes.
 pub fn query_bytes(id: u16, name: &str, rtype: hickory_proto::rr::RecordType) -> Vec<u8> {
     use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};

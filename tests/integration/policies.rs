@@ -11,7 +11,7 @@
 use crate::common::*;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{Name, RecordType};
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -544,15 +544,7 @@ fn exchange_all(server: SocketAddr, queries: &[Vec<u8>]) -> Vec<Message> {
 /// The single answered region and the ECS scope of a reply.
 fn region_and_scope(m: &Message) -> (&'static str, u8) {
     assert_eq!(m.metadata.response_code, hickory_proto::op::ResponseCode::NoError, "{m:?}");
-    let addrs: Vec<String> = m
-        .answers
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::A(a) => Some(a.0.to_string()),
-            RData::AAAA(a) => Some(a.0.to_string()),
-            _ => None,
-        })
-        .collect();
+    let addrs = answer_addresses(m);
     assert_eq!(addrs.len(), 1, "one address: {m:?}");
     let scope = match m.edns.as_ref().and_then(|e| e.option(EdnsCode::Subnet)) {
         Some(EdnsOption::Subnet(cs)) => cs.scope_prefix(),

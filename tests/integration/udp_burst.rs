@@ -5,7 +5,7 @@
 use crate::common::*;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{Name, RecordType};
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -116,15 +116,7 @@ fn check(replies: &[Message]) {
         assert_eq!(m.queries[0].name().to_ascii().to_ascii_lowercase(), name, "reply {id} answers its own question");
         assert_eq!(m.queries[0].query_type(), rtype, "reply {id} answers its own question");
         assert_eq!(m.metadata.response_code, rcode, "reply {id}: {m:?}");
-        let addrs: Vec<String> = m
-            .answers
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::A(a) => Some(a.0.to_string()),
-                RData::AAAA(a) => Some(a.0.to_string()),
-                _ => None,
-            })
-            .collect();
+        let addrs = answer_addresses(m);
         assert_eq!(addrs, addr.into_iter().map(String::from).collect::<Vec<_>>(), "reply {id}: {m:?}");
     }
     let missing: Vec<u16> = (1..=QUERIES).filter(|id| !seen.contains_key(id)).collect();
@@ -175,15 +167,7 @@ fn ecs_query(id: u16, subnet: IpNet) -> Vec<u8> {
 
 /// What a GSLB answer says: its addresses and the ECS echo (address/source, scope).
 fn gslb_answer(m: &Message) -> (Vec<String>, Option<(String, u8, u8)>) {
-    let addrs = m
-        .answers
-        .iter()
-        .filter_map(|r| match &r.data {
-            RData::A(a) => Some(a.0.to_string()),
-            RData::AAAA(a) => Some(a.0.to_string()),
-            _ => None,
-        })
-        .collect();
+    let addrs = answer_addresses(m);
     let ecs = match m.edns.as_ref().and_then(|e| e.option(EdnsCode::Subnet)) {
         Some(EdnsOption::Subnet(cs)) => Some((cs.addr().to_string(), cs.source_prefix(), cs.scope_prefix())),
         _ => None,
