@@ -22,6 +22,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Weak};
 
 use crate::geo::GeoDb;
+use crate::metrics::{LocalCounter, Metrics, QueryObservation};
 use crate::policy::{Client, Decision, Service};
 use crate::state::State;
 use crate::zone::{Zone, Zones};
@@ -107,6 +108,41 @@ impl Front {
     }
 }
 
+/// A decision as the cache holds it, with the metric counter of the answers
+/// the fast path gives from it: every such answer has the same labels (the
+/// service, the decision's first region and fail-open, NOERROR, and the
+/// family the decision was made for), so after the first one, counting is a
+/// load and a store on this thread's shard, with no label lookup.
+pub struct Cached {
+    pub decision: Decision,
+    counter: RefCell<Option<LocalCounter>>,
+}
+
+impl std::ops::Deref for Cached {
+    type Target = Decision;
+    fn deref(&self) -> &Decision {
+        &self.decision
+    }
+}
+
+impl Cached {
+    fn new(decision: Decision) -> Rc<Cached> {
+        Rc::new(Cached { decision, counter: RefCell::new(None) })
+    }
+
+    /// Count one fast-path answer from this decision; `obs` holds its labels
+    /// (read only the first time, or after `metrics` changed). False: not
+    /// counted (the thread is exiting).
+    pub fn count(&self, metrics: &Metrics, obs: &QueryObservation) -> bool {
+        let mut counter = self.counter.borrow_mut();
+        if !counter.as_ref().is_some_and(|c| metrics.owns(c)) {
+            *counter = metrics.counter(obs);
+        }
+        debug_assert!(counter.as_ref().is_none_or(|c| metrics.counts(c, obs)), "a decision's labels changed");
+        counter.as_ref().map(LocalCounter::add_one).is_some()
+    }
+}
+
 #[derive(PartialEq, Eq, Hash)]
 struct Key {
     /// The service's address inside the snapshot's zones (stable while they live).
@@ -125,7 +161,7 @@ struct Cache {
     health: u64,
     geo: Option<Weak<GeoDb>>,
     /// Every decision made for this snapshot; the maps hold indices into it.
-    decisions: Vec<Rc<Decision>>,
+    decisions: Vec<Rc<Cached>>,
     front: Front,
     by_network: FxHashMap<Key, u32>,
 }
@@ -203,9 +239,9 @@ fn prefetch_line<T>(p: &T) {
 
 /// The decision of `svc` for `client`: from the cache when the chain allows,
 /// else computed (weighted, sticky, CIDR rules, slow start in progress).
-pub fn decide(state: &State, zone: &Zone, svc: &Service, client: &Client, rtype: RecordType) -> Rc<Decision> {
+pub fn decide(state: &State, zone: &Zone, svc: &Service, client: &Client, rtype: RecordType) -> Rc<Cached> {
     if !svc.decided_by_networks() || state.health.ramping() {
-        return Rc::new(super::decide_service(state, zone, svc, client, rtype, None));
+        return Cached::new(super::decide_service(state, zone, svc, client, rtype, None));
     }
     let v6 = rtype == RecordType::AAAA;
     let service = std::ptr::from_ref(svc) as usize;
@@ -240,7 +276,7 @@ pub fn decide(state: &State, zone: &Zone, svc: &Service, client: &Client, rtype:
     let (i, d) = match known {
         Some(found) => found,
         None => {
-            let d = Rc::new(super::decide_service(state, zone, svc, client, rtype, None));
+            let d = Cached::new(super::decide_service(state, zone, svc, client, rtype, None));
             let i = CACHE.with(|c| {
                 let mut c = c.borrow_mut();
                 if c.decisions.len() >= MAX_ENTRIES {
@@ -328,7 +364,7 @@ mod tests {
                             let fresh = super::super::decide_service(&state, z, svc, &c, t, None);
                             let got = decide(&state, z, svc, &c, t);
                             if svc.decided_by_networks() {
-                                assert_eq!(*got, fresh, "{} {t} for {c:?} (round {round})", svc.name);
+                                assert_eq!(got.decision, fresh, "{} {t} for {c:?} (round {round})", svc.name);
                             } else {
                                 // weighted is random: only compare the deterministic parts.
                                 assert_eq!((got.scope, got.ttl), (fresh.scope, fresh.ttl), "{}", svc.name);

@@ -69,6 +69,7 @@ pub fn try_answer<'a>(
         }
         return finish(out, limit, obs);
     };
+    let mut decided = None;
     let scope = match entry {
         FastEntry::Static(pb) => {
             header(out, q, pb.aa, pb.rcode, pb.counts);
@@ -101,14 +102,20 @@ pub fn try_answer<'a>(
             if metrics.is_some() {
                 obs.record_service(z, service, &d);
             }
-            d.scope
+            let scope = d.scope;
+            decided = Some(d);
+            scope
         }
     };
     obs.qtype = Some(RecordType::from(q.qtype));
     if let Some(e) = q.edns {
         opt(out, e.dnssec_ok, e.ecs.map(|c| (c, if c.source == 0 { 0 } else { scope })));
     }
-    finish(out, limit, obs)
+    finish(out, limit, obs)?;
+    if let (Some(m), Some(d)) = (metrics, decided) {
+        obs.counted = d.count(m, obs);
+    }
+    Some(())
 }
 
 fn finish(out: &[u8], limit: usize, obs: &mut QueryObservation) -> Option<()> {

@@ -23,7 +23,7 @@ fn obs(
     fail_open: bool,
 ) -> QueryObservation {
     let (service, region) = (service.map(Label::of), region.map(Label::of));
-    QueryObservation { rcode: Some(rcode), qtype: Some(qtype), service, region, fail_open }
+    QueryObservation { rcode: Some(rcode), qtype: Some(qtype), service, region, fail_open, counted: false }
 }
 
 /// The value of the sample `series` (name and labels as written), or 0 if absent.

@@ -24,6 +24,7 @@ mod merged;
 mod shard;
 
 pub use labels::Label;
+pub use shard::LocalCounter;
 
 use shard::{Shards, PLAIN_QTYPES};
 
@@ -71,6 +72,8 @@ pub struct QueryObservation {
     pub region: Option<Label>,
     /// Every candidate region was down and the answer failed open.
     pub fail_open: bool,
+    /// Already counted, through a `LocalCounter` (`Metrics::count` skips it).
+    pub counted: bool,
 }
 
 impl QueryObservation {
@@ -87,6 +90,16 @@ impl QueryObservation {
             self.region = d.regions.first().map(|id| zone.regions[*id].label);
         }
         self.fail_open |= d.fail_open;
+    }
+}
+
+fn named_key(rcode: ResponseCode, obs: &QueryObservation) -> shard::Key {
+    shard::Key {
+        rcode: rcode_label(rcode),
+        qtype: obs.qtype.map_or("", qtype_label),
+        service: obs.service,
+        region: obs.region,
+        fail_open: obs.fail_open,
     }
 }
 
@@ -188,6 +201,9 @@ impl Metrics {
 
     /// Count one query; its time is observed separately (`answer_times`).
     pub fn count(&self, obs: &QueryObservation) {
+        if obs.counted {
+            return;
+        }
         let plain = obs.service.is_none() && obs.region.is_none() && !obs.fail_open;
         match (obs.rcode, obs.qtype.map(|t| usize::from(u16::from(t)))) {
             (None, _) => {}
@@ -208,14 +224,27 @@ impl Metrics {
     /// Out of line: keeps the plain path's frame small.
     #[inline(never)]
     fn query_named(&self, rcode: ResponseCode, obs: &QueryObservation) {
-        let key = shard::Key {
-            rcode: rcode_label(rcode),
-            qtype: obs.qtype.map_or("", qtype_label),
-            service: obs.service,
-            region: obs.region,
-            fail_open: obs.fail_open,
-        };
-        self.shards.named(&key);
+        self.shards.named(&named_key(rcode, obs));
+    }
+
+    /// A counter, on this thread, of answers labelled like `obs`, for a
+    /// caller that gives many answers with the same labels (a cached GSLB
+    /// decision). `None` if `obs` sent nothing or names no service (those
+    /// are counted plainly), or while the thread exits.
+    pub fn counter(&self, obs: &QueryObservation) -> Option<LocalCounter> {
+        let rcode = obs.rcode?;
+        obs.service?;
+        self.shards.counter(&named_key(rcode, obs))
+    }
+
+    /// Whether `c` counts into these metrics (tests make several).
+    pub fn owns(&self, c: &LocalCounter) -> bool {
+        c.counts_into(&self.shards)
+    }
+
+    /// Whether `c` counts answers labelled like `obs` (for assertions).
+    pub fn counts(&self, c: &LocalCounter, obs: &QueryObservation) -> bool {
+        obs.rcode.is_some_and(|rcode| c.is_for(&named_key(rcode, obs)))
     }
 
     /// Count one response held back by rate limiting.
@@ -312,6 +341,7 @@ mod tests {
             service: Some(Label::of("www.example.")),
             region: Some(Label::of("eu")),
             fail_open: true,
+            counted: false,
         };
         m.query(&obs, Duration::from_micros(30));
         m.query(&QueryObservation::default(), Duration::from_micros(30));
@@ -325,6 +355,33 @@ mod tests {
         assert!(text.contains("meridian_answer_duration_seconds_count 2"), "{text}");
         assert!(text.contains(r#"meridian_reloads_total{result="ok"} 1"#), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    /// A decision's counter adds to the same series as `count`, only in the
+    /// `Metrics` it came from; an observation marked counted is not counted twice.
+    #[test]
+    fn a_local_counter_adds_to_its_label_set() {
+        let (m, other) = (Metrics::new(), Metrics::new());
+        let mut obs = QueryObservation {
+            rcode: Some(ResponseCode::NoError),
+            qtype: Some(RecordType::AAAA),
+            service: Some(Label::of("svc.example.")),
+            region: Some(Label::of("us")),
+            ..QueryObservation::default()
+        };
+        m.count(&obs);
+        let c = m.counter(&obs).expect("a named label set");
+        assert!(m.owns(&c) && !other.owns(&c) && m.counts(&c, &obs));
+        c.add_one();
+        c.add_one();
+        obs.counted = true;
+        m.count(&obs);
+        let series = r#"meridian_queries_total{rcode="NOERROR",qtype="AAAA",service="svc.example.",region="us"}"#;
+        assert!(m.encode().contains(&format!("{series} 3\n")), "{}", m.encode());
+        assert!(!other.encode().contains(series));
+        obs.region = Some(Label::of("eu"));
+        assert!(!m.counts(&c, &obs));
+        assert!(m.counter(&QueryObservation { service: None, ..obs }).is_none(), "plain answers are counted plainly");
     }
 
     /// A UDP batch is timed whole: every answer in it lands in the bucket of

@@ -118,6 +118,33 @@ fn bump(a: &AtomicU64, by: u64) {
     a.store(a.load(Relaxed).wrapping_add(by), Relaxed);
 }
 
+/// One label set's count in this thread's shard of one `Metrics`, held by a
+/// caller that counts the same label set again and again (a cached GSLB
+/// decision): counting is then one load and one store, no lookup. Not `Send`:
+/// only the shard's own thread may write its counts.
+pub struct LocalCounter {
+    owner: u64,
+    count: Arc<Count>,
+    _this_thread: std::marker::PhantomData<*const ()>,
+}
+
+impl LocalCounter {
+    #[inline]
+    pub fn add_one(&self) {
+        bump(&self.count.n, 1);
+    }
+
+    pub(super) fn is_for(&self, key: &Key) -> bool {
+        self.count.key.same(key)
+    }
+
+    /// Whether it counts into `shards` (tests make several `Metrics`).
+    #[inline]
+    pub(super) fn counts_into(&self, shards: &Shards) -> bool {
+        self.owner == shards.id
+    }
+}
+
 /// This thread's shard of one `Metrics`, and its index of label sets.
 struct Local {
     owner: u64,
@@ -129,16 +156,23 @@ impl Local {
     /// Out of line: keeps the plain path's frame small.
     #[inline(never)]
     fn count(&mut self, key: &Key) {
+        bump(&self.entry(key).n, 1);
+    }
+
+    /// The count of `key`, made (at zero) on its first sighting.
+    fn entry(&mut self, key: &Key) -> &Arc<Count> {
         let hash = key.hash();
-        if let Some(c) = self.index.find(hash, |c| c.key.same(key)) {
-            bump(&c.n, 1);
-            return;
-        }
         let name = |l: Option<Label>| l.map_or_else(|| Arc::from(""), Label::name);
-        let c =
-            Arc::new(Count { key: *key, service: name(key.service), region: name(key.region), n: AtomicU64::new(1) });
-        self.shard.counts().push(Arc::clone(&c));
-        self.index.insert_unique(hash, c, |c| c.key.hash());
+        let shard = &self.shard;
+        self.index
+            .entry(hash, |c| c.key.same(key), |c| c.key.hash())
+            .or_insert_with(|| {
+                let c = Count { key: *key, service: name(key.service), region: name(key.region), n: AtomicU64::new(0) };
+                let c = Arc::new(c);
+                shard.counts().push(Arc::clone(&c));
+                c
+            })
+            .into_mut()
     }
 
     fn observe(&self, n: u64, total_nanos: u64) {
@@ -188,17 +222,28 @@ impl Shards {
         self.with_local(|l| l.count(key));
     }
 
+    /// A counter of `key` on this thread (`None` while the thread is exiting).
+    pub fn counter(&self, key: &Key) -> Option<LocalCounter> {
+        self.with_local(|l| LocalCounter {
+            owner: self.id,
+            count: Arc::clone(l.entry(key)),
+            _this_thread: std::marker::PhantomData,
+        })
+    }
+
     #[inline]
-    fn with_local(&self, f: impl FnOnce(&mut Local)) {
+    fn with_local<R>(&self, f: impl FnOnce(&mut Local) -> R) -> Option<R> {
         // Fails only while this thread's locals are being destroyed, when it answers nothing.
-        let _ = LOCAL.try_with(|locals| {
-            let mut locals = locals.borrow_mut();
-            let local = match locals.iter().position(|l| l.owner == self.id) {
-                Some(i) => &mut locals[i],
-                None => self.add_local(&mut locals),
-            };
-            f(local);
-        });
+        LOCAL
+            .try_with(|locals| {
+                let mut locals = locals.borrow_mut();
+                let local = match locals.iter().position(|l| l.owner == self.id) {
+                    Some(i) => &mut locals[i],
+                    None => self.add_local(&mut locals),
+                };
+                f(local)
+            })
+            .ok()
     }
 
     /// Give this thread a shard, registered for scrapes.

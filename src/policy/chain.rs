@@ -224,15 +224,7 @@ mod tests {
     }
 
     fn svc(chain: Vec<Step>) -> Service {
-        Service {
-            name: "www".into(),
-            label: crate::metrics::Label::of("www"),
-            ttl: 30,
-            ttl_degraded: None,
-            regions: vec![0, 1, 2],
-            chain,
-            fail: FailMode::Open,
-        }
+        Service::new("www".into(), crate::metrics::Label::of("www"), 30, None, vec![0, 1, 2], chain, FailMode::Open)
     }
 
     fn www() -> Service {

@@ -131,8 +131,11 @@ pub struct Service {
     /// TTL while any of the service's regions is down (so caches return sooner).
     pub ttl_degraded: Option<u32>,
     pub regions: Vec<RegionId>,
-    pub chain: Vec<Step>,
+    chain: Vec<Step>,
     pub fail: FailMode,
+    /// `chain` read once at build: the query path asks both for every answer.
+    located: bool,
+    by_networks: bool,
 }
 
 /// What to answer when every candidate region is down.
@@ -147,8 +150,31 @@ pub enum FailMode {
 }
 
 impl Service {
+    pub fn new(
+        name: String,
+        label: Label,
+        ttl: u32,
+        ttl_degraded: Option<u32>,
+        regions: Vec<RegionId>,
+        chain: Vec<Step>,
+        fail: FailMode,
+    ) -> Service {
+        let located = chain.iter().any(Step::needs_location);
+        let by_networks = chain.iter().all(|s| match s {
+            Step::Weighted | Step::Sticky => false,
+            Step::Geo(m) => m.cidr.is_empty(),
+            Step::Latency(m) => m.cidr.is_empty(),
+            // Probe RTTs change every interval: not worth caching across.
+            Step::LatencyProbe => false,
+            Step::Nearest | Step::Failover(_) | Step::Multi(_) => true,
+        });
+        Service { name, label, ttl, ttl_degraded, regions, chain, fail, located, by_networks }
+    }
+
+    /// Whether some step reads the client's location (a GeoIP lookup).
+    #[inline]
     pub fn needs_location(&self) -> bool {
-        self.chain.iter().any(Step::needs_location)
+        self.located
     }
 
     /// Whether the chain's decision (and its ECS scope) depends on the client
@@ -157,15 +183,9 @@ impl Service {
     /// itself) and no probe RTTs (which move every interval). Such decisions
     /// may be cached per network. Slow start is the
     /// health view's business (`HealthView::ramping`).
+    #[inline]
     pub fn decided_by_networks(&self) -> bool {
-        self.chain.iter().all(|s| match s {
-            Step::Weighted | Step::Sticky => false,
-            Step::Geo(m) => m.cidr.is_empty(),
-            Step::Latency(m) => m.cidr.is_empty(),
-            // Probe RTTs change every interval: not worth caching across.
-            Step::LatencyProbe => false,
-            Step::Nearest | Step::Failover(_) | Step::Multi(_) => true,
-        })
+        self.by_networks
     }
 }
 

@@ -361,7 +361,7 @@ pub fn build_service(
     };
     let ascii = name.to_ascii();
     let label = crate::metrics::Label::of(&ascii);
-    let svc = Service { name: ascii, label, ttl: spec.ttl, ttl_degraded: spec.ttl_degraded, regions: ids, chain, fail };
+    let svc = Service::new(ascii, label, spec.ttl, spec.ttl_degraded, ids, chain, fail);
     Ok((name, Arc::new(svc)))
 }
 
