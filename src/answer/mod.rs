@@ -32,8 +32,17 @@ pub enum Transport {
 pub fn respond(state: &State, packet: &[u8], src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let ahead = look_ahead(state, packet, src);
-    respond_ahead(state, packet, ahead.as_ref(), src, transport, None, &mut QueryObservation::default(), &mut out)
-        .then_some(out)
+    respond_observed_into(
+        state,
+        packet,
+        ahead.as_ref(),
+        src,
+        transport,
+        None,
+        &mut QueryObservation::default(),
+        &mut out,
+    )
+    .then_some(out)
 }
 
 /// The general path only (no prebuilt answers): the reference the fast path
@@ -52,10 +61,11 @@ pub fn respond_metered(
 ) -> Option<Vec<u8>> {
     let started = Instant::now();
     let mut out = Vec::new();
+    let mut obs = QueryObservation::default();
     let ahead = look_ahead(state, packet, src);
-    let send = respond_metered_into(state, packet, ahead.as_ref(), src, transport, metrics, &mut out);
+    let send = respond_observed_into(state, packet, ahead.as_ref(), src, transport, metrics, &mut obs, &mut out);
     if let Some(m) = metrics {
-        m.answer_times(1, started.elapsed());
+        m.count_batch(std::slice::from_ref(&obs), 1, started.elapsed());
     }
     send.then_some(out)
 }
@@ -63,28 +73,11 @@ pub fn respond_metered(
 /// `respond_metered` for loops that answer datagrams back to back: `ahead` is
 /// `look_ahead(state, packet, src)`, done earlier (for a whole batch); the
 /// answer is written into `out` (cleared first; reused, so no allocation per
-/// answer) and counted, but not timed: the caller times its whole batch
-/// (`Metrics::answer_times`). Returns whether to send `out`.
-pub fn respond_metered_into<'s>(
-    state: &'s State,
-    packet: &[u8],
-    ahead: Option<&Ahead<'s, '_>>,
-    src: SocketAddr,
-    transport: Transport,
-    metrics: Option<&Metrics>,
-    out: &mut Vec<u8>,
-) -> bool {
-    let mut obs = QueryObservation::default();
-    let send = respond_ahead(state, packet, ahead, src, transport, metrics, &mut obs, out);
-    if let Some(m) = metrics {
-        m.count(&obs);
-    }
-    send
-}
-
-/// Fast path, else general path, into `out`; `ahead` is `look_ahead(state, packet, src)`.
+/// answer) and described in `obs` for the caller to count with its batch
+/// (`Metrics::count_batch`), except what a cached decision counted itself.
+/// Returns whether to send `out`. Fast path, else general path.
 #[allow(clippy::too_many_arguments)]
-fn respond_ahead<'a>(
+pub fn respond_observed_into<'a>(
     state: &'a State,
     packet: &[u8],
     ahead: Option<&Ahead<'a, '_>>,

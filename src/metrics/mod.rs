@@ -93,6 +93,19 @@ impl QueryObservation {
     }
 }
 
+#[inline]
+fn count_into(l: &mut shard::Local, obs: &QueryObservation) {
+    if obs.counted {
+        return;
+    }
+    let plain = obs.service.is_none() && obs.region.is_none() && !obs.fail_open;
+    match (obs.rcode, obs.qtype.map(|t| usize::from(u16::from(t)))) {
+        (None, _) => {}
+        (Some(rcode), Some(t)) if plain && t < PLAIN_QTYPES => l.plain(rcode_index(rcode), t),
+        (Some(rcode), _) => l.count(&named_key(rcode, obs)),
+    }
+}
+
 fn named_key(rcode: ResponseCode, obs: &QueryObservation) -> shard::Key {
     shard::Key {
         rcode: rcode_label(rcode),
@@ -201,30 +214,27 @@ impl Metrics {
 
     /// Count one query; its time is observed separately (`answer_times`).
     pub fn count(&self, obs: &QueryObservation) {
-        if obs.counted {
-            return;
-        }
-        let plain = obs.service.is_none() && obs.region.is_none() && !obs.fail_open;
-        match (obs.rcode, obs.qtype.map(|t| usize::from(u16::from(t)))) {
-            (None, _) => {}
-            (Some(rcode), Some(t)) if plain && t < PLAIN_QTYPES => self.shards.plain(rcode_index(rcode), t),
-            (Some(rcode), _) => self.query_named(rcode, obs),
-        }
+        self.shards.with_local(|l| count_into(l, obs));
     }
 
     /// Observe `n` answers that took `total` together, each at the mean. The
     /// UDP receiver times a whole batch with two clock reads (a read costs
     /// about as much as a static answer's own work); a batch of one is exact.
     pub fn answer_times(&self, n: u64, total: Duration) {
-        if n > 0 {
-            self.shards.durations(n, u64::try_from(total.as_nanos()).unwrap_or(u64::MAX));
-        }
+        self.count_batch(&[], n, total);
     }
 
-    /// Out of line: keeps the plain path's frame small.
-    #[inline(never)]
-    fn query_named(&self, rcode: ResponseCode, obs: &QueryObservation) {
-        self.shards.named(&named_key(rcode, obs));
+    /// `count` each of `observed` and `answer_times(n, total)`, with one
+    /// look-up of this thread's shard for the whole receive batch.
+    pub fn count_batch(&self, observed: &[QueryObservation], n: u64, total: Duration) {
+        self.shards.with_local(|l| {
+            for obs in observed {
+                count_into(l, obs);
+            }
+            if n > 0 {
+                l.observe(n, u64::try_from(total.as_nanos()).unwrap_or(u64::MAX));
+            }
+        });
     }
 
     /// A counter, on this thread, of answers labelled like `obs`, for a

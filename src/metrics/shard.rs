@@ -146,16 +146,23 @@ impl LocalCounter {
 }
 
 /// This thread's shard of one `Metrics`, and its index of label sets.
-struct Local {
+pub(super) struct Local {
     owner: u64,
     shard: Arc<Shard>,
     index: HashTable<Arc<Count>>,
 }
 
 impl Local {
-    /// Out of line: keeps the plain path's frame small.
+    /// An answer with no service, region or fail-open (the usual static
+    /// answer): `rcode` indexes `RCODE_LABELS`, `qtype` is below `PLAIN_QTYPES`.
+    #[inline]
+    pub fn plain(&self, rcode: usize, qtype: usize) {
+        bump(&self.shard.plain[rcode][qtype], 1);
+    }
+
+    /// Any other answer. Out of line: keeps the plain path's frame small.
     #[inline(never)]
-    fn count(&mut self, key: &Key) {
+    pub fn count(&mut self, key: &Key) {
         bump(&self.entry(key).n, 1);
     }
 
@@ -175,7 +182,8 @@ impl Local {
             .into_mut()
     }
 
-    fn observe(&self, n: u64, total_nanos: u64) {
+    /// `n` answers that took `total_nanos` together: each is put in the bucket of the mean.
+    pub fn observe(&self, n: u64, total_nanos: u64) {
         let i = BUCKET_NANOS.partition_point(|&b| b < total_nanos / n);
         bump(&self.shard.buckets[i], n);
         bump(&self.shard.sum_nanos, total_nanos);
@@ -206,22 +214,6 @@ impl Shards {
         Shards { id: NEXT_ID.fetch_add(1, Relaxed), all: Mutex::new(Vec::new()) }
     }
 
-    /// `n` answers that took `total_nanos` together: each is put in the bucket of the mean.
-    pub fn durations(&self, n: u64, total_nanos: u64) {
-        self.with_local(|l| l.observe(n, total_nanos));
-    }
-
-    /// An answer with no service, region or fail-open (the usual static
-    /// answer): `rcode` indexes `RCODE_LABELS`, `qtype` is below `PLAIN_QTYPES`.
-    pub fn plain(&self, rcode: usize, qtype: usize) {
-        self.with_local(|l| bump(&l.shard.plain[rcode][qtype], 1));
-    }
-
-    /// Any other answer.
-    pub fn named(&self, key: &Key) {
-        self.with_local(|l| l.count(key));
-    }
-
     /// A counter of `key` on this thread (`None` while the thread is exiting).
     pub fn counter(&self, key: &Key) -> Option<LocalCounter> {
         self.with_local(|l| LocalCounter {
@@ -231,8 +223,9 @@ impl Shards {
         })
     }
 
+    /// `f` on this thread's shard (`None` while the thread exits, when it answers nothing).
     #[inline]
-    fn with_local<R>(&self, f: impl FnOnce(&mut Local) -> R) -> Option<R> {
+    pub fn with_local<R>(&self, f: impl FnOnce(&mut Local) -> R) -> Option<R> {
         // Fails only while this thread's locals are being destroyed, when it answers nothing.
         LOCAL
             .try_with(|locals| {

@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::debug;
 
-use crate::answer::{look_ahead, respond_metered_into, Ahead, Transport};
+use crate::answer::{look_ahead, respond_observed_into, Ahead, Transport};
 use crate::metrics::Metrics;
+use crate::metrics::QueryObservation;
 use crate::rrl::{self, Limiter};
 use crate::state::{SharedState, State};
 
@@ -113,15 +114,20 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
             }
         }
         let answered = queries.len() as u64;
+        let mut observed: SmallVec<[QueryObservation; BATCH]> = SmallVec::new();
         for (i, d, ahead) in &queries {
-            if let Some(out) = answer_guarded(&cx, &snapshot, d.data, ahead.as_ref(), d.src, &mut scratch) {
+            let mut obs = QueryObservation::default();
+            if let Some(out) = answer_guarded(&cx, &snapshot, d.data, ahead.as_ref(), d.src, &mut scratch, &mut obs) {
                 tx.reply(rx, *i, out);
+            }
+            if cx.metrics.is_some() {
+                observed.push(obs);
             }
         }
         drop(queries); // they borrow the snapshot
         drop(snapshot);
         if let Some(m) = &cx.metrics {
-            m.answer_times(answered, started.elapsed());
+            m.count_batch(&observed, answered, started.elapsed());
         }
         tx.flush(&sock);
     }
@@ -143,8 +149,9 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
         let started = Instant::now();
         let (snapshot, packet) = (cx.state.load(), &buf[..len]);
         let ahead = guarded(src, packet, || look_ahead(&snapshot, packet, src));
+        let mut obs = QueryObservation::default();
         let sent = match ahead {
-            Some(a) => answer_guarded(&cx, &snapshot, packet, a.as_ref(), src, &mut scratch),
+            Some(a) => answer_guarded(&cx, &snapshot, packet, a.as_ref(), src, &mut scratch, &mut obs),
             None => None,
         };
         if let Some(out) = sent {
@@ -153,7 +160,7 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
             }
         }
         if let Some(m) = &cx.metrics {
-            m.answer_times(1, started.elapsed());
+            m.count_batch(std::slice::from_ref(&obs), 1, started.elapsed());
         }
     }
 }
@@ -190,7 +197,8 @@ fn guarded<T>(src: SocketAddr, packet: &[u8], f: impl FnOnce() -> T) -> Option<T
     }
 }
 
-/// `answer` under `guarded`: the buffer to send, if any.
+/// `answer` under `guarded`: the buffer to send, if any. A panic leaves
+/// `obs` empty (nothing counted for a datagram that got no answer).
 fn answer_guarded<'s>(
     cx: &UdpContext,
     state: &State,
@@ -198,8 +206,13 @@ fn answer_guarded<'s>(
     ahead: Option<&Ahead<'_, '_>>,
     src: SocketAddr,
     s: &'s mut Scratch,
+    obs: &mut QueryObservation,
 ) -> Option<&'s [u8]> {
-    match guarded(src, packet, || answer(cx, state, packet, ahead, src, s))? {
+    let Some(reply) = guarded(src, packet, || answer(cx, state, packet, ahead, src, s, obs)) else {
+        *obs = QueryObservation::default();
+        return None;
+    };
+    match reply {
         Some(Reply::Answer) => Some(&s.out),
         Some(Reply::Slip) => Some(&s.slip),
         None => None,
@@ -212,7 +225,7 @@ enum Reply {
     Slip,
 }
 
-/// Answer into the scratch buffers (after rate limiting).
+/// Answer into the scratch buffers (after rate limiting), described in `obs`.
 fn answer(
     cx: &UdpContext,
     state: &State,
@@ -220,8 +233,10 @@ fn answer(
     ahead: Option<&Ahead<'_, '_>>,
     src: SocketAddr,
     s: &mut Scratch,
+    obs: &mut QueryObservation,
 ) -> Option<Reply> {
-    let send = respond_metered_into(state, packet, ahead, src, Transport::Udp, cx.metrics.as_deref(), &mut s.out);
+    let metrics = cx.metrics.as_deref();
+    let send = respond_observed_into(state, packet, ahead, src, Transport::Udp, metrics, obs, &mut s.out);
     if !send {
         return None;
     }
