@@ -37,18 +37,28 @@ const MAX_ENTRIES: usize = 65_536;
 /// evicted on every pass, and a tree walk instead); with 16,384, 3 %.
 const FRONT_SETS: usize = 16_384;
 
-/// One exact client (ECS subnet or source address) of one service, and the
-/// index of its decision. 32 bytes, two to a cache line.
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
+/// One exact client (ECS subnet or source address) of one service, and its
+/// decision. 32 bytes, two to a cache line.
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
 struct Slot {
     addr: u128,
-    /// The service's address inside the snapshot's zones; 0: empty slot.
-    service: usize,
+    /// An `Rc` of `Cache::decisions` (`Rc::as_ptr`), so a hit reads the
+    /// decision without first reading the list; null in an empty slot. The
+    /// front is emptied whenever the list is (`Cache::clear`), so a pointer
+    /// here always has its `Rc` alive.
+    decision: *const Cached,
+    /// `Service::id`; 0: empty slot.
+    service: u32,
     prefix: u8,
     /// Bit 0: AAAA asked; bit 1: an IPv6 client address.
     family: u8,
-    decision: u32,
+}
+
+impl Default for Slot {
+    fn default() -> Slot {
+        Slot { addr: 0, decision: std::ptr::null(), service: 0, prefix: 0, family: 0 }
+    }
 }
 
 /// Two slots filling one cache line: a lookup reads this line and nothing
@@ -66,12 +76,13 @@ struct Front {
 }
 
 impl Front {
-    fn slot(service: usize, client: &Client, rtype_v6: bool) -> Slot {
+    fn slot(service: u32, client: &Client, rtype_v6: bool) -> Slot {
         let (addr, v6) = match client.addr {
             IpAddr::V4(a) => (u128::from(a.to_bits()), false),
             IpAddr::V6(a) => (a.to_bits(), true),
         };
-        Slot { addr, service, prefix: client.prefix, family: u8::from(rtype_v6) | u8::from(v6) << 1, decision: 0 }
+        let family = u8::from(rtype_v6) | u8::from(v6) << 1;
+        Slot { addr, service, prefix: client.prefix, family, decision: std::ptr::null() }
     }
 
     fn set_of(&self, key: &Slot) -> usize {
@@ -82,7 +93,7 @@ impl Front {
         (h >> 32) as usize & (self.sets.len() - 1)
     }
 
-    fn get(&self, key: &Slot) -> Option<u32> {
+    fn get(&self, key: &Slot) -> Option<*const Cached> {
         if self.sets.is_empty() {
             return None;
         }
@@ -130,15 +141,29 @@ impl Cached {
         Rc::new(Cached { decision, counter: RefCell::new(None) })
     }
 
-    /// Count one fast-path answer from this decision; `obs` holds its labels
-    /// (read only the first time, or after `metrics` changed). False: not
-    /// counted (the thread is exiting).
-    pub fn count(&self, metrics: &Metrics, obs: &QueryObservation) -> bool {
+    /// Count one fast-path answer from this decision. `describe` adds the
+    /// decision's labels to `obs`, which holds the answer's rcode and type; it
+    /// runs only when the counter is made (the first answer, or after
+    /// `metrics` changed), so a counted answer does not read the zone's
+    /// regions. False: not counted (the thread is exiting), `obs` described.
+    pub fn count(
+        &self,
+        metrics: &Metrics,
+        obs: &mut QueryObservation,
+        describe: impl Fn(&mut QueryObservation),
+    ) -> bool {
         let mut counter = self.counter.borrow_mut();
         if !counter.as_ref().is_some_and(|c| metrics.owns(c)) {
+            describe(obs);
             *counter = metrics.counter(obs);
         }
-        debug_assert!(counter.as_ref().is_none_or(|c| metrics.counts(c, obs)), "a decision's labels changed");
+        if cfg!(debug_assertions) {
+            if let Some(c) = counter.as_ref() {
+                let mut full = obs.clone();
+                describe(&mut full);
+                assert!(metrics.counts(c, &full), "a decision's labels changed");
+            }
+        }
         counter.as_ref().map(LocalCounter::add_one).is_some()
     }
 }
@@ -216,7 +241,7 @@ pub fn prefetch(svc: &Service, client: &Client, rtype: RecordType) {
     if !svc.decided_by_networks() || !svc.needs_location() {
         return;
     }
-    let key = Front::slot(std::ptr::from_ref(svc) as usize, client, rtype == RecordType::AAAA);
+    let key = Front::slot(svc.id(), client, rtype == RecordType::AAAA);
     CACHE.with(|c| {
         let c = c.borrow();
         if !c.front.sets.is_empty() {
@@ -248,14 +273,20 @@ pub fn decide(state: &State, zone: &Zone, svc: &Service, client: &Client, rtype:
     // A chain that reads no location decides the same for everyone: its one
     // network entry is the whole cache, no front slot needed.
     let located = svc.needs_location();
-    let front = Front::slot(service, client, v6);
+    let front = Front::slot(svc.id(), client, v6);
     let hit = CACHE.with(|c| {
         let mut c = c.borrow_mut();
         c.follow(state);
-        let i = match located {
-            true => c.front.get(&front)?,
-            false => *c.by_network.get(&Key { service, v6, geo: None, asn: None })?,
-        };
+        if located {
+            let p = c.front.get(&front)?;
+            // SAFETY: `p` is `Rc::as_ptr` of an entry of `c.decisions`, still
+            // there (see `Slot::decision`); this adds the count the new `Rc` owns.
+            return Some(unsafe {
+                Rc::increment_strong_count(p);
+                Rc::from_raw(p)
+            });
+        }
+        let i = *c.by_network.get(&Key { service, v6, geo: None, asn: None })?;
         Some(Rc::clone(&c.decisions[i as usize]))
     });
     if let Some(d) = hit {
@@ -271,13 +302,13 @@ pub fn decide(state: &State, zone: &Zone, svc: &Service, client: &Client, rtype:
     let key = Key { service, v6, geo, asn };
     let known = CACHE.with(|c| {
         let c = c.borrow();
-        c.by_network.get(&key).map(|&i| (i, Rc::clone(&c.decisions[i as usize])))
+        c.by_network.get(&key).map(|&i| Rc::clone(&c.decisions[i as usize]))
     });
-    let (i, d) = match known {
-        Some(found) => found,
+    let d = match known {
+        Some(d) => d,
         None => {
             let d = Cached::new(super::decide_service(state, zone, svc, client, rtype, None));
-            let i = CACHE.with(|c| {
+            CACHE.with(|c| {
                 let mut c = c.borrow_mut();
                 if c.decisions.len() >= MAX_ENTRIES {
                     c.clear();
@@ -285,13 +316,13 @@ pub fn decide(state: &State, zone: &Zone, svc: &Service, client: &Client, rtype:
                 c.decisions.push(Rc::clone(&d));
                 let i = (c.decisions.len() - 1) as u32;
                 c.by_network.insert(key, i);
-                i
             });
-            (i, d)
+            d
         }
     };
     if located {
-        CACHE.with(|c| c.borrow_mut().front.insert(Slot { decision: i, ..front }));
+        // `d` is in `decisions` (found there, or pushed above with nothing run since).
+        CACHE.with(|c| c.borrow_mut().front.insert(Slot { decision: Rc::as_ptr(&d), ..front }));
     }
     d
 }
@@ -327,10 +358,12 @@ mod tests {
         let client = |ecs: &str, prefix: u8| {
             Client::from_ecs_or_source(Some((ecs.parse().unwrap(), prefix)), IpAddr::from([127, 0, 0, 1]))
         };
+        // Stand-ins for decisions: only compared, never read.
+        let p = |n: usize| std::ptr::without_provenance::<Cached>(n * 64);
         let mut f = Front { sets: vec![Set::default(); 1] }; // one set: every key collides
         let a = Front::slot(8, &client("10.3.0.0", 24), false);
-        f.insert(Slot { decision: 1, ..a });
-        assert_eq!(f.get(&a), Some(1));
+        f.insert(Slot { decision: p(1), ..a });
+        assert_eq!(f.get(&a), Some(p(1)));
         // Same bits, other meaning: AAAA asked, another prefix, an IPv6 client, another service.
         assert_eq!(f.get(&Front::slot(8, &client("10.3.0.0", 24), true)), None);
         assert_eq!(f.get(&Front::slot(8, &client("10.3.0.0", 16), false)), None);
@@ -338,10 +371,10 @@ mod tests {
         assert_eq!(f.get(&Front::slot(16, &client("10.3.0.0", 24), false)), None);
         let b = Front::slot(8, &client("10.3.1.0", 24), false);
         let c = Front::slot(8, &client("10.3.2.0", 24), false);
-        f.insert(Slot { decision: 2, ..b });
-        assert_eq!((f.get(&a), f.get(&b)), (Some(1), Some(2)));
-        f.insert(Slot { decision: 3, ..c });
-        assert_eq!((f.get(&a), f.get(&b), f.get(&c)), (None, Some(2), Some(3)));
+        f.insert(Slot { decision: p(2), ..b });
+        assert_eq!((f.get(&a), f.get(&b)), (Some(p(1)), Some(p(2))));
+        f.insert(Slot { decision: p(3), ..c });
+        assert_eq!((f.get(&a), f.get(&b), f.get(&c)), (None, Some(p(2)), Some(p(3))));
         f.clear();
         assert_eq!(f.get(&c), None);
         assert_eq!(std::mem::size_of::<Set>(), 64, "a set is one cache line");

@@ -99,11 +99,8 @@ pub fn try_answer<'a>(
                 }
             }
             obs.rcode = Some(ResponseCode::NoError);
-            if metrics.is_some() {
-                obs.record_service(z, service, &d);
-            }
             let scope = d.scope;
-            decided = Some(d);
+            decided = Some((z, service, d));
             scope
         }
     };
@@ -112,8 +109,8 @@ pub fn try_answer<'a>(
         opt(out, e.dnssec_ok, e.ecs.map(|c| (c, if c.source == 0 { 0 } else { scope })));
     }
     finish(out, limit, obs)?;
-    if let (Some(m), Some(d)) = (metrics, decided) {
-        obs.counted = d.count(m, obs);
+    if let (Some(m), Some((z, svc, d))) = (metrics, decided) {
+        obs.counted = d.count(m, obs, |o| o.record_service(z, svc, &d));
     }
     Some(())
 }

@@ -61,7 +61,7 @@ struct RegionLabel {
 }
 
 /// What `respond()` saw of one query, filled as it answers.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct QueryObservation {
     /// The response code sent; `None` when nothing was sent.
     pub rcode: Option<ResponseCode>,

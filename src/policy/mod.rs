@@ -22,6 +22,7 @@ use crate::health::Endpoint;
 pub use crate::health::HealthView;
 pub use crate::metrics::Label;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// Index of a region in its zone's region list.
@@ -122,7 +123,7 @@ impl Step {
 }
 
 /// A name answered dynamically for A and AAAA.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Service {
     pub name: String,
     /// `name` for metrics.
@@ -136,6 +137,8 @@ pub struct Service {
     /// `chain` read once at build: the query path asks both for every answer.
     located: bool,
     by_networks: bool,
+    /// Unique in the process (a 4-byte key for the decision cache).
+    id: u32,
 }
 
 /// What to answer when every candidate region is down.
@@ -168,7 +171,16 @@ impl Service {
             Step::LatencyProbe => false,
             Step::Nearest | Step::Failover(_) | Step::Multi(_) => true,
         });
-        Service { name, label, ttl, ttl_degraded, regions, chain, fail, located, by_networks }
+        static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        Service { name, label, ttl, ttl_degraded, regions, chain, fail, located, by_networks, id }
+    }
+
+    /// Never 0; unique among the services alive at once (it would take four
+    /// billion services built for it to come round).
+    #[inline]
+    pub fn id(&self) -> u32 {
+        self.id
     }
 
     /// Whether some step reads the client's location (a GeoIP lookup).
