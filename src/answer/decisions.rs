@@ -127,6 +127,9 @@ impl Front {
 pub struct Cached {
     pub decision: Decision,
     counter: RefCell<Option<LocalCounter>>,
+    /// Kept in the cache, so its counter will be used again (a decision
+    /// made for one answer only is counted with its receive batch instead).
+    kept: bool,
 }
 
 impl std::ops::Deref for Cached {
@@ -137,21 +140,26 @@ impl std::ops::Deref for Cached {
 }
 
 impl Cached {
-    fn new(decision: Decision) -> Rc<Cached> {
-        Rc::new(Cached { decision, counter: RefCell::new(None) })
+    fn new(decision: Decision, kept: bool) -> Rc<Cached> {
+        Rc::new(Cached { decision, counter: RefCell::new(None), kept })
     }
 
     /// Count one fast-path answer from this decision. `describe` adds the
     /// decision's labels to `obs`, which holds the answer's rcode and type; it
     /// runs only when the counter is made (the first answer, or after
     /// `metrics` changed), so a counted answer does not read the zone's
-    /// regions. False: not counted (the thread is exiting), `obs` described.
+    /// regions. False: not counted (a decision not kept in the cache, or the
+    /// thread is exiting), and `obs` described for the caller to count.
     pub fn count(
         &self,
         metrics: &Metrics,
         obs: &mut QueryObservation,
         describe: impl Fn(&mut QueryObservation),
     ) -> bool {
+        if !self.kept {
+            describe(obs);
+            return false;
+        }
         let mut counter = self.counter.borrow_mut();
         if !counter.as_ref().is_some_and(|c| metrics.owns(c)) {
             describe(obs);
@@ -266,7 +274,7 @@ fn prefetch_line<T>(p: &T) {
 /// else computed (weighted, sticky, CIDR rules, slow start in progress).
 pub fn decide(state: &State, zone: &Zone, svc: &Service, client: &Client, rtype: RecordType) -> Rc<Cached> {
     if !svc.decided_by_networks() || state.health.ramping() {
-        return Cached::new(super::decide_service(state, zone, svc, client, rtype, None));
+        return Cached::new(super::decide_service(state, zone, svc, client, rtype, None), false);
     }
     let v6 = rtype == RecordType::AAAA;
     let service = std::ptr::from_ref(svc) as usize;
@@ -307,7 +315,7 @@ pub fn decide(state: &State, zone: &Zone, svc: &Service, client: &Client, rtype:
     let d = match known {
         Some(d) => d,
         None => {
-            let d = Cached::new(super::decide_service(state, zone, svc, client, rtype, None));
+            let d = Cached::new(super::decide_service(state, zone, svc, client, rtype, None), true);
             CACHE.with(|c| {
                 let mut c = c.borrow_mut();
                 if c.decisions.len() >= MAX_ENTRIES {
