@@ -72,7 +72,7 @@ pub struct QueryObservation {
     pub region: Option<Label>,
     /// Every candidate region was down and the answer failed open.
     pub fail_open: bool,
-    /// Already counted, through a `LocalCounter` (`Metrics::count` skips it).
+    /// Already counted, through a `LocalCounter` (`Metrics::count_batch` skips it).
     pub counted: bool,
 }
 
@@ -213,6 +213,7 @@ impl Metrics {
     }
 
     /// Count one query; its time is observed separately (`answer_times`).
+    #[cfg(test)]
     pub fn count(&self, obs: &QueryObservation) {
         self.shards.with_local(|l| count_into(l, obs));
     }
@@ -220,12 +221,16 @@ impl Metrics {
     /// Observe `n` answers that took `total` together, each at the mean. The
     /// UDP receiver times a whole batch with two clock reads (a read costs
     /// about as much as a static answer's own work); a batch of one is exact.
+    #[cfg(test)]
     pub fn answer_times(&self, n: u64, total: Duration) {
         self.count_batch(&[], n, total);
     }
 
-    /// `count` each of `observed` and `answer_times(n, total)`, with one
-    /// look-up of this thread's shard for the whole receive batch.
+    /// Count each of `observed` (unless already `counted`) and observe `n`
+    /// answers that took `total` together, each at the mean: the UDP receiver
+    /// times a whole batch with two clock reads (a read costs about as much
+    /// as a static answer's own work); a batch of one is exact. One look-up
+    /// of this thread's shard for the whole receive batch.
     pub fn count_batch(&self, observed: &[QueryObservation], n: u64, total: Duration) {
         self.shards.with_local(|l| {
             for obs in observed {

@@ -97,7 +97,7 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
         };
         // One snapshot and two clock reads per batch, not per answer: a
         // reload takes effect at the next batch, and each answer is timed
-        // at the batch's mean (`Metrics::answer_times`).
+        // at the batch's mean (`Metrics::count_batch`).
         let started = Instant::now();
         let snapshot = cx.state.load();
         let (rx, tx) = batch.split();
