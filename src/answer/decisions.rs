@@ -43,10 +43,10 @@ const FRONT_SETS: usize = 16_384;
 #[repr(C)]
 struct Slot {
     addr: u128,
-    /// An `Rc` of `Cache::decisions` (`Rc::as_ptr`), so a hit reads the
-    /// decision without first reading the list; null in an empty slot. The
-    /// front is emptied whenever the list is (`Cache::clear`), so a pointer
-    /// here always has its `Rc` alive.
+    /// An `Rc` held by `Cache::by_network` (`Rc::as_ptr`), so a hit reads
+    /// the decision without a second look-up; null in an empty slot. Entries
+    /// leave that map only when the front is emptied too (`Cache::clear`), so
+    /// a pointer here always has its `Rc` alive.
     decision: *const Cached,
     /// `Service::id`; 0: empty slot.
     service: u32,
@@ -178,8 +178,8 @@ impl Cached {
 
 #[derive(PartialEq, Eq, Hash)]
 struct Key {
-    /// The service's address inside the snapshot's zones (stable while they live).
-    service: usize,
+    /// `Service::id`, as in the front.
+    service: u32,
     v6: bool,
     geo: Option<IpNet>,
     asn: Option<IpNet>,
@@ -193,10 +193,9 @@ struct Cache {
     /// `HealthView::availability`: unique, so no weak reference is needed.
     health: u64,
     geo: Option<Weak<GeoDb>>,
-    /// Every decision made for this snapshot; the maps hold indices into it.
-    decisions: Vec<Rc<Cached>>,
     front: Front,
-    by_network: FxHashMap<Key, u32>,
+    /// Every decision made for this snapshot (the front points into it).
+    by_network: FxHashMap<Key, Rc<Cached>>,
 }
 
 impl Cache {
@@ -205,7 +204,6 @@ impl Cache {
             zones: Weak::new(),
             health: 0,
             geo: None,
-            decisions: Vec::new(),
             front: Front { sets: Vec::new() },
             by_network: FxHashMap::default(),
         }
@@ -231,7 +229,6 @@ impl Cache {
     }
 
     fn clear(&mut self) {
-        self.decisions.clear();
         self.front.clear();
         self.by_network.clear();
     }
@@ -277,25 +274,24 @@ pub fn decide(state: &State, zone: &Zone, svc: &Service, client: &Client, rtype:
         return Cached::new(super::decide_service(state, zone, svc, client, rtype, None), false);
     }
     let v6 = rtype == RecordType::AAAA;
-    let service = std::ptr::from_ref(svc) as usize;
+    let service = svc.id();
     // A chain that reads no location decides the same for everyone: its one
     // network entry is the whole cache, no front slot needed.
     let located = svc.needs_location();
-    let front = Front::slot(svc.id(), client, v6);
+    let front = Front::slot(service, client, v6);
     let hit = CACHE.with(|c| {
         let mut c = c.borrow_mut();
         c.follow(state);
         if located {
             let p = c.front.get(&front)?;
-            // SAFETY: `p` is `Rc::as_ptr` of an entry of `c.decisions`, still
+            // SAFETY: `p` is `Rc::as_ptr` of an entry of `c.by_network`, still
             // there (see `Slot::decision`); this adds the count the new `Rc` owns.
             return Some(unsafe {
                 Rc::increment_strong_count(p);
                 Rc::from_raw(p)
             });
         }
-        let i = *c.by_network.get(&Key { service, v6, geo: None, asn: None })?;
-        Some(Rc::clone(&c.decisions[i as usize]))
+        c.by_network.get(&Key { service, v6, geo: None, asn: None }).cloned()
     });
     if let Some(d) = hit {
         return d;
@@ -308,28 +304,23 @@ pub fn decide(state: &State, zone: &Zone, svc: &Service, client: &Client, rtype:
         _ => (None, None),
     };
     let key = Key { service, v6, geo, asn };
-    let known = CACHE.with(|c| {
-        let c = c.borrow();
-        c.by_network.get(&key).map(|&i| Rc::clone(&c.decisions[i as usize]))
-    });
+    let known = CACHE.with(|c| c.borrow().by_network.get(&key).cloned());
     let d = match known {
         Some(d) => d,
         None => {
             let d = Cached::new(super::decide_service(state, zone, svc, client, rtype, None), true);
             CACHE.with(|c| {
                 let mut c = c.borrow_mut();
-                if c.decisions.len() >= MAX_ENTRIES {
+                if c.by_network.len() >= MAX_ENTRIES {
                     c.clear();
                 }
-                c.decisions.push(Rc::clone(&d));
-                let i = (c.decisions.len() - 1) as u32;
-                c.by_network.insert(key, i);
+                c.by_network.insert(key, Rc::clone(&d));
             });
             d
         }
     };
     if located {
-        // `d` is in `decisions` (found there, or pushed above with nothing run since).
+        // `d` is in `by_network` (found there, or put there above with nothing run since).
         CACHE.with(|c| c.borrow_mut().front.insert(Slot { decision: Rc::as_ptr(&d), ..front }));
     }
     d
@@ -358,9 +349,6 @@ mod tests {
         out
     }
 
-    /// Cached decisions equal fresh ones for every service that allows caching,
-    /// over many clients, both families, twice (second time from the cache),
-    /// and after a health change (which must not be answered from the old cache).
     #[test]
     fn front_keys_are_exact_and_a_set_keeps_its_two_newest() {
         let client = |ecs: &str, prefix: u8| {
@@ -388,6 +376,9 @@ mod tests {
         assert_eq!(std::mem::size_of::<Set>(), 64, "a set is one cache line");
     }
 
+    /// Cached decisions equal fresh ones for every service that allows caching,
+    /// over many clients, both families, twice (second time from the cache),
+    /// and after a health change (which must not be answered from the old cache).
     #[test]
     fn cached_decisions_equal_fresh_ones() {
         let mut state = crate::state::demo();
