@@ -6,12 +6,19 @@
 //! So the chain runs once per pair, service and family, and the result is
 //! reused until the zones, the databases or the availability picture
 //! change (a health rebuild that changed nothing, or only probe RTTs, keeps
-//! the cache). A hit costs one tree walk and one hash probe instead of a
-//! record decode and the chain. In front of it, a set-associative table
-//! keyed by the exact client (ECS subnet or resolver address) saves the tree
-//! walk for repeat askers with one cache line read, which the UDP receiver
-//! prefetches for a whole batch (`prefetch`). Per thread, so no lock and no
-//! shared counter on the query path.
+//! the cache). Per thread, so no lock and no shared counter on the query path.
+//!
+//! How a client finds its entry depends on the size of the databases' search
+//! trees:
+//! - small trees (`GeoDb::class`, the demo database and most private maps):
+//!   our own tables of the cache-resident tree give which records and
+//!   network lengths the client falls in, and that is the key (`by_class`);
+//!   no per-client state at all;
+//! - big trees (GeoIP2 City): a walk misses the cache at every level, so a
+//!   set-associative table keyed by the exact client (ECS subnet or resolver
+//!   address) sits in front, one cache line per look-up, which the UDP
+//!   receiver prefetches for a whole batch (`prefetch`); on a front miss the
+//!   reader's walk gives the networks, the key of `by_network`.
 
 use hickory_proto::rr::RecordType;
 use ipnet::IpNet;
@@ -77,12 +84,17 @@ struct Front {
 
 impl Front {
     fn slot(service: u32, client: &Client, rtype_v6: bool) -> Slot {
-        let (addr, v6) = match client.addr {
-            IpAddr::V4(a) => (u128::from(a.to_bits()), false),
-            IpAddr::V6(a) => (a.to_bits(), true),
+        let addr = match client.addr {
+            IpAddr::V4(a) => u128::from(a.to_bits()),
+            IpAddr::V6(a) => a.to_bits(),
         };
-        let family = u8::from(rtype_v6) | u8::from(v6) << 1;
+        let family = Front::family(client, rtype_v6);
         Slot { addr, service, prefix: client.prefix, family, decision: std::ptr::null() }
+    }
+
+    /// Bit 0: AAAA asked; bit 1: an IPv6 client address.
+    fn family(client: &Client, rtype_v6: bool) -> u8 {
+        u8::from(rtype_v6) | u8::from(client.addr.is_ipv6()) << 1
     }
 
     fn set_of(&self, key: &Slot) -> usize {
@@ -194,8 +206,10 @@ struct Cache {
     health: u64,
     geo: Option<Weak<GeoDb>>,
     front: Front,
-    /// Every decision made for this snapshot (the front points into it).
+    /// Every decision made for this snapshot through the front (which points into it).
     by_network: FxHashMap<Key, Rc<Cached>>,
+    /// Every decision made for this snapshot from small trees (`class_key`).
+    by_class: FxHashMap<u64, Rc<Cached>>,
 }
 
 impl Cache {
@@ -206,6 +220,7 @@ impl Cache {
             geo: None,
             front: Front { sets: Vec::new() },
             by_network: FxHashMap::default(),
+            by_class: FxHashMap::default(),
         }
     }
 
@@ -231,7 +246,17 @@ impl Cache {
     fn clear(&mut self) {
         self.front.clear();
         self.by_network.clear();
+        self.by_class.clear();
     }
+
+    fn full(&self) -> bool {
+        self.by_network.len() + self.by_class.len() >= MAX_ENTRIES
+    }
+}
+
+/// The `by_class` key: service, family bits as in the front, network class.
+fn class_key(service: u32, family: u8, class: u32) -> u64 {
+    u64::from(service) << 32 | u64::from(family) << 30 | u64::from(class)
 }
 
 thread_local! {
@@ -242,11 +267,12 @@ thread_local! {
 /// client, so that while earlier queries of a receive batch are answered the
 /// slot's cache miss (with thousands of clients the table does not stay in
 /// cache) overlaps theirs rather than stalling this answer.
-pub fn prefetch(svc: &Service, client: &Client, rtype: RecordType) {
-    if !svc.decided_by_networks() || !svc.needs_location() {
+/// (Databases with network classes need no front: nothing to prefetch.)
+pub fn prefetch(state: &State, svc: &Service, client: impl FnOnce() -> Client, rtype: RecordType) {
+    if !svc.decided_by_networks() || !svc.needs_location() || state.geo.as_ref().is_none_or(|g| g.has_classes()) {
         return;
     }
-    let key = Front::slot(svc.id(), client, rtype == RecordType::AAAA);
+    let key = Front::slot(svc.id(), &client(), rtype == RecordType::AAAA);
     CACHE.with(|c| {
         let c = c.borrow();
         if !c.front.sets.is_empty() {
@@ -278,6 +304,25 @@ pub fn decide(state: &State, zone: &Zone, svc: &Service, client: &Client, rtype:
     // A chain that reads no location decides the same for everyone: its one
     // network entry is the whole cache, no front slot needed.
     let located = svc.needs_location();
+    if let Some(class) = state.geo.as_ref().filter(|_| located).and_then(|g| g.class(client.addr)) {
+        let key = class_key(service, Front::family(client, v6), class);
+        let hit = CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            c.follow(state);
+            c.by_class.get(&key).cloned()
+        });
+        return hit.unwrap_or_else(|| {
+            let d = Cached::new(super::decide_service(state, zone, svc, client, rtype, None), true);
+            CACHE.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.full() {
+                    c.clear();
+                }
+                c.by_class.insert(key, Rc::clone(&d));
+            });
+            d
+        });
+    }
     let front = Front::slot(service, client, v6);
     let hit = CACHE.with(|c| {
         let mut c = c.borrow_mut();
@@ -311,7 +356,7 @@ pub fn decide(state: &State, zone: &Zone, svc: &Service, client: &Client, rtype:
             let d = Cached::new(super::decide_service(state, zone, svc, client, rtype, None), true);
             CACHE.with(|c| {
                 let mut c = c.borrow_mut();
-                if c.by_network.len() >= MAX_ENTRIES {
+                if c.full() {
                     c.clear();
                 }
                 c.by_network.insert(key, Rc::clone(&d));
@@ -378,10 +423,32 @@ mod tests {
 
     /// Cached decisions equal fresh ones for every service that allows caching,
     /// over many clients, both families, twice (second time from the cache),
-    /// and after a health change (which must not be answered from the old cache).
+    /// and after a health change (which must not be answered from the old
+    /// cache); both ways in: keyed by network class (the demo database is
+    /// small) and through the front, as for a big database.
     #[test]
     fn cached_decisions_equal_fresh_ones() {
-        let mut state = crate::state::demo();
+        for classes in [true, false] {
+            let mut state = crate::state::demo();
+            if !classes {
+                let (path, asn) = state.geo.as_ref().unwrap().paths();
+                let db = GeoDb::open(path, asn).unwrap().without_classes();
+                state.geo = Some(Arc::new(db));
+            }
+            assert_eq!(state.geo.as_ref().unwrap().has_classes(), classes);
+            check_cached_decisions(state);
+            // The way in meant for the database is the one that filled (a
+            // chain that reads no location has one `by_network` entry either way).
+            let (class, network) = CACHE.with(|c| (c.borrow().by_class.len(), c.borrow().by_network.len()));
+            if classes {
+                assert!(class > 10 && network < 5, "{class} {network}");
+            } else {
+                assert!(class == 0 && network > 10, "{class} {network}");
+            }
+        }
+    }
+
+    fn check_cached_decisions(mut state: State) {
         let mut cached_services = 0;
         for round in 0..3 {
             if round == 2 {

@@ -24,14 +24,14 @@ pub struct Ahead<'s, 'p> {
 }
 
 /// Parse `packet` and find its index entry; for a GSLB name, start loading
-/// the cached decision's slot (`decisions::prefetch`). The UDP receiver does
-/// this for a whole batch before answering any of it. `None`: not the common
-/// shape, so the general path parses it.
+/// the cached decision's front slot, if it has one (`decisions::prefetch`).
+/// The UDP receiver does this for a whole batch before answering any of it.
+/// `None`: not the common shape, so the general path parses it.
 pub fn look_ahead<'s, 'p>(state: &'s State, packet: &'p [u8], src: SocketAddr) -> Option<Ahead<'s, 'p>> {
     let query = parse_simple(packet)?;
     let entry = state.fast.get(query.qname, query.qtype);
     if let Some(FastEntry::Service { service, .. }) = entry {
-        super::decisions::prefetch(service, &client_of(&query, src), RecordType::from(query.qtype));
+        super::decisions::prefetch(state, service, || client_of(&query, src), RecordType::from(query.qtype));
     }
     Some(Ahead { query, entry })
 }

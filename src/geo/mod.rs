@@ -9,6 +9,7 @@
 mod demo_builder;
 mod location;
 mod reader;
+mod tree;
 
 use std::path::PathBuf;
 

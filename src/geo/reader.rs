@@ -10,6 +10,7 @@ use maxminddb::{MaxMindDbError, Metadata, Reader};
 use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use super::tree::{Tree, CLASSES};
 use super::{GeoError, Location};
 
 /// Addresses looked up and decoded at open, so a database whose records we
@@ -29,10 +30,17 @@ pub struct GeoDb {
     asn: Option<Db>,
 }
 
-#[derive(Debug)]
 struct Db {
     reader: Reader<Vec<u8>>,
     path: PathBuf,
+    /// A small search tree compiled for `GeoDb::class`.
+    tree: Option<Tree>,
+}
+
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Db").field("path", &self.path).field("small_tree", &self.tree.is_some()).finish()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +87,37 @@ impl GeoDb {
         (self.geo.network(ip), self.asn.as_ref().map(|a| a.network(ip)))
     }
 
+    /// Where `ip` ends in the databases' search trees, as one number: equal
+    /// for two addresses exactly when they end at the same records with the
+    /// same network lengths, so their `Location`s differ at most in the
+    /// networks' addresses (a cache key, like `networks`, but coarser and found
+    /// by a few table reads). `None` when a tree is too big (see `Tree`).
+    #[inline]
+    pub fn class(&self, ip: IpAddr) -> Option<u32> {
+        let geo = self.geo.tree.as_ref()?;
+        let ip = ip.to_canonical();
+        let asn = match &self.asn {
+            None => 0,
+            Some(a) => a.tree.as_ref()?.class(ip),
+        };
+        Some(geo.class(ip) | (asn * CLASSES))
+    }
+
+    /// Whether `class` answers (every tree is small).
+    pub fn has_classes(&self) -> bool {
+        self.geo.tree.is_some() && self.asn.as_ref().is_none_or(|a| a.tree.is_some())
+    }
+
+    /// Test helper: behave as if the trees were too big for classes.
+    #[cfg(test)]
+    pub(crate) fn without_classes(mut self) -> GeoDb {
+        self.geo.tree = None;
+        if let Some(a) = &mut self.asn {
+            a.tree = None;
+        }
+        self
+    }
+
     /// One line for logs and `meridian check`, e.g.
     /// `GeoIP2-City built 2024-05-01 (epoch 1714521600), 1234 nodes, IPv6 tree, file /x.mmdb`.
     pub fn describe(&self) -> String {
@@ -123,7 +162,7 @@ impl Db {
         // there so that a reader bug on a hostile file can never take the
         // server down during a reload.
         match catch_unwind(AssertUnwindSafe(|| validate(buf, role))) {
-            Ok(Ok(reader)) => Ok(Db { reader, path: path.to_path_buf() }),
+            Ok(Ok((reader, tree))) => Ok(Db { reader, path: path.to_path_buf(), tree }),
             Ok(Err(reason)) => Err(invalid(reason)),
             Err(panic) => Err(invalid(format!("reader panicked during validation: {}", panic_message(&*panic)))),
         }
@@ -162,8 +201,10 @@ impl Db {
     }
 }
 
-/// Everything that must hold before a database may serve queries.
-fn validate(buf: Vec<u8>, role: Role) -> Result<Reader<Vec<u8>>, String> {
+/// Everything that must hold before a database may serve queries; and the
+/// copy of its search tree when small (taken before the reader owns the bytes).
+fn validate(buf: Vec<u8>, role: Role) -> Result<(Reader<Vec<u8>>, Option<Tree>), String> {
+    let tree = Reader::from_source(buf.as_slice()).ok().and_then(|r| Tree::new(&buf, r.metadata()));
     let reader = Reader::from_source(buf).map_err(|e| e.to_string())?;
     check_metadata(reader.metadata(), role)?;
     // Walks the whole search tree and every data record it points to.
@@ -182,7 +223,7 @@ fn validate(buf: Vec<u8>, role: Role) -> Result<Reader<Vec<u8>>, String> {
         };
         decoded.map_err(|e| format!("record for sample address {ip} does not decode: {e}"))?;
     }
-    Ok(reader)
+    Ok((reader, tree))
 }
 
 fn check_metadata(m: &Metadata, role: Role) -> Result<(), String> {
@@ -481,6 +522,66 @@ mod tests {
                 let l = db.lookup(*a);
                 assert_eq!(db.networks(*a), (l.network, l.asn_network), "{a} in {}", db.describe());
             }
+        }
+    }
+
+    /// Our tables of a small tree (`GeoDb::class`) end where the reader's
+    /// lookup does: the same network length and the same data record (or
+    /// none), for the first and last address of every network in the tree
+    /// and a spread of others, in 24-, 28- and 32-bit trees, IPv4 and IPv6.
+    #[test]
+    fn network_classes_agree_with_the_reader() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut dbs = vec![root.join("geoip/demo.mmdb")];
+        if let Some(dir) = test_dir("maxmind-test") {
+            for f in [
+                "GeoIP2-City-Test.mmdb",
+                "GeoLite2-ASN-Test.mmdb",
+                "GeoLite2-Country-Test.mmdb",
+                "MaxMind-DB-test-ipv4-24.mmdb",
+                "MaxMind-DB-test-mixed-32.mmdb",
+            ] {
+                dbs.push(dir.join(f));
+            }
+        }
+        let mut sizes = std::collections::BTreeSet::new();
+        for path in &dbs {
+            let role = if path.to_string_lossy().contains("ASN") { Role::Asn } else { Role::Geo };
+            let db = Db::open(path, role).unwrap();
+            let tree = db.tree.as_ref().unwrap_or_else(|| panic!("{} has a small tree", path.display()));
+            let m = db.reader.metadata();
+            sizes.insert((m.record_size, m.ip_version));
+            let mut addrs: Vec<IpAddr> = Vec::new();
+            for n in db.reader.networks(Default::default()).unwrap().take(20_000) {
+                let n = n.unwrap().network().unwrap();
+                addrs.push(n.network());
+                addrs.push(n.broadcast());
+            }
+            for a in 0..=255u8 {
+                for b in [0u8, 1, 2, 3, 5, 7, 69, 128, 160, 255] {
+                    addrs.push(IpAddr::from([a, b, a ^ b, 7]));
+                    addrs.push(IpAddr::from([0x2001, 0xdb8, u16::from(a), u16::from(b), 0, 0, 0, 1]));
+                }
+            }
+            for s in ["::", "::1", "2001:218::1", "2a02:cf40::1", "fe80::1", "ffff::1", "::1.1.1.1", "::ffff:1.1.1.1"] {
+                addrs.push(ip(s));
+            }
+            assert!(addrs.len() > 5000, "{}", path.display());
+            for a in addrs {
+                let a = a.to_canonical();
+                let leaf = tree.leaf(a);
+                assert_eq!(leaf.prefix, db.network(a).prefix_len(), "{a} in {}", path.display());
+                let offset = match db.reader.lookup(a) {
+                    Ok(r) => r.offset(),
+                    Err(_) => None, // IPv6 in an IPv4 tree
+                };
+                let ours = leaf.record.checked_sub(m.node_count + 16).map(|o| o as usize);
+                assert_eq!(ours, offset, "{a} in {}: record {}", path.display(), leaf.record);
+            }
+        }
+        if dbs.len() > 1 {
+            let want = [(24, 4), (24, 6), (28, 6), (32, 6)];
+            assert!(want.iter().all(|k| sizes.contains(k)), "tree kinds covered: {sizes:?}");
         }
     }
 
