@@ -174,6 +174,32 @@ mod tests {
         assert_eq!(e.ecs, Some(SimpleEcs { addr: "10.3.0.0".parse().unwrap(), source: 24 }));
     }
 
+    /// The address bytes land left-aligned, zero-filled, for every length
+    /// from none (/0) to a whole address, in both families.
+    #[test]
+    fn ecs_addresses_of_every_length() {
+        let full4 = [192u8, 0, 2, 128];
+        let full6: [u8; 16] = "2001:db8:a:b:c:d:e:f".parse::<Ipv6Addr>().unwrap().octets();
+        for (family, full, bits) in [(1u16, &full4[..], 32u8), (2, &full6[..], 128)] {
+            for source in 0..=bits {
+                let n = usize::from(source).div_ceil(8);
+                let mut bytes = full[..n].to_vec();
+                if source % 8 != 0 {
+                    bytes[n - 1] &= 0xff << (8 - source % 8); // no bits beyond the prefix
+                }
+                let mut d = vec![0, family as u8, source, 0];
+                d.extend_from_slice(&bytes);
+                let mut want = full.to_vec();
+                want.iter_mut().enumerate().for_each(|(i, b)| *b = bytes.get(i).copied().unwrap_or(0));
+                let want = match family {
+                    1 => IpAddr::from(<[u8; 4]>::try_from(&want[..]).unwrap()),
+                    _ => IpAddr::from(<[u8; 16]>::try_from(&want[..]).unwrap()),
+                };
+                assert_eq!(parse_ecs(&d), Some(SimpleEcs { addr: want, source }), "family {family} /{source}");
+            }
+        }
+    }
+
     #[test]
     fn unusual_shapes_go_the_general_way() {
         assert!(parse_simple(&q(b"\x03WWW\x04test\x00", &[], 0)).is_none(), "mixed case");
