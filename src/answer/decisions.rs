@@ -254,6 +254,35 @@ impl Cache {
     }
 }
 
+/// A decision made now and kept under `key` in the map `map` picks (the whole
+/// cache starts over first when full).
+fn decide_and_keep<K: std::hash::Hash + Eq>(
+    state: &State,
+    zone: &Zone,
+    svc: &Service,
+    client: &Client,
+    rtype: RecordType,
+    map: fn(&mut Cache) -> &mut FxHashMap<K, Rc<Cached>>,
+    key: K,
+) -> Rc<Cached> {
+    let d = Cached::new(super::decide_service(state, zone, svc, client, rtype, None), true);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.full() {
+            c.clear();
+        }
+        map(&mut c).insert(key, Rc::clone(&d));
+    });
+    d
+}
+
+/// Whether `svc`'s decisions are found through the front (keyed by exact
+/// clients): chains that read the location, unless the databases give
+/// network classes.
+fn through_front(state: &State, svc: &Service) -> bool {
+    svc.decided_by_networks() && svc.needs_location() && !state.geo.as_ref().is_some_and(|g| g.has_classes())
+}
+
 /// The `by_class` key: service, family bits as in the front, network class.
 fn class_key(service: u32, family: u8, class: u32) -> u64 {
     u64::from(service) << 32 | u64::from(family) << 30 | u64::from(class)
@@ -269,7 +298,7 @@ thread_local! {
 /// cache) overlaps theirs rather than stalling this answer.
 /// (Databases with network classes need no front: nothing to prefetch.)
 pub fn prefetch(state: &State, svc: &Service, client: impl FnOnce() -> Client, rtype: RecordType) {
-    if !svc.decided_by_networks() || !svc.needs_location() || state.geo.as_ref().is_none_or(|g| g.has_classes()) {
+    if !through_front(state, svc) {
         return;
     }
     let key = Front::slot(svc.id(), &client(), rtype == RecordType::AAAA);
@@ -311,17 +340,7 @@ pub fn decide(state: &State, zone: &Zone, svc: &Service, client: &Client, rtype:
             c.follow(state);
             c.by_class.get(&key).cloned()
         });
-        return hit.unwrap_or_else(|| {
-            let d = Cached::new(super::decide_service(state, zone, svc, client, rtype, None), true);
-            CACHE.with(|c| {
-                let mut c = c.borrow_mut();
-                if c.full() {
-                    c.clear();
-                }
-                c.by_class.insert(key, Rc::clone(&d));
-            });
-            d
-        });
+        return hit.unwrap_or_else(|| decide_and_keep(state, zone, svc, client, rtype, |c| &mut c.by_class, key));
     }
     let front = Front::slot(service, client, v6);
     let hit = CACHE.with(|c| {
@@ -350,20 +369,7 @@ pub fn decide(state: &State, zone: &Zone, svc: &Service, client: &Client, rtype:
     };
     let key = Key { service, v6, geo, asn };
     let known = CACHE.with(|c| c.borrow().by_network.get(&key).cloned());
-    let d = match known {
-        Some(d) => d,
-        None => {
-            let d = Cached::new(super::decide_service(state, zone, svc, client, rtype, None), true);
-            CACHE.with(|c| {
-                let mut c = c.borrow_mut();
-                if c.full() {
-                    c.clear();
-                }
-                c.by_network.insert(key, Rc::clone(&d));
-            });
-            d
-        }
-    };
+    let d = known.unwrap_or_else(|| decide_and_keep(state, zone, svc, client, rtype, |c| &mut c.by_network, key));
     if located {
         // `d` is in `by_network` (found there, or put there above with nothing run since).
         CACHE.with(|c| c.borrow_mut().front.insert(Slot { decision: Rc::as_ptr(&d), ..front }));
