@@ -18,7 +18,7 @@ mod fast;
 mod negative;
 mod prebuilt;
 
-pub use fast::{look_ahead, Ahead};
+pub use fast::{look_ahead, look_ahead_into, Ahead};
 pub use prebuilt::{FastEntry, FastIndex, Prebuilt};
 
 /// The transport a query came over: it decides truncation.
@@ -36,7 +36,7 @@ pub fn respond(state: &State, packet: &[u8], src: SocketAddr, transport: Transpo
         state,
         packet,
         ahead.as_ref(),
-        src,
+        &src,
         transport,
         None,
         &mut QueryObservation::default(),
@@ -63,7 +63,7 @@ pub fn respond_metered(
     let mut out = Vec::new();
     let mut obs = QueryObservation::default();
     let ahead = look_ahead(state, packet, src);
-    let send = respond_observed_into(state, packet, ahead.as_ref(), src, transport, metrics, &mut obs, &mut out);
+    let send = respond_observed_into(state, packet, ahead.as_ref(), &src, transport, metrics, &mut obs, &mut out);
     if let Some(m) = metrics {
         m.count_batch(std::slice::from_ref(&obs), 1, started.elapsed());
     }
@@ -81,7 +81,7 @@ pub fn respond_observed_into<'a>(
     state: &'a State,
     packet: &[u8],
     ahead: Option<&Ahead<'a, '_>>,
-    src: SocketAddr,
+    src: &SocketAddr,
     transport: Transport,
     metrics: Option<&Metrics>,
     obs: &mut QueryObservation,
@@ -94,7 +94,7 @@ pub fn respond_observed_into<'a>(
         }
     }
     out.clear();
-    match answer(state, packet, src, transport, metrics, obs) {
+    match answer(state, packet, *src, transport, metrics, obs) {
         Some(general) => {
             out.extend_from_slice(&general);
             true

@@ -12,7 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::debug;
 
-use crate::answer::{look_ahead, respond_observed_into, Ahead, Transport};
+#[cfg(not(target_os = "linux"))]
+use crate::answer::look_ahead;
+#[cfg(target_os = "linux")]
+use crate::answer::look_ahead_into;
+use crate::answer::{respond_observed_into, Ahead, Transport};
 use crate::metrics::Metrics;
 use crate::metrics::QueryObservation;
 use crate::rrl::{self, Limiter};
@@ -80,11 +84,27 @@ const BATCH: usize = 32;
 #[cfg(target_os = "linux")]
 const SLOT: usize = 4096;
 
+/// Datagram `i` of the batch, looked at (`look_ahead`) and waiting for its
+/// answer. Its bytes and source are read again from the batch when answered
+/// (cheap) rather than kept here (a copy; see `run`).
+#[cfg(target_os = "linux")]
+struct Pending<'s, 'p> {
+    i: usize,
+    ahead: Option<Ahead<'s, 'p>>,
+}
+
 /// Receive and answer until `stop` is set: one `recvmmsg` takes every queued
 /// query (up to `BATCH`), one `sendmmsg` sends their answers.
+///
+/// What a query leaves for later (its look-ahead, its observation) is written
+/// in place, where it is kept, and read back by reference: moving such a
+/// value right after writing it reads its freshly stored fields in wider
+/// pieces than they were written, and each such load waits for the stores to
+/// reach the cache (a store-forwarding stall) instead of taking the data from
+/// the store buffer.
 #[cfg(target_os = "linux")]
 pub fn run(sock: UdpSocket, cx: UdpContext) {
-    let mut scratch = Scratch::default();
+    let mut name_buf = [0u8; 256];
     let mut batch = super::udp_batch::Batch::new(BATCH, SLOT);
     while !cx.stop.load(Ordering::Relaxed) {
         let n = match batch.recv(&sock) {
@@ -103,28 +123,35 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
         let (rx, tx) = batch.split();
         // Every query of the batch is looked at before any is answered, so
         // the cache misses of their decisions overlap (`look_ahead`).
-        let mut queries: SmallVec<[_; BATCH]> = SmallVec::new();
+        let mut pending: SmallVec<[Pending; BATCH]> = SmallVec::new();
         for i in 0..n {
             let Some(d) = rx.datagram(i) else { continue };
             if d.truncated {
                 debug!(src = %d.src, "udp datagram larger than {SLOT} bytes: answering from its start");
             }
-            if let Some(ahead) = guarded(d.src, d.data, || look_ahead(&snapshot, d.data, d.src)) {
-                queries.push((i, d, ahead));
+            pending.push(Pending { i, ahead: None });
+            let p = pending.last_mut().expect("just pushed");
+            if guarded(&d.src, d.data, || look_ahead_into(&snapshot, d.data, &d.src, &mut p.ahead)).is_none() {
+                pending.pop();
             }
         }
-        let answered = queries.len() as u64;
+        let answered = pending.len() as u64;
         let mut observed: SmallVec<[QueryObservation; BATCH]> = SmallVec::new();
-        for (i, d, ahead) in &queries {
-            let mut obs = QueryObservation::default();
-            if let Some(out) = answer_guarded(&cx, &snapshot, d.data, ahead.as_ref(), d.src, &mut scratch, &mut obs) {
-                tx.reply(rx, *i, out);
-            }
-            if cx.metrics.is_some() {
-                observed.push(obs);
+        let mut unobserved = QueryObservation::default();
+        for p in &pending {
+            let Some(d) = rx.datagram(p.i) else { continue };
+            let obs = if cx.metrics.is_some() {
+                observed.push(QueryObservation::default());
+                observed.last_mut().expect("just pushed")
+            } else {
+                &mut unobserved
+            };
+            let out = tx.buffer();
+            if answer_guarded(&cx, &snapshot, d.data, p.ahead.as_ref(), &d.src, out, &mut name_buf, obs) {
+                tx.send(rx, p.i);
             }
         }
-        drop(queries); // they borrow the snapshot
+        drop(pending); // they borrow the snapshot
         drop(snapshot);
         if let Some(m) = &cx.metrics {
             m.count_batch(&observed, answered, started.elapsed());
@@ -135,7 +162,7 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
 
 #[cfg(not(target_os = "linux"))]
 pub fn run(sock: UdpSocket, cx: UdpContext) {
-    let mut scratch = Scratch::default();
+    let (mut out, mut name_buf) = (Vec::with_capacity(4096), [0u8; 256]);
     let mut buf = vec![0u8; 65535];
     while !cx.stop.load(Ordering::Relaxed) {
         let (len, src) = match sock.recv_from(&mut buf) {
@@ -148,14 +175,14 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
         };
         let started = Instant::now();
         let (snapshot, packet) = (cx.state.load(), &buf[..len]);
-        let ahead = guarded(src, packet, || look_ahead(&snapshot, packet, src));
+        let ahead = guarded(&src, packet, || look_ahead(&snapshot, packet, src));
         let mut obs = QueryObservation::default();
         let sent = match ahead {
-            Some(a) => answer_guarded(&cx, &snapshot, packet, a.as_ref(), src, &mut scratch, &mut obs),
-            None => None,
+            Some(a) => answer_guarded(&cx, &snapshot, packet, a.as_ref(), &src, &mut out, &mut name_buf, &mut obs),
+            None => false,
         };
-        if let Some(out) = sent {
-            if let Err(e) = sock.send_to(out, src) {
+        if sent {
+            if let Err(e) = sock.send_to(&out, src) {
                 debug!(error = %e, %src, "udp send error");
             }
         }
@@ -170,24 +197,9 @@ fn is_timeout(e: &std::io::Error) -> bool {
     matches!(e.kind(), WouldBlock | TimedOut | Interrupted)
 }
 
-/// The answer to send (after rate limiting), if any.
-/// What a receiver thread reuses from one datagram to the next.
-struct Scratch {
-    out: Vec<u8>,
-    /// A truncated copy when RRL slips an answer.
-    slip: Vec<u8>,
-    name_buf: [u8; 256],
-}
-
-impl Default for Scratch {
-    fn default() -> Self {
-        Scratch { out: Vec::with_capacity(4096), slip: Vec::new(), name_buf: [0; 256] }
-    }
-}
-
 /// `f`, but a panic in it (a bug: nothing on this path should panic) costs
 /// the one datagram, not the receiver thread.
-fn guarded<T>(src: SocketAddr, packet: &[u8], f: impl FnOnce() -> T) -> Option<T> {
+fn guarded<T>(src: &SocketAddr, packet: &[u8], f: impl FnOnce() -> T) -> Option<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(v) => Some(v),
         Err(_) => {
@@ -197,66 +209,62 @@ fn guarded<T>(src: SocketAddr, packet: &[u8], f: impl FnOnce() -> T) -> Option<T
     }
 }
 
-/// `answer` under `guarded`: the buffer to send, if any. A panic leaves
-/// `obs` empty (nothing counted for a datagram that got no answer).
-fn answer_guarded<'s>(
+/// `answer` under `guarded`: whether to send `out`. A panic sends nothing
+/// and leaves `obs` empty (nothing counted for a datagram that got no answer).
+#[allow(clippy::too_many_arguments)]
+fn answer_guarded(
     cx: &UdpContext,
     state: &State,
     packet: &[u8],
     ahead: Option<&Ahead<'_, '_>>,
-    src: SocketAddr,
-    s: &'s mut Scratch,
+    src: &SocketAddr,
+    out: &mut Vec<u8>,
+    name_buf: &mut [u8; 256],
     obs: &mut QueryObservation,
-) -> Option<&'s [u8]> {
-    let Some(reply) = guarded(src, packet, || answer(cx, state, packet, ahead, src, s, obs)) else {
+) -> bool {
+    let sent = guarded(src, packet, || answer(cx, state, packet, ahead, src, out, name_buf, obs));
+    if sent.is_none() {
         *obs = QueryObservation::default();
-        return None;
-    };
-    match reply {
-        Some(Reply::Answer) => Some(&s.out),
-        Some(Reply::Slip) => Some(&s.slip),
-        None => None,
     }
+    sent == Some(true)
 }
 
-/// Which buffer of the scratch to send.
-enum Reply {
-    Answer,
-    Slip,
-}
-
-/// Answer into the scratch buffers (after rate limiting), described in `obs`.
+/// Answer into `out` (after rate limiting: a slipped answer is replaced by
+/// its truncated form), described in `obs`. Whether to send it.
+#[allow(clippy::too_many_arguments)]
 fn answer(
     cx: &UdpContext,
     state: &State,
     packet: &[u8],
     ahead: Option<&Ahead<'_, '_>>,
-    src: SocketAddr,
-    s: &mut Scratch,
+    src: &SocketAddr,
+    out: &mut Vec<u8>,
+    name_buf: &mut [u8; 256],
     obs: &mut QueryObservation,
-) -> Option<Reply> {
+) -> bool {
     let metrics = cx.metrics.as_deref();
-    let send = respond_observed_into(state, packet, ahead, src, Transport::Udp, metrics, obs, &mut s.out);
-    if !send {
-        return None;
+    if !respond_observed_into(state, packet, ahead, src, Transport::Udp, metrics, obs, out) {
+        return false;
     }
-    let Some(limiter) = cx.rrl.as_deref().filter(|l| l.enabled()) else { return Some(Reply::Answer) };
+    let Some(limiter) = cx.rrl.as_deref().filter(|l| l.enabled()) else { return true };
     let has_ecs = crate::wire::ecs::has_ecs(packet);
-    let kind = rrl::kind_of(&s.out, &mut s.name_buf);
+    let kind = rrl::kind_of(out, name_buf);
     match limiter.check(src.ip(), has_ecs, kind, Instant::now()) {
-        rrl::Verdict::Send => Some(Reply::Answer),
+        rrl::Verdict::Send => true,
         rrl::Verdict::Slip => {
             if let Some(m) = &cx.metrics {
                 m.rrl(true);
             }
-            s.slip = rrl::truncated(&s.out);
-            Some(Reply::Slip)
+            let slipped = rrl::truncated(out);
+            out.clear(); // keeps the buffer's capacity for the next batch
+            out.extend_from_slice(&slipped);
+            true
         }
         rrl::Verdict::Drop => {
             if let Some(m) = &cx.metrics {
                 m.rrl(false);
             }
-            None
+            false
         }
     }
 }

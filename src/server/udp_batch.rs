@@ -14,6 +14,10 @@ use tracing::debug;
 
 const ADDR_LEN: libc::socklen_t = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
 
+/// Each answer buffer's allocation: no UDP answer is larger than our EDNS
+/// payload (a larger one is sent truncated), so none grows.
+const REPLY_CAPACITY: usize = crate::wire::EDNS_PAYLOAD as usize;
+
 /// One received datagram.
 pub struct Datagram<'a> {
     /// The bytes received (at most the slot size).
@@ -48,15 +52,13 @@ pub struct Received {
     received: usize,
 }
 
-/// Answer k is `send_buf[send_at[k]..][..send_iovs[k].iov_len]`, to the
-/// destination in `send_hdrs[k]` (which points into `Received::addrs`, so the
-/// replies are sent before the next `recv`). Answers are copied so the caller
-/// frees each one at once: 32 live answers would overflow malloc's per-thread
-/// cache and cost more than the copy.
+/// Answer k is `bufs[k]`, to the destination in `send_hdrs[k]` (which points
+/// into `Received::addrs`, so the replies are sent before the next `recv`).
+/// Answers are written straight into these buffers, which are reused batch
+/// after batch (cleared, never freed): no copy and no allocation per answer.
 pub struct Replies {
     queued: usize,
-    send_buf: Vec<u8>,
-    send_at: Vec<usize>,
+    bufs: Vec<Vec<u8>>,
     send_iovs: Vec<libc::iovec>,
     send_hdrs: Vec<libc::mmsghdr>,
 }
@@ -89,13 +91,17 @@ impl Batch {
             }
             h.msg_hdr.msg_namelen = ADDR_LEN;
         }
-        let tx = Replies {
+        let mut tx = Replies {
             queued: 0,
-            send_buf: Vec::with_capacity(n * 512),
-            send_at: vec![0; n],
+            bufs: (0..n).map(|_| Vec::with_capacity(REPLY_CAPACITY)).collect(),
             send_iovs: vec![zero_iov; n],
             send_hdrs: vec![zero_hdr; n],
         };
+        let iov = tx.send_iovs.as_mut_ptr();
+        for (k, h) in tx.send_hdrs.iter_mut().enumerate() {
+            // In bounds: `send_iovs` and `send_hdrs` both hold n elements and are never resized.
+            h.msg_hdr.msg_iov = iov.wrapping_add(k);
+        }
         Batch { rx: b, tx }
     }
 
@@ -111,7 +117,6 @@ impl Batch {
     #[inline]
     pub fn recv(&mut self, sock: &UdpSocket) -> io::Result<usize> {
         self.tx.queued = 0;
-        self.tx.send_buf.clear();
         self.rx.recv(sock)
     }
 }
@@ -160,20 +165,39 @@ impl Received {
 }
 
 impl Replies {
-    /// Queue (a copy of) `out` as the answer to datagram `i` of `rx`, the
-    /// last `recv` (at most one answer per datagram).
+    /// The buffer for the next answer, empty. Write the answer into it, then
+    /// `send` it; a buffer not sent is simply handed out again.
     #[inline]
-    pub fn reply(&mut self, rx: &Received, i: usize, out: &[u8]) {
+    pub fn buffer(&mut self) -> &mut Vec<u8> {
+        let buf = &mut self.bufs[self.queued];
+        buf.clear();
+        buf
+    }
+
+    /// Queue the next buffer (as written since `buffer`) as the answer to
+    /// datagram `i` of `rx`, the last `recv` (at most one answer per datagram).
+    #[inline]
+    pub fn send(&mut self, rx: &Received, i: usize) {
         let k = self.queued;
         assert!(i < rx.received && k < self.send_hdrs.len());
-        self.send_at[k] = self.send_buf.len();
-        self.send_buf.extend_from_slice(out);
-        self.send_iovs[k].iov_len = out.len();
+        // The buffer is not touched again until the next `recv` (`buffer` hands
+        // out the ones after it), so its iovec stays valid through `flush`.
+        // Only the length now: the pointer is set in `flush`. Read together
+        // (one 16-byte load) right after the answer's last write, the two
+        // fields would stall on store forwarding.
+        self.send_iovs[k].iov_len = self.bufs[k].len();
         let h = &mut self.send_hdrs[k].msg_hdr;
         // The kernel only reads the destination while sending (hence the cast to *mut).
         h.msg_name = &rx.addrs[i] as *const libc::sockaddr_storage as *mut _;
         h.msg_namelen = rx.hdrs[i].msg_hdr.msg_namelen;
         self.queued += 1;
+    }
+
+    /// Queue a copy of `out` as the answer to datagram `i` (`buffer`, then `send`).
+    #[cfg(test)]
+    fn reply(&mut self, rx: &Received, i: usize, out: &[u8]) {
+        self.buffer().extend_from_slice(out);
+        self.send(rx, i);
     }
 
     /// Send every queued answer to its datagram's source, in as few
@@ -182,20 +206,15 @@ impl Replies {
     #[inline]
     pub fn flush(&mut self, sock: &UdpSocket) {
         let total = self.queued;
-        // `send_buf` has stopped growing: point the iovecs at it now
-        // (`send_at[k] + iov_len <= send_buf.len()`, so each stays in bounds).
-        // The iovecs are written through the same raw pointer the headers keep.
-        let (base, iov) = (self.send_buf.as_mut_ptr(), self.send_iovs.as_mut_ptr());
-        for k in 0..total {
-            // SAFETY: k < total <= send_iovs.len(), so `iov.add(k)` is an element of `send_iovs`.
-            unsafe { (*iov.add(k)).iov_base = base.wrapping_add(self.send_at[k]).cast() };
-            self.send_hdrs[k].msg_hdr.msg_iov = iov.wrapping_add(k);
+        for (iov, buf) in self.send_iovs[..total].iter_mut().zip(&mut self.bufs) {
+            iov.iov_base = buf.as_mut_ptr().cast();
         }
         let mut at = 0;
         while at < total {
-            // SAFETY: send_hdrs[..total] point at addresses in `addrs` (set by `reply`) and at
-            // iovecs in `send_iovs` describing bytes of `send_buf` (set above); none of these is
-            // changed or freed until the call returns.
+            // SAFETY: send_hdrs[..total] point at addresses in `addrs` (set by `send`) and at
+            // their iovecs in `send_iovs` (set in `new`), which describe bufs[..total] (lengths
+            // set by `send`, pointers above); none of these is changed or freed until the call
+            // returns.
             let sent = unsafe {
                 libc::syscall(
                     libc::SYS_sendmmsg,
@@ -215,13 +234,12 @@ impl Replies {
                 continue;
             }
             let h = &self.send_hdrs[at].msg_hdr;
-            // SAFETY: `reply` pointed msg_name at an element of `addrs`, which is still alive.
+            // SAFETY: `send` pointed msg_name at an element of `addrs`, which is still alive.
             let dst = to_std(unsafe { &*(h.msg_name as *const libc::sockaddr_storage) }, h.msg_namelen);
             debug!(error = %e, ?dst, "udp send error");
             at += 1;
         }
         self.queued = 0;
-        self.send_buf.clear();
     }
 }
 

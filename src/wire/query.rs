@@ -98,7 +98,10 @@ pub fn parse_simple(p: &[u8]) -> Option<SimpleQuery<'_>> {
 }
 
 /// ECS (validated), COOKIE and PADDING are understood; any other option, or
-/// a second ECS, sends the query the general way.
+/// a second ECS, sends the query the general way. Inlined: returned from a
+/// call, its nested options were written to the stack in pieces and read
+/// back wider, stalling on store forwarding.
+#[inline(always)]
 fn parse_options(mut o: &[u8]) -> Option<Option<SimpleEcs>> {
     let mut ecs = None;
     while !o.is_empty() {
@@ -119,6 +122,7 @@ fn parse_options(mut o: &[u8]) -> Option<Option<SimpleEcs>> {
     Some(ecs)
 }
 
+#[inline(always)]
 fn parse_ecs(d: &[u8]) -> Option<SimpleEcs> {
     if d.len() < 4 || d[3] != 0 {
         return None;
@@ -129,16 +133,17 @@ fn parse_ecs(d: &[u8]) -> Option<SimpleEcs> {
     if bytes.len() != (source as usize).div_ceil(8) {
         return None;
     }
+    // The address bytes are shifted into an integer, left-aligned, rather
+    // than copied into a zeroed array: a copy of variable length is a call
+    // whose small stores the address's wider read then waited on.
     let addr = match family {
         1 if source <= 32 => {
-            let mut o = [0u8; 4];
-            o[..bytes.len()].copy_from_slice(bytes);
-            IpAddr::V4(Ipv4Addr::from(o))
+            let a = bytes.iter().enumerate().fold(0u32, |a, (k, b)| a | u32::from(*b) << (24 - 8 * k));
+            IpAddr::V4(Ipv4Addr::from(a))
         }
         2 if source <= 128 => {
-            let mut o = [0u8; 16];
-            o[..bytes.len()].copy_from_slice(bytes);
-            IpAddr::V6(Ipv6Addr::from(o))
+            let a = bytes.iter().enumerate().fold(0u128, |a, (k, b)| a | u128::from(*b) << (120 - 8 * k));
+            IpAddr::V6(Ipv6Addr::from(a))
         }
         _ => return None,
     };
