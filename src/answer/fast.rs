@@ -13,7 +13,7 @@ use super::Transport;
 use crate::metrics::{Metrics, QueryObservation};
 use crate::policy::Client;
 use crate::state::State;
-use crate::wire::query::{parse_simple, SimpleQuery};
+use crate::wire::query::{has_upper, parse_simple, SimpleQuery};
 use crate::wire::EDNS_PAYLOAD;
 
 /// A datagram parsed ahead of answering it: the query in the common shape
@@ -72,7 +72,11 @@ pub fn try_answer<'a>(
         (None, _) => 512,
     };
     let Some(entry) = ahead.entry else {
-        // Not indexed: NXDOMAIN or NODATA when sure, else the general path.
+        // Not indexed: NXDOMAIN or NODATA when sure, else the general path
+        // (which also takes every mixed-case name: no key has uppercase).
+        if has_upper(q.qname) {
+            return None;
+        }
         let neg = state.fast.negative(q.qname, q.qtype)?;
         header(out, q, true, neg.rcode, [0, 1, 0]);
         neg.write_soa(out);

@@ -68,7 +68,8 @@ fn key_hash(name: &[u8], qtype: u16) -> u64 {
 }
 
 impl FastIndex {
-    /// The entry for a lowercase wire name and type.
+    /// The entry for a wire name and type. Keys are lowercase, so a name
+    /// with an uppercase letter is never found.
     pub fn get(&self, qname: &[u8], qtype: u16) -> Option<&FastEntry> {
         let found = self.map.find(key_hash(qname, qtype), |e| e.qtype == qtype && *e.name == *qname);
         found.map(|e| &e.entry)

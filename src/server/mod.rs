@@ -55,6 +55,7 @@ pub async fn serve(state: SharedState, opts: ServeOptions, reloader: Arc<Reloade
         metrics: opts.metrics.clone(),
         rrl: opts.rrl.clone(),
         stop: Arc::clone(&udp_stop),
+        clock: quanta::Clock::new(),
     };
     let mut udp_threads = Vec::new();
     for socks in udp_sockets {

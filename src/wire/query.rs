@@ -11,7 +11,8 @@ pub struct SimpleQuery<'a> {
     pub id: [u8; 2],
     pub rd: bool,
     pub cd: bool,
-    /// Question name in wire form, lowercase, with its terminating zero.
+    /// Question name in wire form as received (any case: see `has_upper`),
+    /// with its terminating zero.
     pub qname: &'a [u8],
     pub qtype: u16,
     /// The question section as received (name, type, class).
@@ -65,12 +66,6 @@ pub fn parse_simple(p: &[u8]) -> Option<SimpleQuery<'_>> {
     if qname.len() > 255 {
         return None; // RFC 1035 §2.3.4: the general path says FORMERR
     }
-    // Mixed case goes the general way (it keeps the asker's case everywhere).
-    // One branch-free pass over the whole name (length bytes are < 64, never
-    // letters), which the compiler can vectorise.
-    if qname.iter().fold(false, |up, b| up | b.wrapping_sub(b'A').lt(&26)) {
-        return None;
-    }
     if i + 4 > p.len() || be16(p, i + 2) != 1 {
         return None;
     }
@@ -95,6 +90,15 @@ pub fn parse_simple(p: &[u8]) -> Option<SimpleQuery<'_>> {
         return None;
     }
     Some(SimpleQuery { id: [p[0], p[1]], rd: p[2] & 1 != 0, cd: p[3] & 0x10 != 0, qname, qtype, question, edns })
+}
+
+/// Whether a wire name has an uppercase ASCII letter. The fast path's keys
+/// are lowercase, so a name found among them has none; only a name it did
+/// not find is checked (mixed case goes the general way, which keeps the
+/// asker's case everywhere). One branch-free pass (length bytes are < 64,
+/// never letters).
+pub fn has_upper(name: &[u8]) -> bool {
+    name.iter().fold(false, |up, b| up | b.wrapping_sub(b'A').lt(&26))
 }
 
 /// ECS (validated), COOKIE and PADDING are understood; any other option, or
@@ -206,17 +210,23 @@ mod tests {
     }
 
     #[test]
+    fn uppercase_letters_are_found_anywhere() {
+        for name in [&b"\x03WWW\x04test\x00"[..], b"\x03wwZ\x04test\x00", b"\x01A\x00", b"\x03www\x04tEst\x00"] {
+            assert!(has_upper(name), "{name:?}");
+            assert_eq!(parse_simple(&q(name, &[], 0)).unwrap().qname, name, "kept as received");
+        }
+        // '@' and '[' sit just outside A-Z; bytes above 0x7f are not letters.
+        for name in [&b"\x03a@[\x04test\x00"[..], b"\x03www\x04test\x00", b"\x02\xc1\xda\x00"] {
+            assert!(!has_upper(name), "{name:?}");
+        }
+    }
+
+    #[test]
     fn unusual_shapes_go_the_general_way() {
-        assert!(parse_simple(&q(b"\x03WWW\x04test\x00", &[], 0)).is_none(), "mixed case");
         let bad_ecs = [0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 11, 0, 8, 0, 7, 0, 1, 16, 0, 10, 3, 1];
         assert!(parse_simple(&q(b"\x01a\x00", &bad_ecs, 1)).is_none(), "extra address octet");
         let v1 = [0, 0, 41, 4, 0xd0, 0, 1, 0, 0, 0, 0];
         assert!(parse_simple(&q(b"\x01a\x00", &v1, 1)).is_none(), "EDNS version 1");
-        for name in [&b"\x03wwZ\x04test\x00"[..], b"\x01A\x00", b"\x03www\x04tEst\x00"] {
-            assert!(parse_simple(&q(name, &[], 0)).is_none(), "mixed case {name:?}");
-        }
-        // '@' and '[' sit just outside A-Z: lowercase as far as case goes.
-        assert!(parse_simple(&q(b"\x03a@[\x04test\x00", &[], 0)).is_some());
         // /20: the low four bits of the third octet must be zero.
         let ecs20 = |third: u8| [0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 11, 0, 8, 0, 7, 0, 1, 20, 0, 10, 3, third];
         assert!(parse_simple(&q(b"\x01a\x00", &ecs20(0x10), 1)).is_some());
