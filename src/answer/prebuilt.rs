@@ -60,6 +60,29 @@ struct Indexed {
     entry: FastEntry,
 }
 
+/// `a == b` for wire names, inline: eight bytes at a time, the last eight
+/// overlapping. (The slice comparison calls libc's `bcmp`, which cost 5-8 %
+/// of the user time of an answer, for names of 20-odd bytes.)
+#[inline]
+fn same_name(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a == b;
+    }
+    let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+    let mut at = 0;
+    while at + 8 < n {
+        if word(a, at) != word(b, at) {
+            return false;
+        }
+        at += 8;
+    }
+    word(a, n - 8) == word(b, n - 8)
+}
+
 fn key_hash(name: &[u8], qtype: u16) -> u64 {
     let mut h = FxHasher::default();
     h.write(name);
@@ -71,7 +94,7 @@ impl FastIndex {
     /// The entry for a wire name and type. Keys are lowercase, so a name
     /// with an uppercase letter is never found.
     pub fn get(&self, qname: &[u8], qtype: u16) -> Option<&FastEntry> {
-        let found = self.map.find(key_hash(qname, qtype), |e| e.qtype == qtype && *e.name == *qname);
+        let found = self.map.find(key_hash(qname, qtype), |e| e.qtype == qtype && same_name(&e.name, qname));
         found.map(|e| &e.entry)
     }
 
@@ -168,4 +191,25 @@ fn prebuild(state: &State, name: &Name, qtype: RecordType) -> Option<Prebuilt> {
         counts: [c(6), c(8), c(10)],
         body: resp[body_at..].to_vec(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_name;
+
+    /// Equal exactly when the slices are, at every length around the word
+    /// size, whichever byte differs.
+    #[test]
+    fn same_name_is_slice_equality() {
+        for n in 0..40usize {
+            let a: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(37)).collect();
+            assert!(same_name(&a, &a.clone()), "{n}");
+            for at in 0..n {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same_name(&a, &b), "{n} differs at {at}");
+            }
+            assert!(!same_name(&a, &a[..n.saturating_sub(1)]) || n == 0, "{n} vs shorter");
+        }
+    }
 }
