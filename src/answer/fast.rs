@@ -6,7 +6,7 @@
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use super::prebuilt::FastEntry;
 use super::Transport;
@@ -45,7 +45,7 @@ pub fn look_ahead_into<'s, 'p>(state: &'s State, packet: &'p [u8], src: &SocketA
     };
     let entry = state.fast.get(query.qname, query.qtype);
     if let Some(FastEntry::Service { service, .. }) = entry {
-        super::decisions::prefetch(state, service, || client_of(&query, src), RecordType::from(query.qtype));
+        super::decisions::prefetch(state, service, || client_of(&query, src), rtype(query.qtype));
     }
     *out = Some(Ahead { query, entry });
 }
@@ -81,9 +81,9 @@ pub fn try_answer<'a>(
         header(out, q, true, neg.rcode, [0, 1, 0]);
         neg.write_soa(out);
         obs.rcode = Some(ResponseCode::from(0, neg.rcode));
-        obs.qtype = Some(RecordType::from(q.qtype));
+        obs.qtype = Some(rtype(q.qtype));
         if let Some(e) = q.edns {
-            opt(out, e.dnssec_ok, e.ecs.map(|c| (c, 0)));
+            opt(out, e.dnssec_ok, e.ecs.map(|_| (q.ecs_data, 0)));
         }
         return finish(out, limit, obs);
     };
@@ -97,7 +97,7 @@ pub fn try_answer<'a>(
         }
         FastEntry::Service { zone, service } => {
             let z = state.zones.zones.get(*zone)?;
-            let d = super::decisions::decide(state, z, service, &client_of(q, src), RecordType::from(q.qtype));
+            let d = super::decisions::decide(state, z, service, &client_of(q, src), rtype(q.qtype));
             if d.records.is_empty() {
                 return None; // SERVFAIL and NODATA: the general path says them
             }
@@ -109,9 +109,9 @@ pub fn try_answer<'a>(
             scope
         }
     };
-    obs.qtype = Some(RecordType::from(q.qtype));
+    obs.qtype = Some(rtype(q.qtype));
     if let Some(e) = q.edns {
-        opt(out, e.dnssec_ok, e.ecs.map(|c| (c, if c.source == 0 { 0 } else { scope })));
+        opt(out, e.dnssec_ok, e.ecs.map(|c| (q.ecs_data, if c.source == 0 { 0 } else { scope })));
     }
     finish(out, limit, obs)?;
     if let (Some(m), Some((z, svc, d))) = (metrics, decided) {
@@ -128,50 +128,48 @@ fn finish(out: &[u8], limit: usize, obs: &mut QueryObservation) -> Option<()> {
     Some(())
 }
 
-/// Header and question: ID, QR, AA, RD and CD as asked, RCODE, counts.
-/// Assembled on the stack and appended once (one capacity check, not twelve).
+/// Header and question: the query's own bytes (ID, QDCOUNT 1 and the
+/// question as asked), then QR, AA, RD and CD as asked, RCODE and the
+/// counts written over them: one copy, no header assembled field by field.
 fn header(out: &mut Vec<u8>, q: &SimpleQuery, aa: bool, rcode: u8, counts: [u16; 3]) {
     let [an, ns, ar] = counts;
     let [an0, an1] = an.to_be_bytes();
     let [ns0, ns1] = ns.to_be_bytes();
     let [ar0, ar1] = (ar + u16::from(q.edns.is_some())).to_be_bytes();
-    out.extend_from_slice(&[
-        q.id[0],
-        q.id[1],
-        0x80 | if aa { 0x04 } else { 0 } | u8::from(q.rd),
-        if q.cd { 0x10 } else { 0 } | (rcode & 0x0f),
-        0,
-        1,
-        an0,
-        an1,
-        ns0,
-        ns1,
-        ar0,
-        ar1,
-    ]);
-    out.extend_from_slice(q.question);
+    let at = out.len();
+    out.extend_from_slice(q.head);
+    let h = &mut out[at..at + 12];
+    h[2] = 0x80 | if aa { 0x04 } else { 0 } | u8::from(q.rd);
+    h[3] = if q.cd { 0x10 } else { 0 } | (rcode & 0x0f);
+    h[6..12].copy_from_slice(&[an0, an1, ns0, ns1, ar0, ar1]);
 }
 
-/// Our OPT: payload 1232, version 0, DO copied, the ECS echo with its scope.
-fn opt(out: &mut Vec<u8>, dnssec_ok: bool, ecs: Option<(crate::wire::query::SimpleEcs, u8)>) {
+/// Our OPT: payload 1232, version 0, DO copied, and the query's ECS option
+/// data (`SimpleQuery::ecs_data`, validated: family, source prefix, scope 0,
+/// exactly the address bytes the prefix covers) echoed with our scope.
+fn opt(out: &mut Vec<u8>, dnssec_ok: bool, ecs: Option<(&[u8], u8)>) {
     let [p0, p1] = EDNS_PAYLOAD.to_be_bytes();
     let flags = if dnssec_ok { 0x80 } else { 0 };
-    let Some((c, scope)) = ecs else {
+    let Some((data, scope)) = ecs else {
         out.extend_from_slice(&[0, 0, 41, p0, p1, 0, 0, flags, 0, 0, 0]);
         return;
     };
-    let n = (c.source as usize).div_ceil(8);
-    let (family, octets) = match c.addr {
-        IpAddr::V4(a) => {
-            let mut o = [0u8; 16];
-            o[..4].copy_from_slice(&a.octets());
-            (1, o)
-        }
-        IpAddr::V6(a) => (2, a.octets()),
-    };
-    let len = 4 + n as u8; // at most 20
-    out.extend_from_slice(&[0, 0, 41, p0, p1, 0, 0, flags, 0, 0, len + 4, 0, 8, 0, len, 0, family, c.source, scope]);
-    out.extend_from_slice(&octets[..n]);
+    let len = data.len() as u8; // at most 20
+    out.extend_from_slice(&[0, 0, 41, p0, p1, 0, 0, flags, 0, 0, len + 4, 0, 8, 0, len]);
+    let at = out.len();
+    out.extend_from_slice(data);
+    out[at + 3] = scope;
+}
+
+/// The record type of a query's QTYPE, the usual ones without hickory's
+/// full table of names (a call and a jump table per answer).
+#[inline]
+fn rtype(qtype: u16) -> RecordType {
+    match qtype {
+        1 => RecordType::A,
+        28 => RecordType::AAAA,
+        _ => RecordType::from(qtype),
+    }
 }
 
 #[cfg(test)]

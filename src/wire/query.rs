@@ -15,9 +15,13 @@ pub struct SimpleQuery<'a> {
     /// with its terminating zero.
     pub qname: &'a [u8],
     pub qtype: u16,
-    /// The question section as received (name, type, class).
-    pub question: &'a [u8],
+    /// The header and question section as received (name, type, class): the
+    /// answer starts with these bytes, its flags and counts rewritten.
+    pub head: &'a [u8],
     pub edns: Option<SimpleEdns>,
+    /// The ECS option's data as received (family, prefixes, address), empty
+    /// without one: the answer echoes these bytes with the scope filled in.
+    pub ecs_data: &'a [u8],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,8 +74,9 @@ pub fn parse_simple(p: &[u8]) -> Option<SimpleQuery<'_>> {
         return None;
     }
     let qtype = be16(p, i);
-    let question = &p[12..i + 4];
+    let head = &p[..i + 4];
     i += 4;
+    let mut ecs_data: &[u8] = &[];
     let edns = if be16(p, 10) == 1 {
         // The OPT record: root owner, type 41, version 0, then options.
         if i + 11 > p.len() || p[i] != 0 || be16(p, i + 1) != 41 || p[i + 5] != 0 || p[i + 6] != 0 {
@@ -82,14 +87,18 @@ pub fn parse_simple(p: &[u8]) -> Option<SimpleQuery<'_>> {
         let rdlen = be16(p, i + 9) as usize;
         let opts = p.get(i + 11..i + 11 + rdlen)?;
         i += 11 + rdlen;
-        Some(SimpleEdns { payload, dnssec_ok, ecs: parse_options(opts)? })
+        let ecs = parse_options(opts)?.map(|(ecs, data)| {
+            ecs_data = data;
+            ecs
+        });
+        Some(SimpleEdns { payload, dnssec_ok, ecs })
     } else {
         None
     };
     if i != p.len() {
         return None;
     }
-    Some(SimpleQuery { id: [p[0], p[1]], rd: p[2] & 1 != 0, cd: p[3] & 0x10 != 0, qname, qtype, question, edns })
+    Some(SimpleQuery { id: [p[0], p[1]], rd: p[2] & 1 != 0, cd: p[3] & 0x10 != 0, qname, qtype, head, edns, ecs_data })
 }
 
 /// Whether a wire name has an uppercase ASCII letter. The fast path's keys
@@ -106,7 +115,7 @@ pub fn has_upper(name: &[u8]) -> bool {
 /// call, its nested options were written to the stack in pieces and read
 /// back wider, stalling on store forwarding.
 #[inline(always)]
-fn parse_options(mut o: &[u8]) -> Option<Option<SimpleEcs>> {
+fn parse_options(mut o: &[u8]) -> Option<Option<(SimpleEcs, &[u8])>> {
     let mut ecs = None;
     while !o.is_empty() {
         if o.len() < 4 {
@@ -116,7 +125,7 @@ fn parse_options(mut o: &[u8]) -> Option<Option<SimpleEcs>> {
         let len = be16(o, 2) as usize;
         let data = o.get(4..4 + len)?;
         match code {
-            8 if ecs.is_none() => ecs = Some(parse_ecs(data)?),
+            8 if ecs.is_none() => ecs = Some((parse_ecs(data)?, data)),
             10 if len == 8 || (16..=40).contains(&len) => {}
             12 => {}
             _ => return None,
@@ -146,8 +155,10 @@ fn parse_ecs(d: &[u8]) -> Option<SimpleEcs> {
             IpAddr::V4(Ipv4Addr::from(a))
         }
         2 if source <= 128 => {
-            let a = bytes.iter().enumerate().fold(0u128, |a, (k, b)| a | u128::from(*b) << (120 - 8 * k));
-            IpAddr::V6(Ipv6Addr::from(a))
+            // Two 64-bit halves: a 128-bit shift per byte is several instructions.
+            let half = |b: &[u8]| b.iter().enumerate().fold(0u64, |a, (k, b)| a | u64::from(*b) << (56 - 8 * k));
+            let (hi, lo) = bytes.split_at(bytes.len().min(8));
+            IpAddr::V6(Ipv6Addr::from(u128::from(half(hi)) << 64 | u128::from(half(lo))))
         }
         _ => return None,
     };
