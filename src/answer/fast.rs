@@ -211,6 +211,10 @@ mod tests {
         Some((false, Some("2001:db8:5::/48"))),
         Some((false, Some("0.0.0.0/0"))),
         Some((false, Some("192.168.7.0/24"))),
+        // Address bytes past the first eight, and prefixes that end mid-byte.
+        Some((false, Some("2001:db8:3:0:1200::/72"))),
+        Some((true, Some("2001:db8:7::1/128"))),
+        Some((false, Some("10.3.16.0/20"))),
     ];
 
     /// The fast path answers these itself, with exactly the general path's bytes.
@@ -246,14 +250,15 @@ mod tests {
         let mut fast_taken = 0;
         for (name, t) in names {
             for e in EDNS_CASES {
-                for rd in [false, true] {
-                    let q = query(name, *t, *e, rd);
+                for (rd, cd) in [(false, false), (true, false), (true, true)] {
+                    let mut q = query(name, *t, *e, rd);
+                    q[3] |= if cd { 0x10 } else { 0 };
                     let general = super::super::respond_general(&state, &q, src, Transport::Udp);
                     let mut obs = QueryObservation::default();
                     let fast = fast_only(&state, &q, src, &mut obs);
                     if let Some(f) = &fast {
                         fast_taken += 1;
-                        assert_eq!(Some(f), general.as_ref(), "{name} {t:?} {e:?} rd={rd}");
+                        assert_eq!(Some(f), general.as_ref(), "{name} {t:?} {e:?} rd={rd} cd={cd}");
                     }
                     assert_eq!(super::super::respond(&state, &q, src, Transport::Udp), general);
                 }

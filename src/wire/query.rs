@@ -189,9 +189,21 @@ mod tests {
         assert_eq!((s.qtype, s.rd, s.edns), (1, true, None));
         let opt = [0, 0, 41, 4, 0xd0, 0, 0, 0x80, 0, 0, 11, 0, 8, 0, 7, 0, 1, 24, 0, 10, 3, 0];
         let p = q(b"\x03www\x04test\x00", &opt, 1);
-        let e = parse_simple(&p).unwrap().edns.unwrap();
+        let s = parse_simple(&p).unwrap();
+        let e = s.edns.unwrap();
         assert!(e.dnssec_ok);
         assert_eq!(e.ecs, Some(SimpleEcs { addr: "10.3.0.0".parse().unwrap(), source: 24 }));
+        // What the answer copies: the header and question, the ECS option's data.
+        assert_eq!(s.head, &p[..12 + 10 + 4]);
+        assert_eq!(s.ecs_data, &[0, 1, 24, 0, 10, 3, 0]);
+        // A cookie before the ECS option: the data is still ECS's alone.
+        let cookie = [0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+        let ecs = [0, 8, 0, 7, 0, 1, 24, 0, 10, 3, 0];
+        let opt = |opts: &[u8]| [&[0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, opts.len() as u8][..], opts].concat();
+        let p = q(b"\x03www\x04test\x00", &opt(&[&cookie[..], &ecs].concat()), 1);
+        assert_eq!(parse_simple(&p).unwrap().ecs_data, &ecs[4..]);
+        let p = q(b"\x03www\x04test\x00", &opt(&cookie), 1);
+        assert!(parse_simple(&p).unwrap().ecs_data.is_empty(), "a cookie alone: no ECS data");
     }
 
     /// The address bytes land left-aligned, zero-filled, for every length
