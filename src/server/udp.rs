@@ -164,7 +164,6 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
                 tx.send(rx, p.i);
             }
         }
-        drop(pending); // they borrow the snapshot
         if let Some(m) = &cx.metrics {
             m.count_batch(&observed, answered, cx.clock.delta(started, cx.clock.raw()));
         }

@@ -8,7 +8,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// A query in the common shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimpleQuery<'a> {
-    pub id: [u8; 2],
     pub rd: bool,
     pub cd: bool,
     /// Question name in wire form as received (any case: see `has_upper`),
@@ -98,7 +97,7 @@ pub fn parse_simple(p: &[u8]) -> Option<SimpleQuery<'_>> {
     if i != p.len() {
         return None;
     }
-    Some(SimpleQuery { id: [p[0], p[1]], rd: p[2] & 1 != 0, cd: p[3] & 0x10 != 0, qname, qtype, head, edns, ecs_data })
+    Some(SimpleQuery { rd: p[2] & 1 != 0, cd: p[3] & 0x10 != 0, qname, qtype, head, edns, ecs_data })
 }
 
 /// Whether a wire name has an uppercase ASCII letter. The fast path's keys
