@@ -9,7 +9,9 @@ use smallvec::SmallVec;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+#[cfg(not(target_os = "linux"))]
+use std::time::Duration;
+use std::time::Instant;
 use tracing::debug;
 
 #[cfg(not(target_os = "linux"))]
@@ -22,7 +24,9 @@ use crate::metrics::QueryObservation;
 use crate::rrl::{self, Limiter};
 use crate::state::{SharedState, State};
 
-/// How often a blocked receiver looks at the stop flag.
+/// How often a blocked receiver looks at the stop flag where it cannot be
+/// woken (elsewhere than Linux; on Linux see `udp_wake`).
+#[cfg(not(target_os = "linux"))]
 const POLL_STOP: Duration = Duration::from_millis(200);
 
 /// The sockets for `addr`, for `threads` receiver threads. On Linux, one per
@@ -63,6 +67,7 @@ fn bind(addr: SocketAddr, reuse_port: bool, recv_buf: usize) -> std::io::Result<
     debug_assert!(!reuse_port);
     let _ = socket.set_recv_buffer_size(recv_buf);
     socket.bind(&addr.into())?;
+    #[cfg(not(target_os = "linux"))]
     socket.set_read_timeout(Some(POLL_STOP))?;
     Ok(socket.into())
 }
@@ -117,10 +122,14 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
     // returns a debt slot (3-4 % of the user time of an ECS answer).
     let mut current = arc_swap::Cache::new(Arc::clone(&cx.state));
     while !cx.stop.load(Ordering::Relaxed) {
-        let n = match batch.recv(&sock) {
+        let received = batch.recv(&sock);
+        if cx.stop.load(Ordering::Relaxed) {
+            break; // woken by the socket's shutdown (`udp_wake::shut_down`)
+        }
+        let n = match received {
             Ok(n) => n,
             Err(e) if is_timeout(&e) => {
-                // Idle: let go of a snapshot a reload replaced.
+                // Poked while idle (`udp_wake`): let go of a replaced snapshot.
                 current.load();
                 continue;
             }
