@@ -62,23 +62,21 @@ pub async fn serve(state: SharedState, opts: ServeOptions, reloader: Arc<Reloade
     #[cfg(target_os = "linux")]
     udp_wake::install().map_err(|e| anyhow::anyhow!("cannot install the UDP wake-up signal handler: {e}"))?;
     let mut udp_threads = Vec::new();
-    // Each receiver's socket, kept to wake it at shutdown (see `udp_wake`).
-    let mut udp_wake_sockets = Vec::new();
-    for socks in udp_sockets {
+    // The sockets stay here too: shutting them down wakes their receivers (`udp_wake`).
+    for socks in &udp_sockets {
         info!(addr = %socks[0].local_addr()?, workers, sockets = socks.len(), "serving UDP");
         for i in 0..workers {
             // Its own socket, or a share of the one (see `udp::bind_all`).
             let (sock, cx) = (socks[i % socks.len()].try_clone()?, udp_cx.clone());
-            udp_wake_sockets.push(sock.try_clone()?);
             let t = std::thread::Builder::new().name(format!("udp-{i}")).spawn(move || udp::run(sock, cx))?;
             udp_threads.push(t);
         }
     }
     // Receivers block without a timeout: poke them when a new snapshot is
     // published so an idle one lets go of the old (see `udp_wake`).
-    let udp_threads = Arc::new(udp_threads);
     #[cfg(target_os = "linux")]
-    let udp_watch = tokio::spawn(udp_wake::watch(state.clone(), Arc::clone(&udp_threads), Duration::from_secs(1)));
+    let udp_watch =
+        tokio::spawn(udp_wake::watch(state.clone(), udp_wake::pthreads(&udp_threads), Duration::from_secs(1)));
     // One set of connection counts over every TCP listener.
     let conns = Arc::new(tcp::Connections::default());
     for listener in tcp_listeners {
@@ -110,11 +108,9 @@ pub async fn serve(state: SharedState, opts: ServeOptions, reloader: Arc<Reloade
     #[cfg(target_os = "linux")]
     {
         udp_watch.abort();
-        let _ = udp_watch.await; // it holds the other references to the thread handles
-        udp_wake::shut_down(&udp_wake_sockets);
+        let _ = udp_watch.await; // no poke may reach a thread once it is joined
+        udp_wake::shut_down(udp_sockets.iter().flatten());
     }
-    drop(udp_wake_sockets);
-    let udp_threads = Arc::try_unwrap(udp_threads).unwrap_or_default();
     for t in udp_threads {
         let _ = tokio::task::spawn_blocking(move || t.join()).await;
     }

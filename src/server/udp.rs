@@ -121,10 +121,11 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
     // still current is one atomic load, where `ArcSwap::load` takes and
     // returns a debt slot (3-4 % of the user time of an ECS answer).
     let mut current = arc_swap::Cache::new(Arc::clone(&cx.state));
-    while !cx.stop.load(Ordering::Relaxed) {
+    loop {
         let received = batch.recv(&sock);
+        // Stop shuts the socket down, so every receive after it returns at once.
         if cx.stop.load(Ordering::Relaxed) {
-            break; // woken by the socket's shutdown (`udp_wake::shut_down`)
+            break;
         }
         let n = match received {
             Ok(n) => n,

@@ -44,19 +44,25 @@ pub fn install() -> io::Result<()> {
     Ok(())
 }
 
+/// The threads' ids for `poke`, valid until they are joined.
+pub fn pthreads(threads: &[JoinHandle<()>]) -> Vec<libc::pthread_t> {
+    threads.iter().map(JoinHandleExt::as_pthread_t).collect()
+}
+
 /// Interrupt whatever blocking call each thread is in (see the module doc).
-pub fn poke(threads: &[JoinHandle<()>]) {
-    for t in threads {
-        // SAFETY: the thread has not been joined (we hold its handle), so its
-        // pthread_t is valid; the signal has a handler (`install`).
+/// Every thread must still be unjoined (`serve` stops `watch` before joining).
+pub fn poke(threads: &[libc::pthread_t]) {
+    for &t in threads {
+        // SAFETY: an unjoined thread's pthread_t is valid (the caller's
+        // promise); the signal has a handler (`install`).
         unsafe {
-            libc::pthread_kill(t.as_pthread_t(), POKE);
+            libc::pthread_kill(t, POKE);
         }
     }
 }
 
 /// Wake every receiver blocked on `sockets` for good (after the stop flag is set).
-pub fn shut_down(sockets: &[UdpSocket]) {
+pub fn shut_down<'a>(sockets: impl IntoIterator<Item = &'a UdpSocket>) {
     for s in sockets {
         // On an unconnected UDP socket this reports ENOTCONN but still marks
         // it shut for reading and wakes its waiters.
@@ -68,7 +74,7 @@ pub fn shut_down(sockets: &[UdpSocket]) {
 /// look; if so, poke the receivers. Holds only a weak reference to the last
 /// snapshot seen (so it keeps none alive, and an address reused by a later
 /// snapshot cannot pass for it).
-pub async fn watch(state: SharedState, threads: Arc<Vec<JoinHandle<()>>>, every: Duration) {
+pub async fn watch(state: SharedState, threads: Vec<libc::pthread_t>, every: Duration) {
     let mut seen: Weak<crate::state::State> = Arc::downgrade(&state.load_full());
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -109,18 +115,17 @@ mod tests {
                 }
             }
         });
-        let threads = vec![t];
+        let ids = pthreads(std::slice::from_ref(&t));
         // Poke until the blocked receive reports it (a poke before it blocks is missed).
         for _ in 0..200 {
             if interrupted.load(Ordering::SeqCst) > 0 {
                 break;
             }
-            poke(&threads);
+            poke(&ids);
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(interrupted.load(Ordering::SeqCst) > 0, "a poke interrupts the receive");
-        shut_down(std::slice::from_ref(&sock));
-        let t = threads.into_iter().next().unwrap();
+        shut_down([&sock]);
         for _ in 0..200 {
             if t.is_finished() {
                 break;
