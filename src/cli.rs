@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::answer::Snapshot;
 use crate::config::ServerConfig;
-use crate::state::{self, State};
 
 #[derive(Parser, Debug)]
 #[command(name = "meridian", version, about = "GSLB authoritative DNS server")]
@@ -251,7 +251,7 @@ fn init_logging(format: LogFormat) {
 
 fn check(args: &ConfigArgs) -> anyhow::Result<String> {
     let cfg = args.resolve()?;
-    let state = State::load(&cfg)?;
+    let state = Snapshot::load(&cfg)?;
     let mut out = String::new();
     let mut expects = 0;
     for z in &state.zones.zones {
@@ -281,7 +281,7 @@ fn check(args: &ConfigArgs) -> anyhow::Result<String> {
 
 fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
     let cfg = args.config.resolve()?;
-    let state = State::load(&cfg)?;
+    let state = Snapshot::load(&cfg)?;
     let rtype: hickory_proto::rr::RecordType =
         args.rtype.to_ascii_uppercase().parse().map_err(|_| anyhow::anyhow!("unknown type {:?}", args.rtype))?;
     let mut name = hickory_proto::rr::Name::from_ascii(&args.name)?;
@@ -334,7 +334,7 @@ fn admin(args: &AdminArgs) -> anyhow::Result<String> {
 async fn start_admin(
     settings: &crate::admin::AdminSettings,
     monitor: &Arc<crate::health::Monitor>,
-    shared: &state::SharedState,
+    shared: &Arc<crate::server::Published>,
     metrics: &Arc<crate::metrics::Metrics>,
 ) -> anyhow::Result<()> {
     let Some(addr) = settings.addr else {
@@ -390,11 +390,11 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let cfg = args.config.resolve()?;
     let admin = crate::admin::AdminSettings::resolve(&cfg, args.admin.admin.as_deref())?;
     admin.check_bind_allowed()?;
-    let initial = State::load(&cfg)?;
+    let initial = Snapshot::load(&cfg)?;
     for z in &initial.zones.zones {
         tracing::info!(zone = %z.origin, file = %z.file.display(), records = z.record_count(), "zone loaded");
     }
-    let shared = state::shared(initial);
+    let shared = crate::server::Published::new(initial);
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let opts = crate::server::ServeOptions {
         listen: cfg.listen_addrs(),
@@ -411,8 +411,9 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let observer: Arc<dyn crate::health::HealthObserver> = metrics.clone();
-        let monitor = crate::health::Monitor::new(Arc::clone(&shared), cfg.health_settings(), observer);
-        monitor.sync();
+        let serving = Arc::clone(&shared.load().health);
+        let monitor = crate::health::Monitor::new(cfg.health_settings(), observer, serving, shared.health_sink());
+        monitor.sync(crate::server::health_targets(&shared.load().zones));
         start_admin(&admin, &monitor, &shared, &metrics).await?;
         tokio::spawn(Arc::clone(&monitor).ticker(Duration::from_secs(1)));
         let reloader = Arc::new(crate::server::Reloader {
@@ -421,6 +422,6 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             monitor: Some(Arc::clone(&monitor)),
             metrics: Some(Arc::clone(&metrics)),
         });
-        crate::server::serve(shared, opts, reloader).await
+        Ok(crate::server::serve(shared, opts, reloader).await?)
     })
 }

@@ -6,8 +6,8 @@ use ipnet::IpNet;
 use std::fmt::{self, Write};
 use std::net::IpAddr;
 
+use crate::answer::Snapshot;
 use crate::policy::{self, explain::TraceStep, Client, Decision};
-use crate::state::State;
 use crate::zone::{self, Lookup};
 
 /// One service decision made while answering.
@@ -65,7 +65,13 @@ impl Explanation {
 
 /// Explain `qname`/`qtype` for a client subnet (as ECS would carry it) or,
 /// without one, for the resolver's own address.
-pub fn explain(state: &State, qname: &Name, qtype: RecordType, client: Option<IpNet>, resolver: IpAddr) -> Explanation {
+pub fn explain(
+    state: &Snapshot,
+    qname: &Name,
+    qtype: RecordType,
+    client: Option<IpNet>,
+    resolver: IpAddr,
+) -> Explanation {
     let base = Client::from_ecs_or_source(client.map(|n| (n.trunc().addr(), n.prefix_len())), resolver);
     // Shown whether or not a chain needs it.
     let located = Client { location: state.geo.as_ref().map(|g| g.lookup(base.addr)), ..base.clone() };
@@ -147,7 +153,7 @@ impl fmt::Display for Explanation {
 }
 
 /// Evaluate every `[[expect]]` case; the failures, each naming its case.
-pub fn check_expectations(state: &State) -> Vec<String> {
+pub fn check_expectations(state: &Snapshot) -> Vec<String> {
     let mut failures = Vec::new();
     let resolver: IpAddr = IpAddr::from([127, 0, 0, 1]);
     for z in &state.zones.zones {

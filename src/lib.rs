@@ -2,7 +2,8 @@
 //!
 //! The crate follows two flows (see `docs/architecture.md`): a query travels
 //! server → wire → zone → (geo → policy) → answer; a probe result travels
-//! health → state snapshot. Modules never call backwards along those flows.
+//! health → server (which publishes the snapshot the answer path reads).
+//! Modules never call backwards along those flows.
 
 pub mod admin;
 pub mod answer;
@@ -16,6 +17,5 @@ pub mod metrics;
 pub mod policy;
 pub mod rrl;
 pub mod server;
-pub mod state;
 pub mod wire;
 pub mod zone;

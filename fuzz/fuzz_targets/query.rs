@@ -7,19 +7,19 @@ use hickory_proto::op::Message;
 use libfuzzer_sys::fuzz_target;
 use meridian::answer::{respond, Transport};
 use meridian::config::ServerConfig;
-use meridian::state::State;
+use meridian::answer::Snapshot;
 use std::sync::OnceLock;
 
-fn state() -> &'static State {
-    static STATE: OnceLock<State> = OnceLock::new();
-    STATE.get_or_init(|| {
+fn state() -> &'static Snapshot {
+    static SNAPSHOT: OnceLock<Snapshot> = OnceLock::new();
+    SNAPSHOT.get_or_init(|| {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let cfg = ServerConfig {
             zones: root.join("zones"),
             geoip: Some(root.join("geoip/demo.mmdb")),
             ..ServerConfig::default()
         };
-        State::load(&cfg).expect("the shipped configuration loads")
+        Snapshot::load(&cfg).expect("the shipped configuration loads")
     })
 }
 

@@ -19,12 +19,12 @@ use super::status::{override_json, scope_json};
 use super::BODY_LIMIT;
 use crate::health::{Monitor, OverrideKind, Scope};
 use crate::metrics::Metrics;
-use crate::state::SharedState;
+use crate::server::Published;
 
 /// What the handlers work on.
 pub struct AdminCtx {
     pub monitor: Arc<Monitor>,
-    pub shared: SharedState,
+    pub shared: Arc<Published>,
     pub metrics: Arc<Metrics>,
     /// The bearer token mutations must carry.
     pub token: String,

@@ -29,10 +29,10 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::{Arc, Weak};
 
+use super::Snapshot;
 use crate::geo::GeoDb;
 use crate::metrics::{LocalCounter, Metrics, QueryObservation};
 use crate::policy::{Client, Decision, Service};
-use crate::state::State;
 use crate::zone::{Zone, Zones};
 
 /// Decisions per thread before the cache starts over (a full GeoIP City
@@ -254,7 +254,7 @@ impl Cache {
     }
 
     /// Start over when any part of the snapshot changed.
-    fn follow(&mut self, state: &State) {
+    fn follow(&mut self, state: &Snapshot) {
         let same_geo = match (&self.geo, &state.geo) {
             (None, None) => true,
             (Some(w), Some(g)) => std::ptr::eq(w.as_ptr(), Arc::as_ptr(g)),
@@ -286,7 +286,7 @@ impl Cache {
 /// A decision made now and kept under `key` in the map `map` picks (the whole
 /// cache starts over first when full).
 fn decide_and_keep<K: std::hash::Hash + Eq>(
-    state: &State,
+    state: &Snapshot,
     zone: &Zone,
     svc: &Service,
     client: &Client,
@@ -308,7 +308,7 @@ fn decide_and_keep<K: std::hash::Hash + Eq>(
 /// Whether `svc`'s decisions are found through the front (keyed by exact
 /// clients): chains that read the location, unless the databases give
 /// network classes.
-fn through_front(state: &State, svc: &Service) -> bool {
+fn through_front(state: &Snapshot, svc: &Service) -> bool {
     svc.decided_by_networks() && svc.needs_location() && !state.geo.as_ref().is_some_and(|g| g.has_classes())
 }
 
@@ -326,7 +326,7 @@ thread_local! {
 /// slot's cache miss (with thousands of clients the table does not stay in
 /// cache) overlaps theirs rather than stalling this answer.
 /// (Databases with network classes need no front: nothing to prefetch.)
-pub fn prefetch(state: &State, svc: &Service, client: impl FnOnce() -> Client, rtype: RecordType) {
+pub fn prefetch(state: &Snapshot, svc: &Service, client: impl FnOnce() -> Client, rtype: RecordType) {
     if !through_front(state, svc) {
         return;
     }
@@ -353,7 +353,7 @@ fn prefetch_line<T>(p: &T) {
 
 /// The decision of `svc` for `client`: from the cache when the chain allows,
 /// else computed (weighted, sticky, CIDR rules, slow start in progress).
-pub fn decide(state: &State, zone: &Zone, svc: &Service, client: &Client, rtype: RecordType) -> Rc<Cached> {
+pub fn decide(state: &Snapshot, zone: &Zone, svc: &Service, client: &Client, rtype: RecordType) -> Rc<Cached> {
     if !svc.decided_by_networks() || state.health.ramping() {
         return Cached::new(super::decide_service(state, zone, svc, client, rtype, None), false);
     }
@@ -464,7 +464,7 @@ mod tests {
     #[test]
     fn cached_decisions_equal_fresh_ones() {
         for classes in [true, false] {
-            let mut state = crate::state::demo();
+            let mut state = crate::answer::snapshot::demo();
             if !classes {
                 let (path, asn) = state.geo.as_ref().unwrap().paths();
                 let db = GeoDb::open(path, asn).unwrap().without_classes();
@@ -483,7 +483,7 @@ mod tests {
         }
     }
 
-    fn check_cached_decisions(mut state: State) {
+    fn check_cached_decisions(mut state: Snapshot) {
         let mut cached_services = 0;
         for round in 0..3 {
             if round == 2 {

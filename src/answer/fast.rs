@@ -9,10 +9,10 @@ use hickory_proto::rr::RecordType;
 use std::net::SocketAddr;
 
 use super::prebuilt::FastEntry;
+use super::Snapshot;
 use super::Transport;
 use crate::metrics::{Metrics, QueryObservation};
 use crate::policy::Client;
-use crate::state::State;
 use crate::wire::query::{has_upper, parse_simple, SimpleQuery};
 use crate::wire::EDNS_PAYLOAD;
 
@@ -28,7 +28,7 @@ pub struct Ahead<'s, 'p> {
 /// The UDP receiver does this for a whole batch before answering any of it.
 /// `None`: not the common shape, so the general path parses it.
 #[inline]
-pub fn look_ahead<'s, 'p>(state: &'s State, packet: &'p [u8], src: SocketAddr) -> Option<Ahead<'s, 'p>> {
+pub fn look_ahead<'s, 'p>(state: &'s Snapshot, packet: &'p [u8], src: SocketAddr) -> Option<Ahead<'s, 'p>> {
     let mut ahead = None;
     look_ahead_into(state, packet, &src, &mut ahead);
     ahead
@@ -38,7 +38,12 @@ pub fn look_ahead<'s, 'p>(state: &'s State, packet: &'p [u8], src: SocketAddr) -
 /// receiver keeps each in its queue slot: returned by value and then moved
 /// there, the copy's wide loads of just-written narrow fields stalled on
 /// store forwarding (a fifth of the receive loop's samples).
-pub fn look_ahead_into<'s, 'p>(state: &'s State, packet: &'p [u8], src: &SocketAddr, out: &mut Option<Ahead<'s, 'p>>) {
+pub fn look_ahead_into<'s, 'p>(
+    state: &'s Snapshot,
+    packet: &'p [u8],
+    src: &SocketAddr,
+    out: &mut Option<Ahead<'s, 'p>>,
+) {
     let Some(query) = parse_simple(packet) else {
         *out = None;
         return;
@@ -57,7 +62,7 @@ fn client_of(q: &SimpleQuery<'_>, src: &SocketAddr) -> Client {
 /// Write the answer into `out` if the fast path is sure of it; `None` means
 /// "not here" (and leaves `out` to be cleared for the general path).
 pub fn try_answer<'a>(
-    state: &'a State,
+    state: &'a Snapshot,
     ahead: &Ahead<'a, '_>,
     src: &SocketAddr,
     transport: Transport,
@@ -181,7 +186,7 @@ mod tests {
     use std::sync::Arc;
 
     /// The fast path alone, as an `Option`.
-    fn fast_only(state: &State, q: &[u8], src: SocketAddr, obs: &mut QueryObservation) -> Option<Vec<u8>> {
+    fn fast_only(state: &Snapshot, q: &[u8], src: SocketAddr, obs: &mut QueryObservation) -> Option<Vec<u8>> {
         let mut out = Vec::new();
         let ahead = look_ahead(state, q, src)?;
         try_answer(state, &ahead, &src, Transport::Udp, None, obs, &mut out).map(|()| out)
@@ -220,7 +225,7 @@ mod tests {
     /// The fast path answers these itself, with exactly the general path's bytes.
     #[test]
     fn fast_and_general_paths_give_identical_bytes() {
-        let state = crate::state::demo();
+        let state = crate::answer::snapshot::demo();
         assert!(state.fast.len() > 40, "index built: {}", state.fast.len());
         let src: SocketAddr = "127.0.0.1:5353".parse().unwrap();
         let names: &[(&str, RecordType)] = &[
@@ -269,7 +274,7 @@ mod tests {
 
     #[test]
     fn unusual_queries_go_the_general_way() {
-        let state = crate::state::demo();
+        let state = crate::answer::snapshot::demo();
         let src: SocketAddr = "127.0.0.1:5353".parse().unwrap();
         let mut obs = QueryObservation::default();
         for q in [
@@ -311,7 +316,7 @@ mod tests {
 
     /// Every EDNS variant and RD of one question: the fast path answers all
     /// of them with the general path's bytes (and the rcode wanted) or none.
-    fn check_negative(state: &State, qname: &[u8], t: RecordType, want: Want) -> usize {
+    fn check_negative(state: &Snapshot, qname: &[u8], t: RecordType, want: Want) -> usize {
         let src: SocketAddr = "127.0.0.1:5353".parse().unwrap();
         let mut fast_taken = 0;
         for e in EDNS_CASES {
@@ -344,7 +349,7 @@ mod tests {
     #[test]
     fn negative_answers_are_the_general_paths() {
         use Want::*;
-        let state = crate::state::demo();
+        let state = crate::answer::snapshot::demo();
         let z = ".gslb.example.test.";
         let mut cases: Vec<(Vec<u8>, Vec<RecordType>, Want)> = Vec::new();
         let mut add = |names: &[&str], types: &[RecordType], want: Want| {
@@ -449,8 +454,7 @@ mod tests {
                 rec("www", "A", "192.0.2.5")
             )),
         ];
-        let mut state = State { zones: Arc::new(crate::zone::Zones { zones }), ..State::default() };
-        state.fast = Arc::new(crate::answer::FastIndex::build(&state));
+        let state = Snapshot::default().with_zones(Arc::new(crate::zone::Zones { zones }), None);
         let cases: &[(&str, Want)] = &[
             ("nx.p.test.", NxDomain),
             ("a.b.nx.p.test.", NxDomain),

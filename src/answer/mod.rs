@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use crate::metrics::{Metrics, QueryObservation};
 use crate::policy::{self, Client, Family};
-use crate::state::State;
 use crate::wire::{self, ecs, EDNS_PAYLOAD};
 use crate::zone;
 
@@ -17,9 +16,11 @@ mod decisions;
 mod fast;
 mod negative;
 mod prebuilt;
+pub(crate) mod snapshot;
 
 pub use fast::{look_ahead, look_ahead_into, Ahead};
 pub use prebuilt::{FastEntry, FastIndex, Prebuilt};
+pub use snapshot::Snapshot;
 
 /// The transport a query came over: it decides truncation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +30,7 @@ pub enum Transport {
 }
 
 /// Answer one query. `None` means send nothing (responses, runts).
-pub fn respond(state: &State, packet: &[u8], src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
+pub fn respond(state: &Snapshot, packet: &[u8], src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let ahead = look_ahead(state, packet, src);
     respond_observed_into(
@@ -47,13 +48,13 @@ pub fn respond(state: &State, packet: &[u8], src: SocketAddr, transport: Transpo
 
 /// The general path only (no prebuilt answers): the reference the fast path
 /// is built from and compared against.
-pub fn respond_general(state: &State, packet: &[u8], src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
+pub fn respond_general(state: &Snapshot, packet: &[u8], src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
     answer(state, packet, src, transport, None, &mut QueryObservation::default())
 }
 
 /// `respond`, counted in `metrics` (rcode, qtype, service, region, fail-open, time taken).
 pub fn respond_metered(
-    state: &State,
+    state: &Snapshot,
     packet: &[u8],
     src: SocketAddr,
     transport: Transport,
@@ -78,7 +79,7 @@ pub fn respond_metered(
 /// Returns whether to send `out`. Fast path, else general path.
 #[allow(clippy::too_many_arguments)]
 pub fn respond_observed_into<'a>(
-    state: &'a State,
+    state: &'a Snapshot,
     packet: &[u8],
     ahead: Option<&Ahead<'a, '_>>,
     src: &SocketAddr,
@@ -104,7 +105,7 @@ pub fn respond_observed_into<'a>(
 }
 
 fn answer<'a>(
-    state: &'a State,
+    state: &'a Snapshot,
     packet: &[u8],
     src: SocketAddr,
     transport: Transport,
@@ -220,7 +221,7 @@ fn answer<'a>(
 /// One GSLB decision, the same for both paths and for `explain`: locate the
 /// client when the chain needs it, then run the chain for the asked family.
 pub(crate) fn decide_service(
-    state: &State,
+    state: &Snapshot,
     zone: &zone::Zone,
     svc: &policy::Service,
     client: &Client,

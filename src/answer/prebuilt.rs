@@ -11,8 +11,8 @@ use std::hash::Hasher;
 use std::sync::Arc;
 
 use super::negative::{NegativeAnswer, NegativeIndex};
+use super::Snapshot;
 use crate::policy::Service;
-use crate::state::State;
 use crate::zone;
 
 /// A stored answer: header bits and the sections after the question.
@@ -125,7 +125,7 @@ impl FastIndex {
 
     /// Index every owner name: the types it holds plus A and AAAA.
     /// `state` is the snapshot being built (its own index still empty).
-    pub fn build(state: &State) -> FastIndex {
+    pub fn build(state: &Snapshot) -> FastIndex {
         let zones = &state.zones;
         let mut index = FastIndex { map: HashTable::new(), negative: NegativeIndex::build(zones) };
         for (zi, z) in zones.zones.iter().enumerate() {
@@ -165,7 +165,7 @@ pub fn wire_name(name: &Name) -> Vec<u8> {
 
 /// The general path's answer to a plain query, unless it depends on the
 /// client (a CNAME chain into a service).
-fn prebuild(state: &State, name: &Name, qtype: RecordType) -> Option<Prebuilt> {
+fn prebuild(state: &Snapshot, name: &Name, qtype: RecordType) -> Option<Prebuilt> {
     let mut dynamic = false;
     let mut probe = |_: &zone::Zone, _: &Service, _: RecordType| {
         dynamic = true;

@@ -1,6 +1,8 @@
 //! The probe runtime: one prober task per distinct target, results fed to
 //! the state machine, and on every transition a new `HealthView` built and
-//! swapped into the shared state. Cold path: may lock and allocate.
+//! handed to the publish callback. The arrow points one way: the server
+//! tells the monitor what to probe (`sync`) and receives views; the monitor
+//! never reads the snapshot. Cold path: may lock and allocate.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,9 +17,8 @@ use tracing::{info, warn};
 
 use super::probe::{self, HttpClients, ProbeResult};
 use super::state::{epoch_secs, Override, OverrideKind, Scope, TargetState, Verdict};
-use super::target::ProbeTarget;
+use super::target::{ProbeTarget, RegionTargets};
 use super::view::HealthView;
-use crate::state::{SharedState, State};
 
 /// Settings of the health subsystem (from `meridian.toml` `[health]`).
 #[derive(Debug, Clone)]
@@ -46,6 +47,10 @@ pub trait HealthObserver: Send + Sync {
 pub struct NoObserver;
 impl HealthObserver for NoObserver {}
 
+/// Where views go (the server swaps them into its snapshot). Called with
+/// the monitor's lock held, so views arrive in the order they were built.
+pub type Publish = Box<dyn Fn(Arc<HealthView>) + Send + Sync>;
+
 struct Entry {
     state: TargetState,
     cancel: CancellationToken,
@@ -57,11 +62,16 @@ struct Inner {
     /// Region state at the last publish, to notice returns for slow start.
     region_up: HashMap<String, bool>,
     ramp_since: HashMap<String, Instant>,
+    /// The regions of the last `sync`, in configuration order.
+    regions: Arc<[RegionTargets]>,
+    /// The view last published (at first, the one being served): a new view
+    /// that says the same is not published, so caches keyed on it survive.
+    published: Arc<HealthView>,
 }
 
 pub struct Monitor {
     inner: Mutex<Inner>,
-    shared: SharedState,
+    publish: Publish,
     clients: HttpClients,
     limit: Arc<Semaphore>,
     pub settings: HealthSettings,
@@ -69,7 +79,14 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    pub fn new(shared: SharedState, settings: HealthSettings, observer: Arc<dyn HealthObserver>) -> Arc<Monitor> {
+    /// `serving` is the view the snapshot holds now; `publish` receives every
+    /// view that differs from the one before.
+    pub fn new(
+        settings: HealthSettings,
+        observer: Arc<dyn HealthObserver>,
+        serving: Arc<HealthView>,
+        publish: Publish,
+    ) -> Arc<Monitor> {
         let overrides =
             settings.state_dir.as_ref().map(|d| load_overrides(&d.join(OVERRIDES_FILE))).unwrap_or_default();
         Arc::new(Monitor {
@@ -78,8 +95,10 @@ impl Monitor {
                 overrides,
                 region_up: HashMap::new(),
                 ramp_since: HashMap::new(),
+                regions: Arc::from([]),
+                published: serving,
             }),
-            shared,
+            publish,
             clients: HttpClients::default(),
             limit: Arc::new(Semaphore::new(settings.concurrency.max(1))),
             settings,
@@ -91,26 +110,19 @@ impl Monitor {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Start probers for targets in the current configuration, stop those of
-    /// targets that are gone, and publish. Call at start and after each reload.
-    pub fn sync(self: &Arc<Self>) {
-        let wanted: Vec<Arc<ProbeTarget>> = {
-            let st = self.shared.load();
-            let mut v: Vec<Arc<ProbeTarget>> = Vec::new();
-            for z in &st.zones.zones {
-                for r in &z.regions {
-                    for ep in &r.endpoints {
-                        if let Some(t) = &ep.target {
-                            if !v.contains(t) {
-                                v.push(Arc::clone(t));
-                            }
-                        }
-                    }
-                }
+    /// Take the configuration's regions (every definition, in order: a name
+    /// defined again is probed but judged by its first definition), start
+    /// probers for new targets, stop those of targets that are gone, and
+    /// publish. Call at start and after each reload, within a Tokio runtime.
+    pub fn sync(self: &Arc<Self>, regions: Vec<RegionTargets>) {
+        let mut wanted: Vec<Arc<ProbeTarget>> = Vec::new();
+        for t in regions.iter().flat_map(|r| &r.endpoints).filter_map(|ep| ep.target.as_ref()) {
+            if !wanted.contains(t) {
+                wanted.push(Arc::clone(t));
             }
-            v
-        };
+        }
         let mut inner = self.lock();
+        inner.regions = regions.into();
         inner.targets.retain(|t, e| {
             let keep = wanted.contains(t);
             if !keep {
@@ -172,11 +184,10 @@ impl Monitor {
         }
     }
 
-    /// Build the view from probe states and overrides and swap it in.
+    /// Build the view from probe states and overrides and publish it.
     pub fn publish(&self) {
         // Under the lock, so publishes are stored in the order they were built.
         let mut inner = self.lock();
-        let current = self.shared.load_full();
         let now = SystemTime::now();
         let before = inner.overrides.len();
         inner.overrides.retain(|o| !o.expired(now));
@@ -184,19 +195,13 @@ impl Monitor {
             info!("an override expired and was cleared");
             self.persist(&inner.overrides);
         }
-        let mut view = build_view(&current, &mut inner, self.settings.unknown_is_up);
-        if view.continue_from(&current.health) {
+        let mut view = build_view(&mut inner, self.settings.unknown_is_up);
+        if view.continue_from(&inner.published) {
             return; // nothing changed: keep the snapshot (and every cache keyed on it)
         }
         let view = Arc::new(view);
-        // Replace the health only: a reload may have stored new zones since
-        // `current` was loaded (the sync() after it publishes for them).
-        self.shared.rcu(|cur| State {
-            zones: Arc::clone(&cur.zones),
-            geo: cur.geo.clone(),
-            health: Arc::clone(&view),
-            fast: Arc::clone(&cur.fast),
-        });
+        inner.published = Arc::clone(&view);
+        (self.publish)(view);
         drop(inner);
     }
 
@@ -311,9 +316,16 @@ fn endpoint_up(
     }
 }
 
-fn build_view(state: &State, inner: &mut Inner, unknown_is_up: bool) -> HealthView {
+fn build_view(inner: &mut Inner, unknown_is_up: bool) -> HealthView {
     let mut view = HealthView::default();
-    for r in state.zones.distinct_regions() {
+    let regions = Arc::clone(&inner.regions);
+    // Region names name datacenters across zones: the first definition counts.
+    let mut seen: Vec<&str> = Vec::new();
+    for r in regions.iter() {
+        if seen.contains(&r.name.as_str()) {
+            continue;
+        }
+        seen.push(&r.name);
         let region_override = inner.overrides.iter().find(|o| o.scope == Scope::Region(r.name.clone())).map(|o| o.kind);
         let ups: Vec<bool> = r
             .endpoints
@@ -366,4 +378,103 @@ fn build_view(state: &State, inner: &mut Inner, unknown_is_up: bool) -> HealthVi
         }
     }
     view
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::{Endpoint, ProbeKind};
+
+    fn target(port: u16) -> Arc<ProbeTarget> {
+        Arc::new(ProbeTarget {
+            kind: ProbeKind::Tcp(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+            interval: Duration::from_secs(3600),
+            timeout: Duration::from_secs(1),
+            fall: 1,
+            rise: 1,
+        })
+    }
+
+    fn region(name: &str, addr: [u8; 4], target: &Arc<ProbeTarget>) -> RegionTargets {
+        let endpoints = vec![Endpoint { addr: IpAddr::from(addr), target: Some(Arc::clone(target)) }];
+        RegionTargets { name: name.to_string(), endpoints, min_healthy: 1, slow_start: None }
+    }
+
+    fn result(ok: bool) -> ProbeResult {
+        ProbeResult { ok, rtt: Duration::from_millis(2), detail: String::new() }
+    }
+
+    /// The monitor learns its regions from `sync` and sends views to its
+    /// callback only when they differ from the last one (the view served at
+    /// start counts as the last): unknown-as-up at start sends nothing, a
+    /// fall sends the region down, a repeat failure or an idle publish sends
+    /// nothing, and an RTT-only change keeps the availability identity.
+    /// (No await in the test, so the spawned probers never run.)
+    #[tokio::test]
+    async fn views_go_to_the_callback_when_they_change() {
+        let sent: Arc<Mutex<Vec<Arc<HealthView>>>> = Arc::default();
+        let sink = Arc::clone(&sent);
+        let views = || sent.lock().unwrap().clone();
+        let serving = Arc::new(HealthView::all_up());
+        let publish: Publish = Box::new(move |v| sink.lock().unwrap().push(v));
+        let m = Monitor::new(HealthSettings::default(), Arc::new(NoObserver), serving, publish);
+        let (eu, us) = (target(9), target(10));
+        // "eu" twice: the second definition is probed but not judged.
+        m.sync(vec![
+            region("eu", [192, 0, 2, 1], &eu),
+            region("us", [192, 0, 2, 2], &us),
+            region("eu", [192, 0, 2, 9], &us),
+        ]);
+        assert!(views().is_empty(), "unknown counts as up: the served view still holds");
+        assert_eq!(m.target_states().len(), 2, "one prober per distinct target");
+
+        m.on_result(&eu, result(false));
+        let v = views();
+        assert_eq!(v.len(), 1);
+        assert!(!v[0].is_up("eu") && v[0].is_up("us"));
+        m.on_result(&eu, result(false));
+        m.publish();
+        assert_eq!(views().len(), 1, "nothing changed: nothing sent");
+
+        m.on_result(&eu, result(true));
+        let v = views();
+        assert_eq!(v.len(), 2);
+        assert!(v[1].is_up("eu") && v[1].rtt_ms("eu").is_some());
+        assert_ne!(v[1].availability(), v[0].availability());
+
+        // Reconfigured without "eu": its RTT goes, its availability did not change.
+        m.sync(vec![region("us", [192, 0, 2, 2], &us)]);
+        let v = views();
+        assert_eq!(v.len(), 3);
+        assert!(v[2].rtt_ms("eu").is_none());
+        assert_eq!(v[2].availability(), v[1].availability(), "caches keyed on availability survive");
+        assert_eq!(m.target_states().len(), 1, "the gone target's prober stopped");
+    }
+
+    /// The arrow points one way: health is handed regions and hands out
+    /// views; it imports neither the snapshot nor the modules that read or
+    /// own it, nor the zone and policy types (which import health).
+    #[test]
+    fn health_imports_nothing_downstream() {
+        fn sources(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+                let p = e.path();
+                if p.is_dir() {
+                    sources(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        sources(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/health"), &mut files);
+        assert!(files.len() > 4, "{files:?}");
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for module in ["state", "answer", "server", "zone", "policy"] {
+                let path = format!("crate::{module}");
+                assert!(!text.contains(&path), "{} uses {path}", f.display());
+            }
+        }
+    }
 }

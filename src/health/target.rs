@@ -58,3 +58,16 @@ pub struct Endpoint {
     pub addr: std::net::IpAddr,
     pub target: Option<std::sync::Arc<ProbeTarget>>,
 }
+
+/// One region as health judges it: its endpoints and how many must be up.
+/// The server hands these over (`Monitor::sync`), so health reads no zones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionTargets {
+    pub name: String,
+    /// One per answered address, in the region's order.
+    pub endpoints: Vec<Endpoint>,
+    /// Healthy endpoints needed for the region to be up.
+    pub min_healthy: usize,
+    /// Ramp a returning region up over this long.
+    pub slow_start: Option<std::time::Duration>,
+}

@@ -1,6 +1,8 @@
 //! Sockets and process life: bind, serve UDP and TCP, reload on SIGHUP,
 //! stop cleanly on SIGTERM/SIGINT.
 
+mod error;
+mod published;
 mod reload;
 mod tcp;
 mod udp;
@@ -9,6 +11,8 @@ mod udp_batch;
 #[cfg(target_os = "linux")]
 mod udp_wake;
 
+pub use error::ServeError;
+pub use published::{health_targets, Published};
 pub use reload::Reloader;
 
 use std::net::SocketAddr;
@@ -18,8 +22,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
-
-use crate::state::SharedState;
 
 /// Settings of the listeners.
 #[derive(Debug, Clone)]
@@ -38,7 +40,7 @@ pub struct ServeOptions {
 pub use tcp::Limits as TcpLimits;
 
 /// Bind every address (UDP and TCP) before serving, so a port clash fails the start.
-pub async fn serve(state: SharedState, opts: ServeOptions, reloader: Arc<Reloader>) -> anyhow::Result<()> {
+pub async fn serve(state: Arc<Published>, opts: ServeOptions, reloader: Arc<Reloader>) -> Result<(), ServeError> {
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let mut udp_sockets = Vec::new();
@@ -46,8 +48,9 @@ pub async fn serve(state: SharedState, opts: ServeOptions, reloader: Arc<Reloade
     // Several blocking receivers per address, so UDP uses every core.
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     for addr in &opts.listen {
-        let udp = udp::bind_all(*addr, workers).map_err(|e| anyhow::anyhow!("cannot bind UDP {addr}: {e}"))?;
-        let tcp = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot bind TCP {addr}: {e}"))?;
+        let bind = |proto| move |source| ServeError::Bind { proto, addr: *addr, source };
+        let udp = udp::bind_all(*addr, workers).map_err(bind("UDP"))?;
+        let tcp = TcpListener::bind(addr).await.map_err(bind("TCP"))?;
         udp_sockets.push(udp);
         tcp_listeners.push(tcp);
     }
@@ -60,15 +63,20 @@ pub async fn serve(state: SharedState, opts: ServeOptions, reloader: Arc<Reloade
         clock: quanta::Clock::new(),
     };
     #[cfg(target_os = "linux")]
-    udp_wake::install().map_err(|e| anyhow::anyhow!("cannot install the UDP wake-up signal handler: {e}"))?;
+    udp_wake::install().map_err(ServeError::WakeSignal)?;
     let mut udp_threads = Vec::new();
     // The sockets stay here too: shutting them down wakes their receivers (`udp_wake`).
     for socks in &udp_sockets {
-        info!(addr = %socks[0].local_addr()?, workers, sockets = socks.len(), "serving UDP");
+        let addr = socks[0].local_addr().map_err(ServeError::LocalAddr)?;
+        info!(%addr, workers, sockets = socks.len(), "serving UDP");
         for i in 0..workers {
+            let receiver = |source| ServeError::Receiver { addr, index: i, source };
             // Its own socket, or a share of the one (see `udp::bind_all`).
-            let (sock, cx) = (socks[i % socks.len()].try_clone()?, udp_cx.clone());
-            let t = std::thread::Builder::new().name(format!("udp-{i}")).spawn(move || udp::run(sock, cx))?;
+            let (sock, cx) = (socks[i % socks.len()].try_clone().map_err(receiver)?, udp_cx.clone());
+            let t = std::thread::Builder::new()
+                .name(format!("udp-{i}"))
+                .spawn(move || udp::run(sock, cx))
+                .map_err(receiver)?;
             udp_threads.push(t);
         }
     }
@@ -80,7 +88,7 @@ pub async fn serve(state: SharedState, opts: ServeOptions, reloader: Arc<Reloade
     // One set of connection counts over every TCP listener.
     let conns = Arc::new(tcp::Connections::default());
     for listener in tcp_listeners {
-        info!(addr = %listener.local_addr()?, "serving TCP");
+        info!(addr = %listener.local_addr().map_err(ServeError::LocalAddr)?, "serving TCP");
         tracker.spawn(tcp::run(
             listener,
             state.clone(),

@@ -7,12 +7,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::published::{health_targets, Published};
+use crate::answer::Snapshot;
 use crate::config::ServerConfig;
-use crate::state::{SharedState, State};
 
 pub struct Reloader {
     pub cfg: ServerConfig,
-    pub state: SharedState,
+    pub state: Arc<Published>,
     /// Re-synced after a reload: new targets start probing, gone ones stop.
     pub monitor: Option<Arc<crate::health::Monitor>>,
     /// Where reloads are counted.
@@ -29,23 +30,20 @@ impl Reloader {
     }
 
     fn load_and_swap(&self, why: &str) -> bool {
-        match State::load(&self.cfg) {
-            Ok(new) => {
-                // Health is not configuration: keep whatever view is current,
-                // atomically against a concurrent health publish.
-                let (zones, geo, fast) = (Arc::clone(&new.zones), new.geo.clone(), Arc::clone(&new.fast));
-                self.state.rcu(|cur| State {
-                    zones: Arc::clone(&zones),
-                    geo: geo.clone(),
-                    health: Arc::clone(&cur.health),
-                    fast: Arc::clone(&fast),
-                });
+        match Snapshot::load(&self.cfg) {
+            Ok(loaded) => {
+                // Health is not configuration: keep whatever view is current.
+                self.state.publish_config(&loaded);
                 tracing::info!(reason = why, "reloaded configuration");
                 if let Some(m) = &self.monitor {
-                    let m = Arc::clone(m);
-                    // sync() spawns probers: it needs the runtime, not this blocking thread.
+                    // The regions of the snapshot current now (a later reload
+                    // may have swapped in after this one), told here rather
+                    // than from a task of its own, which could run after a
+                    // later reload's. sync() spawns probers: it needs the
+                    // runtime's context.
                     if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                        handle.spawn(async move { m.sync() });
+                        let _runtime = handle.enter();
+                        m.sync(health_targets(&self.state.load().zones));
                     }
                 }
                 true

@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
+use super::Published;
 use crate::answer::{respond_metered, Transport};
 use crate::metrics::Metrics;
-use crate::state::SharedState;
 
 /// Caps on TCP clients. A connection handles one query at a time (answers
 /// go out in order), so a client has at most one query in flight per connection.
@@ -83,7 +83,7 @@ impl Drop for Slot {
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     listener: TcpListener,
-    state: SharedState,
+    state: Arc<Published>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     idle: Duration,
@@ -128,7 +128,7 @@ pub async fn run(
 async fn connection(
     mut stream: TcpStream,
     src: std::net::SocketAddr,
-    state: SharedState,
+    state: Arc<Published>,
     shutdown: CancellationToken,
     idle: Duration,
     read_timeout: Duration,

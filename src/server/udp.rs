@@ -14,15 +14,16 @@ use std::time::Duration;
 use std::time::Instant;
 use tracing::debug;
 
+use super::Published;
 #[cfg(not(target_os = "linux"))]
 use crate::answer::look_ahead;
 #[cfg(target_os = "linux")]
 use crate::answer::look_ahead_into;
+use crate::answer::Snapshot;
 use crate::answer::{respond_observed_into, Ahead, Transport};
 use crate::metrics::Metrics;
 use crate::metrics::QueryObservation;
 use crate::rrl::{self, Limiter};
-use crate::state::{SharedState, State};
 
 /// How often a blocked receiver looks at the stop flag where it cannot be
 /// woken (elsewhere than Linux; on Linux see `udp_wake`).
@@ -75,7 +76,7 @@ fn bind(addr: SocketAddr, reuse_port: bool, recv_buf: usize) -> std::io::Result<
 /// What the UDP receivers share.
 #[derive(Clone)]
 pub struct UdpContext {
-    pub state: SharedState,
+    pub state: Arc<Published>,
     pub metrics: Option<Arc<Metrics>>,
     pub rrl: Option<Arc<Limiter>>,
     pub stop: Arc<AtomicBool>,
@@ -120,7 +121,7 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
     // This thread's own reference to the current snapshot: checking it is
     // still current is one atomic load, where `ArcSwap::load` takes and
     // returns a debt slot (3-4 % of the user time of an ECS answer).
-    let mut current = arc_swap::Cache::new(Arc::clone(&cx.state));
+    let mut current = cx.state.cache();
     loop {
         let received = batch.recv(&sock);
         // Stop shuts the socket down, so every receive after it returns at once.
@@ -143,7 +144,7 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
         // reload takes effect at the next batch, and each answer is timed
         // at the batch's mean (`Metrics::count_batch`).
         let started = cx.clock.raw();
-        let snapshot: &State = current.load();
+        let snapshot: &Snapshot = current.load();
         let (rx, tx) = batch.split();
         // Every query of the batch is looked at before any is answered, so
         // the cache misses of their decisions overlap (`look_ahead`).
@@ -235,7 +236,7 @@ fn guarded<T>(src: &SocketAddr, packet: &[u8], f: impl FnOnce() -> T) -> Option<
 #[allow(clippy::too_many_arguments)]
 fn answer_guarded(
     cx: &UdpContext,
-    state: &State,
+    state: &Snapshot,
     packet: &[u8],
     ahead: Option<&Ahead<'_, '_>>,
     src: &SocketAddr,
@@ -255,7 +256,7 @@ fn answer_guarded(
 #[allow(clippy::too_many_arguments)]
 fn answer(
     cx: &UdpContext,
-    state: &State,
+    state: &Snapshot,
     packet: &[u8],
     ahead: Option<&Ahead<'_, '_>>,
     src: &SocketAddr,

@@ -21,7 +21,8 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::state::SharedState;
+use super::Published;
+use crate::answer::Snapshot;
 
 /// SIGURG: ignored by default (a stray one harms nothing) and left alone by
 /// tokio and the standard library.
@@ -74,8 +75,8 @@ pub fn shut_down<'a>(sockets: impl IntoIterator<Item = &'a UdpSocket>) {
 /// look; if so, poke the receivers. Holds only a weak reference to the last
 /// snapshot seen (so it keeps none alive, and an address reused by a later
 /// snapshot cannot pass for it).
-pub async fn watch(state: SharedState, threads: Vec<libc::pthread_t>, every: Duration) {
-    let mut seen: Weak<crate::state::State> = Arc::downgrade(&state.load_full());
+pub async fn watch(state: Arc<Published>, threads: Vec<libc::pthread_t>, every: Duration) {
+    let mut seen: Weak<Snapshot> = Arc::downgrade(&state.load_full());
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -1,0 +1,16 @@
+//! Why serving could not start.
+
+use std::net::SocketAddr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// `proto` is "UDP" or "TCP".
+    #[error("cannot bind {proto} {addr}: {source}")]
+    Bind { proto: &'static str, addr: SocketAddr, source: std::io::Error },
+    #[error("cannot install the UDP wake-up signal handler: {0}")]
+    WakeSignal(std::io::Error),
+    #[error("cannot start UDP receiver {index} on {addr}: {source}")]
+    Receiver { addr: SocketAddr, index: usize, source: std::io::Error },
+    #[error("cannot read the address of a bound socket: {0}")]
+    LocalAddr(std::io::Error),
+}
