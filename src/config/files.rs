@@ -22,6 +22,11 @@ pub const MAX_FILE_BYTES: u64 = 256 << 20;
 /// Most `$INCLUDE` files one zone may reach, counted with repeats.
 const MAX_INCLUDES: usize = 10_000;
 
+/// Deepest `$INCLUDE` nesting. Paths are compared as written, so a file that
+/// includes itself as `sub/../a.zone` is only caught by depth; the check recurses
+/// on a reload's blocking thread, whose stack is small.
+const MAX_DEPTH: usize = 64;
+
 /// The bytes of a regular file, or why it cannot be one. The message does not
 /// repeat the path (callers put it in [`ConfigError::file`]).
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, String> {
@@ -130,6 +135,12 @@ fn expanded_size(
     count: &mut usize,
 ) -> Result<u64, ConfigError> {
     let mut total = text.len() as u64;
+    if stack.len() >= MAX_DEPTH {
+        return Err(whole(
+            file,
+            format!("is nested more than {MAX_DEPTH} $INCLUDEs deep (does a file include itself?)"),
+        ));
+    }
     stack.push(file.to_path_buf());
     for inc in master_includes(file, text) {
         *count += 1;
@@ -184,7 +195,9 @@ fn stamp(path: &Path) -> Option<Stamp> {
 /// Each input's direct references, kept while its modification time and size
 /// stay the same: the watcher asks every interval, and a big zone should not
 /// be parsed again when nothing changed.
-static REFS: Mutex<Option<HashMap<PathBuf, (Stamp, Vec<PathBuf>)>>> = Mutex::new(None);
+static REFS: Mutex<Option<RefCache>> = Mutex::new(None);
+
+type RefCache = HashMap<PathBuf, (Stamp, Vec<PathBuf>)>;
 
 /// Every file the zones in `dir` include, directly (`include`) or through
 /// `$INCLUDE`, for the change watcher. Unreadable files are skipped here:
@@ -197,10 +210,11 @@ pub fn zone_inputs(dir: &Path) -> Vec<PathBuf> {
     let old = guard.take().unwrap_or_default();
     let mut new = HashMap::new();
     let mut seen: HashSet<PathBuf> = HashSet::new();
-    let mut todo: Vec<(PathBuf, bool)> = zones.into_iter().map(|z| (z, true)).collect();
+    // (file, is a zone TOML, include depth)
+    let mut todo: Vec<(PathBuf, bool, usize)> = zones.into_iter().map(|z| (z, true, 0)).collect();
     let mut out = Vec::new();
-    while let Some((file, is_toml)) = todo.pop() {
-        if !seen.insert(file.clone()) || seen.len() > MAX_INCLUDES {
+    while let Some((file, is_toml, depth)) = todo.pop() {
+        if depth > MAX_DEPTH || !seen.insert(file.clone()) || seen.len() > MAX_INCLUDES {
             continue;
         }
         if !is_toml {
@@ -215,7 +229,7 @@ pub fn zone_inputs(dir: &Path) -> Vec<PathBuf> {
                 Err(_) => Vec::new(),
             },
         };
-        todo.extend(refs.iter().map(|r| (r.clone(), false)));
+        todo.extend(refs.iter().map(|r| (r.clone(), false, depth + 1)));
         new.insert(file, (st, refs));
     }
     *guard = Some(new);
@@ -274,6 +288,10 @@ mod tests {
         std::fs::write(d.join("b.zone"), "$INCLUDE a.zone\n").unwrap();
         let e = check_master_includes(&d.join("a.zone"), &a).unwrap_err();
         assert!(e.message.contains("includes itself"), "{e}");
+        // The same loop written so the paths differ each time: stopped by depth.
+        std::fs::write(d.join("b.zone"), "$INCLUDE sub/../b.zone\n").unwrap();
+        let e = check_master_includes(&d.join("a.zone"), &a).unwrap_err();
+        assert!(e.message.contains("more than 64 $INCLUDEs deep"), "{e}");
         let _ = std::fs::remove_dir_all(&d);
     }
 
