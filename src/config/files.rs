@@ -176,7 +176,12 @@ fn toml_includes(file: &Path, text: &str) -> Vec<PathBuf> {
         include: Option<toml::Value>,
     }
     let base = file.parent().unwrap_or(Path::new("."));
-    let Ok(IncludeOnly { include: Some(v) }) = toml::from_str::<IncludeOnly>(text) else { return Vec::new() };
+    // `include` is a top-level key, so it comes before the first table header:
+    // parse only that head (a big zone is mostly tables). A head cut inside a
+    // multi-line value does not parse; then the whole text is parsed.
+    let head_end = text.find("\n[").map_or(text.len(), |i| i + 1);
+    let parsed = toml::from_str::<IncludeOnly>(&text[..head_end]).or_else(|_| toml::from_str::<IncludeOnly>(text));
+    let Ok(IncludeOnly { include: Some(v) }) = parsed else { return Vec::new() };
     let names: Vec<&str> = match &v {
         toml::Value::String(s) => vec![s.as_str()],
         toml::Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect(),
@@ -298,7 +303,7 @@ mod tests {
     #[test]
     fn zone_inputs_lists_included_and_dollar_included_files() {
         let d = tmp("inputs");
-        std::fs::write(d.join("z.toml"), "origin = \"z.\"\ninclude = [\"a.zone\"]\n").unwrap();
+        std::fs::write(d.join("z.toml"), "origin = \"z.\"\ninclude = [\n\"a.zone\"]\n[soa]\nx = 1\n").unwrap();
         std::fs::write(d.join("a.zone"), "$INCLUDE ../inputs-outside.zone\n").unwrap();
         let mut got = zone_inputs(&d);
         got.sort();
