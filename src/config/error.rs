@@ -35,11 +35,9 @@ pub struct Source {
 
 impl Source {
     pub fn read(path: &Path) -> Result<Source, ConfigError> {
-        match std::fs::read_to_string(path) {
+        match super::files::read_text(path) {
             Ok(text) => Ok(Source { path: path.to_path_buf(), text }),
-            Err(e) => {
-                Err(ConfigError { file: path.to_path_buf(), line: 0, col: 0, message: format!("cannot read: {e}") })
-            }
+            Err(message) => Err(ConfigError { file: path.to_path_buf(), line: 0, col: 0, message }),
         }
     }
 

@@ -1,11 +1,15 @@
 //! Configuration: the server file (`meridian.toml`), the zone TOML files and
 //! their validation. Every error names FILE:LINE:COL.
 
+mod countries;
 mod error;
+pub mod files;
 mod server_file;
+mod validate;
 pub mod zone_file;
 
 pub use error::{ConfigError, Source};
+pub use files::zone_inputs;
 pub use server_file::{ServerConfig, DEFAULT_GEOIP, DEFAULT_LISTEN};
 
 use std::path::{Path, PathBuf};
@@ -25,7 +29,10 @@ pub fn parse_zone_file(path: &Path) -> Result<ParsedZoneFile, ConfigError> {
 /// to resolve `include`).
 pub fn parse_zone_source(source: Source) -> Result<ParsedZoneFile, ConfigError> {
     match toml::from_str::<zone_file::ZoneFile>(&source.text) {
-        Ok(zone) => Ok(ParsedZoneFile { source, zone }),
+        Ok(zone) => {
+            validate::zone_file(&source, &zone)?;
+            Ok(ParsedZoneFile { source, zone })
+        }
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
             let msg = e.message().trim().to_string();
@@ -34,18 +41,28 @@ pub fn parse_zone_source(source: Source) -> Result<ParsedZoneFile, ConfigError> 
     }
 }
 
-/// The `*.toml` files of a zones directory, sorted so load order is stable.
-pub fn zone_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+/// The zone files of a zones directory, read, in sorted order so load order is
+/// stable. An entry named like a zone file that cannot be read (a directory,
+/// a dangling symlink, a FIFO, unreadable) is an error, so a reload keeps the
+/// old zone; only an entry that is gone removes its zone.
+pub fn zone_sources(dir: &Path) -> Result<Vec<Source>, ConfigError> {
     let entries = std::fs::read_dir(dir).map_err(|e| ConfigError {
         file: dir.to_path_buf(),
         line: 0,
         col: 0,
         message: format!("cannot read zones directory: {e}"),
     })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
-        .collect();
+    let mut files: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| files::is_zone_file_name(p)).collect();
     files.sort();
-    Ok(files)
+    let mut sources = Vec::with_capacity(files.len());
+    for file in files {
+        match Source::read(&file) {
+            Ok(s) => sources.push(s),
+            // Deleted between listing and reading: as gone as if never listed.
+            Err(_) if std::fs::symlink_metadata(&file).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(sources)
 }

@@ -70,20 +70,20 @@ pub struct ProbeSpec {
     /// For http/https: URL with an `{addr}` placeholder.
     pub url: Option<Spanned<String>>,
     /// For tcp: the port to connect to.
-    pub port: Option<u16>,
+    pub port: Option<Spanned<u16>>,
     pub method: Option<String>,
-    pub host: Option<String>,
+    pub host: Option<Spanned<String>>,
     /// Accepted status codes, inclusive range (default [200, 399]).
     pub status: Option<Spanned<Vec<u16>>>,
     pub body: Option<String>,
     pub body_limit: Option<usize>,
     pub verify_tls: Option<bool>,
     /// PEM CA file (relative to the zone file) to trust instead of system roots.
-    pub ca: Option<String>,
+    pub ca: Option<Spanned<String>>,
     pub interval: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
-    pub fall: Option<u32>,
-    pub rise: Option<u32>,
+    pub fall: Option<Spanned<u32>>,
+    pub rise: Option<Spanned<u32>>,
     /// Address probed instead of the answered one: one address for all, or a
     /// table answered-address → probed-address.
     pub probe_addr: Option<Spanned<toml::Value>>,

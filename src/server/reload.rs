@@ -60,6 +60,7 @@ impl Reloader {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&self.cfg.zones)
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
+        files.extend(crate::config::zone_inputs(&self.cfg.zones)); // `include`d and `$INCLUDE`d files
         files.push(self.cfg.geoip_path().0);
         if let Some(asn) = &self.cfg.geoip_asn {
             files.push(asn.clone());

@@ -10,7 +10,7 @@ use std::ops::Range;
 use std::path::Path;
 
 use super::{Node, RRset, Zone, Zones};
-use crate::config::{parse_zone_file, zone_files, ConfigError, ParsedZoneFile, Source};
+use crate::config::{parse_zone_source, zone_sources, ConfigError, ParsedZoneFile, Source};
 
 /// Types an operator may write in a zone (SOA comes from `[soa]`).
 const ALLOWED: &[RecordType] = &[
@@ -28,8 +28,8 @@ const ALLOWED: &[RecordType] = &[
 /// Load every `*.toml` zone in `dir`. The first error stops the load.
 pub fn load_zones(dir: &Path) -> Result<Zones, ConfigError> {
     let mut zones = Zones::default();
-    for file in zone_files(dir)? {
-        let parsed = parse_zone_file(&file)?;
+    for source in zone_sources(dir)? {
+        let parsed = parse_zone_source(source)?;
         let zone = build_zone(&parsed)?;
         if let Some(other) = zones.zones.iter().find(|z| z.origin == zone.origin) {
             let span = parsed.zone.origin.span();
@@ -173,7 +173,10 @@ impl Builder<'_> {
     fn include(&mut self, file: &str, span: Range<usize>, ttl: u32) -> Result<(), ConfigError> {
         let base = self.src.path.parent().unwrap_or(Path::new("."));
         let path = base.join(file);
-        let inc = Source::read(&path).map_err(|e| self.src.error(span.clone(), e.message))?;
+        let inc = Source::read(&path).map_err(|e| self.src.error(span.clone(), e.to_string()))?;
+        // hickory reads `$INCLUDE`d files itself, with no check of what they are.
+        crate::config::files::check_master_includes(&path, &inc.text)
+            .map_err(|e| self.src.error(span.clone(), e.to_string()))?;
         // The zone parser needs a default TTL for lines without one.
         let text = format!("$TTL {ttl}\n{}", inc.text);
         let (_, sets) =

@@ -178,7 +178,7 @@ fn probe_target(
             ProbeKind::Http(HttpProbe {
                 url: full,
                 method: p.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase(),
-                host: p.host.clone(),
+                host: p.host.as_ref().map(|h| h.get_ref().clone()),
                 status,
                 body: p.body.clone(),
                 body_limit: p.body_limit.unwrap_or(64 * 1024),
@@ -186,7 +186,7 @@ fn probe_target(
                 ca_file: match &p.ca {
                     None => None,
                     Some(c) => {
-                        let path = base.join(c);
+                        let path = base.join(c.get_ref());
                         if !path.is_file() {
                             return Err(src.error(p.kind.span(), format!("ca file {} does not exist", path.display())));
                         }
@@ -196,12 +196,18 @@ fn probe_target(
             })
         }
         "tcp" => {
-            let port = p.port.ok_or_else(|| src.error(p.kind.span(), "a tcp probe needs `port`"))?;
+            let port = *p.port.as_ref().ok_or_else(|| src.error(p.kind.span(), "a tcp probe needs `port`"))?.get_ref();
             ProbeKind::Tcp(std::net::SocketAddr::new(probed, port))
         }
         other => return Err(src.error(p.kind.span(), format!("probe type {other:?} is not one of http, https, tcp"))),
     };
-    Ok(ProbeTarget { kind, interval, timeout, fall: p.fall.unwrap_or(3).max(1), rise: p.rise.unwrap_or(2).max(1) })
+    Ok(ProbeTarget {
+        kind,
+        interval,
+        timeout,
+        fall: p.fall.as_ref().map_or(3, |f| *f.get_ref()).max(1),
+        rise: p.rise.as_ref().map_or(2, |r| *r.get_ref()).max(1),
+    })
 }
 
 fn region_id(src: &Source, regions: &[Region], name: &str, span: Range<usize>) -> Result<RegionId, ConfigError> {

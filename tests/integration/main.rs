@@ -19,3 +19,4 @@ mod policies;
 mod probe_inputs;
 mod resolver;
 mod udp_burst;
+mod zone_files;

@@ -1,0 +1,313 @@
+//! Reading configuration inputs safely, and knowing which files a zone is
+//! made of.
+//!
+//! Only regular files are read, and never more than [`MAX_FILE_BYTES`]: a FIFO
+//! named as an include would hang a load forever and a device such as
+//! `/dev/zero` would fill memory. The file type is checked on the opened file
+//! (opened non-blocking), so a path swapped for a FIFO after a check cannot
+//! block the open either.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use super::ConfigError;
+
+/// The largest zone, include or CA file read (a 45 MB zone is the largest seen).
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// Most `$INCLUDE` files one zone may reach, counted with repeats.
+const MAX_INCLUDES: usize = 10_000;
+
+/// Deepest `$INCLUDE` nesting. Paths are compared as written, so a file that
+/// includes itself as `sub/../a.zone` is only caught by depth; the check recurses
+/// on a reload's blocking thread, whose stack is small.
+const MAX_DEPTH: usize = 64;
+
+/// The bytes of a regular file, or why it cannot be one. The message does not
+/// repeat the path (callers put it in [`ConfigError::file`]).
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, String> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| open_error(path, &e))?;
+    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    if let Some(what) = not_regular(&meta.file_type()) {
+        return Err(format!("is {what}, not a regular file"));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // The file may grow while it is read: bound the read, not only the stat.
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// [`read_bytes`] as UTF-8 text.
+pub fn read_text(path: &Path) -> Result<String, String> {
+    String::from_utf8(read_bytes(path)?)
+        .map_err(|e| format!("is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
+}
+
+fn too_big(len: u64) -> String {
+    format!("is {len} bytes or more; the limit is {} MiB", MAX_FILE_BYTES >> 20)
+}
+
+fn open_error(path: &Path, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        if let Ok(target) = std::fs::read_link(path) {
+            return format!("is a symbolic link to {}, which does not exist", target.display());
+        }
+        return "does not exist".into();
+    }
+    format!("cannot read: {e}")
+}
+
+fn not_regular(t: &std::fs::FileType) -> Option<&'static str> {
+    if t.is_file() {
+        None
+    } else if t.is_dir() {
+        Some("a directory")
+    } else if t.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if t.is_char_device() || t.is_block_device() {
+        Some("a device")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else {
+        Some("not a file")
+    }
+}
+
+/// Whether a directory entry is a zone file: `*.toml`, not hidden (editors
+/// keep lock files such as Emacs's `.#zone.toml`, a dangling symlink, there).
+pub fn is_zone_file_name(path: &Path) -> bool {
+    let hidden = path.file_name().and_then(|n| n.to_str()).is_none_or(|n| n.starts_with('.'));
+    path.extension().is_some_and(|x| x == "toml") && !hidden
+}
+
+/// The `$INCLUDE` targets of master-file text, resolved as hickory does:
+/// relative to the including file's directory. Only the first token after
+/// `$INCLUDE` at the start of a line counts (hickory accepts nothing else).
+pub fn master_includes(file: &Path, text: &str) -> Vec<PathBuf> {
+    let base = file.parent().unwrap_or(Path::new("."));
+    text.lines()
+        .filter_map(|line| line.strip_prefix("$INCLUDE"))
+        .filter(|rest| rest.starts_with([' ', '\t']))
+        .filter_map(|rest| rest.split(';').next().and_then(|r| r.split_whitespace().next()))
+        .map(|target| base.join(target))
+        .collect()
+}
+
+/// Checks every file a master file reaches through `$INCLUDE` before the zone
+/// parser reads them itself (it would block on a FIFO and read a device
+/// forever): each must be a regular file, and all of them together, counted
+/// as often as they are included, must stay within [`MAX_FILE_BYTES`].
+pub fn check_master_includes(file: &Path, text: &str) -> Result<(), ConfigError> {
+    let mut sizes: HashMap<PathBuf, u64> = HashMap::new();
+    let mut count = 0;
+    let total = expanded_size(file, text, &mut Vec::new(), &mut sizes, &mut count)?;
+    if total > MAX_FILE_BYTES {
+        return Err(whole(file, format!("with its $INCLUDEs expands to {total} bytes; the limit is 256 MiB")));
+    }
+    Ok(())
+}
+
+fn whole(file: &Path, message: String) -> ConfigError {
+    ConfigError { file: file.to_path_buf(), line: 0, col: 0, message }
+}
+
+/// Bytes the parser reads for `file` with everything it includes, memoised
+/// per file; `stack` holds the includers to find a file that includes itself.
+fn expanded_size(
+    file: &Path,
+    text: &str,
+    stack: &mut Vec<PathBuf>,
+    sizes: &mut HashMap<PathBuf, u64>,
+    count: &mut usize,
+) -> Result<u64, ConfigError> {
+    let mut total = text.len() as u64;
+    if stack.len() >= MAX_DEPTH {
+        return Err(whole(
+            file,
+            format!("is nested more than {MAX_DEPTH} $INCLUDEs deep (does a file include itself?)"),
+        ));
+    }
+    stack.push(file.to_path_buf());
+    for inc in master_includes(file, text) {
+        *count += 1;
+        if *count > MAX_INCLUDES {
+            return Err(whole(file, format!("reaches more than {MAX_INCLUDES} $INCLUDEs")));
+        }
+        if stack.contains(&inc) {
+            return Err(whole(&inc, format!("includes itself (through {})", file.display())));
+        }
+        let size = match sizes.get(&inc) {
+            Some(s) => *s,
+            None => {
+                let inc_text =
+                    read_text(&inc).map_err(|m| whole(&inc, format!("{m} ($INCLUDE in {})", file.display())))?;
+                let s = expanded_size(&inc, &inc_text, stack, sizes, count)?;
+                sizes.insert(inc.clone(), s);
+                s
+            }
+        };
+        total = total.saturating_add(size);
+        if total > MAX_FILE_BYTES {
+            break; // the caller reports it; no need to look further
+        }
+    }
+    stack.pop();
+    Ok(total)
+}
+
+/// The files a zone TOML names in `include`, resolved against its directory.
+fn toml_includes(file: &Path, text: &str) -> Vec<PathBuf> {
+    #[derive(serde::Deserialize)]
+    struct IncludeOnly {
+        include: Option<toml::Value>,
+    }
+    let base = file.parent().unwrap_or(Path::new("."));
+    // `include` is a top-level key, so it comes before the first table header:
+    // parse only that head (a big zone is mostly tables). A head cut inside a
+    // multi-line value does not parse; then the whole text is parsed.
+    let head_end = text.find("\n[").map_or(text.len(), |i| i + 1);
+    let parsed = toml::from_str::<IncludeOnly>(&text[..head_end]).or_else(|_| toml::from_str::<IncludeOnly>(text));
+    let Ok(IncludeOnly { include: Some(v) }) = parsed else { return Vec::new() };
+    let names: Vec<&str> = match &v {
+        toml::Value::String(s) => vec![s.as_str()],
+        toml::Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect(),
+        _ => Vec::new(),
+    };
+    names.into_iter().map(|n| base.join(n)).collect()
+}
+
+type Stamp = (Option<SystemTime>, u64);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok(), meta.len()))
+}
+
+/// Each input's direct references, kept while its modification time and size
+/// stay the same: the watcher asks every interval, and a big zone should not
+/// be parsed again when nothing changed.
+static REFS: Mutex<Option<RefCache>> = Mutex::new(None);
+
+type RefCache = HashMap<PathBuf, (Stamp, Vec<PathBuf>)>;
+
+/// Every file the zones in `dir` include, directly (`include`) or through
+/// `$INCLUDE`, for the change watcher. Unreadable files are skipped here:
+/// the reload they trigger reports them.
+pub fn zone_inputs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let zones: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_zone_file_name(p)).collect();
+    let mut guard = REFS.lock().unwrap_or_else(|p| p.into_inner());
+    let old = guard.take().unwrap_or_default();
+    let mut new = HashMap::new();
+    let mut seen: HashSet<PathBuf> = HashSet::new();
+    // (file, is a zone TOML, include depth)
+    let mut todo: Vec<(PathBuf, bool, usize)> = zones.into_iter().map(|z| (z, true, 0)).collect();
+    let mut out = Vec::new();
+    while let Some((file, is_toml, depth)) = todo.pop() {
+        if depth > MAX_DEPTH || !seen.insert(file.clone()) || seen.len() > MAX_INCLUDES {
+            continue;
+        }
+        if !is_toml {
+            out.push(file.clone());
+        }
+        let Some(st) = stamp(&file) else { continue };
+        let refs = match old.get(&file) {
+            Some((s, refs)) if *s == st => refs.clone(),
+            _ => match read_text(&file) {
+                Ok(text) if is_toml => toml_includes(&file, &text),
+                Ok(text) => master_includes(&file, &text),
+                Err(_) => Vec::new(),
+            },
+        };
+        todo.extend(refs.iter().map(|r| (r.clone(), false, depth + 1)));
+        new.insert(file, (st, refs));
+    }
+    *guard = Some(new);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("meridian-files-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn mkfifo(p: &Path) {
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        let d = tmp("kinds");
+        std::fs::write(d.join("ok"), "text").unwrap();
+        assert_eq!(read_text(&d.join("ok")).unwrap(), "text");
+        assert_eq!(read_text(&d.join("nothing")).unwrap_err(), "does not exist");
+        assert_eq!(read_text(&d).unwrap_err(), "is a directory, not a regular file");
+        std::os::unix::fs::symlink(d.join("gone"), d.join("dangling")).unwrap();
+        assert!(read_text(&d.join("dangling")).unwrap_err().contains("symbolic link to"), "names the target");
+        mkfifo(&d.join("fifo"));
+        // Would block forever without O_NONBLOCK and the type check.
+        assert_eq!(read_text(&d.join("fifo")).unwrap_err(), "is a FIFO (named pipe), not a regular file");
+        assert_eq!(read_text(Path::new("/dev/zero")).unwrap_err(), "is a device, not a regular file");
+        std::fs::write(d.join("bin"), [b'a', 0xff]).unwrap();
+        assert!(read_text(&d.join("bin")).unwrap_err().contains("not UTF-8"));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn include_targets_are_checked_before_the_parser_reads_them() {
+        let d = tmp("masters");
+        std::fs::write(d.join("a.zone"), "$INCLUDE b.zone ; the rest\nx IN A 192.0.2.1\n").unwrap();
+        std::fs::write(d.join("b.zone"), "$INCLUDE sub/c.zone\n").unwrap();
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::write(d.join("sub/c.zone"), "y IN A 192.0.2.2\n").unwrap();
+        let a = std::fs::read_to_string(d.join("a.zone")).unwrap();
+        assert_eq!(master_includes(&d.join("a.zone"), &a), vec![d.join("b.zone")]);
+        check_master_includes(&d.join("a.zone"), &a).unwrap();
+        mkfifo(&d.join("sub/fifo.zone"));
+        std::fs::write(d.join("b.zone"), "$INCLUDE sub/fifo.zone\n").unwrap();
+        let e = check_master_includes(&d.join("a.zone"), &a).unwrap_err();
+        assert_eq!(e.file, d.join("sub/fifo.zone"));
+        assert!(e.message.contains("FIFO") && e.message.contains("b.zone"), "{e}");
+        std::fs::write(d.join("b.zone"), "$INCLUDE a.zone\n").unwrap();
+        let e = check_master_includes(&d.join("a.zone"), &a).unwrap_err();
+        assert!(e.message.contains("includes itself"), "{e}");
+        // The same loop written so the paths differ each time: stopped by depth.
+        std::fs::write(d.join("b.zone"), "$INCLUDE sub/../b.zone\n").unwrap();
+        let e = check_master_includes(&d.join("a.zone"), &a).unwrap_err();
+        assert!(e.message.contains("more than 64 $INCLUDEs deep"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn zone_inputs_lists_included_and_dollar_included_files() {
+        let d = tmp("inputs");
+        std::fs::write(d.join("z.toml"), "origin = \"z.\"\ninclude = [\n\"a.zone\"]\n[soa]\nx = 1\n").unwrap();
+        std::fs::write(d.join("a.zone"), "$INCLUDE ../inputs-outside.zone\n").unwrap();
+        let mut got = zone_inputs(&d);
+        got.sort();
+        assert_eq!(got, vec![d.join("../inputs-outside.zone"), d.join("a.zone")]);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
