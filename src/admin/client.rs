@@ -8,7 +8,7 @@ use serde_json::Value;
 
 /// What to ask the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub enum AdminCommand {
     Status,
     Drain,
     Undrain,
@@ -18,7 +18,7 @@ pub enum Action {
 
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub action: Action,
+    pub command: AdminCommand,
     pub region: Option<String>,
     pub endpoint: Option<IpAddr>,
     /// Expiry of the override (drain, force-up, force-down).
@@ -34,13 +34,13 @@ pub fn run(addr: SocketAddr, token_file: &Path, req: &Request) -> anyhow::Result
 }
 
 fn validate(req: &Request) -> anyhow::Result<()> {
-    if req.action != Action::Status && req.region.is_none() {
+    if req.command != AdminCommand::Status && req.region.is_none() {
         anyhow::bail!("which region? e.g. `meridian admin drain eu-west`");
     }
     if req.endpoint.is_some() && req.region.is_none() {
         anyhow::bail!("--endpoint needs a region: `meridian admin drain REGION --endpoint ADDR`");
     }
-    if req.for_.is_some() && matches!(req.action, Action::Status | Action::Undrain) {
+    if req.for_.is_some() && matches!(req.command, AdminCommand::Status | AdminCommand::Undrain) {
         anyhow::bail!("--for applies to drain, force-up and force-down");
     }
     if req.for_.is_some_and(|d| d.is_zero()) {
@@ -80,7 +80,7 @@ async fn call(addr: SocketAddr, token_file: &Path, req: &Request) -> anyhow::Res
             crate::health::probe::describe(&e)
         )
     };
-    if req.action == Action::Status {
+    if req.command == AdminCommand::Status {
         let resp = client.get(format!("{base}/status")).send().await.map_err(unreachable)?;
         let (code, body) = (resp.status(), resp.text().await.map_err(unreachable)?);
         let mut v = parse(code, &body, token_file)?;
@@ -102,12 +102,12 @@ async fn call(addr: SocketAddr, token_file: &Path, req: &Request) -> anyhow::Res
     if let Some(ep) = req.endpoint {
         path.push_str(&format!("/endpoints/{}", segment(&ep.to_string())));
     }
-    let builder = match req.action {
-        Action::Undrain => client.delete(format!("{base}{path}/override")),
+    let builder = match req.command {
+        AdminCommand::Undrain => client.delete(format!("{base}{path}/override")),
         kind => {
             let name = match kind {
-                Action::Drain => "drain",
-                Action::ForceUp => "force-up",
+                AdminCommand::Drain => "drain",
+                AdminCommand::ForceUp => "force-up",
                 _ => "force-down",
             };
             let mut url = format!("{base}{path}/{name}");
@@ -124,7 +124,7 @@ async fn call(addr: SocketAddr, token_file: &Path, req: &Request) -> anyhow::Res
         Some(ep) => format!("{region} endpoint {ep}"),
         None => region.to_string(),
     };
-    Ok(confirmation(&what, req.action, &v))
+    Ok(confirmation(&what, req.command, &v))
 }
 
 /// The body of a successful answer, or an error saying what went wrong.
@@ -144,17 +144,17 @@ fn parse(code: reqwest::StatusCode, body: &str, token_file: &Path) -> anyhow::Re
     anyhow::bail!("{code}: {msg}")
 }
 
-fn confirmation(what: &str, action: Action, v: &Value) -> String {
-    if action == Action::Undrain {
+fn confirmation(what: &str, command: AdminCommand, v: &Value) -> String {
+    if command == AdminCommand::Undrain {
         return if v["cleared"].as_bool() == Some(true) {
             format!("{what}: override cleared\n")
         } else {
             format!("{what}: no override was set\n")
         };
     }
-    let state = match action {
-        Action::Drain => "drained",
-        Action::ForceUp => "forced up",
+    let state = match command {
+        AdminCommand::Drain => "drained",
+        AdminCommand::ForceUp => "forced up",
         _ => "forced down",
     };
     match v["override"]["until"].as_str() {

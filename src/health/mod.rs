@@ -1,15 +1,18 @@
-//! Health: probes (HTTP/HTTPS, TCP) → endpoint state machine (rise/fall,
-//! overrides, slow start) → an immutable `HealthView` swapped into the
+//! Health: probes (HTTP/HTTPS, TCP) → endpoint state (rise/fall, slow start)
+//! and operator overrides → an immutable `HealthView` swapped into the
 //! shared state. Knows nothing of DNS packets; the policy chain only reads
 //! the view.
 
+pub mod endpoint_state;
 pub mod monitor;
+pub mod overrides;
 pub mod probe;
-pub mod state;
+pub mod rise_fall;
 pub mod target;
 pub mod view;
 
 pub use monitor::{HealthObserver, HealthSettings, Monitor, NoObserver};
-pub use state::{Override, OverrideKind, Scope, Verdict};
+pub use overrides::{epoch_secs, Override, OverrideError, OverrideKind, Scope};
+pub use rise_fall::Verdict;
 pub use target::{Endpoint, HttpProbe, ProbeKind, ProbeTarget};
 pub use view::HealthView;
