@@ -46,6 +46,13 @@ fn validate(req: &Request) -> anyhow::Result<()> {
     if req.for_.is_some_and(|d| d.is_zero()) {
         anyhow::bail!("--for must be more than zero");
     }
+    let max = crate::health::overrides::MAX_OVERRIDE_FOR;
+    if req.for_.is_some_and(|d| d > max) {
+        anyhow::bail!(
+            "--for is at most {} (the server refuses longer); for longer, set no --for and undrain by hand",
+            humantime::format_duration(max)
+        );
+    }
     Ok(())
 }
 
@@ -160,5 +167,25 @@ fn confirmation(what: &str, command: AdminCommand, v: &Value) -> String {
     match v["override"]["until"].as_str() {
         Some(until) => format!("{what}: {state} until {until}\n"),
         None => format!("{what}: {state} until cleared (`meridian admin undrain`)\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn for_longer_than_an_override_may_last_is_refused_before_asking() {
+        let req = |secs: u64| Request {
+            command: AdminCommand::Drain,
+            region: Some("eu-west".into()),
+            endpoint: None,
+            for_: Some(Duration::from_secs(secs)),
+        };
+        assert!(validate(&req(3600)).is_ok());
+        for secs in [367 * 86_400, 999_999_999 * 3600, u64::MAX] {
+            let e = validate(&req(secs)).unwrap_err().to_string();
+            assert!(e.contains("--for is at most"), "{e}");
+        }
     }
 }
