@@ -65,3 +65,31 @@ fn a_region_in_two_zones_is_one_datacenter_defined_identically_or_refused_naming
     let out = meridian(&["check", "--zones", "zones"], dir.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn a_reload_adding_a_zone_that_redefines_a_region_is_refused_and_the_old_zones_kept() {
+    let dir = TempDir::new("shared-regions-reload");
+    write_zones(dir.path(), r#""192.0.2.1""#, r#""192.0.2.1""#);
+    let zones = dir.path().join("zones");
+    let b = std::fs::read_to_string(zones.join("b.test.toml")).unwrap();
+    std::fs::remove_file(zones.join("b.test.toml")).unwrap();
+    let zones_s = zones.display().to_string();
+    let s = Server::start_with(&["--zones", &zones_s], Some(dir.path()));
+    assert_eq!(s.dig("www.b.test A").status, "REFUSED", "b.test not served yet");
+
+    let mark = s.log_text().len();
+    std::fs::write(zones.join("b.test.toml"), b.replace(r#""192.0.2.1""#, r#""192.0.2.9""#)).unwrap();
+    s.signal(libc::SIGHUP);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let line = loop {
+        let log = s.log_text();
+        if let Some(l) = log[mark.min(log.len())..].lines().find(|l| l.contains("reload failed")) {
+            break l.to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "the reload was not refused:\n{log}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(line.contains("b.test.toml:15:8") && line.contains("a.test.toml:15:8"), "{line}");
+    assert_eq!(s.dig("www.b.test A").status, "REFUSED", "the refused zone is not served");
+    assert_eq!(s.dig("www.a.test A").answers_of("A"), vec!["192.0.2.1"], "the old zones are");
+}
