@@ -241,6 +241,7 @@ pub fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MERIDIAN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = crate::health::probe::quiet_probe_logs(filter, &std::env::var("MERIDIAN_LOG").unwrap_or_default());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
@@ -318,14 +319,18 @@ fn admin(args: &AdminArgs) -> anyhow::Result<String> {
         anyhow::bail!("the admin API is disabled (admin = \"off\"); pass --admin ADDR:PORT of a running server");
     };
     let action = match args.action {
-        AdminAction::Status => crate::admin::client::Action::Status,
-        AdminAction::Drain => crate::admin::client::Action::Drain,
-        AdminAction::Undrain => crate::admin::client::Action::Undrain,
-        AdminAction::ForceUp => crate::admin::client::Action::ForceUp,
-        AdminAction::ForceDown => crate::admin::client::Action::ForceDown,
+        AdminAction::Status => crate::admin::client::AdminCommand::Status,
+        AdminAction::Drain => crate::admin::client::AdminCommand::Drain,
+        AdminAction::Undrain => crate::admin::client::AdminCommand::Undrain,
+        AdminAction::ForceUp => crate::admin::client::AdminCommand::ForceUp,
+        AdminAction::ForceDown => crate::admin::client::AdminCommand::ForceDown,
     };
-    let req =
-        crate::admin::client::Request { action, region: args.region.clone(), endpoint: args.endpoint, for_: args.for_ };
+    let req = crate::admin::client::Request {
+        command: action,
+        region: args.region.clone(),
+        endpoint: args.endpoint,
+        for_: args.for_,
+    };
     crate::admin::client::run(addr, &settings.token_file, &req)
 }
 

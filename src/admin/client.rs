@@ -8,7 +8,7 @@ use serde_json::Value;
 
 /// What to ask the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub enum AdminCommand {
     Status,
     Drain,
     Undrain,
@@ -18,7 +18,7 @@ pub enum Action {
 
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub action: Action,
+    pub command: AdminCommand,
     pub region: Option<String>,
     pub endpoint: Option<IpAddr>,
     /// Expiry of the override (drain, force-up, force-down).
@@ -34,17 +34,24 @@ pub fn run(addr: SocketAddr, token_file: &Path, req: &Request) -> anyhow::Result
 }
 
 fn validate(req: &Request) -> anyhow::Result<()> {
-    if req.action != Action::Status && req.region.is_none() {
+    if req.command != AdminCommand::Status && req.region.is_none() {
         anyhow::bail!("which region? e.g. `meridian admin drain eu-west`");
     }
     if req.endpoint.is_some() && req.region.is_none() {
         anyhow::bail!("--endpoint needs a region: `meridian admin drain REGION --endpoint ADDR`");
     }
-    if req.for_.is_some() && matches!(req.action, Action::Status | Action::Undrain) {
+    if req.for_.is_some() && matches!(req.command, AdminCommand::Status | AdminCommand::Undrain) {
         anyhow::bail!("--for applies to drain, force-up and force-down");
     }
     if req.for_.is_some_and(|d| d.is_zero()) {
         anyhow::bail!("--for must be more than zero");
+    }
+    let max = crate::health::overrides::MAX_OVERRIDE_FOR;
+    if req.for_.is_some_and(|d| d > max) {
+        anyhow::bail!(
+            "--for is at most {} (the server refuses longer); for longer, set no --for and undrain by hand",
+            humantime::format_duration(max)
+        );
     }
     Ok(())
 }
@@ -80,7 +87,7 @@ async fn call(addr: SocketAddr, token_file: &Path, req: &Request) -> anyhow::Res
             crate::health::probe::describe(&e)
         )
     };
-    if req.action == Action::Status {
+    if req.command == AdminCommand::Status {
         let resp = client.get(format!("{base}/status")).send().await.map_err(unreachable)?;
         let (code, body) = (resp.status(), resp.text().await.map_err(unreachable)?);
         let mut v = parse(code, &body, token_file)?;
@@ -102,12 +109,12 @@ async fn call(addr: SocketAddr, token_file: &Path, req: &Request) -> anyhow::Res
     if let Some(ep) = req.endpoint {
         path.push_str(&format!("/endpoints/{}", segment(&ep.to_string())));
     }
-    let builder = match req.action {
-        Action::Undrain => client.delete(format!("{base}{path}/override")),
+    let builder = match req.command {
+        AdminCommand::Undrain => client.delete(format!("{base}{path}/override")),
         kind => {
             let name = match kind {
-                Action::Drain => "drain",
-                Action::ForceUp => "force-up",
+                AdminCommand::Drain => "drain",
+                AdminCommand::ForceUp => "force-up",
                 _ => "force-down",
             };
             let mut url = format!("{base}{path}/{name}");
@@ -124,7 +131,7 @@ async fn call(addr: SocketAddr, token_file: &Path, req: &Request) -> anyhow::Res
         Some(ep) => format!("{region} endpoint {ep}"),
         None => region.to_string(),
     };
-    Ok(confirmation(&what, req.action, &v))
+    Ok(confirmation(&what, req.command, &v))
 }
 
 /// The body of a successful answer, or an error saying what went wrong.
@@ -144,21 +151,41 @@ fn parse(code: reqwest::StatusCode, body: &str, token_file: &Path) -> anyhow::Re
     anyhow::bail!("{code}: {msg}")
 }
 
-fn confirmation(what: &str, action: Action, v: &Value) -> String {
-    if action == Action::Undrain {
+fn confirmation(what: &str, command: AdminCommand, v: &Value) -> String {
+    if command == AdminCommand::Undrain {
         return if v["cleared"].as_bool() == Some(true) {
             format!("{what}: override cleared\n")
         } else {
             format!("{what}: no override was set\n")
         };
     }
-    let state = match action {
-        Action::Drain => "drained",
-        Action::ForceUp => "forced up",
+    let state = match command {
+        AdminCommand::Drain => "drained",
+        AdminCommand::ForceUp => "forced up",
         _ => "forced down",
     };
     match v["override"]["until"].as_str() {
         Some(until) => format!("{what}: {state} until {until}\n"),
         None => format!("{what}: {state} until cleared (`meridian admin undrain`)\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn for_longer_than_an_override_may_last_is_refused_before_asking() {
+        let req = |secs: u64| Request {
+            command: AdminCommand::Drain,
+            region: Some("eu-west".into()),
+            endpoint: None,
+            for_: Some(Duration::from_secs(secs)),
+        };
+        assert!(validate(&req(3600)).is_ok());
+        for secs in [367 * 86_400, 999_999_999 * 3600, u64::MAX] {
+            let e = validate(&req(secs)).unwrap_err().to_string();
+            assert!(e.contains("--for is at most"), "{e}");
+        }
     }
 }

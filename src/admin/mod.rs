@@ -86,7 +86,23 @@ pub(crate) fn rfc3339(t: std::time::SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-/// An epoch second count as RFC 3339.
+/// An epoch second count as RFC 3339. Never panics: a time RFC 3339 cannot
+/// write (past 9999, which humantime refuses with a panic) is written as the
+/// number, so no stored value can break `/status`.
 pub(crate) fn rfc3339_secs(epoch: u64) -> String {
+    if epoch > crate::health::overrides::MAX_RFC3339_EPOCH {
+        return format!("epoch {epoch} (past the year 9999)");
+    }
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch)).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_past_the_year_9999_format_without_panic() {
+        assert_eq!(super::rfc3339_secs(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339_secs(253_402_300_799), "9999-12-31T23:59:59Z");
+        assert!(super::rfc3339_secs(253_402_300_800).contains("past the year 9999"));
+        assert!(super::rfc3339_secs(u64::MAX).contains("past the year 9999"));
+    }
 }

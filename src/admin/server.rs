@@ -17,7 +17,8 @@ use serde_json::json;
 
 use super::status::{override_json, scope_json};
 use super::BODY_LIMIT;
-use crate::health::{Monitor, OverrideKind, Scope};
+use crate::health::overrides::MAX_OVERRIDE_FOR;
+use crate::health::{Monitor, OverrideError, OverrideKind, Scope};
 use crate::metrics::Metrics;
 use crate::server::Published;
 
@@ -119,17 +120,18 @@ struct ForParam {
     for_: Option<String>,
 }
 
-enum Action {
+/// What a `POST .../{change}` path asks for.
+enum OverrideChange {
     Set(OverrideKind),
     Clear,
 }
 
-fn action(name: &str) -> Result<Action, ApiError> {
+fn override_change(name: &str) -> Result<OverrideChange, ApiError> {
     match name {
-        "drain" => Ok(Action::Set(OverrideKind::Drain)),
-        "force-up" => Ok(Action::Set(OverrideKind::ForceUp)),
-        "force-down" => Ok(Action::Set(OverrideKind::ForceDown)),
-        "undrain" => Ok(Action::Clear),
+        "drain" => Ok(OverrideChange::Set(OverrideKind::Drain)),
+        "force-up" => Ok(OverrideChange::Set(OverrideKind::ForceUp)),
+        "force-down" => Ok(OverrideChange::Set(OverrideKind::ForceDown)),
+        "undrain" => Ok(OverrideChange::Clear),
         other => Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("unknown action {other:?} (drain, force-up, force-down, undrain; DELETE .../override clears)"),
@@ -145,6 +147,15 @@ fn duration(q: Result<Query<ForParam>, QueryRejection>) -> Result<Option<Duratio
     })?;
     if d.is_zero() {
         return Err(ApiError(StatusCode::BAD_REQUEST, "for= must be more than zero".into()));
+    }
+    if d > MAX_OVERRIDE_FOR {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "for={text:?} is longer than an override may last ({}); clear it by hand instead of setting no end",
+                humantime::format_duration(MAX_OVERRIDE_FOR)
+            ),
+        ));
     }
     Ok(Some(d))
 }
@@ -172,19 +183,29 @@ fn scope(ctx: &AdminCtx, region: &str, addr: Option<&str>) -> Result<Scope, ApiE
     Ok(Scope::Endpoint(region.to_string(), ip))
 }
 
-fn apply(ctx: &AdminCtx, scope: Scope, act: Action, for_: Option<Duration>) -> ApiResult {
-    match act {
-        Action::Set(kind) => {
-            let o = ctx.monitor.set_override(scope, kind, for_);
+fn apply(ctx: &AdminCtx, scope: Scope, change: OverrideChange, for_: Option<Duration>) -> ApiResult {
+    match change {
+        OverrideChange::Set(kind) => {
+            let o = ctx.monitor.set_override(scope, kind, for_).map_err(override_error)?;
             Ok(Json(json!({ "ok": true, "override": override_json(&o) })))
         }
-        Action::Clear => clear(ctx, scope),
+        OverrideChange::Clear => clear(ctx, scope),
     }
 }
 
 fn clear(ctx: &AdminCtx, scope: Scope) -> ApiResult {
-    let cleared = ctx.monitor.clear_override(&scope);
+    let cleared = ctx.monitor.clear_override(&scope).map_err(override_error)?;
     Ok(Json(json!({ "ok": true, "cleared": cleared, "scope": scope_json(&scope) })))
+}
+
+/// A refused change: the caller's mistake (400) or a state file that cannot
+/// be written (503: nothing changed, the operator must fix the disk).
+fn override_error(e: OverrideError) -> ApiError {
+    let code = match e {
+        OverrideError::TooLong(_) => StatusCode::BAD_REQUEST,
+        OverrideError::Persist { .. } => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    ApiError(code, e.to_string())
 }
 
 async fn set_region(
@@ -193,10 +214,10 @@ async fn set_region(
     q: Result<Query<ForParam>, QueryRejection>,
 ) -> ApiResult {
     let Path((region, name)) = path.map_err(bad_path)?;
-    let act = action(&name)?;
+    let change = override_change(&name)?;
     let for_ = duration(q)?;
     let scope = scope(&ctx, &region, None)?;
-    apply(&ctx, scope, act, for_)
+    apply(&ctx, scope, change, for_)
 }
 
 async fn clear_region(State(ctx): State<Arc<AdminCtx>>, path: Result<Path<String>, PathRejection>) -> ApiResult {
@@ -211,10 +232,10 @@ async fn set_endpoint(
     q: Result<Query<ForParam>, QueryRejection>,
 ) -> ApiResult {
     let Path((region, addr, name)) = path.map_err(bad_path)?;
-    let act = action(&name)?;
+    let change = override_change(&name)?;
     let for_ = duration(q)?;
     let scope = scope(&ctx, &region, Some(&addr))?;
-    apply(&ctx, scope, act, for_)
+    apply(&ctx, scope, change, for_)
 }
 
 async fn clear_endpoint(

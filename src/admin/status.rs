@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::{rfc3339, rfc3339_secs, AdminCtx};
-use crate::health::state::{epoch_secs, TargetState};
-use crate::health::{Override, OverrideKind, ProbeTarget, Scope, Verdict};
+use crate::health::endpoint_state::TargetState;
+use crate::health::{epoch_secs, Override, OverrideKind, ProbeTarget, Scope, Verdict};
 use crate::metrics::verdict_label;
 
 /// The state word of an override.
@@ -74,11 +74,11 @@ pub fn build(ctx: &AdminCtx, now: SystemTime) -> Value {
                 let verdict = match (&ep.target, ts) {
                     (None, _) => "unprobed",
                     (Some(_), None) => "unknown",
-                    (Some(_), Some(ts)) => verdict_label(ts.verdict),
+                    (Some(_), Some(ts)) => verdict_label(ts.verdict()),
                 };
                 let ep_up = match ep_override {
                     Some(o) => o.kind == OverrideKind::ForceUp,
-                    None => match ts.map(|t| t.verdict) {
+                    None => match ts.map(|t| t.verdict()) {
                         None | Some(Verdict::Up) => true,
                         Some(Verdict::Down) => false,
                         Some(Verdict::Unknown) => unknown_is_up,
@@ -112,8 +112,10 @@ pub fn build(ctx: &AdminCtx, now: SystemTime) -> Value {
                     "since": ts.map(|t| rfc3339(t.since)),
                     "since_epoch": ts.map(|t| epoch_secs(t.since)),
                     "transitions": ts.map_or(0, |t| t.transitions),
-                    "fail_streak": ts.map_or(0, |t| t.fail_streak),
-                    "ok_streak": ts.map_or(0, |t| t.ok_streak),
+                    "fail_streak": ts.map_or(0, |t| t.fail_streak()),
+                    "ok_streak": ts.map_or(0, |t| t.ok_streak()),
+                    // Failed probes since the last transition (each logged once, at the transition).
+                    "failures_since_change": ts.map_or(0, |t| t.failures_since_transition),
                 })
             })
             .collect();

@@ -14,7 +14,7 @@ use super::config::AnycastConfig;
 /// The result of one check. Both kinds of failure count the same for the
 /// state machine; they only read differently in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum CheckResult {
     /// Healthy; the text says what was seen.
     Healthy(String),
     /// The node answered, but not well enough (SERVFAIL, no AA, too few regions up).
@@ -23,24 +23,24 @@ pub enum Outcome {
     Error(String),
 }
 
-impl Outcome {
+impl CheckResult {
     pub fn healthy(&self) -> bool {
-        matches!(self, Outcome::Healthy(_))
+        matches!(self, CheckResult::Healthy(_))
     }
 
     pub fn reason(&self) -> &str {
         match self {
-            Outcome::Healthy(s) | Outcome::Unhealthy(s) | Outcome::Error(s) => s,
+            CheckResult::Healthy(s) | CheckResult::Unhealthy(s) | CheckResult::Error(s) => s,
         }
     }
 }
 
-impl std::fmt::Display for Outcome {
+impl std::fmt::Display for CheckResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Outcome::Healthy(s) => write!(f, "healthy: {s}"),
-            Outcome::Unhealthy(s) => write!(f, "unhealthy: {s}"),
-            Outcome::Error(s) => write!(f, "check error: {s}"),
+            CheckResult::Healthy(s) => write!(f, "healthy: {s}"),
+            CheckResult::Unhealthy(s) => write!(f, "unhealthy: {s}"),
+            CheckResult::Error(s) => write!(f, "check error: {s}"),
         }
     }
 }
@@ -84,11 +84,11 @@ impl Checker {
     }
 
     /// Run the check; never takes much longer than the timeout.
-    pub async fn check(&self) -> Outcome {
+    pub async fn check(&self) -> CheckResult {
         let dns = async {
             match tokio::time::timeout(self.timeout, dns_check(self.dns, &self.name, self.rtype)).await {
                 Ok(o) => o,
-                Err(_) => Outcome::Error(format!(
+                Err(_) => CheckResult::Error(format!(
                     "dns {}: no answer to {} {} within {}",
                     self.dns,
                     self.name,
@@ -102,7 +102,7 @@ impl Checker {
                 None => None,
                 Some(r) => Some(match tokio::time::timeout(self.timeout, r.check()).await {
                     Ok(o) => o,
-                    Err(_) => Outcome::Error(format!(
+                    Err(_) => CheckResult::Error(format!(
                         "admin {}: no answer within {}",
                         r.url,
                         humantime::format_duration(self.timeout)
@@ -112,27 +112,27 @@ impl Checker {
         };
         let (dns, regions) = tokio::join!(dns, regions);
         match (dns, regions) {
-            (d @ (Outcome::Unhealthy(_) | Outcome::Error(_)), _) => d,
-            (_, Some(r @ (Outcome::Unhealthy(_) | Outcome::Error(_)))) => r,
-            (Outcome::Healthy(d), Some(Outcome::Healthy(r))) => Outcome::Healthy(format!("{d}; {r}")),
+            (d @ (CheckResult::Unhealthy(_) | CheckResult::Error(_)), _) => d,
+            (_, Some(r @ (CheckResult::Unhealthy(_) | CheckResult::Error(_)))) => r,
+            (CheckResult::Healthy(d), Some(CheckResult::Healthy(r))) => CheckResult::Healthy(format!("{d}; {r}")),
             (d, _) => d,
         }
     }
 }
 
 /// Ask `server` for `name`/`rtype` once over UDP (the caller bounds the time).
-pub async fn dns_check(server: SocketAddr, name: &Name, rtype: RecordType) -> Outcome {
+pub async fn dns_check(server: SocketAddr, name: &Name, rtype: RecordType) -> CheckResult {
     let started = Instant::now();
     let bind: SocketAddr =
         if server.is_ipv4() { (Ipv4Addr::UNSPECIFIED, 0).into() } else { (Ipv6Addr::UNSPECIFIED, 0).into() };
     let sock = match UdpSocket::bind(bind).await {
         Ok(s) => s,
-        Err(e) => return Outcome::Error(format!("dns: cannot open a UDP socket: {e}")),
+        Err(e) => return CheckResult::Error(format!("dns: cannot open a UDP socket: {e}")),
     };
     // Connected, so an ICMP port unreachable (Meridian not running) comes
     // back at once as "connection refused" instead of a timeout.
     if let Err(e) = sock.connect(server).await {
-        return Outcome::Error(format!("dns {server}: {e}"));
+        return CheckResult::Error(format!("dns {server}: {e}"));
     }
     let mut query = Message::query();
     query.metadata.recursion_desired = false;
@@ -140,20 +140,20 @@ pub async fn dns_check(server: SocketAddr, name: &Name, rtype: RecordType) -> Ou
     let id = query.metadata.id;
     let packet = match query.to_vec() {
         Ok(p) => p,
-        Err(e) => return Outcome::Error(format!("dns: cannot encode the query: {e}")),
+        Err(e) => return CheckResult::Error(format!("dns: cannot encode the query: {e}")),
     };
     if let Err(e) = sock.send(&packet).await {
-        return Outcome::Error(format!("dns {server}: send: {e}"));
+        return CheckResult::Error(format!("dns {server}: send: {e}"));
     }
     let mut buf = vec![0u8; 65535];
     loop {
         let n = match sock.recv(&mut buf).await {
             Ok(n) => n,
-            Err(e) => return Outcome::Error(format!("dns {server}: {e}")),
+            Err(e) => return CheckResult::Error(format!("dns {server}: {e}")),
         };
         let resp = match Message::from_vec(&buf[..n]) {
             Ok(m) => m,
-            Err(e) => return Outcome::Error(format!("dns {server}: undecodable response: {e}")),
+            Err(e) => return CheckResult::Error(format!("dns {server}: undecodable response: {e}")),
         };
         // Not ours (a late answer to an earlier query would use another socket,
         // but be strict): keep waiting.
@@ -165,14 +165,14 @@ pub async fn dns_check(server: SocketAddr, name: &Name, rtype: RecordType) -> Ou
 }
 
 /// NOERROR, AA and at least one answer record.
-pub fn judge(server: SocketAddr, name: &Name, rtype: RecordType, resp: &Message, took: Duration) -> Outcome {
+pub fn judge(server: SocketAddr, name: &Name, rtype: RecordType, resp: &Message, took: Duration) -> CheckResult {
     let what = format!("dns {server} {name} {rtype}");
     if resp.metadata.op_code != OpCode::Query {
-        return Outcome::Error(format!("{what}: response opcode {:?}", resp.metadata.op_code));
+        return CheckResult::Error(format!("{what}: response opcode {:?}", resp.metadata.op_code));
     }
     if let Some(q) = resp.queries.first() {
         if q.name() != name || q.query_type() != rtype {
-            return Outcome::Error(format!(
+            return CheckResult::Error(format!(
                 "{what}: response is for another question ({} {})",
                 q.name(),
                 q.query_type()
@@ -181,16 +181,16 @@ pub fn judge(server: SocketAddr, name: &Name, rtype: RecordType, resp: &Message,
     }
     let rcode = resp.metadata.response_code;
     if rcode != ResponseCode::NoError {
-        return Outcome::Unhealthy(format!("{what}: rcode {rcode}"));
+        return CheckResult::Unhealthy(format!("{what}: rcode {rcode}"));
     }
     if !resp.metadata.authoritative {
-        return Outcome::Unhealthy(format!("{what}: answer is not authoritative (no AA flag)"));
+        return CheckResult::Unhealthy(format!("{what}: answer is not authoritative (no AA flag)"));
     }
     if resp.answers.is_empty() {
         let tc = if resp.metadata.truncation { " (truncated)" } else { "" };
-        return Outcome::Unhealthy(format!("{what}: empty answer section{tc}"));
+        return CheckResult::Unhealthy(format!("{what}: empty answer section{tc}"));
     }
-    Outcome::Healthy(format!(
+    CheckResult::Healthy(format!(
         "{what}: NOERROR aa, {} answer(s) in {:.1} ms",
         resp.answers.len(),
         took.as_secs_f64() * 1000.0
@@ -198,25 +198,25 @@ pub fn judge(server: SocketAddr, name: &Name, rtype: RecordType, resp: &Message,
 }
 
 impl RegionsCheck {
-    async fn check(&self) -> Outcome {
+    async fn check(&self) -> CheckResult {
         let mut req = self.client.get(&self.url);
         if let Some(path) = &self.token_file {
             match std::fs::read_to_string(path) {
                 Ok(t) => req = req.header(reqwest::header::AUTHORIZATION, format!("Bearer {}", t.trim())),
-                Err(e) => return Outcome::Error(format!("admin token {}: {e}", path.display())),
+                Err(e) => return CheckResult::Error(format!("admin token {}: {e}", path.display())),
             }
         }
         let resp = match req.send().await {
             Ok(r) => r,
-            Err(e) => return Outcome::Error(format!("admin {}: {}", self.url, chain(&e))),
+            Err(e) => return CheckResult::Error(format!("admin {}: {}", self.url, chain(&e))),
         };
         let status = resp.status();
         if !status.is_success() {
-            return Outcome::Error(format!("admin {}: HTTP {status}", self.url));
+            return CheckResult::Error(format!("admin {}: HTTP {status}", self.url));
         }
         let body = match resp.bytes().await {
             Ok(b) => b,
-            Err(e) => return Outcome::Error(format!("admin {}: {}", self.url, chain(&e))),
+            Err(e) => return CheckResult::Error(format!("admin {}: {}", self.url, chain(&e))),
         };
         judge_regions(&self.url, &body, self.min_up)
     }
@@ -225,13 +225,13 @@ impl RegionsCheck {
 /// Count the regions that are up in a status document: `{"regions": [{"name",
 /// "state"}, …]}`. `"up"` and `"forced-up"` count as up; anything else
 /// (`"down"`, `"drained"`, `"forced-down"`, missing) does not. Unknown fields are ignored.
-pub fn judge_regions(url: &str, body: &[u8], min_up: u32) -> Outcome {
+pub fn judge_regions(url: &str, body: &[u8], min_up: u32) -> CheckResult {
     let doc: serde_json::Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(e) => return Outcome::Error(format!("admin {url}: not JSON: {e}")),
+        Err(e) => return CheckResult::Error(format!("admin {url}: not JSON: {e}")),
     };
     let Some(regions) = doc.get("regions").and_then(|r| r.as_array()) else {
-        return Outcome::Error(format!("admin {url}: no \"regions\" array in the status document"));
+        return CheckResult::Error(format!("admin {url}: no \"regions\" array in the status document"));
     };
     let mut up = Vec::new();
     let mut not_up = Vec::new();
@@ -247,9 +247,9 @@ pub fn judge_regions(url: &str, body: &[u8], min_up: u32) -> Outcome {
     let summary = format!("{}/{} region(s) up", up.len(), regions.len());
     if (up.len() as u64) < min_up as u64 {
         let detail = if not_up.is_empty() { String::new() } else { format!(" (not up: {})", not_up.join(", ")) };
-        Outcome::Unhealthy(format!("admin: {summary}, need {min_up}{detail}"))
+        CheckResult::Unhealthy(format!("admin: {summary}, need {min_up}{detail}"))
     } else {
-        Outcome::Healthy(format!("admin: {summary}"))
+        CheckResult::Healthy(format!("admin: {summary}"))
     }
 }
 
@@ -301,10 +301,10 @@ mod tests {
         r
     }
 
-    async fn ask(addr: SocketAddr) -> Outcome {
+    async fn ask(addr: SocketAddr) -> CheckResult {
         match tokio::time::timeout(Duration::from_millis(300), dns_check(addr, &name(), RecordType::A)).await {
             Ok(o) => o,
-            Err(_) => Outcome::Error("timeout".into()),
+            Err(_) => CheckResult::Error("timeout".into()),
         }
     }
 
@@ -320,13 +320,13 @@ mod tests {
     async fn servfail_no_aa_and_empty_answers_are_unhealthy() {
         let addr = fake_server(|q| Some(reply(q, ResponseCode::ServFail, true, 1))).await;
         let o = ask(addr).await;
-        assert!(matches!(&o, Outcome::Unhealthy(r) if r.contains("rcode")), "{o}");
+        assert!(matches!(&o, CheckResult::Unhealthy(r) if r.contains("rcode")), "{o}");
         let addr = fake_server(|q| Some(reply(q, ResponseCode::NoError, false, 1))).await;
         let o = ask(addr).await;
-        assert!(matches!(&o, Outcome::Unhealthy(r) if r.contains("AA")), "{o}");
+        assert!(matches!(&o, CheckResult::Unhealthy(r) if r.contains("AA")), "{o}");
         let addr = fake_server(|q| Some(reply(q, ResponseCode::NoError, true, 0))).await;
         let o = ask(addr).await;
-        assert!(matches!(&o, Outcome::Unhealthy(r) if r.contains("empty answer")), "{o}");
+        assert!(matches!(&o, CheckResult::Unhealthy(r) if r.contains("empty answer")), "{o}");
     }
 
     #[tokio::test]
@@ -337,9 +337,9 @@ mod tests {
             Some(r)
         })
         .await;
-        assert_eq!(ask(addr).await, Outcome::Error("timeout".into()));
+        assert_eq!(ask(addr).await, CheckResult::Error("timeout".into()));
         let addr = fake_server(|_| None).await;
-        assert_eq!(ask(addr).await, Outcome::Error("timeout".into()));
+        assert_eq!(ask(addr).await, CheckResult::Error("timeout".into()));
     }
 
     #[tokio::test]
@@ -350,7 +350,7 @@ mod tests {
         };
         let t = Instant::now();
         let o = ask(addr).await;
-        assert!(matches!(&o, Outcome::Error(r) if r.contains("refused")), "{o}");
+        assert!(matches!(&o, CheckResult::Error(r) if r.contains("refused")), "{o}");
         assert!(t.elapsed() < Duration::from_millis(250));
     }
 
@@ -366,7 +366,7 @@ mod tests {
         };
         let t = Instant::now();
         let o = c.check().await;
-        assert!(matches!(&o, Outcome::Error(r) if r.contains("within 100ms")), "{o}");
+        assert!(matches!(&o, CheckResult::Error(r) if r.contains("within 100ms")), "{o}");
         assert!(t.elapsed() < Duration::from_millis(300));
     }
 
@@ -379,12 +379,12 @@ mod tests {
             {"name":"sa","state":"drained"},
             {"state":"up"}]}"#;
         let o = judge_regions("u", body, 3);
-        assert_eq!(o, Outcome::Healthy("admin: 3/5 region(s) up".into()));
+        assert_eq!(o, CheckResult::Healthy("admin: 3/5 region(s) up".into()));
         let o = judge_regions("u", body, 4);
-        assert_eq!(o, Outcome::Unhealthy("admin: 3/5 region(s) up, need 4 (not up: us=down, sa=drained)".into()));
-        assert!(matches!(judge_regions("u", b"{}", 1), Outcome::Error(_)));
-        assert!(matches!(judge_regions("u", b"<html>", 1), Outcome::Error(_)));
-        assert!(matches!(judge_regions("u", br#"{"regions":[]}"#, 1), Outcome::Unhealthy(_)));
+        assert_eq!(o, CheckResult::Unhealthy("admin: 3/5 region(s) up, need 4 (not up: us=down, sa=drained)".into()));
+        assert!(matches!(judge_regions("u", b"{}", 1), CheckResult::Error(_)));
+        assert!(matches!(judge_regions("u", b"<html>", 1), CheckResult::Error(_)));
+        assert!(matches!(judge_regions("u", br#"{"regions":[]}"#, 1), CheckResult::Unhealthy(_)));
     }
 
     #[tokio::test]
@@ -418,6 +418,6 @@ mod tests {
         c.regions.as_mut().unwrap().min_up = 2;
         c.dns = fake_server(|q| Some(reply(q, ResponseCode::NoError, true, 1))).await;
         let o = c.check().await;
-        assert!(matches!(&o, Outcome::Unhealthy(r) if r.contains("need 2")), "{o}");
+        assert!(matches!(&o, CheckResult::Unhealthy(r) if r.contains("need 2")), "{o}");
     }
 }

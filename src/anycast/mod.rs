@@ -5,7 +5,7 @@
 //! (`announce route …` / `withdraw route …`, one flushed line each) and our
 //! stdin carries its acknowledgements and events. Logs go to stderr only.
 //!
-//! * [`state`]: the rise/fall machine (pure).
+//! * [`announce`]: the announce/withdraw phases (pure, on the shared rise/fall counter).
 //! * [`checker`]: one health check (DNS over UDP, optional admin `/status`).
 //! * [`exabgp`]: API lines out, events in.
 //! * this file: the run loop that joins them, generic over the two pipes so
@@ -19,10 +19,10 @@
 //! `shutdown`, ExaBGP is going away with its sessions: we just exit.
 //! See docs/anycast.md.
 
+pub mod announce;
 pub mod checker;
 pub mod config;
 pub mod exabgp;
-pub mod state;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,10 +33,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-pub use checker::{Checker, Outcome};
+use announce::{Announcer, PhaseChange, RouteChange};
+pub use checker::{CheckResult, Checker};
 pub use config::AnycastConfig;
 use exabgp::{parse_event, Api, Event};
-use state::{Action, Machine, Step};
 
 /// `meridian anycast` flags.
 #[derive(clap::Args, Debug, Clone)]
@@ -97,7 +97,7 @@ pub async fn run_loop<R, W>(
     s: &Settings,
     events: R,
     out: W,
-    mut outcomes: mpsc::Receiver<Outcome>,
+    mut outcomes: mpsc::Receiver<CheckResult>,
     shutdown: CancellationToken,
 ) -> std::io::Result<Exit>
 where
@@ -106,7 +106,7 @@ where
 {
     let mut api = Api::new(out);
     let mut lines = BufReader::new(events).lines();
-    let mut machine = Machine::new(s.rise, s.fall);
+    let mut machine = Announcer::new(s.rise, s.fall);
     info!(
         prefixes = %s.prefixes,
         rise = s.rise,
@@ -169,7 +169,7 @@ where
             },
             _ = tokio::time::sleep_until(deadline) => {
                 deadline = Instant::now() + s.stall;
-                let o = Outcome::Error(format!("no check result for {}", humantime::format_duration(s.stall)));
+                let o = CheckResult::Error(format!("no check result for {}", humantime::format_duration(s.stall)));
                 apply(&mut machine, &mut api, s, &o).await?;
             }
         }
@@ -178,19 +178,19 @@ where
 
 /// Feed one result to the machine, log the transition, tell ExaBGP.
 async fn apply<W: AsyncWrite + Unpin>(
-    m: &mut Machine,
+    m: &mut Announcer,
     api: &mut Api<W>,
     s: &Settings,
-    o: &Outcome,
+    o: &CheckResult,
 ) -> std::io::Result<()> {
-    let step: Step = m.observe(o.healthy());
+    let step: PhaseChange = m.observe(o.healthy());
     let (from, to) = (m.describe(step.from), m.describe(step.to));
-    match step.action {
-        Some(Action::Announce) => {
+    match step.route {
+        Some(RouteChange::Announce) => {
             info!(prefixes = %s.prefixes, %from, %to, reason = %o, "ANNOUNCE after {} healthy check(s)", s.rise);
             api.send_all(&s.announce).await?;
         }
-        Some(Action::Withdraw) => {
+        Some(RouteChange::Withdraw) => {
             warn!(prefixes = %s.prefixes, %from, %to, reason = %o, "WITHDRAW after {} failed check(s)", s.fall);
             api.send_all(&s.withdraw).await?;
         }
@@ -202,7 +202,7 @@ async fn apply<W: AsyncWrite + Unpin>(
 
 /// Run a check every `interval` and hand the results over; stops when the
 /// receiver is gone.
-pub async fn check_loop(checker: Checker, interval: Duration, tx: mpsc::Sender<Outcome>) {
+pub async fn check_loop(checker: Checker, interval: Duration, tx: mpsc::Sender<CheckResult>) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -337,7 +337,7 @@ mod tests {
         to_helper: Option<DuplexStream>,
         /// helper → ExaBGP (the helper's stdout).
         api: Lines<BufReader<DuplexStream>>,
-        checks: mpsc::Sender<Outcome>,
+        checks: mpsc::Sender<CheckResult>,
         shutdown: CancellationToken,
         task: tokio::task::JoinHandle<std::io::Result<Exit>>,
     }
@@ -377,13 +377,13 @@ mod tests {
             }
         }
         async fn ok(&self) {
-            self.checks.send(Outcome::Healthy("fine".into())).await.unwrap();
+            self.checks.send(CheckResult::Healthy("fine".into())).await.unwrap();
         }
         async fn bad(&self) {
-            self.checks.send(Outcome::Unhealthy("rcode SERVFAIL".into())).await.unwrap();
+            self.checks.send(CheckResult::Unhealthy("rcode SERVFAIL".into())).await.unwrap();
         }
         async fn err(&self) {
-            self.checks.send(Outcome::Error("timeout".into())).await.unwrap();
+            self.checks.send(CheckResult::Error("timeout".into())).await.unwrap();
         }
         async fn event(&mut self, text: &str) {
             let w = self.to_helper.as_mut().unwrap();

@@ -13,10 +13,12 @@ use std::time::{Duration, Instant, SystemTime};
 use rand::Rng;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info};
 
+use super::endpoint_state::TargetState;
+use super::overrides::{self, Override, OverrideError, OverrideKind, Scope, OVERRIDES_FILE};
 use super::probe::{self, HttpClients, ProbeResult};
-use super::state::{epoch_secs, Override, OverrideKind, Scope, TargetState, Verdict};
+use super::rise_fall::Verdict;
 use super::target::{ProbeTarget, RegionTargets};
 use super::view::HealthView;
 
@@ -88,7 +90,7 @@ impl Monitor {
         publish: Publish,
     ) -> Arc<Monitor> {
         let overrides =
-            settings.state_dir.as_ref().map(|d| load_overrides(&d.join(OVERRIDES_FILE))).unwrap_or_default();
+            settings.state_dir.as_ref().map(|d| overrides::load(&d.join(OVERRIDES_FILE))).unwrap_or_default();
         Arc::new(Monitor {
             inner: Mutex::new(Inner {
                 targets: HashMap::new(),
@@ -213,30 +215,37 @@ impl Monitor {
         }
     }
 
-    pub fn set_override(&self, scope: Scope, kind: OverrideKind, for_: Option<Duration>) -> Override {
-        let now = SystemTime::now();
-        let o =
-            Override { scope: scope.clone(), kind, until: for_.map(|d| epoch_secs(now + d)), set_at: epoch_secs(now) };
+    /// Set an override (replacing any on the same scope). Refused, with
+    /// nothing changed, when it is too long or cannot be saved.
+    pub fn set_override(
+        &self,
+        scope: Scope,
+        kind: OverrideKind,
+        for_: Option<Duration>,
+    ) -> Result<Override, OverrideError> {
+        let o = Override::new(scope.clone(), kind, for_, SystemTime::now())?;
         {
             let mut inner = self.lock();
-            inner.overrides.retain(|x| x.scope != scope);
-            inner.overrides.push(o.clone());
-            self.persist(&inner.overrides);
+            let mut next: Vec<Override> = inner.overrides.iter().filter(|x| x.scope != scope).cloned().collect();
+            next.push(o.clone());
+            self.save(&next)?;
+            inner.overrides = next;
         }
         info!(?scope, ?kind, ?for_, "override set");
         self.publish();
-        o
+        Ok(o)
     }
 
-    /// Remove the override on `scope`; whether there was one.
-    pub fn clear_override(&self, scope: &Scope) -> bool {
+    /// Remove the override on `scope`; whether there was one. Refused, with
+    /// nothing changed, when the change cannot be saved.
+    pub fn clear_override(&self, scope: &Scope) -> Result<bool, OverrideError> {
         let removed = {
             let mut inner = self.lock();
-            let before = inner.overrides.len();
-            inner.overrides.retain(|x| &x.scope != scope);
-            let removed = inner.overrides.len() != before;
+            let next: Vec<Override> = inner.overrides.iter().filter(|x| &x.scope != scope).cloned().collect();
+            let removed = next.len() != inner.overrides.len();
             if removed {
-                self.persist(&inner.overrides);
+                self.save(&next)?;
+                inner.overrides = next;
             }
             removed
         };
@@ -244,7 +253,7 @@ impl Monitor {
             info!(?scope, "override cleared");
             self.publish();
         }
-        removed
+        Ok(removed)
     }
 
     pub fn overrides(&self) -> Vec<Override> {
@@ -256,42 +265,20 @@ impl Monitor {
         self.lock().targets.iter().map(|(t, e)| (Arc::clone(t), e.state.clone())).collect()
     }
 
-    fn persist(&self, overrides: &[Override]) {
-        let Some(dir) = &self.settings.state_dir else { return };
-        if let Err(e) =
-            write_atomic(&dir.join(OVERRIDES_FILE), &serde_json::to_vec_pretty(overrides).unwrap_or_default())
-        {
-            warn!(error = %e, "cannot persist overrides");
+    /// Save to the state directory (if any): a change not saved is not made.
+    fn save(&self, overrides: &[Override]) -> Result<(), OverrideError> {
+        match &self.settings.state_dir {
+            Some(dir) => overrides::save(&dir.join(OVERRIDES_FILE), overrides),
+            None => Ok(()),
         }
     }
-}
 
-pub const OVERRIDES_FILE: &str = "overrides.json";
-
-fn load_overrides(path: &std::path::Path) -> Vec<Override> {
-    match std::fs::read(path) {
-        Ok(bytes) => match serde_json::from_slice::<Vec<Override>>(&bytes) {
-            Ok(v) => {
-                info!(file = %path.display(), count = v.len(), "overrides restored");
-                v
-            }
-            Err(e) => {
-                warn!(file = %path.display(), error = %e, "ignoring unreadable overrides file");
-                Vec::new()
-            }
-        },
-        Err(_) => Vec::new(),
+    /// Save after expiry, which nobody waits for: a failure is logged.
+    fn persist(&self, overrides: &[Override]) {
+        if let Err(e) = self.save(overrides) {
+            error!(error = %e, "cannot save the overrides after an expiry");
+        }
     }
-}
-
-/// Write to a temporary file beside `path`, then rename: never a torn file.
-pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }
 
 /// Endpoint up? Overrides first, then the probe verdict.
@@ -308,7 +295,7 @@ fn endpoint_up(
     }
     match target.and_then(|t| inner.targets.get(t)) {
         None => true,
-        Some(e) => match e.state.verdict {
+        Some(e) => match e.state.verdict() {
             Verdict::Up => true,
             Verdict::Down => false,
             Verdict::Unknown => unknown_is_up,

@@ -28,9 +28,11 @@ const ALLOWED: &[RecordType] = &[
 /// Load every `*.toml` zone in `dir`. The first error stops the load.
 pub fn load_zones(dir: &Path) -> Result<Zones, ConfigError> {
     let mut zones = Zones::default();
+    let mut region_names = super::shared_regions::RegionNames::default();
     for source in zone_sources(dir)? {
         let parsed = parse_zone_source(source)?;
         let zone = build_zone(&parsed)?;
+        region_names.add(&parsed, &zone)?;
         if let Some(other) = zones.zones.iter().find(|z| z.origin == zone.origin) {
             let span = parsed.zone.origin.span();
             return Err(parsed

@@ -4,6 +4,7 @@
 mod build;
 mod lookup;
 mod services;
+mod shared_regions;
 
 pub use build::{build_zone, load_zones};
 pub use lookup::{lookup, Lookup, ServiceAnswer};

@@ -48,7 +48,7 @@ pub async fn check(p: &HttpProbe, clients: &HttpClients) -> Result<String, Strin
     if let Some(h) = &p.host {
         req = req.header(reqwest::header::HOST, h);
     }
-    let mut resp = req.send().await.map_err(|e| describe(&e))?;
+    let mut resp = req.send().await.map_err(|e| with_hint(describe(&e)))?;
     let status = resp.status().as_u16();
     if status < p.status.0 || status > p.status.1 {
         return Err(format!("status {status} not in {}-{}", p.status.0, p.status.1));
@@ -70,6 +70,21 @@ pub async fn check(p: &HttpProbe, clients: &HttpClients) -> Result<String, Strin
     Ok(format!("status {status}"))
 }
 
+/// A probe failure with a hint for the TLS failures whose names alone do not
+/// say what to change.
+fn with_hint(detail: String) -> String {
+    let hint = if detail.contains("CaUsedAsEndEntity") {
+        "hint: the server presents a CA certificate (CA:TRUE, e.g. a self-signed one made as a CA) as its own; \
+         TLS needs a leaf (CA:FALSE) certificate for the server, issued by the CA named in `ca`"
+    } else if detail.contains("UnknownIssuer") {
+        "hint: the server's certificate is not issued by a trusted CA; set `ca` to the PEM file of the CA that \
+         issued it"
+    } else {
+        return detail;
+    };
+    format!("{detail} ({hint})")
+}
+
 /// reqwest's error with its causes (TLS failures hide the reason in the source chain).
 pub fn describe(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
@@ -80,4 +95,15 @@ pub fn describe(e: &reqwest::Error) -> String {
         src = cause.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tls_failures_get_a_hint() {
+        let ca = super::with_hint("invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))".into());
+        assert!(ca.contains("CA:TRUE") && ca.contains("leaf"), "{ca}");
+        assert!(super::with_hint("invalid peer certificate: UnknownIssuer".into()).contains("set `ca`"));
+        assert_eq!(super::with_hint("connection refused".into()), "connection refused");
+    }
 }

@@ -1,4 +1,5 @@
-//! The announce/withdraw state machine: rise/fall counting, no I/O, no clock.
+//! The announce/withdraw phases of `meridian anycast`, read from the shared
+//! rise/fall counter (`health::rise_fall`): no I/O, no clock.
 //!
 //! ```text
 //!             ok (rise-1 times)          ok → ANNOUNCE
@@ -21,6 +22,8 @@
 
 use std::fmt;
 
+use crate::health::rise_fall::{ColdStart, RiseFall, Thresholds, Verdict};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Nothing checked yet; not announced.
@@ -42,107 +45,97 @@ impl Phase {
     }
 }
 
+/// What to tell ExaBGP about the prefixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub enum RouteChange {
     Announce,
     Withdraw,
 }
 
-/// What one check result did.
+/// What one check result did to the phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Step {
+pub struct PhaseChange {
     pub from: Phase,
     pub to: Phase,
     /// What to tell ExaBGP now, if anything.
-    pub action: Option<Action>,
+    pub route: Option<RouteChange>,
 }
 
-impl Step {
+impl PhaseChange {
     pub fn changed(&self) -> bool {
         self.from != self.to
     }
 }
 
+/// The announce state: the shared rise/fall counter, read as phases. A node
+/// with no verdict yet must prove itself with `rise` successes, and its first
+/// failure is down (`ColdStart::ProveWithRise`).
 #[derive(Debug, Clone)]
-pub struct Machine {
-    rise: u32,
-    fall: u32,
-    phase: Phase,
+pub struct Announcer {
+    thresholds: Thresholds,
+    counter: RiseFall,
 }
 
-impl Machine {
+impl Announcer {
     /// `rise` and `fall` below 1 are taken as 1.
-    pub fn new(rise: u32, fall: u32) -> Machine {
-        Machine { rise: rise.max(1), fall: fall.max(1), phase: Phase::Starting }
+    pub fn new(rise: u32, fall: u32) -> Announcer {
+        Announcer { thresholds: Thresholds::new(rise, fall, ColdStart::ProveWithRise), counter: RiseFall::default() }
     }
 
     pub fn phase(&self) -> Phase {
-        self.phase
+        let c = &self.counter;
+        match c.verdict() {
+            Verdict::Unknown | Verdict::Down if c.ok_streak() > 0 => Phase::Rising(c.ok_streak()),
+            Verdict::Unknown => Phase::Starting,
+            Verdict::Down => Phase::Down,
+            Verdict::Up if c.fail_streak() > 0 => Phase::Falling(c.fail_streak()),
+            Verdict::Up => Phase::Up,
+        }
     }
 
     pub fn rise(&self) -> u32 {
-        self.rise
+        self.thresholds.rise
     }
 
     pub fn fall(&self) -> u32 {
-        self.fall
+        self.thresholds.fall
     }
 
     /// Feed one check result (`false` for a failed or errored check).
-    pub fn observe(&mut self, healthy: bool) -> Step {
-        let from = self.phase;
-        let (to, action) = match (from, healthy) {
-            (Phase::Starting | Phase::Down, true) => self.rising(1),
-            (Phase::Rising(n), true) => self.rising(n + 1),
-            (Phase::Up | Phase::Falling(_), true) => (Phase::Up, None),
-            (Phase::Starting | Phase::Rising(_) | Phase::Down, false) => (Phase::Down, None),
-            (Phase::Up, false) => self.falling(1),
-            (Phase::Falling(n), false) => self.falling(n + 1),
+    pub fn observe(&mut self, healthy: bool) -> PhaseChange {
+        let from = self.phase();
+        let route = match self.counter.observe(healthy, self.thresholds) {
+            Some((_, Verdict::Up)) => Some(RouteChange::Announce),
+            Some((Verdict::Up, Verdict::Down)) => Some(RouteChange::Withdraw),
+            _ => None,
         };
-        self.phase = to;
-        Step { from, to, action }
+        PhaseChange { from, to: self.phase(), route }
     }
 
     /// Shutting down: always withdraw (harmless when nothing is announced).
-    pub fn shutdown(&mut self) -> Step {
-        let from = self.phase;
-        self.phase = Phase::Down;
-        Step { from, to: Phase::Down, action: Some(Action::Withdraw) }
-    }
-
-    fn rising(&self, n: u32) -> (Phase, Option<Action>) {
-        if n >= self.rise {
-            (Phase::Up, Some(Action::Announce))
-        } else {
-            (Phase::Rising(n), None)
-        }
-    }
-
-    fn falling(&self, n: u32) -> (Phase, Option<Action>) {
-        if n >= self.fall {
-            (Phase::Down, Some(Action::Withdraw))
-        } else {
-            (Phase::Falling(n), None)
-        }
+    pub fn shutdown(&mut self) -> PhaseChange {
+        let from = self.phase();
+        self.counter.force(Verdict::Down);
+        PhaseChange { from, to: Phase::Down, route: Some(RouteChange::Withdraw) }
     }
 
     /// The phase with its progress, e.g. `rising 2/3`.
     pub fn describe(&self, p: Phase) -> String {
         match p {
             Phase::Starting => "starting".into(),
-            Phase::Rising(n) => format!("rising {n}/{}", self.rise),
+            Phase::Rising(n) => format!("rising {n}/{}", self.rise()),
             Phase::Up => "up (announced)".into(),
-            Phase::Falling(n) => format!("falling {n}/{} (still announced)", self.fall),
+            Phase::Falling(n) => format!("falling {n}/{} (still announced)", self.fall()),
             Phase::Down => "down (withdrawn)".into(),
         }
     }
 }
 
-impl fmt::Display for Action {
+impl fmt::Display for RouteChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Action::Announce => "announce",
-            Action::Withdraw => "withdraw",
+            RouteChange::Announce => "announce",
+            RouteChange::Withdraw => "withdraw",
         })
     }
 }
@@ -151,21 +144,21 @@ impl fmt::Display for Action {
 mod tests {
     use super::*;
 
-    fn feed(m: &mut Machine, results: &[bool]) -> Vec<Option<Action>> {
-        results.iter().map(|&ok| m.observe(ok).action).collect()
+    fn feed(m: &mut Announcer, results: &[bool]) -> Vec<Option<RouteChange>> {
+        results.iter().map(|&ok| m.observe(ok).route).collect()
     }
 
-    const A: Option<Action> = Some(Action::Announce);
-    const W: Option<Action> = Some(Action::Withdraw);
+    const A: Option<RouteChange> = Some(RouteChange::Announce);
+    const W: Option<RouteChange> = Some(RouteChange::Withdraw);
 
     #[test]
     fn announces_after_rise_successes_from_start() {
-        let mut m = Machine::new(3, 3);
+        let mut m = Announcer::new(3, 3);
         assert!(!m.phase().announced());
         assert_eq!(feed(&mut m, &[true, true]), vec![None, None]);
         assert_eq!(m.phase(), Phase::Rising(2));
         assert!(!m.phase().announced());
-        assert_eq!(m.observe(true).action, A);
+        assert_eq!(m.observe(true).route, A);
         assert_eq!(m.phase(), Phase::Up);
         // Staying healthy repeats nothing.
         assert_eq!(feed(&mut m, &[true, true, true]), vec![None, None, None]);
@@ -173,12 +166,12 @@ mod tests {
 
     #[test]
     fn withdraws_after_fall_failures() {
-        let mut m = Machine::new(3, 3);
+        let mut m = Announcer::new(3, 3);
         feed(&mut m, &[true, true, true]);
         assert_eq!(feed(&mut m, &[false, false]), vec![None, None]);
         assert_eq!(m.phase(), Phase::Falling(2));
         assert!(m.phase().announced(), "still announced while falling");
-        assert_eq!(m.observe(false).action, W);
+        assert_eq!(m.observe(false).route, W);
         assert_eq!(m.phase(), Phase::Down);
         // Staying down repeats nothing.
         assert_eq!(feed(&mut m, &[false, false]), vec![None, None]);
@@ -186,7 +179,7 @@ mod tests {
 
     #[test]
     fn failures_must_be_consecutive() {
-        let mut m = Machine::new(3, 3);
+        let mut m = Announcer::new(3, 3);
         feed(&mut m, &[true, true, true]);
         assert_eq!(feed(&mut m, &[false, false, true, false, false, true]), vec![None; 6]);
         assert_eq!(m.phase(), Phase::Up);
@@ -195,7 +188,7 @@ mod tests {
 
     #[test]
     fn successes_must_be_consecutive() {
-        let mut m = Machine::new(3, 3);
+        let mut m = Announcer::new(3, 3);
         assert_eq!(feed(&mut m, &[true, true, false, true, true, false]), vec![None; 6]);
         assert_eq!(m.phase(), Phase::Down);
         assert_eq!(feed(&mut m, &[true, true, true]), vec![None, None, A]);
@@ -203,17 +196,17 @@ mod tests {
 
     #[test]
     fn a_failure_at_start_is_down_without_an_action() {
-        let mut m = Machine::new(2, 2);
+        let mut m = Announcer::new(2, 2);
         let s = m.observe(false);
-        assert_eq!((s.from, s.to, s.action), (Phase::Starting, Phase::Down, None));
+        assert_eq!((s.from, s.to, s.route), (Phase::Starting, Phase::Down, None));
         assert!(s.changed());
     }
 
     #[test]
     fn rise_and_fall_of_one_act_at_once() {
-        let mut m = Machine::new(1, 1);
+        let mut m = Announcer::new(1, 1);
         assert_eq!(feed(&mut m, &[true, false, true, false]), vec![A, W, A, W]);
-        let mut m = Machine::new(0, 0);
+        let mut m = Announcer::new(0, 0);
         assert_eq!((m.rise(), m.fall()), (1, 1));
         assert_eq!(feed(&mut m, &[true]), vec![A]);
     }
@@ -221,17 +214,17 @@ mod tests {
     #[test]
     fn shutdown_always_withdraws() {
         for prefix in [&[][..], &[true, true, true][..], &[false][..], &[true][..]] {
-            let mut m = Machine::new(3, 3);
+            let mut m = Announcer::new(3, 3);
             feed(&mut m, prefix);
             let s = m.shutdown();
-            assert_eq!(s.action, W);
+            assert_eq!(s.route, W);
             assert_eq!(m.phase(), Phase::Down);
         }
     }
 
     #[test]
     fn describe_shows_progress() {
-        let m = Machine::new(3, 2);
+        let m = Announcer::new(3, 2);
         assert_eq!(m.describe(Phase::Rising(1)), "rising 1/3");
         assert_eq!(m.describe(Phase::Falling(1)), "falling 1/2 (still announced)");
     }

@@ -1,30 +1,18 @@
-//! The endpoint state machine (rise/fall with a cold-start `unknown`) and
-//! operator overrides. Pure logic: no I/O, no clocks of its own.
+//! What the probes have seen of one target: its rise/fall verdict (with a
+//! cold-start `unknown`), the last result and failure, and a smoothed RTT.
+//! Pure logic: no I/O, no clocks of its own.
 
-use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
 use std::time::SystemTime;
 
 use super::probe::ProbeResult;
-
-/// What the probes have concluded about one target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// No verdict yet (cold start): counted as up unless configured otherwise.
-    Unknown,
-    Up,
-    Down,
-}
+use super::rise_fall::{ColdStart, RiseFall, Thresholds, Verdict};
 
 /// Smoothing of the probe RTT (weight of the newest sample).
 const RTT_ALPHA: f64 = 0.3;
 
 #[derive(Debug, Clone)]
 pub struct TargetState {
-    pub verdict: Verdict,
-    pub ok_streak: u32,
-    pub fail_streak: u32,
+    counter: RiseFall,
     pub last: Option<ProbeResult>,
     pub last_at: Option<SystemTime>,
     pub last_failure: Option<(String, SystemTime)>,
@@ -32,21 +20,35 @@ pub struct TargetState {
     pub since: SystemTime,
     pub rtt_ewma_ms: Option<f64>,
     pub transitions: u64,
+    /// Failed probes since the last transition: a target that stays down is
+    /// logged once, at the transition, and counted here.
+    pub failures_since_transition: u64,
 }
 
 impl TargetState {
     pub fn new(now: SystemTime) -> TargetState {
         TargetState {
-            verdict: Verdict::Unknown,
-            ok_streak: 0,
-            fail_streak: 0,
+            counter: RiseFall::default(),
             last: None,
             last_at: None,
             last_failure: None,
             since: now,
             rtt_ewma_ms: None,
             transitions: 0,
+            failures_since_transition: 0,
         }
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        self.counter.verdict()
+    }
+
+    pub fn ok_streak(&self) -> u32 {
+        self.counter.ok_streak()
+    }
+
+    pub fn fail_streak(&self) -> u32 {
+        self.counter.fail_streak()
     }
 
     /// Feed one result; returns the transition it caused, if any.
@@ -54,69 +56,20 @@ impl TargetState {
     /// up needs `fall` consecutive failures to go down, down `rise` successes to come up.
     pub fn observe(&mut self, r: &ProbeResult, rise: u32, fall: u32, now: SystemTime) -> Option<(Verdict, Verdict)> {
         if r.ok {
-            self.ok_streak += 1;
-            self.fail_streak = 0;
             let ms = r.rtt.as_secs_f64() * 1000.0;
             self.rtt_ewma_ms = Some(self.rtt_ewma_ms.map_or(ms, |prev| prev + RTT_ALPHA * (ms - prev)));
         } else {
-            self.fail_streak += 1;
-            self.ok_streak = 0;
             self.last_failure = Some((r.detail.clone(), now));
+            self.failures_since_transition += 1;
         }
         self.last = Some(r.clone());
         self.last_at = Some(now);
-        let next = match (self.verdict, r.ok) {
-            (Verdict::Unknown, true) => Verdict::Up,
-            (Verdict::Down, true) if self.ok_streak >= rise.max(1) => Verdict::Up,
-            (Verdict::Unknown | Verdict::Up, false) if self.fail_streak >= fall.max(1) => Verdict::Down,
-            (v, _) => v,
-        };
-        if next == self.verdict {
-            return None;
-        }
-        let from = self.verdict;
-        self.verdict = next;
+        let change = self.counter.observe(r.ok, Thresholds::new(rise, fall, ColdStart::TrustFirstSuccess))?;
         self.since = now;
         self.transitions += 1;
-        Some((from, next))
+        self.failures_since_transition = 0;
+        Some(change)
     }
-}
-
-/// What an operator imposed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OverrideKind {
-    ForceUp,
-    ForceDown,
-    /// Take out of service on purpose (maintenance): no new answers.
-    Drain,
-}
-
-/// What an override applies to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    Region(String),
-    Endpoint(String, IpAddr),
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Override {
-    pub scope: Scope,
-    pub kind: OverrideKind,
-    /// Seconds since the epoch at which it clears itself.
-    pub until: Option<u64>,
-    pub set_at: u64,
-}
-
-impl Override {
-    pub fn expired(&self, now: SystemTime) -> bool {
-        self.until.is_some_and(|u| epoch_secs(now) >= u)
-    }
-}
-
-pub fn epoch_secs(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
@@ -149,14 +102,21 @@ mod tests {
         let t0 = SystemTime::UNIX_EPOCH;
         let mut s = TargetState::new(t0);
         assert_eq!(s.observe(&res(false), 2, 2, t0), None);
-        assert_eq!(s.verdict, Verdict::Unknown);
+        assert_eq!(s.verdict(), Verdict::Unknown);
         assert_eq!(s.observe(&res(false), 2, 2, t0), Some((Verdict::Unknown, Verdict::Down)));
     }
 
     #[test]
-    fn expiry() {
-        let o = Override { scope: Scope::Region("eu".into()), kind: OverrideKind::Drain, until: Some(100), set_at: 0 };
-        assert!(!o.expired(SystemTime::UNIX_EPOCH + Duration::from_secs(99)));
-        assert!(o.expired(SystemTime::UNIX_EPOCH + Duration::from_secs(100)));
+    fn failures_after_a_transition_are_counted_not_transitions() {
+        let t0 = SystemTime::UNIX_EPOCH;
+        let mut s = TargetState::new(t0);
+        assert!(s.observe(&res(false), 1, 1, t0).is_some());
+        assert_eq!(s.failures_since_transition, 0, "the failure that caused the transition is in it");
+        for _ in 0..5 {
+            assert_eq!(s.observe(&res(false), 1, 1, t0), None);
+        }
+        assert_eq!(s.failures_since_transition, 5);
+        assert!(s.observe(&res(true), 1, 1, t0).is_some());
+        assert_eq!(s.failures_since_transition, 0);
     }
 }
