@@ -13,7 +13,7 @@ use std::sync::Arc;
 use super::negative::{NegativeAnswer, NegativeIndex};
 use crate::policy::Service;
 use crate::state::State;
-use crate::zone;
+use crate::zone::{self, wire_name};
 
 /// A stored answer: header bits and the sections after the question.
 #[derive(Debug, Clone)]
@@ -139,8 +139,10 @@ impl FastIndex {
                 let wire = wire_name(name);
                 for t in types {
                     if let (Some(svc), RecordType::A | RecordType::AAAA) = (&node.service, t) {
-                        index.insert(&wire, t.into(), FastEntry::Service { zone: zi, service: Arc::clone(svc) });
-                        continue;
+                        if decides_with(state, name, t, svc) {
+                            index.insert(&wire, t.into(), FastEntry::Service { zone: zi, service: Arc::clone(svc) });
+                            continue;
+                        }
                     }
                     if let Some(pb) = prebuild(state, name, t) {
                         index.insert(&wire, t.into(), FastEntry::Static(pb));
@@ -152,15 +154,17 @@ impl FastIndex {
     }
 }
 
-/// Lowercase wire form of a name.
-pub fn wire_name(name: &Name) -> Vec<u8> {
-    let mut out = Vec::with_capacity(name.len() + 1);
-    for label in name.to_lowercase().iter() {
-        out.push(label.len() as u8);
-        out.extend_from_slice(label);
-    }
-    out.push(0);
-    out
+/// Whether the general path answers `name`/`qtype` with `svc`'s decision:
+/// not so for a service the lookup never reaches (below a delegation, or
+/// inside a child zone served here), which the index must then not know.
+fn decides_with(state: &State, name: &Name, qtype: RecordType, svc: &Service) -> bool {
+    let mut reached = false;
+    let mut probe = |_: &zone::Zone, s: &Service, _: RecordType| {
+        reached |= std::ptr::eq(s, svc);
+        zone::ServiceAnswer { addrs: Vec::new(), ttl: 0, servfail: false }
+    };
+    zone::lookup(&state.zones, name, qtype, &mut probe);
+    reached
 }
 
 /// The general path's answer to a plain query, unless it depends on the

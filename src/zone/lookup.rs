@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use crate::policy::Service;
 
+use super::names::{wire_name, Held, Location, WireName};
 use super::{Node, Zone, Zones};
 
 /// Longest CNAME chain followed inside a zone (Knot and BIND use similar bounds).
@@ -32,8 +33,8 @@ pub struct ServiceAnswer {
     pub servfail: bool,
 }
 
-/// One step of resolution at one name.
-enum Step<'z> {
+/// What one name resolves to (a CNAME leads on to another).
+enum Resolution<'z> {
     Referral(Name, &'z Node),
     Cname(Box<Record>, Name),
     Data(Vec<Record>),
@@ -64,7 +65,7 @@ pub fn lookup<'z>(
     let mut seen: Vec<Name> = Vec::new();
     loop {
         match resolve_one(zone, &name, qtype) {
-            Step::Referral(cut, node) => {
+            Resolution::Referral(cut, node) => {
                 // A CNAME chain that leads into a child zone stops at the cut
                 // with what it has (the resolver follows on from there).
                 if out.answers.is_empty() {
@@ -74,7 +75,7 @@ pub fn lookup<'z>(
                 }
                 break;
             }
-            Step::Cname(rec, target) => {
+            Resolution::Cname(rec, target) => {
                 out.answers.push(*rec);
                 seen.push(name.clone());
                 let out_of_zone = !zone.origin.zone_of(&target);
@@ -83,12 +84,12 @@ pub fn lookup<'z>(
                 }
                 name = target;
             }
-            Step::Data(records) => {
+            Resolution::Data(records) => {
                 out.additional = addresses_for(zone, &records);
                 out.answers.extend(records);
                 break;
             }
-            Step::Service(svc, owner) => {
+            Resolution::Service(svc, owner) => {
                 let rtype = if qtype == RecordType::ANY { RecordType::A } else { qtype };
                 let ans = decide(zone, svc, rtype);
                 if ans.servfail {
@@ -109,11 +110,11 @@ pub fn lookup<'z>(
                 }));
                 break;
             }
-            Step::NoData => {
+            Resolution::NoData => {
                 out.authority.push(zone.negative_soa());
                 break;
             }
-            Step::NxDomain => {
+            Resolution::NxDomain => {
                 out.rcode = ResponseCode::NXDomain;
                 out.authority.push(zone.negative_soa());
                 break;
@@ -123,65 +124,63 @@ pub fn lookup<'z>(
     Some(out)
 }
 
-fn resolve_one<'z>(zone: &'z Zone, name: &Name, qtype: RecordType) -> Step<'z> {
-    let apex_labels = zone.origin.num_labels() as usize;
-    let labels = name.num_labels() as usize;
-    // A delegation at or above the name wins, except DS at the cut itself,
-    // which belongs to the parent side (we hold none, so it is NODATA).
-    for n in apex_labels + 1..=labels {
-        let ancestor = name.trim_to(n);
-        if let Some(node) = zone.nodes.get(&ancestor) {
-            if node.get(RecordType::NS).is_some() && !(n == labels && qtype == RecordType::DS) {
-                return Step::Referral(ancestor, node);
+fn resolve_one<'z>(zone: &'z Zone, name: &Name, qtype: RecordType) -> Resolution<'z> {
+    let wire = wire_name(name);
+    let Some(w) = WireName::parse(&wire) else { return Resolution::NxDomain };
+    // The name index says where the name leads; the nodes hold the records.
+    let labels_from = |k: usize| w.labels() - k;
+    match zone.names.locate(&w, qtype) {
+        Some(Location::Referral(k)) => {
+            let cut = name.trim_to(labels_from(k));
+            match zone.nodes.get(&cut) {
+                Some(node) => Resolution::Referral(cut, node),
+                None => Resolution::NxDomain,
             }
         }
-    }
-    if let Some(node) = zone.nodes.get(name) {
-        return from_node(node, name, qtype);
-    }
-    // RFC 4592: find the closest encloser, then look for its wildcard child.
-    for n in (apex_labels..labels).rev() {
-        let encloser = name.trim_to(n);
-        if n == apex_labels || zone.nodes.contains_key(&encloser) {
-            let Ok(wild) = encloser.prepend_label("*") else { break };
-            return match zone.nodes.get(&wild) {
-                Some(node) => from_node(node, name, qtype),
-                None => Step::NxDomain,
-            };
+        Some(Location::Exact(facts)) => match zone.nodes.get(name) {
+            Some(node) => from_node(node, facts.held(qtype), qtype, name),
+            None => Resolution::NxDomain,
+        },
+        Some(Location::Wildcard(k)) => {
+            let wild = name.trim_to(labels_from(k)).prepend_label("*").ok();
+            let found = wild.as_ref().and_then(|n| Some((zone.nodes.get(n)?, zone.names.get(&wire_name(n))?)));
+            match found {
+                Some((node, facts)) => from_node(node, facts.held(qtype), qtype, name),
+                None => Resolution::NxDomain,
+            }
         }
+        Some(Location::NxDomain) | None => Resolution::NxDomain,
     }
-    Step::NxDomain
 }
 
 /// Records of `node` answered with owner `owner` (the name as asked, or the
-/// name a wildcard was expanded for).
-fn from_node<'z>(node: &'z Node, owner: &Name, qtype: RecordType) -> Step<'z> {
-    if let Some(svc) = &node.service {
-        let any_dynamic = qtype == RecordType::ANY && node.rrsets.is_empty();
-        if matches!(qtype, RecordType::A | RecordType::AAAA) || any_dynamic {
-            return Step::Service(svc, owner.clone());
+/// name a wildcard was expanded for), as its facts say (`held`).
+fn from_node<'z>(node: &'z Node, held: Held, qtype: RecordType, owner: &Name) -> Resolution<'z> {
+    let set = |t: RecordType| node.get(t).map(|s| with_owner(&s.records, owner));
+    match held {
+        Held::Service => match &node.service {
+            Some(svc) => Resolution::Service(svc, owner.clone()),
+            None => Resolution::NoData,
+        },
+        Held::FirstRRset => match node.rrsets.first() {
+            Some(s) => Resolution::Data(with_owner(&s.records, owner)),
+            None => Resolution::NoData,
+        },
+        Held::Cname => {
+            let rec = set(RecordType::CNAME).and_then(|mut v| (!v.is_empty()).then(|| v.remove(0)));
+            match rec {
+                Some(rec) => match &rec.data {
+                    RData::CNAME(c) => {
+                        let target = c.0.clone();
+                        Resolution::Cname(Box::new(rec), target)
+                    }
+                    _ => Resolution::NoData,
+                },
+                None => Resolution::NoData,
+            }
         }
-    }
-    if qtype == RecordType::ANY {
-        // RFC 8482 §4.1: answer with one RRset rather than all of them.
-        return match node.rrsets.first() {
-            Some(set) => Step::Data(with_owner(&set.records, owner)),
-            None => Step::NoData,
-        };
-    }
-    if qtype != RecordType::CNAME {
-        if let Some(cname) = node.get(RecordType::CNAME) {
-            let rec = with_owner(&cname.records, owner).remove(0);
-            let target = match &rec.data {
-                RData::CNAME(c) => c.0.clone(),
-                _ => unreachable!("CNAME RRset holds CNAME data"),
-            };
-            return Step::Cname(Box::new(rec), target);
-        }
-    }
-    match node.get(qtype) {
-        Some(set) => Step::Data(with_owner(&set.records, owner)),
-        None => Step::NoData,
+        Held::Data => set(qtype).map_or(Resolution::NoData, Resolution::Data),
+        Held::NoData => Resolution::NoData,
     }
 }
 
