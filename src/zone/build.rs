@@ -405,4 +405,38 @@ mod tests {
         .unwrap_err();
         assert!(err.message.contains("must be alone"), "{err}");
     }
+
+    const REGION: &str = "[[regions]]\nname = \"r1\"\naddresses = [\"198.51.100.1\"]\n";
+
+    /// Issue 18 item 2: a service the child zone would answer for.
+    #[test]
+    fn a_service_at_or_below_a_delegation_is_refused_with_its_position() {
+        let cut = "[[records]]\nname = \"c\"\ntype = \"NS\"\ndata = \"ns.example.\"\n";
+        for (svc, place) in [("c", "at the delegation c.t.test."), ("x.y.c", "below the delegation c.t.test.")] {
+            let text = format!("{cut}{REGION}[[services]]\nname = \"{svc}\"\nchain = [\"weighted\"]\n");
+            let err = zone_with(&text).unwrap_err();
+            assert!(err.message.contains(place) && err.message.contains("move the service"), "{err}");
+            assert_eq!((err.line, err.col), (19, 8), "{err}");
+        }
+        let beside = format!("{cut}{REGION}[[services]]\nname = \"d\"\nchain = [\"weighted\"]\n");
+        assert!(zone_with(&beside).is_ok());
+    }
+
+    /// Issue 18 item 5 (RFC 2181 §5).
+    #[test]
+    fn a_region_listing_an_address_twice_is_refused_with_its_position() {
+        let text = "[[regions]]\nname = \"r1\"\naddresses = [\"198.51.100.1\", \"2001:db8::1\", \"198.51.100.1\"]\n";
+        let err = zone_with(text).unwrap_err();
+        assert!(err.message.contains("198.51.100.1 is listed twice in region r1"), "{err}");
+        assert_eq!((err.line, err.col), (13, 45), "{err}");
+    }
+
+    /// Issue 18 item 1: `num_labels()` leaves out a leading `*`.
+    #[test]
+    fn a_lone_wildcard_makes_its_parent_exist() {
+        let z = zone_with("[[records]]\nname = \"*.v\"\ntype = \"A\"\ndata = \"192.0.2.7\"\n").unwrap();
+        let v = Name::from_ascii("v.t.test.").unwrap();
+        assert!(z.nodes.get(&v).is_some_and(|n| n.rrsets.is_empty()), "v is an empty non-terminal");
+        assert!(z.names.get(&wire_name(&v)).is_some_and(|f| f.wildcard_child));
+    }
 }
