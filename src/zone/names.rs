@@ -171,15 +171,6 @@ impl NameIndex {
         self.names.get(wire)
     }
 
-    /// Every name, lowercase wire.
-    pub fn len(&self) -> usize {
-        self.names.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-
     /// RFC 1034 §4.3.2 step 3 for a lowercase name inside this zone: a
     /// delegation at or above it wins (except DS at the cut itself, which
     /// belongs to the parent side), then the name itself, then the wildcard
