@@ -362,12 +362,16 @@ mod tests {
         add(&nx, NX_TYPES, NxDomain);
         let nx = ["x.static", "x.www", "x.dangling", "nothing-here", "*.nx", "x.ns2", "x.host.deep.ent", "_tcp._udp"];
         add(&nx, NX_TYPES, NxDomain);
-        let long32 = "a.".repeat(28) + "a"; // 29 labels + 3 = 32, the most answered fast
-        add(&[long32.as_str()], &[RecordType::A], NxDomain);
-        let guarded = ["hostmaster", "x.hostmaster", "x.ns1", "ns1.ns1"]; // SOA names would compress into these
-        add(&guarded, NX_TYPES, General);
+        // 63 labels above the apex: the most whose apex hickory still compresses to.
+        let long63 = "a.".repeat(62) + "a";
+        add(&[long63.as_str()], &[RecordType::A], NxDomain);
+        // Names that share labels with MNAME and RNAME: the SOA's bytes are ours.
+        let soa_like = ["hostmaster", "x.hostmaster", "x.ns1", "ns1.ns1"];
+        add(&soa_like, NX_TYPES, NxDomain);
         let cut = ["sub", "x.sub", "a.b.sub", "ns1.sub", "x.ns1.sub", "ns2.sub"];
-        add(&cut, &[RecordType::TXT, RecordType::DS, RecordType::MX], General);
+        add(&cut, &[RecordType::TXT, RecordType::MX], General);
+        add(&cut[1..], &[RecordType::DS], General);
+        add(&["sub"], &[RecordType::DS], NoData); // DS at the cut: the parent side's, none held
         add(&["x.wild", "a.b.wild", "b.x.wild"], &[RecordType::MX, RecordType::SRV], General);
         add(&["*.wild", "exists.wild"], &[RecordType::MX, RecordType::SRV], NoData);
         let mixed =
@@ -384,9 +388,9 @@ mod tests {
         add(&["ent", "deep.ent", "_udp"], &[RecordType::TXT, RecordType::MX, RecordType::SRV], NoData);
         add(&["static", "mail", "ns2", "www", "sip"], &[RecordType::TXT, RecordType::MX, RecordType::DS], NoData);
         add(&["alias", "chain", "dangling", "external"], &[RecordType::TXT, RecordType::MX], General);
-        add(&["ns1"], &[RecordType::TXT], General); // NODATA, but MNAME would compress into it
-        let long33 = "a.".repeat(29) + "a";
-        add(&[long33.as_str()], &[RecordType::A], General);
+        add(&["ns1"], &[RecordType::TXT], NoData); // MNAME's own name
+        let long64 = "a.".repeat(63) + "a";
+        add(&[long64.as_str()], &[RecordType::A], General);
         // 255 bytes on the wire is the longest name; hickory refuses 256 (FORMERR).
         for (extra, want) in [(0, NxDomain), (1, General)] {
             let mut n = Vec::new();
@@ -464,8 +468,8 @@ mod tests {
             ("x.c.p.test.", NxDomain), // the child zone, not the parent's referral
             ("c.p.test.", NoData),
             ("dns.c.p.test.", NxDomain),
-            ("ns1.c.p.test.", General), // MNAME's label
-            ("x.ns1.c.p.test.", General),
+            ("ns1.c.p.test.", NoData), // MNAME
+            ("x.ns1.c.p.test.", NxDomain),
             ("nx.w.test.", General), // the apex wildcard
             ("w.test.", NoData),
             ("x.ns.w.test.", NxDomain),
@@ -473,7 +477,7 @@ mod tests {
             ("nx.q.example.net.", NxDomain),
             ("ns.q.example.net.", NxDomain),
             ("www.q.example.net.", NoData),
-            ("hostmaster.q.example.net.", General), // RNAME
+            ("hostmaster.q.example.net.", NxDomain), // RNAME
             ("example.net.", General),
             ("test.", General),
         ];

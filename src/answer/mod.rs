@@ -211,7 +211,7 @@ fn answer<'a>(
             resp.metadata.response_code = found.rcode;
             resp.metadata.authoritative = found.authoritative;
             resp.insert_answers(found.answers);
-            resp.insert_authorities(found.authority);
+            resp.insert_authorities(negative::explicit_soa(found.authority, name));
             resp.insert_additionals(found.additional);
         }
     }

@@ -1,21 +1,27 @@
 //! Negative answers for the fast path: NXDOMAIN for a name that does not
-//! exist and NODATA for an existing name without the asked type, each with
-//! the zone's SOA as the general path encodes it. Built at load time from the
-//! zones: per zone, every owner name (empty non-terminals included) with the
-//! facts RFC 1034 §4.3.2 and RFC 4592 need. A delegation, a wildcard, a
-//! CNAME, a service, a name outside every zone: `None`, the general path.
+//! exist and NODATA for an existing name without the asked type. Where a name
+//! leads comes from each zone's name index (`zone::NameIndex::locate`), the
+//! same index `zone::lookup` reads. A delegation, a wildcard, a CNAME, a
+//! service, a name outside every zone: `None`, the general path.
+//!
+//! The SOA of a negative answer is written by `SoaWire` on both paths, with
+//! its own compression: the owner (the apex) and whatever MNAME and RNAME
+//! share with the apex point into the question, which always holds the apex.
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::rdata::NULL;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use rustc_hash::FxHashMap;
+use std::sync::Arc;
 
-use super::prebuilt::wire_name;
-use crate::zone::{Zone, Zones};
+use crate::zone::{wire_name, Held, Location, NameIndex, WireName, Zone, Zones};
 
-/// Longest question (in labels, root excluded) answered here. It also keeps
-/// hickory's 64 compression candidates (question suffixes first, then the
-/// SOA's) from running out, which would change the SOA's bytes.
-const MAX_LABELS: usize = 32;
+/// The general path's encoder (hickory) keeps the first 64 suffixes of a
+/// message's names as compression targets, the question's first: past that
+/// it would not point the SOA's owner at the question's apex as we do.
+const COMPRESSION_CANDIDATES: usize = 64;
+
+/// Where the question starts in a message.
+const QUESTION_AT: usize = 12;
 
 #[derive(Debug, Default)]
 pub struct NegativeIndex {
@@ -24,77 +30,115 @@ pub struct NegativeIndex {
     /// Bit n set when some origin is n bytes long on the wire: rules most of
     /// a question's suffixes out without hashing them.
     origin_lens: [u64; 4],
-    /// `None` for a zone whose SOA this cannot reproduce.
+    /// `None` for a zone whose SOA record is not an SOA.
     zones: Vec<Option<NegZone>>,
 }
 
 #[derive(Debug)]
 struct NegZone {
-    apex: Facts,
-    /// Every owner name strictly below the apex, lowercase wire.
-    names: FxHashMap<Vec<u8>, Facts>,
-    soa: SoaTemplate,
+    names: Arc<NameIndex>,
+    soa: SoaWire,
 }
 
-/// What the lookup rules need to know of one existing name.
-#[derive(Debug, Default)]
-struct Facts {
-    /// This name or an ancestor below the apex has NS: referral territory.
-    cut: bool,
-    /// `*.name` exists: names below it may be synthesized.
-    wildcard_child: bool,
-    cname: bool,
-    /// A GSLB service answers A/AAAA here.
-    service: bool,
-    types: Vec<u16>,
+/// The authority SOA of a negative answer in wire form, written the same way
+/// by both paths: owner and RDATA names compressed against the apex as the
+/// question holds it (RFC 1035 §4.1.4), nothing else.
+#[derive(Debug, Clone)]
+pub struct SoaWire {
+    ttl: u32,
+    /// MNAME and RNAME: the labels written out, then the byte offset in the
+    /// apex of the suffix they point to (`None`: written out to the root).
+    names: [(Vec<u8>, Option<u16>); 2],
+    /// SERIAL, REFRESH, RETRY, EXPIRE, MINIMUM.
+    tail: [u8; 20],
 }
 
-impl Facts {
-    /// NODATA here for `qtype`, exactly as `zone::lookup` would say it.
-    fn nodata(&self, qtype: u16) -> bool {
-        let a_or_aaaa = qtype == u16::from(RecordType::A) || qtype == u16::from(RecordType::AAAA);
-        let something_else = self.cut // a referral
-            || self.cname
-            || qtype == u16::from(RecordType::ANY)
-            || (self.service && a_or_aaaa)
-            || self.types.contains(&qtype);
-        !something_else
+impl SoaWire {
+    /// `soa` is the zone's negative SOA (its owner the apex).
+    pub fn new(soa: &Record) -> Option<SoaWire> {
+        let RData::SOA(data) = &soa.data else { return None };
+        let apex = wire_name(&soa.name);
+        let mut tail = [0u8; 20];
+        tail[0..4].copy_from_slice(&data.serial.to_be_bytes());
+        tail[4..8].copy_from_slice(&data.refresh.to_be_bytes());
+        tail[8..12].copy_from_slice(&data.retry.to_be_bytes());
+        tail[12..16].copy_from_slice(&data.expire.to_be_bytes());
+        tail[16..20].copy_from_slice(&data.minimum.to_be_bytes());
+        let names = [against_apex(&wire_name(&data.mname), &apex)?, against_apex(&wire_name(&data.rname), &apex)?];
+        Some(SoaWire { ttl: soa.ttl, names, tail })
+    }
+
+    /// RDATA, with the apex at `apex_at` in the message.
+    pub fn write_rdata(&self, out: &mut Vec<u8>, apex_at: u16) {
+        for (labels, pointer) in &self.names {
+            out.extend_from_slice(labels);
+            if let Some(p) = pointer {
+                out.extend_from_slice(&(0xc000 | (apex_at + p)).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&self.tail);
+    }
+
+    /// The whole record: owner, type, class, TTL, RDLENGTH, RDATA.
+    pub fn write_record(&self, out: &mut Vec<u8>, apex_at: u16) {
+        out.extend_from_slice(&(0xc000 | apex_at).to_be_bytes());
+        out.extend_from_slice(&[0, 6, 0, 1]);
+        out.extend_from_slice(&self.ttl.to_be_bytes());
+        let len_at = out.len();
+        out.extend_from_slice(&[0, 0]);
+        self.write_rdata(out, apex_at);
+        let len = (out.len() - len_at - 2) as u16;
+        out[len_at..len_at + 2].copy_from_slice(&len.to_be_bytes());
     }
 }
 
-/// The authority SOA record as the general path encodes it after a question
-/// for the apex itself (at offset 12). After a longer question every
-/// compression pointer in it moves by the bytes the question has before the
-/// apex: hickory compresses each name to its longest suffix already written,
-/// and the question's extra labels can only be part of such a suffix when
-/// they repeat MNAME's or RNAME's label above the apex (see `guards`).
-#[derive(Debug)]
-struct SoaTemplate {
-    bytes: Vec<u8>,
-    /// Offsets in `bytes` of the compression pointers.
-    pointers: Vec<usize>,
-    /// The label (wire) just above the apex in MNAME and RNAME, for those in
-    /// the zone: a question with that label there goes the general way.
-    guards: Vec<Vec<u8>>,
+/// `name` (lowercase wire) as the labels to write and the offset in `apex`
+/// of the longest suffix the two share (the root alone is not worth a pointer).
+fn against_apex(name: &[u8], apex: &[u8]) -> Option<(Vec<u8>, Option<u16>)> {
+    let (n, a) = (WireName::parse(name)?, WireName::parse(apex)?);
+    let shared = (1..=n.labels().min(a.labels()))
+        .take_while(|&c| n.label(n.labels() - c) == a.label(a.labels() - c))
+        .last()
+        .unwrap_or(0);
+    if shared == 0 {
+        return Some((name.to_vec(), None));
+    }
+    let keep = n.start(n.labels() - shared);
+    Some((name[..keep].to_vec(), Some(a.start(a.labels() - shared) as u16)))
+}
+
+/// The general path's authority section: each SOA's RDATA replaced by the
+/// bytes `SoaWire` writes for a question `qname`, so that hickory's own
+/// compression choices never reach them (it writes the owner, pointing it at
+/// the question's apex, and these bytes as they are).
+pub fn explicit_soa(authority: Vec<Record>, qname: &Name) -> Vec<Record> {
+    authority
+        .into_iter()
+        .map(|mut r| {
+            let explicit = r.record_type() == RecordType::SOA && r.name.zone_of(qname);
+            if let Some(soa) = explicit.then(|| SoaWire::new(&r)).flatten() {
+                let apex_at = QUESTION_AT + wire_name(qname).len() - wire_name(&r.name).len();
+                let mut rdata = Vec::with_capacity(64);
+                soa.write_rdata(&mut rdata, apex_at as u16);
+                r.data = RData::Unknown { code: RecordType::SOA, rdata: NULL::with(rdata) };
+            }
+            r
+        })
+        .collect()
 }
 
 /// A negative answer: its RCODE and the SOA for the authority section.
 #[derive(Debug)]
 pub struct NegativeAnswer<'a> {
     pub rcode: u8,
-    soa: &'a SoaTemplate,
-    shift: u16,
+    soa: &'a SoaWire,
+    apex_at: u16,
 }
 
 impl NegativeAnswer<'_> {
     /// Append the SOA record (the question must already be written).
     pub fn write_soa(&self, out: &mut Vec<u8>) {
-        let base = out.len();
-        out.extend_from_slice(&self.soa.bytes);
-        for &at in &self.soa.pointers {
-            let p = u16::from_be_bytes([out[base + at], out[base + at + 1]]) + self.shift;
-            out[base + at..base + at + 2].copy_from_slice(&p.to_be_bytes());
-        }
+        self.soa.write_record(out, self.apex_at);
     }
 }
 
@@ -113,113 +157,34 @@ impl NegativeIndex {
     /// The negative answer to a plain lowercase question, when it is one for
     /// sure; `None` sends the query the general way.
     pub fn lookup(&self, qname: &[u8], qtype: u16) -> Option<NegativeAnswer<'_>> {
-        // hickory refuses names over 255 bytes (FORMERR); OPT, zone transfers
-        // and the other meta types get their own answers.
-        if qname.len() > 255 || qtype == 0 || qtype == u16::from(RecordType::OPT) || (128..=255).contains(&qtype) {
+        // OPT, zone transfers and the other meta types get their own answers.
+        if qtype == 0 || qtype == u16::from(RecordType::OPT) || (128..=255).contains(&qtype) {
             return None;
         }
-        // Label starts (a name is at most 255 bytes), the root's last.
-        let mut starts = [0u8; MAX_LABELS + 1];
-        let (mut n, mut at) = (0, 0);
-        loop {
-            *starts.get_mut(n)? = at as u8;
-            n += 1;
-            match *qname.get(at)? as usize {
-                0 => break,
-                len => at += 1 + len,
-            }
-        }
-        let suffix = |k: usize| &qname[starts[k] as usize..];
+        // hickory refuses names over 255 bytes (FORMERR): so does `parse`.
+        let w = WireName::parse(qname)?;
         // The most specific zone: the longest suffix that is an origin.
-        let (k, zi) = (0..n).find_map(|k| {
-            let len = suffix(k).len();
+        let (k, zi) = (0..=w.labels()).find_map(|k| {
+            let len = w.suffix(k).len();
             let maybe = self.origin_lens[len / 64] & (1 << (len % 64)) != 0;
-            maybe.then(|| self.origins.get(suffix(k)).map(|&zi| (k, zi))).flatten()
+            maybe.then(|| self.origins.get(w.suffix(k)).map(|&zi| (k, zi))).flatten()
         })?;
+        if k >= COMPRESSION_CANDIDATES {
+            return None;
+        }
         let z = self.zones[zi].as_ref()?;
-        let rcode = if k == 0 {
-            if !z.apex.nodata(qtype) {
-                return None;
-            }
-            0
-        } else {
-            let label = &qname[starts[k - 1] as usize..starts[k] as usize];
-            if z.soa.guards.iter().any(|g| g[..] == *label) {
-                return None;
-            }
-            // The closest encloser: the longest suffix that exists.
-            match (0..k).find_map(|j| z.names.get(suffix(j)).map(|f| (j, f))) {
-                Some((0, f)) if f.nodata(qtype) => 0,
-                Some((0, _)) => return None,
-                Some((_, f)) if f.cut || f.wildcard_child => return None,
-                None if z.apex.wildcard_child => return None,
-                _ => 3,
-            }
+        let qtype = RecordType::from(qtype);
+        let rcode = match z.names.locate(&w, qtype)? {
+            Location::Exact(facts) if facts.held(qtype) == Held::NoData => 0,
+            Location::NxDomain => 3,
+            _ => return None,
         };
-        Some(NegativeAnswer { rcode, soa: &z.soa, shift: u16::from(starts[k]) })
+        Some(NegativeAnswer { rcode, soa: &z.soa, apex_at: (QUESTION_AT + w.start(k)) as u16 })
     }
 }
 
 fn neg_zone(z: &Zone) -> Option<NegZone> {
-    let apex_labels = z.origin.num_labels() as usize;
-    let facts = |name: &Name| {
-        let node = &z.nodes[name];
-        let labels = name.num_labels() as usize;
-        let has_ns = |n: usize| z.nodes.get(&name.trim_to(n)).is_some_and(|a| a.get(RecordType::NS).is_some());
-        Facts {
-            cut: (apex_labels + 1..=labels).any(has_ns),
-            wildcard_child: name.prepend_label("*").is_ok_and(|w| z.nodes.contains_key(&w)),
-            cname: node.get(RecordType::CNAME).is_some(),
-            service: node.service.is_some(),
-            types: node.rrsets.iter().map(|s| u16::from(s.rtype)).collect(),
-        }
-    };
-    let names = z.nodes.keys().filter(|n| **n != z.origin).map(|n| (wire_name(n), facts(n))).collect();
-    Some(NegZone { apex: facts(&z.origin), names, soa: soa_template(z)? })
-}
-
-fn soa_template(z: &Zone) -> Option<SoaTemplate> {
-    let soa = z.negative_soa();
-    let RData::SOA(data) = &soa.data else { return None };
-    let (mname, rname) = (&data.mname, &data.rname);
-    if mname.num_labels() as usize + rname.num_labels() as usize > 64 - MAX_LABELS {
-        return None; // compression candidates could run out
-    }
-    let mut m = Message::new(0, MessageType::Response, OpCode::Query);
-    m.add_query(Query::query(z.origin.clone(), RecordType::SOA));
-    m.insert_authorities(vec![soa.clone()]);
-    let wire = m.to_vec().ok()?;
-    let bytes = wire.get(12 + wire_name(&z.origin).len() + 4..)?.to_vec();
-    let mut pointers = Vec::new();
-    let mut at = skip_name(&bytes, 0, &mut pointers)? + 10; // type, class, TTL, RDLENGTH
-    at = skip_name(&bytes, at, &mut pointers)?;
-    skip_name(&bytes, at, &mut pointers)?;
-    let apex_labels = z.origin.num_labels();
-    let guards = [mname, rname]
-        .into_iter()
-        .filter(|n| n.num_labels() > apex_labels && z.origin.zone_of(n))
-        .map(|n| {
-            let w = wire_name(&n.trim_to(apex_labels as usize + 1));
-            w[..1 + w[0] as usize].to_vec()
-        })
-        .collect();
-    Some(SoaTemplate { bytes, pointers, guards })
-}
-
-/// Skip a (possibly compressed) name at `at`, noting where its pointer is.
-fn skip_name(b: &[u8], mut at: usize, pointers: &mut Vec<usize>) -> Option<usize> {
-    loop {
-        let len = *b.get(at)?;
-        match len {
-            0 => return Some(at + 1),
-            0xc0..=0xff => {
-                pointers.push(at);
-                return Some(at + 2);
-            }
-            1..=63 => at += 1 + len as usize,
-            _ => return None,
-        }
-    }
+    Some(NegZone { names: Arc::clone(&z.names), soa: SoaWire::new(&z.negative_soa())? })
 }
 
 #[cfg(test)]

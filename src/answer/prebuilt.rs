@@ -13,7 +13,7 @@ use std::sync::Arc;
 use super::negative::{NegativeAnswer, NegativeIndex};
 use super::Snapshot;
 use crate::policy::Service;
-use crate::zone;
+use crate::zone::{self, wire_name};
 
 /// A stored answer: header bits and the sections after the question.
 #[derive(Debug, Clone)]
@@ -139,8 +139,10 @@ impl FastIndex {
                 let wire = wire_name(name);
                 for t in types {
                     if let (Some(svc), RecordType::A | RecordType::AAAA) = (&node.service, t) {
-                        index.insert(&wire, t.into(), FastEntry::Service { zone: zi, service: Arc::clone(svc) });
-                        continue;
+                        if decides_with(state, name, t, svc) {
+                            index.insert(&wire, t.into(), FastEntry::Service { zone: zi, service: Arc::clone(svc) });
+                            continue;
+                        }
                     }
                     if let Some(pb) = prebuild(state, name, t) {
                         index.insert(&wire, t.into(), FastEntry::Static(pb));
@@ -152,15 +154,17 @@ impl FastIndex {
     }
 }
 
-/// Lowercase wire form of a name.
-pub fn wire_name(name: &Name) -> Vec<u8> {
-    let mut out = Vec::with_capacity(name.len() + 1);
-    for label in name.to_lowercase().iter() {
-        out.push(label.len() as u8);
-        out.extend_from_slice(label);
-    }
-    out.push(0);
-    out
+/// Whether the general path answers `name`/`qtype` with `svc`'s decision:
+/// not so for a service the lookup never reaches (below a delegation, or
+/// inside a child zone served here), which the index must then not know.
+fn decides_with(state: &Snapshot, name: &Name, qtype: RecordType, svc: &Service) -> bool {
+    let mut reached = false;
+    let mut probe = |_: &zone::Zone, s: &Service, _: RecordType| {
+        reached |= std::ptr::eq(s, svc);
+        zone::ServiceAnswer { addrs: Vec::new(), ttl: 0, servfail: false }
+    };
+    zone::lookup(&state.zones, name, qtype, &mut probe);
+    reached
 }
 
 /// The general path's answer to a plain query, unless it depends on the
@@ -196,6 +200,52 @@ fn prebuild(state: &Snapshot, name: &Name, qtype: RecordType) -> Option<Prebuilt
 #[cfg(test)]
 mod tests {
     use super::same_name;
+    use crate::answer::{respond, respond_general, Transport};
+    use crate::answer::Snapshot;
+    use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+    use hickory_proto::rr::{Name, RecordType};
+    use std::sync::Arc;
+
+    fn zone(text: &str) -> crate::zone::Zone {
+        let source = crate::config::Source { path: "t.toml".into(), text: text.to_string() };
+        crate::zone::build_zone(&crate::config::parse_zone_source(source).unwrap()).unwrap()
+    }
+
+    /// Issue 18 item 2: a service inside a child zone served here (which
+    /// `check` refuses, see `zone::build`) is not what the general path
+    /// answers, so the fast index must not hold it: lowercase and mixed-case
+    /// queries get the same answer, the child zone's.
+    #[test]
+    fn the_fast_index_holds_no_service_the_general_path_does_not_reach() {
+        let soa = "[soa]\nmname = \"ns1.p.test.\"\nrname = \"h.p.test.\"\nserial = 1\n";
+        let parent = format!(
+            "origin = \"p.test.\"\nns = [\"ns1.p.test.\"]\n{soa}[[regions]]\nname = \"r1\"\n\
+             addresses = [\"198.51.100.1\"]\n[[services]]\nname = \"x.c\"\nchain = [\"weighted\"]\n\
+             [[services]]\nname = \"y\"\nchain = [\"weighted\"]\n"
+        );
+        let child = format!("origin = \"c.p.test.\"\nns = [\"ns1.p.test.\"]\n{soa}");
+        let zones = crate::zone::Zones { zones: vec![zone(&parent), zone(&child)] };
+        let state = Snapshot::default().with_zones(Arc::new(zones), None);
+        let src = "127.0.0.1:5353".parse().unwrap();
+        let ask = |name: &str| {
+            let mut m = Message::new(7, MessageType::Query, OpCode::Query);
+            m.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+            let q = m.to_vec().unwrap();
+            let general = respond_general(&state, &q, src, Transport::Udp).unwrap();
+            let answer = respond(&state, &q, src, Transport::Udp).unwrap();
+            assert_eq!(answer, general, "{name}: the fast path answers as the general path");
+            // Names compare without case (hickory compresses case-sensitively).
+            let m = Message::from_vec(&answer).unwrap();
+            (m.metadata.response_code, m.metadata.authoritative, m.answers, m.authorities)
+        };
+        let lower = ask("x.c.p.test.");
+        assert_eq!(lower.0, ResponseCode::NXDomain, "the child zone's NXDOMAIN");
+        assert_eq!(ask("X.C.p.TEST."), lower, "case does not matter");
+        let (rcode, aa, answers, _) = ask("y.p.test.");
+        assert_eq!((rcode, aa, answers.len()), (ResponseCode::NoError, true, 1), "a service the lookup reaches");
+        let wire = crate::zone::wire_name(&Name::from_ascii("y.p.test.").unwrap());
+        assert!(matches!(state.fast.get(&wire, 1), Some(super::FastEntry::Service { .. })));
+    }
 
     /// Equal exactly when the slices are, at every length around the word
     /// size, whichever byte differs.

@@ -8,7 +8,9 @@ use hickory_proto::serialize::txt::Parser;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
+use super::names::{wire_name, NameIndex, WireName};
 use super::{Node, RRset, Zone, Zones};
 use crate::config::{parse_zone_source, zone_sources, ConfigError, ParsedZoneFile, Source};
 
@@ -29,6 +31,7 @@ const ALLOWED: &[RecordType] = &[
 pub fn load_zones(dir: &Path) -> Result<Zones, ConfigError> {
     let mut zones = Zones::default();
     let mut region_names = super::shared_regions::RegionNames::default();
+    let mut sources = Vec::new();
     for source in zone_sources(dir)? {
         let parsed = parse_zone_source(source)?;
         let zone = build_zone(&parsed)?;
@@ -40,8 +43,32 @@ pub fn load_zones(dir: &Path) -> Result<Zones, ConfigError> {
                 .error(span, format!("zone {} is already defined in {}", zone.origin, other.file.display())));
         }
         zones.zones.push(zone);
+        sources.push(parsed);
+    }
+    for (zone, parsed) in zones.zones.iter().zip(&sources) {
+        check_services_in_child_zones(&zones, zone, parsed)?;
     }
     Ok(zones)
+}
+
+/// A service whose name lies in a child zone served here is never asked of
+/// its own zone: the child answers for it (NXDOMAIN, or its own data).
+fn check_services_in_child_zones(zones: &Zones, zone: &Zone, parsed: &ParsedZoneFile) -> Result<(), ConfigError> {
+    for spec in &parsed.zone.services {
+        let spec = spec.get_ref();
+        let Ok(name) = super::services::service_name(&parsed.source, &zone.origin, spec) else { continue };
+        if let Some(child) = zones.find(&name).filter(|z| z.origin != zone.origin) {
+            return Err(parsed.source.error(
+                spec.name.span(),
+                format!(
+                    "service {name} is inside the zone {} ({}), which answers for it: define the service there",
+                    child.origin,
+                    child.file.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Builds one zone, checking names, types, RDATA and the CNAME rules.
@@ -102,7 +129,9 @@ pub fn build_zone(parsed: &ParsedZoneFile) -> Result<Zone, ConfigError> {
     let apex = b.nodes.entry(origin.clone()).or_default();
     apex.rrsets.insert(0, RRset { rtype: RecordType::SOA, ttl: soa.ttl, records: vec![soa.clone()] });
     add_empty_non_terminals(&origin, &mut b.nodes);
-    Ok(Zone { origin, soa, nodes: b.nodes, regions, expects, file: src.path.clone() })
+    let names = NameIndex::build(&origin, &b.nodes);
+    check_services_answer(src, &names, &spans)?;
+    Ok(Zone { origin, soa, nodes: b.nodes, names: Arc::new(names), regions, expects, file: src.path.clone() })
 }
 
 fn parse_origin(src: &Source, text: &str, span: Range<usize>) -> Result<Name, ConfigError> {
@@ -258,16 +287,47 @@ impl Builder<'_> {
 }
 
 /// RFC 4592 needs every ancestor of an owner name to exist: add the empty ones.
+/// Labels are counted with `iter()`: `num_labels()` leaves out a leading `*`,
+/// which once left `v` missing when `*.v` was the only name under it.
 fn add_empty_non_terminals(origin: &Name, nodes: &mut HashMap<Name, Node>) {
-    let apex_labels = origin.num_labels();
+    let apex_labels = origin.iter().count();
     let names: Vec<Name> = nodes.keys().cloned().collect();
     for name in names {
-        let mut n = name.num_labels();
+        let mut n = name.iter().count();
         while n > apex_labels + 1 {
             n -= 1;
-            nodes.entry(name.trim_to(n as usize)).or_default();
+            nodes.entry(name.trim_to(n)).or_default();
         }
     }
+}
+
+/// A service at or below a delegation would never be asked: the child zone
+/// answers for those names. Refused, rather than answered one way by the
+/// fast index and another by the general path.
+fn check_services_answer(
+    src: &Source,
+    names: &NameIndex,
+    spans: &HashMap<Name, Range<usize>>,
+) -> Result<(), ConfigError> {
+    let mut services: Vec<(&Name, &Range<usize>)> = spans.iter().collect();
+    services.sort_by_key(|(_, span)| span.start);
+    for (name, span) in services {
+        let wire = wire_name(name);
+        let Some(w) = WireName::parse(&wire) else { continue };
+        let cut = (0..w.labels()).rev().find(|&k| names.get(w.suffix(k)).is_some_and(|f| f.cut));
+        if let Some(k) = cut {
+            let cut = name.trim_to(w.labels() - k);
+            let place = if k == 0 { "at the delegation" } else { "below the delegation" };
+            return Err(src.error(
+                span.clone(),
+                format!(
+                    "service {name} is {place} {cut}: resolvers are referred to the child zone for it \
+                     (move the service into the child zone, or remove the NS records of {cut})"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Limits the parser does not enforce but the wire does.
@@ -349,5 +409,39 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.message.contains("must be alone"), "{err}");
+    }
+
+    const REGION: &str = "[[regions]]\nname = \"r1\"\naddresses = [\"198.51.100.1\"]\n";
+
+    /// Issue 18 item 2: a service the child zone would answer for.
+    #[test]
+    fn a_service_at_or_below_a_delegation_is_refused_with_its_position() {
+        let cut = "[[records]]\nname = \"c\"\ntype = \"NS\"\ndata = \"ns.example.\"\n";
+        for (svc, place) in [("c", "at the delegation c.t.test."), ("x.y.c", "below the delegation c.t.test.")] {
+            let text = format!("{cut}{REGION}[[services]]\nname = \"{svc}\"\nchain = [\"weighted\"]\n");
+            let err = zone_with(&text).unwrap_err();
+            assert!(err.message.contains(place) && err.message.contains("move the service"), "{err}");
+            assert_eq!((err.line, err.col), (19, 8), "{err}");
+        }
+        let beside = format!("{cut}{REGION}[[services]]\nname = \"d\"\nchain = [\"weighted\"]\n");
+        assert!(zone_with(&beside).is_ok());
+    }
+
+    /// Issue 18 item 5 (RFC 2181 §5).
+    #[test]
+    fn a_region_listing_an_address_twice_is_refused_with_its_position() {
+        let text = "[[regions]]\nname = \"r1\"\naddresses = [\"198.51.100.1\", \"2001:db8::1\", \"198.51.100.1\"]\n";
+        let err = zone_with(text).unwrap_err();
+        assert!(err.message.contains("198.51.100.1 is listed twice in region r1"), "{err}");
+        assert_eq!((err.line, err.col), (13, 45), "{err}");
+    }
+
+    /// Issue 18 item 1: `num_labels()` leaves out a leading `*`.
+    #[test]
+    fn a_lone_wildcard_makes_its_parent_exist() {
+        let z = zone_with("[[records]]\nname = \"*.v\"\ntype = \"A\"\ndata = \"192.0.2.7\"\n").unwrap();
+        let v = Name::from_ascii("v.t.test.").unwrap();
+        assert!(z.nodes.get(&v).is_some_and(|n| n.rrsets.is_empty()), "v is an empty non-terminal");
+        assert!(z.names.get(&wire_name(&v)).is_some_and(|f| f.wildcard_child));
     }
 }

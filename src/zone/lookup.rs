@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use crate::policy::Service;
 
+use super::names::{wire_name, Held, Location, WireName};
 use super::{Node, Zone, Zones};
 
 /// Longest CNAME chain followed inside a zone (Knot and BIND use similar bounds).
@@ -32,8 +33,8 @@ pub struct ServiceAnswer {
     pub servfail: bool,
 }
 
-/// One step of resolution at one name.
-enum Step<'z> {
+/// What one name resolves to (a CNAME leads on to another).
+enum Resolution<'z> {
     Referral(Name, &'z Node),
     Cname(Box<Record>, Name),
     Data(Vec<Record>),
@@ -64,7 +65,7 @@ pub fn lookup<'z>(
     let mut seen: Vec<Name> = Vec::new();
     loop {
         match resolve_one(zone, &name, qtype) {
-            Step::Referral(cut, node) => {
+            Resolution::Referral(cut, node) => {
                 // A CNAME chain that leads into a child zone stops at the cut
                 // with what it has (the resolver follows on from there).
                 if out.answers.is_empty() {
@@ -74,7 +75,7 @@ pub fn lookup<'z>(
                 }
                 break;
             }
-            Step::Cname(rec, target) => {
+            Resolution::Cname(rec, target) => {
                 out.answers.push(*rec);
                 seen.push(name.clone());
                 let out_of_zone = !zone.origin.zone_of(&target);
@@ -83,12 +84,12 @@ pub fn lookup<'z>(
                 }
                 name = target;
             }
-            Step::Data(records) => {
+            Resolution::Data(records) => {
                 out.additional = addresses_for(zone, &records);
                 out.answers.extend(records);
                 break;
             }
-            Step::Service(svc, owner) => {
+            Resolution::Service(svc, owner) => {
                 let rtype = if qtype == RecordType::ANY { RecordType::A } else { qtype };
                 let ans = decide(zone, svc, rtype);
                 if ans.servfail {
@@ -109,11 +110,11 @@ pub fn lookup<'z>(
                 }));
                 break;
             }
-            Step::NoData => {
+            Resolution::NoData => {
                 out.authority.push(zone.negative_soa());
                 break;
             }
-            Step::NxDomain => {
+            Resolution::NxDomain => {
                 out.rcode = ResponseCode::NXDomain;
                 out.authority.push(zone.negative_soa());
                 break;
@@ -123,65 +124,63 @@ pub fn lookup<'z>(
     Some(out)
 }
 
-fn resolve_one<'z>(zone: &'z Zone, name: &Name, qtype: RecordType) -> Step<'z> {
-    let apex_labels = zone.origin.num_labels() as usize;
-    let labels = name.num_labels() as usize;
-    // A delegation at or above the name wins, except DS at the cut itself,
-    // which belongs to the parent side (we hold none, so it is NODATA).
-    for n in apex_labels + 1..=labels {
-        let ancestor = name.trim_to(n);
-        if let Some(node) = zone.nodes.get(&ancestor) {
-            if node.get(RecordType::NS).is_some() && !(n == labels && qtype == RecordType::DS) {
-                return Step::Referral(ancestor, node);
+fn resolve_one<'z>(zone: &'z Zone, name: &Name, qtype: RecordType) -> Resolution<'z> {
+    let wire = wire_name(name);
+    let Some(w) = WireName::parse(&wire) else { return Resolution::NxDomain };
+    // The name index says where the name leads; the nodes hold the records.
+    let labels_from = |k: usize| w.labels() - k;
+    match zone.names.locate(&w, qtype) {
+        Some(Location::Referral(k)) => {
+            let cut = name.trim_to(labels_from(k));
+            match zone.nodes.get(&cut) {
+                Some(node) => Resolution::Referral(cut, node),
+                None => Resolution::NxDomain,
             }
         }
-    }
-    if let Some(node) = zone.nodes.get(name) {
-        return from_node(node, name, qtype);
-    }
-    // RFC 4592: find the closest encloser, then look for its wildcard child.
-    for n in (apex_labels..labels).rev() {
-        let encloser = name.trim_to(n);
-        if n == apex_labels || zone.nodes.contains_key(&encloser) {
-            let Ok(wild) = encloser.prepend_label("*") else { break };
-            return match zone.nodes.get(&wild) {
-                Some(node) => from_node(node, name, qtype),
-                None => Step::NxDomain,
-            };
+        Some(Location::Exact(facts)) => match zone.nodes.get(name) {
+            Some(node) => from_node(node, facts.held(qtype), qtype, name),
+            None => Resolution::NxDomain,
+        },
+        Some(Location::Wildcard(k)) => {
+            let wild = name.trim_to(labels_from(k)).prepend_label("*").ok();
+            let found = wild.as_ref().and_then(|n| Some((zone.nodes.get(n)?, zone.names.get(&wire_name(n))?)));
+            match found {
+                Some((node, facts)) => from_node(node, facts.held(qtype), qtype, name),
+                None => Resolution::NxDomain,
+            }
         }
+        Some(Location::NxDomain) | None => Resolution::NxDomain,
     }
-    Step::NxDomain
 }
 
 /// Records of `node` answered with owner `owner` (the name as asked, or the
-/// name a wildcard was expanded for).
-fn from_node<'z>(node: &'z Node, owner: &Name, qtype: RecordType) -> Step<'z> {
-    if let Some(svc) = &node.service {
-        let any_dynamic = qtype == RecordType::ANY && node.rrsets.is_empty();
-        if matches!(qtype, RecordType::A | RecordType::AAAA) || any_dynamic {
-            return Step::Service(svc, owner.clone());
+/// name a wildcard was expanded for), as its facts say (`held`).
+fn from_node<'z>(node: &'z Node, held: Held, qtype: RecordType, owner: &Name) -> Resolution<'z> {
+    let set = |t: RecordType| node.get(t).map(|s| with_owner(&s.records, owner));
+    match held {
+        Held::Service => match &node.service {
+            Some(svc) => Resolution::Service(svc, owner.clone()),
+            None => Resolution::NoData,
+        },
+        Held::FirstRRset => match node.rrsets.first() {
+            Some(s) => Resolution::Data(with_owner(&s.records, owner)),
+            None => Resolution::NoData,
+        },
+        Held::Cname => {
+            let rec = set(RecordType::CNAME).and_then(|mut v| (!v.is_empty()).then(|| v.remove(0)));
+            match rec {
+                Some(rec) => match &rec.data {
+                    RData::CNAME(c) => {
+                        let target = c.0.clone();
+                        Resolution::Cname(Box::new(rec), target)
+                    }
+                    _ => Resolution::NoData,
+                },
+                None => Resolution::NoData,
+            }
         }
-    }
-    if qtype == RecordType::ANY {
-        // RFC 8482 §4.1: answer with one RRset rather than all of them.
-        return match node.rrsets.first() {
-            Some(set) => Step::Data(with_owner(&set.records, owner)),
-            None => Step::NoData,
-        };
-    }
-    if qtype != RecordType::CNAME {
-        if let Some(cname) = node.get(RecordType::CNAME) {
-            let rec = with_owner(&cname.records, owner).remove(0);
-            let target = match &rec.data {
-                RData::CNAME(c) => c.0.clone(),
-                _ => unreachable!("CNAME RRset holds CNAME data"),
-            };
-            return Step::Cname(Box::new(rec), target);
-        }
-    }
-    match node.get(qtype) {
-        Some(set) => Step::Data(with_owner(&set.records, owner)),
-        None => Step::NoData,
+        Held::Data => set(qtype).map_or(Resolution::NoData, Resolution::Data),
+        Held::NoData => Resolution::NoData,
     }
 }
 
@@ -221,4 +220,213 @@ fn addresses_for(zone: &Zone, records: &[Record]) -> Vec<Record> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse_zone_source, Source};
+    use crate::zone::build_zone;
+
+    /// A zone with a delegation and glue, a wildcard, an empty non-terminal,
+    /// a lone wildcard, CNAME chains (in zone, out of zone, a loop, one too
+    /// long) and a service.
+    const ZONE: &str = r#"
+origin = "l.test."
+ns = ["ns1"]
+[soa]
+mname = "ns1"
+rname = "h"
+serial = 1
+minimum = 60
+[[records]]
+name = "ns1"
+type = "A"
+data = "192.0.2.1"
+[[records]]
+name = "host"
+type = "A"
+data = "192.0.2.2"
+[[records]]
+name = "host"
+type = "MX"
+data = "10 host"
+[[records]]
+name = "child"
+type = "NS"
+data = "ns.child"
+[[records]]
+name = "ns.child"
+type = "A"
+data = "192.0.2.3"
+[[records]]
+name = "*.wild"
+type = "TXT"
+data = "w"
+[[records]]
+name = "*.lone"
+type = "A"
+data = "192.0.2.4"
+[[records]]
+name = "a.b.ent"
+type = "A"
+data = "192.0.2.5"
+[[records]]
+name = "c1"
+type = "CNAME"
+data = "c2"
+[[records]]
+name = "c2"
+type = "CNAME"
+data = "host"
+[[records]]
+name = "out"
+type = "CNAME"
+data = "elsewhere.example."
+[[records]]
+name = "loop1"
+type = "CNAME"
+data = "loop2"
+[[records]]
+name = "loop2"
+type = "CNAME"
+data = "loop1"
+[[records]]
+name = "to-svc"
+type = "CNAME"
+data = "svc"
+[[regions]]
+name = "r1"
+addresses = ["198.51.100.1"]
+[[services]]
+name = "svc"
+chain = ["weighted"]
+"#;
+
+    fn zones(extra: &str) -> Zones {
+        let text = format!("{ZONE}{extra}");
+        let zone = build_zone(&parse_zone_source(Source { path: "l.toml".into(), text }).unwrap()).unwrap();
+        Zones { zones: vec![zone] }
+    }
+
+    /// `lookup` with a service that answers 198.51.100.1 (TTL 30).
+    fn ask(zones: &Zones, name: &str, t: RecordType) -> Option<Lookup> {
+        let mut decide = |_: &Zone, _: &Service, _: RecordType| ServiceAnswer {
+            addrs: vec!["198.51.100.1".parse().unwrap()],
+            ttl: 30,
+            servfail: false,
+        };
+        lookup(zones, &Name::from_ascii(name).unwrap(), t, &mut decide)
+    }
+
+    fn owners_and_types(records: &[Record]) -> Vec<String> {
+        records.iter().map(|r| format!("{} {}", r.name.to_lowercase(), r.record_type())).collect()
+    }
+
+    fn is_negative(l: &Lookup, rcode: ResponseCode) -> bool {
+        l.rcode == rcode
+            && l.authoritative
+            && l.answers.is_empty()
+            && owners_and_types(&l.authority) == ["l.test. SOA"]
+            && l.authority[0].ttl == 60
+    }
+
+    #[test]
+    fn exact_match_with_additional_addresses() {
+        let z = zones("");
+        let l = ask(&z, "host.l.test.", RecordType::MX).unwrap();
+        assert_eq!(owners_and_types(&l.answers), ["host.l.test. MX"]);
+        assert_eq!(owners_and_types(&l.additional), ["host.l.test. A"]);
+        assert!(l.authoritative && l.rcode == ResponseCode::NoError);
+    }
+
+    #[test]
+    fn referral_at_and_below_a_cut_but_ds_at_the_cut_is_nodata() {
+        let z = zones("");
+        for name in ["child.l.test.", "x.child.l.test.", "ns.child.l.test.", "a.b.child.l.test."] {
+            let l = ask(&z, name, RecordType::A).unwrap();
+            assert!(!l.authoritative && l.answers.is_empty(), "{name}");
+            assert_eq!(owners_and_types(&l.authority), ["child.l.test. NS"], "{name}");
+            assert_eq!(owners_and_types(&l.additional), ["ns.child.l.test. A"], "{name}: glue");
+        }
+        assert!(is_negative(&ask(&z, "child.l.test.", RecordType::DS).unwrap(), ResponseCode::NoError));
+        let below = ask(&z, "x.child.l.test.", RecordType::DS).unwrap();
+        assert!(!below.authoritative, "DS below the cut is the child's");
+    }
+
+    #[test]
+    fn cname_chains_in_zone_out_of_zone_looping_and_too_long() {
+        let z = zones("");
+        let l = ask(&z, "c1.l.test.", RecordType::A).unwrap();
+        assert_eq!(owners_and_types(&l.answers), ["c1.l.test. CNAME", "c2.l.test. CNAME", "host.l.test. A"]);
+        let l = ask(&z, "out.l.test.", RecordType::A).unwrap();
+        assert_eq!(owners_and_types(&l.answers), ["out.l.test. CNAME"]);
+        assert!(l.rcode == ResponseCode::NoError && l.authority.is_empty(), "the resolver follows on");
+        let l = ask(&z, "loop1.l.test.", RecordType::A).unwrap();
+        assert_eq!(owners_and_types(&l.answers), ["loop1.l.test. CNAME", "loop2.l.test. CNAME"]);
+        // Asked for the CNAME itself: no chasing.
+        let l = ask(&z, "c1.l.test.", RecordType::CNAME).unwrap();
+        assert_eq!(owners_and_types(&l.answers), ["c1.l.test. CNAME"]);
+        // Nine links: the chain stops after MAX_CNAME_CHAIN of them.
+        let mut long = String::new();
+        for i in 0..9 {
+            long += &format!("[[records]]\nname = \"n{i}\"\ntype = \"CNAME\"\ndata = \"n{}\"\n", i + 1);
+        }
+        let z = zones(&long);
+        let l = ask(&z, "n0.l.test.", RecordType::A).unwrap();
+        assert_eq!(l.answers.len(), MAX_CNAME_CHAIN);
+        assert!(l.answers.iter().all(|r| r.record_type() == RecordType::CNAME));
+    }
+
+    #[test]
+    fn wildcards_synthesise_with_the_asked_owner() {
+        let z = zones("");
+        let l = ask(&z, "x.wild.l.test.", RecordType::TXT).unwrap();
+        assert_eq!(owners_and_types(&l.answers), ["x.wild.l.test. TXT"]);
+        let l = ask(&z, "a.b.wild.l.test.", RecordType::TXT).unwrap();
+        assert_eq!(owners_and_types(&l.answers), ["a.b.wild.l.test. TXT"]);
+        assert!(is_negative(&ask(&z, "x.wild.l.test.", RecordType::A).unwrap(), ResponseCode::NoError));
+        assert!(is_negative(&ask(&z, "wild.l.test.", RecordType::TXT).unwrap(), ResponseCode::NoError));
+    }
+
+    /// Issue 18 item 1: `*.lone` the only name under `lone`.
+    #[test]
+    fn a_lone_wildcard_matches_and_its_parent_is_an_empty_non_terminal() {
+        let z = zones("");
+        let l = ask(&z, "x.lone.l.test.", RecordType::A).unwrap();
+        assert_eq!(owners_and_types(&l.answers), ["x.lone.l.test. A"]);
+        let l = ask(&z, "a.b.lone.l.test.", RecordType::A).unwrap();
+        assert_eq!(owners_and_types(&l.answers), ["a.b.lone.l.test. A"]);
+        assert!(is_negative(&ask(&z, "lone.l.test.", RecordType::A).unwrap(), ResponseCode::NoError));
+    }
+
+    #[test]
+    fn empty_non_terminals_are_nodata_and_missing_names_nxdomain() {
+        let z = zones("");
+        for name in ["b.ent.l.test.", "ent.l.test."] {
+            assert!(is_negative(&ask(&z, name, RecordType::A).unwrap(), ResponseCode::NoError), "{name}");
+        }
+        for name in ["nx.l.test.", "x.ent.l.test.", "x.host.l.test.", "x.b.ent.l.test."] {
+            assert!(is_negative(&ask(&z, name, RecordType::A).unwrap(), ResponseCode::NXDomain), "{name}");
+        }
+        assert!(is_negative(&ask(&z, "host.l.test.", RecordType::TXT).unwrap(), ResponseCode::NoError));
+        assert!(ask(&z, "nx.example.", RecordType::A).is_none(), "outside every zone");
+    }
+
+    #[test]
+    fn services_answer_a_and_aaaa_directly_and_through_a_cname() {
+        let z = zones("");
+        let l = ask(&z, "svc.l.test.", RecordType::A).unwrap();
+        assert_eq!(owners_and_types(&l.answers), ["svc.l.test. A"]);
+        assert_eq!(l.answers[0].ttl, 30);
+        let l = ask(&z, "to-svc.l.test.", RecordType::A).unwrap();
+        assert_eq!(owners_and_types(&l.answers), ["to-svc.l.test. CNAME", "svc.l.test. A"]);
+        assert!(is_negative(&ask(&z, "svc.l.test.", RecordType::TXT).unwrap(), ResponseCode::NoError));
+        // Mixed case finds the same names.
+        let l = ask(&z, "SVC.L.Test.", RecordType::A).unwrap();
+        assert_eq!(l.answers.len(), 1);
+        let mut fail = |_: &Zone, _: &Service, _: RecordType| ServiceAnswer { addrs: vec![], ttl: 0, servfail: true };
+        let l = lookup(&z, &Name::from_ascii("svc.l.test.").unwrap(), RecordType::A, &mut fail).unwrap();
+        assert!(l.rcode == ResponseCode::ServFail && !l.authoritative);
+    }
 }

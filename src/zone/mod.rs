@@ -3,11 +3,13 @@
 
 mod build;
 mod lookup;
+mod names;
 mod services;
 mod shared_regions;
 
 pub use build::{build_zone, load_zones};
 pub use lookup::{lookup, Lookup, ServiceAnswer};
+pub use names::{wire_name, Held, Location, NameFacts, NameIndex, WireName};
 pub use services::Expect;
 
 use hickory_proto::rr::{Name, Record, RecordType};
@@ -46,6 +48,9 @@ pub struct Zone {
     pub origin: Name,
     pub soa: Record,
     pub nodes: HashMap<Name, Node>,
+    /// Where each name leads (built from `nodes`; read by lookup and the
+    /// fast path's negative answers).
+    pub names: Arc<NameIndex>,
     /// Datacenters this zone's services choose among.
     pub regions: Vec<Region>,
     /// `[[expect]]` cases for `meridian check`.

@@ -43,6 +43,16 @@ pub fn build_regions(src: &Source, specs: &[Spanned<RegionSpec>]) -> Result<Vec<
                 .get_ref()
                 .parse()
                 .map_err(|_| src.error(a.span(), format!("{:?} is not an IP address", a.get_ref())))?;
+            // RFC 2181 §5: duplicate records in an RRset are meaningless; a
+            // repeated address is an operator's slip, so say so.
+            if addresses.contains(&ip) {
+                return Err(src.error(
+                    a.span(),
+                    format!(
+                        "address {ip} is listed twice in region {name} (remove one: each address is answered once)"
+                    ),
+                ));
+            }
             addresses.push(ip);
         }
         if addresses.is_empty() {
@@ -269,12 +279,8 @@ fn rules<S, T>(
     Ok(m)
 }
 
-pub fn build_service(
-    src: &Source,
-    origin: &Name,
-    regions: &[Region],
-    spec: &ServiceSpec,
-) -> Result<(Name, Arc<Service>), ConfigError> {
+/// A service's owner name, lowercase, inside the zone.
+pub fn service_name(src: &Source, origin: &Name, spec: &ServiceSpec) -> Result<Name, ConfigError> {
     let name_text = spec.name.get_ref();
     let name = if name_text == "@" {
         origin.clone()
@@ -286,6 +292,16 @@ pub fn build_service(
     if !origin.zone_of(&name) {
         return Err(src.error(spec.name.span(), format!("{name} is outside the zone {origin}")));
     }
+    Ok(name)
+}
+
+pub fn build_service(
+    src: &Source,
+    origin: &Name,
+    regions: &[Region],
+    spec: &ServiceSpec,
+) -> Result<(Name, Arc<Service>), ConfigError> {
+    let name = service_name(src, origin, spec)?;
     let ids: Vec<RegionId> = match &spec.regions {
         Some(list) => list.iter().map(|n| region_id(src, regions, n.get_ref(), n.span())).collect::<Result<_, _>>()?,
         None => (0..regions.len()).collect(),

@@ -14,6 +14,7 @@ mod hardening;
 mod health;
 mod knot;
 mod malformed;
+mod name_index;
 mod overrides_state;
 mod peers;
 mod policies;
