@@ -6,7 +6,7 @@ use ipnet::IpNet;
 use std::fmt::{self, Write};
 use std::net::IpAddr;
 
-use crate::policy::{self, explain::TraceStep, Client, Decision};
+use crate::policy::{self, trace::TraceStep, Client, Decision};
 use crate::state::State;
 use crate::zone::{self, Lookup};
 
