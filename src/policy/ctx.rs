@@ -59,3 +59,33 @@ pub struct StepOutput {
     pub scope: Option<u8>,
     pub note: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::fixtures::{londoner, regions, AP_NORTHEAST, EU_WEST, US_EAST};
+    use smallvec::smallvec;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn weight_is_scaled_by_the_ramp_and_notes_are_formatted_only_when_explaining() {
+        let (mut rs, client) = (regions(), londoner());
+        rs[AP_NORTHEAST].location = None;
+        let mut health = HealthView::all_up();
+        health.set_ramp("eu-west", Instant::now(), Duration::from_secs(3600));
+        let quiet = Ctx { regions: &rs, client: &client, health: &health, explain: false };
+        assert_eq!(quiet.weight(US_EAST), 50.0);
+        // Just returned: the floor share of its configured 30.
+        assert!(
+            (quiet.weight(EU_WEST) - 30.0 * crate::health::view::RAMP_FLOOR).abs() < 1e-9,
+            "{}",
+            quiet.weight(EU_WEST)
+        );
+        assert_eq!(quiet.note(|| unreachable!("formatted without an explanation")), "");
+        let ctx = Ctx { explain: true, ..quiet };
+        assert_eq!(ctx.note(|| "why".into()), "why");
+        assert_eq!(ctx.names(&[EU_WEST, US_EAST]), "eu-west, us-east");
+        let tiers: Tiers = smallvec![smallvec![EU_WEST], smallvec![AP_NORTHEAST]];
+        assert_eq!(ctx.distances(&tiers, (53.3, -6.3)), "eu-west 0 km, ap-northeast (no location)");
+    }
+}
