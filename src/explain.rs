@@ -7,7 +7,7 @@ use std::fmt::{self, Write};
 use std::net::IpAddr;
 
 use crate::answer::Snapshot;
-use crate::policy::{self, explain::TraceStep, Client, Decision};
+use crate::policy::{self, trace::TraceStep, Client, Decision};
 use crate::zone::{self, Lookup};
 
 /// One service decision made while answering.

@@ -226,7 +226,7 @@ pub(crate) fn decide_service(
     svc: &policy::Service,
     client: &Client,
     rtype: RecordType,
-    trace: Option<&mut Vec<policy::explain::TraceStep>>,
+    trace: Option<&mut Vec<policy::trace::TraceStep>>,
 ) -> policy::Decision {
     let located;
     let client = if svc.needs_location() && state.geo.is_some() {

@@ -92,6 +92,19 @@ impl Source<'_> {
     }
 }
 
+/// A table being filled (build time only; the query path reads `entries`).
+#[derive(Clone, Copy)]
+struct Table {
+    /// Its first entry in `entries`.
+    start: usize,
+    /// Bits it indexes.
+    width: u32,
+    /// Bits of the address above it.
+    depth: u32,
+    /// The address's length in bits (32 or 128).
+    len: u32,
+}
+
 struct Builder<'a> {
     src: Source<'a>,
     tree: Tree,
@@ -178,30 +191,28 @@ impl Builder<'_> {
             return None;
         }
         self.tree.entries.resize(start + (1 << width), 0);
-        self.fill(start, width, node, depth, 0, 0, len)?;
+        self.fill(Table { start, width, depth, len }, node, 0, 0)?;
         Some(start as u32)
     }
 
-    /// Fill the entries of the table at `start` (`width` bits, for the bits
-    /// after `depth`) under `node`, which is `k` bits below the table's top
-    /// and reached by the `k` bits `path`.
-    #[allow(clippy::too_many_arguments)]
-    fn fill(&mut self, start: usize, width: u32, node: u32, depth: u32, k: u32, path: usize, len: u32) -> Option<()> {
+    /// Fill the entries of table `t` under `node`, which is `k` bits below
+    /// the table's top and reached by the `k` bits `path`.
+    fn fill(&mut self, t: Table, node: u32, k: u32, path: usize) -> Option<()> {
         if node >= self.src.node_count {
             // A leaf above the table's last bit covers a run of entries.
-            let e = self.leaf(node, depth + k);
-            let run = 1 << (width - k);
-            self.tree.entries[start + path * run..start + (path + 1) * run].fill(e);
+            let e = self.leaf(node, t.depth + k);
+            let run = 1 << (t.width - k);
+            self.tree.entries[t.start + path * run..t.start + (path + 1) * run].fill(e);
             return Some(());
         }
-        if k == width {
-            let e = self.entry(node, depth + width, len)?;
-            self.tree.entries[start + path] = e;
+        if k == t.width {
+            let e = self.entry(node, t.depth + t.width, t.len)?;
+            self.tree.entries[t.start + path] = e;
             return Some(());
         }
         for bit in 0..2 {
             let child = self.src.read(node, bit);
-            self.fill(start, width, child, depth, k + 1, path * 2 + bit as usize, len)?;
+            self.fill(t, child, k + 1, path * 2 + bit as usize)?;
         }
         Some(())
     }

@@ -3,72 +3,12 @@
 //! reorders within (or splits) the tiers earlier steps produced, so a later
 //! step refines an earlier one instead of undoing it.
 
-use smallvec::{smallvec, SmallVec};
-use std::net::IpAddr;
+use smallvec::smallvec;
 
-use super::explain::TraceStep;
+use super::ctx::Ctx;
+use super::tiers::{Tier, Tiers};
+use super::trace::TraceStep;
 use super::{Client, Decision, FailMode, Family, HealthView, Region, RegionId, Service, Step};
-
-/// A group of equally good regions. Inline storage: a decision allocates
-/// nothing for the handful of regions a service has.
-pub type Tier = SmallVec<[RegionId; 4]>;
-
-/// Ordered groups of equally good regions.
-pub type Tiers = SmallVec<[Tier; 4]>;
-
-/// What a step sees.
-pub struct Ctx<'a> {
-    pub regions: &'a [Region],
-    pub client: &'a Client,
-    pub health: &'a HealthView,
-    /// Whether an explanation is being recorded (notes cost formatting).
-    pub explain: bool,
-}
-
-impl Ctx<'_> {
-    /// A step's note, formatted only when someone will read it.
-    pub fn note(&self, f: impl FnOnce() -> String) -> String {
-        if self.explain {
-            f()
-        } else {
-            String::new()
-        }
-    }
-
-    /// The weight a selection step uses: configured weight, scaled down while
-    /// the region ramps back after an outage (slow start).
-    pub fn weight(&self, id: RegionId) -> f64 {
-        let r = &self.regions[id];
-        f64::from(r.weight) * self.health.ramp(&r.name)
-    }
-
-    pub fn names(&self, ids: &[RegionId]) -> String {
-        ids.iter().map(|id| self.regions[*id].name.as_str()).collect::<Vec<_>>().join(", ")
-    }
-
-    pub fn distances(&self, tiers: &Tiers, client: (f64, f64)) -> String {
-        tiers
-            .iter()
-            .flatten()
-            .map(|id| {
-                let r = &self.regions[*id];
-                match r.location {
-                    Some(l) => format!("{} {:.0} km", r.name, super::distance_km(client, l)),
-                    None => format!("{} (no location)", r.name),
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-/// What one step did.
-pub struct Outcome {
-    pub tiers: Tiers,
-    /// The ECS scope this step's result supports; `None`: client-independent.
-    pub scope: Option<u8>,
-    pub note: String,
-}
 
 /// Decide the answer of `svc` for `client`. `trace` collects the explanation.
 pub fn decide(
@@ -137,7 +77,7 @@ pub fn decide(
             Step::Failover(order) => super::failover::apply(tiers, order, &ctx),
             Step::Multi(n) => {
                 multi = Some(*n);
-                Outcome { tiers, scope: None, note: ctx.note(|| format!("answer up to {n} addresses")) }
+                super::multi::apply(tiers, *n, &ctx)
             }
         };
         if let Some(s) = out.scope {
@@ -158,70 +98,16 @@ pub fn decide(
             scope = Some(scope.map_or(s, |prev| prev.max(s)));
         }
     }
-    let ordered = tiers.into_iter().flatten();
-    // Withdrawn endpoints inside an available region are not answered, unless failing open.
-    let usable = |id: RegionId| {
-        let r = &regions[id];
-        r.addresses_of(family).filter(move |a| fail_open || health.addr_up(&r.name, *a))
-    };
-    let mut chosen = Vec::new();
-    let mut addresses: Vec<IpAddr> = Vec::new();
-    match multi {
-        Some(n) => {
-            for id in ordered {
-                if addresses.len() >= n {
-                    break;
-                }
-                let before = addresses.len();
-                addresses.extend(usable(id).take(n - before));
-                if addresses.len() > before {
-                    chosen.push(id);
-                }
-            }
-        }
-        None => {
-            // The first region that has addresses of this family answers with all of them.
-            for id in ordered {
-                addresses.extend(usable(id));
-                if !addresses.is_empty() {
-                    chosen.push(id);
-                    break;
-                }
-            }
-        }
-    }
+    let (chosen, addresses) = super::multi::select(tiers, multi, family, fail_open, &ctx);
     Decision { regions: chosen, addresses, scope: scope.unwrap_or(0), fail_open, servfail: false, ttl }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::geo::Location;
+    use crate::policy::fixtures::{client, located, regions};
     use crate::policy::Matcher;
-
-    fn regions() -> Vec<Region> {
-        let r = |name: &str, v4: &str, v6: &str, loc: (f64, f64), w| {
-            Region::unprobed(name, vec![v4.parse().unwrap(), v6.parse().unwrap()], Some(loc), w)
-        };
-        vec![
-            r("us-east", "192.0.2.10", "2001:db8:10::10", (39.0, -77.5), 50),
-            r("eu-west", "198.51.100.10", "2001:db8:20::10", (53.3, -6.3), 30),
-            r("ap-northeast", "203.0.113.10", "2001:db8:30::10", (35.7, 139.7), 20),
-        ]
-    }
-
-    fn client(addr: &str, prefix: u8, loc: Option<Location>) -> Client {
-        Client { addr: addr.parse().unwrap(), prefix, from_ecs: true, location: loc }
-    }
-
-    fn located(net: &str, cont: &str, coords: (f64, f64)) -> Location {
-        Location {
-            network: net.parse().unwrap(),
-            continent: Some(cont.into()),
-            coords: Some(coords),
-            ..Default::default()
-        }
-    }
+    use std::net::IpAddr;
 
     fn svc(chain: Vec<Step>) -> Service {
         Service::new("www".into(), crate::metrics::Label::of("www"), 30, None, vec![0, 1, 2], chain, FailMode::Open)

@@ -1,21 +1,32 @@
 //! GSLB decisions: a service's policy chain orders its regions for one
 //! client, then the answer is selected. One file per step; `chain.rs` runs
-//! them. Steps order candidates; availability (health) is a separate filter
-//! applied first, read from an immutable snapshot (`HealthView`).
+//! them, handing each a `Ctx` and tiers (`ctx.rs`, `tiers.rs`). Steps order
+//! candidates; availability (health) is a separate filter applied first,
+//! read from an immutable snapshot (`HealthView`).
 
+// The chain and what its steps share; no step imports another step.
 mod chain;
-pub mod explain;
+mod ctx;
+mod distance;
+mod matcher;
+mod tiers;
+pub mod trace;
+
+// One file per step.
 mod failover;
 mod geo;
 mod latency;
-mod matcher;
+mod multi;
 mod nearest;
 mod sticky;
 mod weighted;
 
+#[cfg(test)]
+mod fixtures;
+
 pub use chain::decide;
+pub use distance::distance_km;
 pub use matcher::{MatchKind, Matcher, RuleMatch};
-pub use nearest::distance_km;
 
 use crate::geo::Location;
 use crate::health::Endpoint;

@@ -1,70 +1,61 @@
 //! `nearest`: order by great-circle distance from the client to each region.
 
-use smallvec::{smallvec, SmallVec};
+use super::ctx::{Ctx, StepOutput};
+use super::distance::order_by_distance;
+use super::tiers::Tiers;
 
-use super::chain::{Ctx, Outcome, Tiers};
-use super::RegionId;
-
-/// Mean Earth radius (IUGG), km.
-const EARTH_RADIUS_KM: f64 = 6371.0088;
-
-/// Haversine distance between two (lat, lon) points in degrees.
-pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (la1, lo1) = (a.0.to_radians(), a.1.to_radians());
-    let (la2, lo2) = (b.0.to_radians(), b.1.to_radians());
-    let h = ((la2 - la1) / 2.0).sin().powi(2) + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_KM * h.sqrt().min(1.0).asin()
-}
-
-pub fn apply(tiers: Tiers, ctx: &Ctx) -> Outcome {
+pub fn apply(tiers: Tiers, ctx: &Ctx) -> StepOutput {
     let loc = ctx.client.location.as_ref();
     let scope = Some(loc.map_or(0, |l| l.network.prefix_len()));
     let Some(client) = loc.and_then(|l| l.coords) else {
-        return Outcome { tiers, scope, note: ctx.note(|| "client coordinates unknown; order unchanged".into()) };
+        return StepOutput { tiers, scope, note: ctx.note(|| "client coordinates unknown; order unchanged".into()) };
     };
-    let tiers = order_by_distance(tiers, ctx, client);
+    let tiers = order_by_distance(tiers, ctx.regions, client);
     let note = ctx.note(|| format!("client at {:.2},{:.2}: {}", client.0, client.1, ctx.distances(&tiers, client)));
-    Outcome { tiers, scope, note }
-}
-
-/// Within each tier, nearest first; equal distances stay together, regions
-/// without a location go last.
-pub fn order_by_distance(tiers: Tiers, ctx: &Ctx, client: (f64, f64)) -> Tiers {
-    let mut out = Tiers::new();
-    for tier in tiers {
-        let mut keyed: SmallVec<[(f64, RegionId); 4]> = tier
-            .into_iter()
-            .map(|id| (ctx.regions[id].location.map_or(f64::INFINITY, |l| distance_km(client, l)), id))
-            .collect();
-        keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
-        split_equal(&mut out, keyed);
-    }
-    out
-}
-
-/// Push regions as tiers, grouping equal keys.
-pub fn split_equal<K: PartialEq>(out: &mut Tiers, keyed: impl IntoIterator<Item = (K, RegionId)>) {
-    let mut last: Option<K> = None;
-    for (k, id) in keyed {
-        match (&last, out.last_mut()) {
-            (Some(prev), Some(tier)) if *prev == k => tier.push(id),
-            _ => out.push(smallvec![id]),
-        }
-        last = Some(k);
-    }
+    StepOutput { tiers, scope, note }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::fixtures::{client, located, londoner, regions, AP_NORTHEAST, EU_WEST, US_EAST};
+    use crate::policy::{Client, HealthView, RegionId};
+    use smallvec::smallvec;
+
+    fn run(client: &Client, tiers: Tiers) -> (Vec<Vec<RegionId>>, Option<u8>, String) {
+        let (rs, health) = (regions(), HealthView::all_up());
+        let out = apply(tiers, &Ctx { regions: &rs, client, health: &health, explain: true });
+        (out.tiers.iter().map(|t| t.to_vec()).collect(), out.scope, out.note)
+    }
 
     #[test]
-    fn haversine_known_distances() {
-        // Dublin to Ashburn, roughly 5,440 km; Tokyo to Dublin, roughly 9,600 km.
-        let d = distance_km((53.3, -6.3), (39.0, -77.5));
-        assert!((5300.0..5600.0).contains(&d), "{d}");
-        let d = distance_km((35.7, 139.7), (53.3, -6.3));
-        assert!((9400.0..9800.0).contains(&d), "{d}");
-        assert_eq!(distance_km((1.0, 2.0), (1.0, 2.0)), 0.0);
+    fn nearest_first_and_the_scope_is_the_database_network() {
+        let (tiers, scope, note) = run(&londoner(), smallvec![smallvec![US_EAST, EU_WEST, AP_NORTHEAST]]);
+        assert_eq!(tiers, vec![vec![EU_WEST], vec![US_EAST], vec![AP_NORTHEAST]]);
+        assert_eq!(scope, Some(16));
+        assert!(note.starts_with("client at 51.50,-0.10: eu-west 4"), "{note}");
+        let sydney = client("10.6.0.0", 24, Some(located("10.6.0.0/18", "OC", (-33.9, 151.2))));
+        let (tiers, scope, _) = run(&sydney, smallvec![smallvec![US_EAST, EU_WEST, AP_NORTHEAST]]);
+        assert_eq!(tiers, vec![vec![AP_NORTHEAST], vec![US_EAST], vec![EU_WEST]]);
+        assert_eq!(scope, Some(18));
+    }
+
+    #[test]
+    fn earlier_tiers_stay_ahead_of_nearer_regions() {
+        let (tiers, _, _) = run(&londoner(), smallvec![smallvec![AP_NORTHEAST, US_EAST], smallvec![EU_WEST]]);
+        assert_eq!(tiers, vec![vec![US_EAST], vec![AP_NORTHEAST], vec![EU_WEST]]);
+    }
+
+    #[test]
+    fn without_coordinates_the_order_is_unchanged() {
+        // No database record: the order holds for everyone (scope 0).
+        let (tiers, scope, _) = run(&client("192.0.2.0", 24, None), smallvec![smallvec![AP_NORTHEAST, US_EAST]]);
+        assert_eq!((tiers, scope), (vec![vec![AP_NORTHEAST, US_EAST]], Some(0)));
+        // A record without coordinates: still unchanged, but only as far as its network.
+        let mut loc = located("10.9.0.0/16", "EU", (0.0, 0.0));
+        loc.coords = None;
+        let (tiers, scope, note) = run(&client("10.9.0.0", 24, Some(loc)), smallvec![smallvec![AP_NORTHEAST, US_EAST]]);
+        assert_eq!((tiers, scope), (vec![vec![AP_NORTHEAST, US_EAST]], Some(16)));
+        assert_eq!(note, "client coordinates unknown; order unchanged");
     }
 }

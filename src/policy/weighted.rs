@@ -7,12 +7,13 @@
 use rand::Rng;
 use smallvec::{smallvec, SmallVec};
 
-use super::chain::{Ctx, Outcome, Tiers};
+use super::ctx::{Ctx, StepOutput};
+use super::tiers::Tiers;
 use super::RegionId;
 
-pub fn apply(mut tiers: Tiers, ctx: &Ctx) -> Outcome {
+pub fn apply(mut tiers: Tiers, ctx: &Ctx) -> StepOutput {
     if tiers.is_empty() {
-        return Outcome { tiers, scope: None, note: ctx.note(|| "no candidates".into()) };
+        return StepOutput { tiers, scope: None, note: ctx.note(|| "no candidates".into()) };
     }
     let first = tiers.remove(0);
     let mut pool: SmallVec<[(f64, RegionId); 4]> = first.iter().map(|&id| (ctx.weight(id).max(0.0), id)).collect();
@@ -33,7 +34,7 @@ pub fn apply(mut tiers: Tiers, ctx: &Ctx) -> Outcome {
         format!("random by weight ({})", weights.join(", "))
     });
     out.extend(tiers);
-    Outcome { tiers: out, scope: None, note }
+    StepOutput { tiers: out, scope: None, note }
 }
 
 /// The entry whose cumulative-weight interval holds `r` (0 ≤ r < total);
