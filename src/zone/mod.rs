@@ -7,6 +7,7 @@ mod services;
 
 pub use build::{build_zone, load_zones};
 pub use lookup::{lookup, Lookup, ServiceAnswer};
+pub use services::oversized_region_warnings;
 pub use services::Expect;
 
 use hickory_proto::rr::{Name, Record, RecordType};
