@@ -4,6 +4,7 @@
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -115,7 +116,8 @@ fn answer<'a>(
     if packet.len() < wire::HEADER_LEN || wire::is_response(packet) {
         return None;
     }
-    let query = match Message::from_vec(packet) {
+    let mut decoder = BinDecoder::new(packet);
+    let query = match Message::read(&mut decoder) {
         Ok(q) => q,
         Err(_) => {
             let out = wire::formerr_header(packet);
@@ -128,6 +130,12 @@ fn answer<'a>(
     resp.metadata.recursion_desired = query.metadata.recursion_desired;
     resp.metadata.checking_disabled = query.metadata.checking_disabled;
     resp.add_queries(query.queries.iter().cloned());
+    // Bytes past the last counted record (an OPT left out of ARCOUNT, junk):
+    // FORMERR with the question and no OPT, as Knot 3.2 answers.
+    if !decoder.is_empty() {
+        resp.metadata.response_code = ResponseCode::FormErr;
+        return encode(resp, transport, 512, obs);
+    }
 
     // The response carries OPT exactly when the query did (RFC 6891 §6.1.1).
     let mut limit = 512usize;

@@ -1,5 +1,6 @@
-//! Answers near the protocol's size limits: TCP's 65,535-byte messages,
-//! UDP queries over 4,096 bytes, and the ECS scope of IPv4-mapped subnets.
+//! Answers near the protocol's limits: TCP's 65,535-byte messages, UDP
+//! queries over 4,096 bytes, bytes past a query's last record, and the ECS
+//! scope of IPv4-mapped subnets.
 
 use crate::common::*;
 use hickory_proto::op::{Message, ResponseCode};
@@ -124,4 +125,34 @@ fn a_udp_query_over_4096_bytes_is_answered() {
     let m = Message::from_vec(&buf[..n]).unwrap();
     assert_eq!((m.metadata.id, m.metadata.response_code), (0x4242, ResponseCode::NoError));
     assert_eq!(answer_addresses(&m), ["192.0.2.1"]);
+}
+
+#[test]
+fn bytes_past_the_last_counted_record_get_formerr_with_the_question() {
+    let s = Server::start();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let plain = {
+        let mut q = query_bytes(7, "static.gslb.example.test.", RecordType::A);
+        q.truncate(q.len() - 11); // no OPT
+        q[11] = 0;
+        q
+    };
+    let uncounted_opt = [&plain[..], &[0, 0, 41, 4, 0xd0, 0, 0, 0, 0, 0, 0]].concat();
+    let junk = [&plain[..], b"junk"].concat();
+    for (what, q, rcode) in [
+        ("plain", &plain, ResponseCode::NoError),
+        ("OPT not counted", &uncounted_opt, ResponseCode::FormErr),
+        ("trailing junk", &junk, ResponseCode::FormErr),
+    ] {
+        sock.send_to(q, s.addr).unwrap();
+        let mut buf = [0u8; 1232];
+        let n = sock.recv(&mut buf).expect("an answer");
+        let m = Message::from_vec(&buf[..n]).unwrap();
+        assert_eq!((m.metadata.id, m.metadata.response_code), (7, rcode), "{what}");
+        assert_eq!(m.queries.len(), 1, "{what}: the question is echoed");
+        if rcode == ResponseCode::FormErr {
+            assert!(m.answers.is_empty() && m.edns.is_none(), "{what}: {m:?}");
+        }
+    }
 }
