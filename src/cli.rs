@@ -171,7 +171,13 @@ impl ConfigArgs {
 }
 
 pub fn main() -> ExitCode {
+    // Held (blocked, kept pending) until `serve` can handle them; any other
+    // command gets their default action back at once.
+    crate::server::signals_hold(true);
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        crate::server::signals_hold(false);
+    }
     match cli.command {
         Command::Anycast(args) => crate::anycast::main(args),
         Command::Serve(args) => {
@@ -267,6 +273,10 @@ fn check(args: &ConfigArgs) -> anyhow::Result<String> {
             z.expects.len()
         ));
         expects += z.expects.len();
+        for w in crate::zone::oversized_region_warnings(&z.file, &z.regions) {
+            out.push_str(&w);
+            out.push('\n');
+        }
     }
     match &state.geo {
         Some(g) => out.push_str(&format!("geoip: {}\n", g.describe())),
@@ -392,10 +402,25 @@ fn bind_error(e: &std::io::Error) -> String {
 }
 
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    // Signal handlers before anything slow: loading a big zone takes seconds,
+    // and a SIGHUP's default action would kill the server meanwhile.
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut signals = {
+        let _in_runtime = rt.enter();
+        crate::server::Signals::install()?
+    };
+    crate::server::signals_hold(false); // delivered to the handlers from here on
     let cfg = args.config.resolve()?;
     let admin = crate::admin::AdminSettings::resolve(&cfg, args.admin.admin.as_deref())?;
     admin.check_bind_allowed()?;
-    let initial = Snapshot::load(&cfg)?;
+    let load_cfg = cfg.clone();
+    let loading = rt.spawn_blocking(move || Snapshot::load(&load_cfg));
+    let Some(initial) = rt.block_on(signals.unless_stopped(loading)) else {
+        tracing::info!("stopped during start-up");
+        rt.shutdown_background(); // the load may still run: do not wait for it
+        return Ok(());
+    };
+    let initial = initial??;
     for z in &initial.zones.zones {
         tracing::info!(zone = %z.origin, file = %z.file.display(), records = z.record_count(), "zone loaded");
     }
@@ -413,7 +438,6 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             read_timeout: Duration::from_secs(cfg.tcp.read_timeout_secs),
         },
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let observer: Arc<dyn crate::health::HealthObserver> = metrics.clone();
         let serving = Arc::clone(&shared.load().health);
@@ -426,7 +450,8 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             state: Arc::clone(&shared),
             monitor: Some(Arc::clone(&monitor)),
             metrics: Some(Arc::clone(&metrics)),
+            queue: Default::default(),
         });
-        Ok(crate::server::serve(shared, opts, reloader).await?)
+        Ok(crate::server::serve(shared, opts, reloader, signals).await?)
     })
 }

@@ -62,9 +62,9 @@ impl Default for RrlConfig {
     }
 }
 
-/// What to do with a response.
+/// What to do with a response (not `health::Verdict`, which says up or down).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Treatment {
     Send,
     /// Send TC=1 with no records instead.
     Slip,
@@ -96,8 +96,11 @@ pub struct Limiter {
 }
 
 const SHARDS: usize = 16;
-/// Buckets per shard before idle ones are swept.
+/// Buckets per shard, at most: random names under a wildcard make a bucket
+/// each, and without a cap a flood grows the table without end.
 const SHARD_CAP: usize = 16_384;
+/// The most buckets the limiter ever holds (about 20 MB with the maps' overhead).
+pub const MAX_BUCKETS: usize = SHARDS * SHARD_CAP;
 
 impl std::fmt::Debug for Limiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -115,12 +118,12 @@ impl Limiter {
     }
 
     /// Decide for one response to `client` (the packet's source address).
-    pub fn check(&self, client: IpAddr, has_ecs: bool, kind: ResponseKind<'_>, now: Instant) -> Verdict {
+    pub fn check(&self, client: IpAddr, has_ecs: bool, kind: ResponseKind<'_>, now: Instant) -> Treatment {
         if !self.cfg.enabled || self.cfg.exempt.iter().any(|n| n.contains(&client)) {
-            return Verdict::Send;
+            return Treatment::Send;
         }
         if has_ecs && self.cfg.ecs_resolvers.iter().any(|n| n.contains(&client)) {
-            return Verdict::Send;
+            return Treatment::Send;
         }
         let net = client_net(client);
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -132,22 +135,50 @@ impl Limiter {
         let shard = &self.shards[(key as usize) % SHARDS];
         let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= SHARD_CAP && !map.contains_key(&key) {
-            // Forget buckets that have refilled: they hold no information.
-            map.retain(|_, b| now.saturating_duration_since(b.last).as_secs_f64() * rate < cap);
+            sweep(&mut map, now, rate, cap);
         }
         let b = map.entry(key).or_insert(Bucket { tokens: cap, last: now, limited: 0 });
         b.tokens = (b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate).min(cap);
         b.last = now;
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
-            return Verdict::Send;
+            return Treatment::Send;
         }
         b.limited = b.limited.wrapping_add(1);
         if self.cfg.slip > 0 && b.limited.is_multiple_of(self.cfg.slip) {
-            Verdict::Slip
+            Treatment::Slip
         } else {
-            Verdict::Drop
+            Treatment::Drop
         }
+    }
+}
+
+/// Make room in a full shard, down to three quarters of the cap, so a sweep
+/// (a pass over the shard) runs at most once per `SHARD_CAP / 4` new buckets.
+/// Forgotten first: buckets that have refilled (they hold no information),
+/// then those not limiting now, then any (a flood of distinct names, each
+/// limited: forgetting one gives it back its burst, which is all it had).
+fn sweep(map: &mut HashMap<u64, Bucket>, now: Instant, rate: f64, cap: f64) {
+    let target = SHARD_CAP / 4 * 3;
+    let credit = |b: &Bucket| b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate;
+    map.retain(|_, b| credit(b) < cap);
+    if map.len() > target {
+        map.retain(|_, b| credit(b) < 1.0);
+    }
+    let mut excess = map.len().saturating_sub(target);
+    if excess > 0 {
+        map.retain(|_, _| {
+            let keep = excess == 0;
+            excess = excess.saturating_sub(1);
+            keep
+        });
+    }
+}
+
+impl Limiter {
+    /// Buckets held now, over every shard.
+    pub fn buckets(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len()).sum()
     }
 }
 
@@ -221,16 +252,37 @@ mod tests {
         let a: IpAddr = "198.51.100.7".parse().unwrap();
         let same_net: IpAddr = "198.51.100.200".parse().unwrap();
         let kind = ResponseKind::Answer(b"\x03www\x04test\x00", 1);
-        let sent = (0..100).filter(|_| l.check(a, false, kind, t0) == Verdict::Send).count();
+        let sent = (0..100).filter(|_| l.check(a, false, kind, t0) == Treatment::Send).count();
         assert_eq!(sent, 10, "a burst of the bucket size");
-        assert_ne!(l.check(same_net, false, kind, t0), Verdict::Send, "the /24 shares the bucket");
-        let verdicts: Vec<Verdict> = (0..4).map(|_| l.check(a, false, kind, t0)).collect();
-        assert!(verdicts.contains(&Verdict::Slip) && verdicts.contains(&Verdict::Drop), "{verdicts:?}");
+        assert_ne!(l.check(same_net, false, kind, t0), Treatment::Send, "the /24 shares the bucket");
+        let verdicts: Vec<Treatment> = (0..4).map(|_| l.check(a, false, kind, t0)).collect();
+        assert!(verdicts.contains(&Treatment::Slip) && verdicts.contains(&Treatment::Drop), "{verdicts:?}");
         // Another client and another name are not limited.
-        assert_eq!(l.check("203.0.113.9".parse().unwrap(), false, kind, t0), Verdict::Send);
-        assert_eq!(l.check(a, false, ResponseKind::Answer(b"\x01x\x00", 1), t0), Verdict::Send);
+        assert_eq!(l.check("203.0.113.9".parse().unwrap(), false, kind, t0), Treatment::Send);
+        assert_eq!(l.check(a, false, ResponseKind::Answer(b"\x01x\x00", 1), t0), Treatment::Send);
         // Credit comes back with time.
-        assert_eq!(l.check(a, false, kind, t0 + Duration::from_millis(200)), Verdict::Send);
+        assert_eq!(l.check(a, false, kind, t0 + Duration::from_millis(200)), Treatment::Send);
+    }
+
+    /// Random names under a wildcard, each its own bucket, all within one
+    /// window (so none has refilled): the table stays bounded.
+    #[test]
+    fn a_flood_of_distinct_names_keeps_the_bucket_table_bounded() {
+        let l = limiter(20, 0);
+        let t0 = Instant::now();
+        let a: IpAddr = "198.51.100.7".parse().unwrap();
+        let mut name = *b"\x08xxxxxxxx\x04wild\x04test\x00";
+        let mut most = 0;
+        for i in 0..(MAX_BUCKETS * 2) as u64 {
+            name[1..9].copy_from_slice(&(i as u32).to_be_bytes().repeat(2));
+            let now = t0 + Duration::from_micros(i);
+            assert_eq!(l.check(a, false, ResponseKind::Answer(&name, 1), now), Treatment::Send);
+            if i % 1024 == 0 {
+                most = most.max(l.buckets());
+                assert!(most <= MAX_BUCKETS, "{most} buckets after {i} names");
+            }
+        }
+        assert!(most > MAX_BUCKETS / 2, "the flood filled the table: {most}");
     }
 
     #[test]
@@ -241,10 +293,10 @@ mod tests {
         let t0 = Instant::now();
         let r: IpAddr = "127.0.0.1".parse().unwrap();
         let kind = ResponseKind::Error;
-        assert!((0..50).all(|_| l.check(r, true, kind, t0) == Verdict::Send));
-        assert_eq!(l.check(r, false, kind, t0), Verdict::Send);
-        assert_ne!(l.check(r, false, kind, t0), Verdict::Send);
+        assert!((0..50).all(|_| l.check(r, true, kind, t0) == Treatment::Send));
+        assert_eq!(l.check(r, false, kind, t0), Treatment::Send);
+        assert_ne!(l.check(r, false, kind, t0), Treatment::Send);
         let off = Limiter::new(RrlConfig::default());
-        assert!((0..50).all(|_| off.check(r, false, kind, t0) == Verdict::Send));
+        assert!((0..50).all(|_| off.check(r, false, kind, t0) == Treatment::Send));
     }
 }

@@ -72,7 +72,7 @@ pub fn try_answer<'a>(
 ) -> Option<()> {
     let q = &ahead.query;
     let limit = match (&q.edns, transport) {
-        (_, Transport::Tcp) => usize::MAX,
+        (_, Transport::Tcp) => super::fit::TCP_MAX, // longer: the general path trims or SERVFAILs
         (Some(e), _) => e.payload.clamp(512, EDNS_PAYLOAD) as usize,
         (None, _) => 512,
     };
@@ -116,7 +116,7 @@ pub fn try_answer<'a>(
     };
     obs.qtype = Some(rtype(q.qtype));
     if let Some(e) = q.edns {
-        opt(out, e.dnssec_ok, e.ecs.map(|c| (q.ecs_data, if c.source == 0 { 0 } else { scope })));
+        opt(out, e.dnssec_ok, e.ecs.map(|c| (q.ecs_data, crate::wire::ecs::answer_scope(c.addr, c.source, scope))));
     }
     finish(out, limit, obs)?;
     if let (Some(m), Some((z, svc, d))) = (metrics, decided) {
@@ -220,6 +220,8 @@ mod tests {
         Some((false, Some("2001:db8:3:0:1200::/72"))),
         Some((true, Some("2001:db8:7::1/128"))),
         Some((false, Some("10.3.16.0/20"))),
+        // IPv4-mapped: decided as 10.3.0.0/24, scope in IPv6 bits.
+        Some((false, Some("::ffff:10.3.0.0/120"))),
     ];
 
     /// The fast path answers these itself, with exactly the general path's bytes.

@@ -4,6 +4,7 @@
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -14,6 +15,7 @@ use crate::zone;
 
 mod decisions;
 mod fast;
+mod fit;
 mod negative;
 mod prebuilt;
 pub(crate) mod snapshot;
@@ -115,7 +117,8 @@ fn answer<'a>(
     if packet.len() < wire::HEADER_LEN || wire::is_response(packet) {
         return None;
     }
-    let query = match Message::from_vec(packet) {
+    let mut decoder = BinDecoder::new(packet);
+    let query = match Message::read(&mut decoder) {
         Ok(q) => q,
         Err(_) => {
             let out = wire::formerr_header(packet);
@@ -128,6 +131,12 @@ fn answer<'a>(
     resp.metadata.recursion_desired = query.metadata.recursion_desired;
     resp.metadata.checking_disabled = query.metadata.checking_disabled;
     resp.add_queries(query.queries.iter().cloned());
+    // Bytes past the last counted record (an OPT left out of ARCOUNT, junk):
+    // FORMERR with the question and no OPT, as Knot 3.2 answers.
+    if !decoder.is_empty() {
+        resp.metadata.response_code = ResponseCode::FormErr;
+        return encode(resp, transport, 512, obs);
+    }
 
     // The response carries OPT exactly when the query did (RFC 6891 §6.1.1).
     let mut limit = 512usize;
@@ -188,9 +197,11 @@ fn answer<'a>(
     let name = q.name();
     let client = Client::from_ecs_or_source(query_ecs.map(|(_, v)| (v.addr, v.source_prefix)), src.ip());
     let mut scope: u8 = 0;
+    let mut gslb = false;
     let mut decide = |z: &'a zone::Zone, svc: &'a policy::Service, rtype: RecordType| {
         let d = decisions::decide(state, z, svc, &client, rtype);
         scope = scope.max(d.scope);
+        gslb = true;
         if metrics.is_some() {
             obs.record_service(z, svc, &d);
         }
@@ -200,7 +211,7 @@ fn answer<'a>(
     if let Some((mut echo, v)) = query_ecs {
         // Scope: how far around the client this answer holds; 0 for answers that
         // do not depend on the client, and when the client sent no information.
-        echo.set_scope_prefix(if v.source_prefix == 0 { 0 } else { scope });
+        echo.set_scope_prefix(ecs::answer_scope(v.addr, v.source_prefix, scope));
         if let Some(e) = resp.edns.as_mut() {
             e.options_mut().insert(EdnsOption::Subnet(echo));
         }
@@ -214,6 +225,9 @@ fn answer<'a>(
             resp.insert_authorities(negative::explicit_soa(found.authority, name));
             resp.insert_additionals(found.additional);
         }
+    }
+    if gslb && transport == Transport::Tcp {
+        fit::trim_addresses(&mut resp);
     }
     encode(resp, transport, limit, obs)
 }
@@ -240,34 +254,46 @@ pub(crate) fn decide_service(
 }
 
 /// Encode; over UDP, an answer larger than the client's limit is replaced by a
-/// truncated one (TC=1, question and OPT only) so the client retries over TCP.
+/// truncated one (TC=1, question and OPT only) so the client retries over TCP;
+/// over TCP, one that still cannot fit 65,535 bytes is SERVFAIL (see `fit`).
 fn encode(resp: Message, transport: Transport, limit: usize, obs: &mut QueryObservation) -> Option<Vec<u8>> {
     let rcode = resp.metadata.response_code;
     let out = encode_sized(resp, transport, limit);
-    if out.is_some() {
-        obs.rcode = Some(rcode);
+    if let Some(out) = &out {
+        let sf = ResponseCode::ServFail.low();
+        let replaced = out[3] & 0x0f == sf && rcode.low() != sf;
+        obs.rcode = Some(if replaced { ResponseCode::ServFail } else { rcode });
     }
     out
 }
 
 fn encode_sized(mut resp: Message, transport: Transport, limit: usize) -> Option<Vec<u8>> {
     let bytes = match resp.to_vec() {
+        Ok(b) if transport == Transport::Tcp && fit::overflowed(&b, &resp) => {
+            tracing::warn!("an answer longer than 65,535 bytes cannot go over TCP; sending SERVFAIL");
+            servfail(&mut resp)?
+        }
         Ok(b) => b,
         Err(e) => {
             // Data we cannot put on the wire: SERVFAIL beats silence (the client would retry forever).
             tracing::warn!(error = %e, "cannot encode an answer; sending SERVFAIL");
-            resp.metadata.response_code = ResponseCode::ServFail;
-            resp.metadata.authoritative = false;
-            resp.answers.clear();
-            resp.authorities.clear();
-            resp.additionals.clear();
-            resp.to_vec().ok()?
+            servfail(&mut resp)?
         }
     };
     if transport == Transport::Tcp || bytes.len() <= limit {
         return Some(bytes);
     }
     resp.metadata.truncation = true;
+    resp.answers.clear();
+    resp.authorities.clear();
+    resp.additionals.clear();
+    resp.to_vec().ok()
+}
+
+/// `resp` as SERVFAIL: no records, not authoritative (question and OPT kept).
+fn servfail(resp: &mut Message) -> Option<Vec<u8>> {
+    resp.metadata.response_code = ResponseCode::ServFail;
+    resp.metadata.authoritative = false;
     resp.answers.clear();
     resp.authorities.clear();
     resp.additionals.clear();

@@ -200,8 +200,8 @@ fn prebuild(state: &Snapshot, name: &Name, qtype: RecordType) -> Option<Prebuilt
 #[cfg(test)]
 mod tests {
     use super::same_name;
-    use crate::answer::{respond, respond_general, Transport};
     use crate::answer::Snapshot;
+    use crate::answer::{respond, respond_general, Transport};
     use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
     use hickory_proto::rr::{Name, RecordType};
     use std::sync::Arc;

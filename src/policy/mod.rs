@@ -229,6 +229,15 @@ impl Client {
     /// IPv6 source is the IPv4 client it stands for).
     pub fn from_ecs_or_source(ecs: Option<(IpAddr, u8)>, source: IpAddr) -> Client {
         match ecs {
+            // An IPv4-mapped subnet (family 2, `::ffff:10.3.0.0/120`) is the IPv4
+            // one it stands for, as the databases see it; its scope is given
+            // back in IPv6 bits (`ecs::answer_scope`).
+            Some((IpAddr::V6(v6), prefix)) if prefix > 96 && v6.to_ipv4_mapped().is_some() => Client {
+                addr: IpAddr::V4(v6.to_ipv4_mapped().expect("checked")),
+                prefix: prefix - 96,
+                from_ecs: true,
+                location: None,
+            },
             Some((addr, prefix)) if prefix > 0 => Client { addr, prefix, from_ecs: true, location: None },
             _ => {
                 let addr = match source {

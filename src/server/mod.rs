@@ -4,6 +4,7 @@
 mod error;
 mod published;
 mod reload;
+mod reload_queue;
 mod tcp;
 mod udp;
 #[cfg(target_os = "linux")]
@@ -14,6 +15,7 @@ mod udp_wake;
 pub use error::ServeError;
 pub use published::{health_targets, Published};
 pub use reload::Reloader;
+pub use reload_queue::ReloadQueue;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 /// Settings of the listeners.
 #[derive(Debug, Clone)]
@@ -40,7 +42,12 @@ pub struct ServeOptions {
 pub use tcp::Limits as TcpLimits;
 
 /// Bind every address (UDP and TCP) before serving, so a port clash fails the start.
-pub async fn serve(state: Arc<Published>, opts: ServeOptions, reloader: Arc<Reloader>) -> Result<(), ServeError> {
+pub async fn serve(
+    state: Arc<Published>,
+    opts: ServeOptions,
+    reloader: Arc<Reloader>,
+    signals: Signals,
+) -> Result<(), ServeError> {
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let mut udp_sockets = Vec::new();
@@ -109,7 +116,7 @@ pub async fn serve(state: Arc<Published>, opts: ServeOptions, reloader: Arc<Relo
         let r = Arc::clone(&reloader);
         tokio::task::spawn_blocking(move || r.reload("SIGHUP"));
     };
-    wait_for_signals(on_hup).await;
+    signals.wait(on_hup).await;
     info!("shutting down: no new queries; finishing TCP answers in flight");
     shutdown.cancel();
     udp_stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -130,19 +137,62 @@ pub async fn serve(state: Arc<Published>, opts: ServeOptions, reloader: Arc<Relo
     Ok(())
 }
 
-async fn wait_for_signals(reload: impl Fn()) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-    else {
-        error!("cannot install signal handlers");
-        return;
-    };
-    loop {
+/// Block (`true`) or unblock SIGTERM, SIGINT and SIGHUP in the calling
+/// thread, and so in the threads it starts later. Blocked first thing in
+/// `main`, a signal stays pending instead of killing the process before
+/// `Signals::install`; unblocked after it, the pending one reaches the handler.
+pub fn signals_hold(hold: bool) {
+    // SAFETY: plain libc calls on a local, initialised signal set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+            libc::sigaddset(&mut set, sig);
+        }
+        let how = if hold { libc::SIG_BLOCK } else { libc::SIG_UNBLOCK };
+        libc::pthread_sigmask(how, &set, std::ptr::null_mut());
+    }
+}
+
+/// SIGTERM, SIGINT and SIGHUP, caught from the start of `serve`'s CLI path:
+/// until a handler exists, SIGHUP's default action kills the process (a
+/// service manager's reload during start-up did). A SIGHUP that arrives
+/// while loading is remembered by its stream and applied once serving.
+pub struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Install the handlers; needs a runtime context (`Runtime::enter`).
+    pub fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// `work` to its end, or `None` when SIGTERM or SIGINT came first (a
+    /// SIGHUP meanwhile stays pending for `wait`).
+    pub async fn unless_stopped<T>(&mut self, work: impl std::future::Future<Output = T>) -> Option<T> {
         tokio::select! {
-            _ = term.recv() => return,
-            _ = int.recv() => return,
-            _ = hup.recv() => reload(),
+            out = work => Some(out),
+            _ = self.term.recv() => None,
+            _ = self.int.recv() => None,
+        }
+    }
+
+    /// Until SIGTERM or SIGINT, calling `reload` at each SIGHUP.
+    async fn wait(mut self, reload: impl Fn()) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                _ = self.hup.recv() => reload(),
+            }
         }
     }
 }

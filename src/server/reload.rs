@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::published::{health_targets, Published};
+use super::reload_queue::{Outcome, ReloadQueue};
 use crate::answer::Snapshot;
 use crate::config::ServerConfig;
 
@@ -18,15 +19,35 @@ pub struct Reloader {
     pub monitor: Option<Arc<crate::health::Monitor>>,
     /// Where reloads are counted.
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// One reload at a time; requests during one coalesce into one more.
+    pub queue: ReloadQueue,
 }
 
 impl Reloader {
+    /// Reload now, or, when one is running, once more after it. False when
+    /// the last reload this call ran failed (a coalesced request: true).
     pub fn reload(&self, why: &str) -> bool {
-        let ok = self.load_and_swap(why);
-        if let Some(m) = &self.metrics {
-            m.reload(ok);
+        let reason = std::cell::RefCell::new(why.to_string());
+        let outcome = self.queue.request(
+            || {
+                let ok = self.load_and_swap(&reason.borrow());
+                if let Some(m) = &self.metrics {
+                    m.reload(ok);
+                }
+                ok
+            },
+            |n| {
+                tracing::info!(requests = n, "reloading once more for the requests coalesced during the last reload");
+                *reason.borrow_mut() = format!("{n} coalesced request(s)");
+            },
+        );
+        match outcome {
+            Outcome::Ran(ok) => ok,
+            Outcome::Coalesced => {
+                tracing::info!(reason = why, "a reload is running: coalesced into one more after it");
+                true
+            }
         }
-        ok
     }
 
     fn load_and_swap(&self, why: &str) -> bool {

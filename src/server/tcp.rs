@@ -1,6 +1,7 @@
 //! TCP (RFC 7766): length-prefixed queries, several per connection, answered
 //! in order; an idle connection is closed after the idle timeout. On shutdown
-//! a connection finishes the answer it is working on, then closes.
+//! a connection answers every query its client already sent, then closes
+//! with FIN (never a reset that would lose answers in flight).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -125,6 +126,11 @@ pub async fn run(
     }
 }
 
+/// After shutdown, how long a connection waits for the next query its client
+/// already sent (bytes still crossing loopback, or behind a full send buffer)
+/// before it closes.
+const STOP_LINGER: Duration = Duration::from_millis(200);
+
 async fn connection(
     mut stream: TcpStream,
     src: std::net::SocketAddr,
@@ -135,14 +141,23 @@ async fn connection(
     metrics: Option<Arc<Metrics>>,
 ) {
     let mut len_buf = [0u8; 2];
+    let mut stopping = false;
     loop {
-        // Waiting for the next query: the idle timeout and shutdown both end the connection.
-        let first = tokio::select! {
-            r = tokio::time::timeout(idle, stream.read_exact(&mut len_buf[..1])) => r,
-            _ = shutdown.cancelled() => return,
+        // Waiting for the next query: the idle timeout ends the connection;
+        // shutdown ends it only once the queries already sent are answered.
+        let first = if stopping {
+            tokio::time::timeout(STOP_LINGER, stream.read_exact(&mut len_buf[..1])).await
+        } else {
+            tokio::select! {
+                r = tokio::time::timeout(idle, stream.read_exact(&mut len_buf[..1])) => r,
+                _ = shutdown.cancelled() => {
+                    stopping = true;
+                    continue;
+                }
+            }
         };
         if !matches!(first, Ok(Ok(_))) {
-            return;
+            break;
         }
         // From here on the query is in flight: finish it even during shutdown.
         let msg = tokio::time::timeout(read_timeout, async {
@@ -155,17 +170,43 @@ async fn connection(
         .await;
         let Ok(Ok(msg)) = msg else {
             debug!(%src, "tcp read timeout or error");
-            return;
+            break;
         };
         let out = respond_metered(&state.load(), &msg, src, Transport::Tcp, metrics.as_deref());
         let Some(out) = out else {
-            return; // junk we do not answer: close rather than stall the client
+            break; // junk we do not answer: close rather than stall the client
+        };
+        // The answer path keeps TCP answers within 65,535 bytes; were one
+        // longer, its length would not fit the prefix and the stream would
+        // desynchronise: close instead.
+        let Ok(len) = u16::try_from(out.len()) else {
+            tracing::error!(%src, len = out.len(), "answer too long for TCP framing; closing the connection");
+            break;
         };
         let mut framed = Vec::with_capacity(out.len() + 2);
-        framed.extend_from_slice(&(out.len() as u16).to_be_bytes());
+        framed.extend_from_slice(&len.to_be_bytes());
         framed.extend_from_slice(&out);
         if tokio::time::timeout(read_timeout, stream.write_all(&framed)).await.is_err() {
             return;
         }
     }
+    close(stream).await;
+}
+
+/// Close with FIN, not RST: the kernel resets a connection closed with
+/// unread bytes, and a reset can discard answers the client has not read
+/// yet. So shut our side, then read and drop until the client closes (briefly).
+async fn close(mut stream: TcpStream) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 1024];
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while let Ok(n) = stream.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }

@@ -87,13 +87,14 @@ pub struct UdpContext {
     pub clock: quanta::Clock,
 }
 
-/// Datagrams taken per `recvmmsg`, and the receive buffer of each. A DNS query
-/// is far smaller than 4096 bytes; a larger datagram is answered from its first
-/// 4096 bytes (trailing junk is ignored as before, a record cut short makes it FORMERR).
+/// Datagrams taken per `recvmmsg`, and the receive buffer of each: the
+/// largest datagram, so a padded query over 4,096 bytes is answered (as Knot
+/// does), not cut short into FORMERR. Only the pages a datagram fills are
+/// ever touched, so the slots cost address space, not memory.
 #[cfg(target_os = "linux")]
 const BATCH: usize = 32;
 #[cfg(target_os = "linux")]
-const SLOT: usize = 4096;
+const SLOT: usize = 65_535;
 
 /// Datagram `i` of the batch, looked at (`look_ahead`) and waiting for its
 /// answer: its bytes, and its source converted once from the kernel's form.
@@ -272,8 +273,8 @@ fn answer(
     let has_ecs = crate::wire::ecs::has_ecs(packet);
     let kind = rrl::kind_of(out, name_buf);
     match limiter.check(src.ip(), has_ecs, kind, Instant::now()) {
-        rrl::Verdict::Send => true,
-        rrl::Verdict::Slip => {
+        rrl::Treatment::Send => true,
+        rrl::Treatment::Slip => {
             if let Some(m) = &cx.metrics {
                 m.rrl(true);
             }
@@ -282,7 +283,7 @@ fn answer(
             out.extend_from_slice(&slipped);
             true
         }
-        rrl::Verdict::Drop => {
+        rrl::Treatment::Drop => {
             if let Some(m) = &cx.metrics {
                 m.rrl(false);
             }

@@ -48,6 +48,20 @@ pub fn validate(cs: &ClientSubnet) -> Result<QueryEcs, EcsError> {
     Ok(QueryEcs { addr, source_prefix: source })
 }
 
+/// The scope prefix to answer for a query's subnet, given the scope the
+/// decision holds for: 0 when the query gave no address bits (source 0).
+/// A scope counts bits of the option's own family, so an IPv4-mapped subnet
+/// (`::ffff:a.b.c.d/120`, decided as its IPv4 subnet) gets 96 plus the IPv4
+/// scope: /112 for an IPv4 /16, never the /16 that as an IPv6 scope would
+/// cover every mapped client. A client-independent answer (scope 0) stays 0.
+pub fn answer_scope(addr: IpAddr, source: u8, scope: u8) -> u8 {
+    match addr {
+        _ if source == 0 || scope == 0 => 0,
+        IpAddr::V6(v6) if source > 96 && v6.to_ipv4_mapped().is_some() => 96 + scope.min(32),
+        _ => scope,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,6 +75,16 @@ mod tests {
         assert!(validate(&cs("192.0.2.0", 24, 0)).is_ok());
         assert!(validate(&cs("2001:db8::", 56, 0)).is_ok());
         assert!(validate(&cs("0.0.0.0", 0, 0)).is_ok());
+    }
+
+    #[test]
+    fn a_mapped_subnets_scope_is_counted_in_ipv6_bits() {
+        let mapped: IpAddr = "::ffff:10.3.0.0".parse().unwrap();
+        assert_eq!(answer_scope(mapped, 120, 16), 112);
+        assert_eq!(answer_scope(mapped, 120, 0), 0, "client-independent");
+        assert_eq!(answer_scope("10.3.0.0".parse().unwrap(), 24, 16), 16);
+        assert_eq!(answer_scope("2001:db8::".parse().unwrap(), 48, 32), 32);
+        assert_eq!(answer_scope(mapped, 0, 16), 0, "no address bits sent");
     }
 
     #[test]

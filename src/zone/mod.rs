@@ -10,6 +10,7 @@ mod shared_regions;
 pub use build::{build_zone, load_zones};
 pub use lookup::{lookup, Lookup, ServiceAnswer};
 pub use names::{wire_name, Held, Location, NameFacts, NameIndex, WireName};
+pub use services::oversized_region_warnings;
 pub use services::Expect;
 
 use hickory_proto::rr::{Name, Record, RecordType};

@@ -452,3 +452,27 @@ pub fn check_no_clash(
     }
     Ok(())
 }
+
+/// Regions whose addresses of one family, all answered at once, could not fit
+/// one TCP message (65,535 bytes, RFC 1035 §4.2.2), as warnings for `check`:
+/// such answers are served trimmed to the addresses that fit, and the rest
+/// are never seen by a client. Counted for the longest question and an OPT
+/// with ECS, so a warning-free region always fits whole.
+pub fn oversized_region_warnings(file: &std::path::Path, regions: &[Region]) -> Vec<String> {
+    const ROOM: usize = 65_535 - 12 - (255 + 4) - (11 + 4 + 20);
+    let (fit4, fit6) = (ROOM / 16, ROOM / 28);
+    let mut out = Vec::new();
+    for r in regions {
+        let v4 = r.addresses.iter().filter(|a| a.is_ipv4()).count();
+        let v6 = r.addresses.len() - v4;
+        if v4 > fit4 || v6 > fit6 {
+            out.push(format!(
+                "{}: warning: region {} has {v4} IPv4 and {v6} IPv6 addresses; one TCP answer holds at most \
+                 {fit4} A or {fit6} AAAA records, so answers naming all of them are trimmed to those that fit",
+                file.display(),
+                r.name
+            ));
+        }
+    }
+    out
+}

@@ -49,6 +49,13 @@ impl Server {
 
     /// `extra` flags are appended to `serve --listen 127.0.0.1:PORT`; `cwd` defaults to the repo.
     pub fn start_with(extra: &[&str], cwd: Option<&Path>) -> Server {
+        let mut server = Server::spawn_with(extra, cwd);
+        server.wait_ready();
+        server
+    }
+
+    /// `start_with` without waiting for it to be ready (`wait_ready`).
+    pub fn spawn_with(extra: &[&str], cwd: Option<&Path>) -> Server {
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let dir = TempDir::new("server");
@@ -68,16 +75,14 @@ impl Server {
         cmd.env("MERIDIAN_LOG", "debug");
         cmd.stdout(Stdio::null()).stderr(Stdio::from(logf));
         let child = cmd.spawn().expect("start meridian");
-        let mut server = Server { child, addr, log, _dir: Some(dir) };
-        server.wait_ready();
-        server
+        Server { child, addr, log, _dir: Some(dir) }
     }
 
     pub fn port(&self) -> u16 {
         self.addr.port()
     }
 
-    fn wait_ready(&mut self) {
+    pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
