@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 
+use super::services::Labels;
 use super::{Node, RRset, Zone, Zones};
 use crate::config::{parse_zone_file, zone_files, ConfigError, ParsedZoneFile, Source};
 
@@ -28,9 +29,10 @@ const ALLOWED: &[RecordType] = &[
 /// Load every `*.toml` zone in `dir`. The first error stops the load.
 pub fn load_zones(dir: &Path) -> Result<Zones, ConfigError> {
     let mut zones = Zones::default();
+    let mut labels = Labels::default();
     for file in zone_files(dir)? {
         let parsed = parse_zone_file(&file)?;
-        let zone = build_zone(&parsed)?;
+        let zone = build_zone(&parsed, &mut labels)?;
         if let Some(other) = zones.zones.iter().find(|z| z.origin == zone.origin) {
             let span = parsed.zone.origin.span();
             return Err(parsed
@@ -39,11 +41,13 @@ pub fn load_zones(dir: &Path) -> Result<Zones, ConfigError> {
         }
         zones.zones.push(zone);
     }
+    zones.labels = labels.finish();
     Ok(zones)
 }
 
-/// Builds one zone, checking names, types, RDATA and the CNAME rules.
-pub fn build_zone(parsed: &ParsedZoneFile) -> Result<Zone, ConfigError> {
+/// Builds one zone, checking names, types, RDATA and the CNAME rules; its
+/// services and regions get their ids in `labels`, shared by the snapshot.
+pub fn build_zone(parsed: &ParsedZoneFile, labels: &mut Labels) -> Result<Zone, ConfigError> {
     let src = &parsed.source;
     let z = &parsed.zone;
     let origin = parse_origin(src, z.origin.get_ref(), z.origin.span())?;
@@ -76,11 +80,11 @@ pub fn build_zone(parsed: &ParsedZoneFile) -> Result<Zone, ConfigError> {
     }
     b.validate(z.soa.span())?;
 
-    let regions = super::services::build_regions(src, &z.regions)?;
+    let regions = super::services::build_regions(src, &z.regions, labels)?;
     let mut services = HashMap::new();
     let mut spans = HashMap::new();
     for spec in &z.services {
-        let (name, svc) = super::services::build_service(src, &origin, &regions, spec.get_ref())?;
+        let (name, svc) = super::services::build_service(src, &origin, &regions, spec.get_ref(), labels)?;
         if services.insert(name.clone(), svc).is_some() {
             return Err(src.error(spec.get_ref().name.span(), format!("service {name} is defined twice")));
         }
@@ -320,7 +324,7 @@ mod tests {
             "origin = \"t.test.\"\nns = [\"ns1\"]\n[soa]\nmname = \"ns1\"\nrname = \"h\"\nserial = 1\n\
              [[records]]\nname = \"ns1\"\ntype = \"A\"\ndata = \"192.0.2.1\"\n{record}"
         );
-        build_zone(&parse_zone_source(Source { path: "t.toml".into(), text })?)
+        build_zone(&parse_zone_source(Source { path: "t.toml".into(), text })?, &mut Labels::default())
     }
 
     #[test]

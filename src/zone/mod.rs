@@ -7,7 +7,7 @@ mod services;
 
 pub use build::{build_zone, load_zones};
 pub use lookup::{lookup, Lookup, ServiceAnswer};
-pub use services::Expect;
+pub use services::{Expect, Labels};
 
 use hickory_proto::rr::{Name, Record, RecordType};
 use std::collections::HashMap;
@@ -77,6 +77,8 @@ impl Zone {
 #[derive(Debug, Clone, Default)]
 pub struct Zones {
     pub zones: Vec<Zone>,
+    /// Metric label names by service and region id (`Labels`).
+    pub labels: Arc<[Arc<str>]>,
 }
 
 impl Zones {
