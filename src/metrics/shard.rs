@@ -177,7 +177,7 @@ impl QueryCounts {
     fn relabel(&mut self, labels: &LabelTable) {
         self.labels = Arc::clone(labels);
         self.index.clear();
-        self.relabelled = true;
+        self.relabelled |= !self.counts.is_empty();
     }
 
     /// Count each of `observed` (unless already `counted`), ids read in
