@@ -34,7 +34,7 @@ pub enum Transport {
 
 /// The general path only (no prebuilt answers, no decision cache): the
 /// reference the fast path is built from and compared against.
-pub(crate) fn respond_general(state: &State, packet: &[u8], src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
+fn respond_general(state: &State, packet: &[u8], src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
     general(state, None, packet, src, transport, &mut QueryObservation::default())
 }
 
