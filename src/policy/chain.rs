@@ -110,7 +110,7 @@ mod tests {
     use std::net::IpAddr;
 
     fn svc(chain: Vec<Step>) -> Service {
-        Service::new("www".into(), crate::metrics::Label::of("www"), 30, None, vec![0, 1, 2], chain, FailMode::Open)
+        Service::new("www".into(), 1, 30, None, vec![0, 1, 2], chain, FailMode::Open)
     }
 
     fn www() -> Service {

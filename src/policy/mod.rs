@@ -31,9 +31,7 @@ pub use matcher::{MatchKind, Matcher, RuleMatch};
 use crate::geo::Location;
 use crate::health::Endpoint;
 pub use crate::health::HealthView;
-pub use crate::metrics::Label;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// Index of a region in its zone's region list.
@@ -43,8 +41,8 @@ pub type RegionId = usize;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Region {
     pub name: String,
-    /// `name` for metrics.
-    pub label: Label,
+    /// Id of `name` in the snapshot's metric label table (`zone::Labels`).
+    pub label: u32,
     pub addresses: Vec<IpAddr>,
     /// Latitude, longitude in degrees.
     pub location: Option<(f64, f64)>,
@@ -64,7 +62,7 @@ impl Region {
         let endpoints = addresses.iter().map(|a| Endpoint { addr: *a, target: None }).collect();
         Region {
             name: name.into(),
-            label: Label::of(name),
+            label: 0,
             addresses,
             location,
             weight,
@@ -137,8 +135,6 @@ impl Step {
 #[derive(Debug)]
 pub struct Service {
     pub name: String,
-    /// `name` for metrics.
-    pub label: Label,
     pub ttl: u32,
     /// TTL while any of the service's regions is down (so caches return sooner).
     pub ttl_degraded: Option<u32>,
@@ -148,7 +144,8 @@ pub struct Service {
     /// `chain` read once at build: the query path asks both for every answer.
     located: bool,
     by_networks: bool,
-    /// Unique in the process (a 4-byte key for the decision cache).
+    /// Unique in its snapshot, never 0: a 4-byte key for the decision cache,
+    /// and the service's id in the metric label table (`zone::Labels`).
     id: u32,
 }
 
@@ -166,7 +163,7 @@ pub enum FailMode {
 impl Service {
     pub fn new(
         name: String,
-        label: Label,
+        id: u32,
         ttl: u32,
         ttl_degraded: Option<u32>,
         regions: Vec<RegionId>,
@@ -182,13 +179,10 @@ impl Service {
             Step::LatencyProbe => false,
             Step::Nearest | Step::Failover(_) | Step::Multi(_) => true,
         });
-        static NEXT_ID: AtomicU32 = AtomicU32::new(1);
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        Service { name, label, ttl, ttl_degraded, regions, chain, fail, located, by_networks, id }
+        Service { name, ttl, ttl_degraded, regions, chain, fail, located, by_networks, id }
     }
 
-    /// Never 0; unique among the services alive at once (it would take four
-    /// billion services built for it to come round).
+    /// Never 0 for a service built with its zones; unique in its snapshot.
     #[inline]
     pub fn id(&self) -> u32 {
         self.id

@@ -67,7 +67,6 @@ pub async fn serve(
         metrics: opts.metrics.clone(),
         rrl: opts.rrl.clone(),
         stop: Arc::clone(&udp_stop),
-        clock: quanta::Clock::new(),
     };
     #[cfg(target_os = "linux")]
     udp_wake::install().map_err(ServeError::WakeSignal)?;
@@ -93,19 +92,19 @@ pub async fn serve(
     let udp_watch =
         tokio::spawn(udp_wake::watch(state.clone(), udp_wake::pthreads(&udp_threads), Duration::from_secs(1)));
     // One set of connection counts over every TCP listener.
-    let conns = Arc::new(tcp::Connections::default());
+    let tcp_cx = tcp::TcpContext {
+        state: state.clone(),
+        shutdown: shutdown.clone(),
+        tracker: tracker.clone(),
+        idle: opts.tcp_idle_timeout,
+        limits: opts.tcp_limits.clone(),
+        conns: Arc::new(tcp::Connections::default()),
+        workers: Arc::new(tcp::Workers::new(opts.metrics.clone())),
+        metrics: opts.metrics.clone(),
+    };
     for listener in tcp_listeners {
         info!(addr = %listener.local_addr().map_err(ServeError::LocalAddr)?, "serving TCP");
-        tracker.spawn(tcp::run(
-            listener,
-            state.clone(),
-            shutdown.clone(),
-            tracker.clone(),
-            opts.tcp_idle_timeout,
-            opts.tcp_limits.clone(),
-            Arc::clone(&conns),
-            opts.metrics.clone(),
-        ));
+        tracker.spawn(tcp::run(listener, tcp_cx.clone()));
     }
     if let Some(every) = opts.watch_interval {
         tokio::spawn(Arc::clone(&reloader).watch(every));

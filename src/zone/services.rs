@@ -26,7 +26,38 @@ pub struct Expect {
     pub at: String,
 }
 
-pub fn build_regions(src: &Source, specs: &[Spanned<RegionSpec>]) -> Result<Vec<Region>, ConfigError> {
+/// The metric label names of one snapshot's services and regions, by id,
+/// assigned as the zones are built: metrics count numbers and read the names
+/// from this table (`Zones::labels`). Id 0 names nothing, so a service id is
+/// never 0 (the decision cache's empty slot).
+#[derive(Debug)]
+pub struct Labels {
+    names: Vec<Arc<str>>,
+}
+
+impl Default for Labels {
+    fn default() -> Labels {
+        Labels { names: vec![Arc::from("")] }
+    }
+}
+
+impl Labels {
+    /// A new id for `name` (one per service or region built: unique in the snapshot).
+    fn add(&mut self, name: &str) -> u32 {
+        self.names.push(Arc::from(name));
+        u32::try_from(self.names.len() - 1).expect("fewer than 2^32 services and regions")
+    }
+
+    pub fn finish(self) -> Arc<[Arc<str>]> {
+        self.names.into()
+    }
+}
+
+pub fn build_regions(
+    src: &Source,
+    specs: &[Spanned<RegionSpec>],
+    labels: &mut Labels,
+) -> Result<Vec<Region>, ConfigError> {
     let mut out: Vec<Region> = Vec::new();
     for spec in specs {
         let r = spec.get_ref();
@@ -83,7 +114,7 @@ pub fn build_regions(src: &Source, specs: &[Spanned<RegionSpec>]) -> Result<Vec<
             return Err(src.error(r.name.span(), "min_healthy must be at least 1"));
         }
         out.push(Region {
-            label: crate::metrics::Label::of(&name),
+            label: labels.add(&name),
             name,
             addresses,
             location,
@@ -300,6 +331,7 @@ pub fn build_service(
     origin: &Name,
     regions: &[Region],
     spec: &ServiceSpec,
+    labels: &mut Labels,
 ) -> Result<(Name, Arc<Service>), ConfigError> {
     let name = service_name(src, origin, spec)?;
     let ids: Vec<RegionId> = match &spec.regions {
@@ -382,8 +414,8 @@ pub fn build_service(
         },
     };
     let ascii = name.to_ascii();
-    let label = crate::metrics::Label::of(&ascii);
-    let svc = Service::new(ascii, label, spec.ttl, spec.ttl_degraded, ids, chain, fail);
+    let id = labels.add(&ascii);
+    let svc = Service::new(ascii, id, spec.ttl, spec.ttl_degraded, ids, chain, fail);
     Ok((name, Arc::new(svc)))
 }
 
