@@ -3,25 +3,28 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Share a returning region starts from during slow start.
 pub const RAMP_FLOOR: f64 = 0.05;
 
-/// Identities of availability pictures: never reused, so a cache that saw
-/// one id can trust that the same id means the same availability.
-static NEXT_AVAILABILITY: AtomicU64 = AtomicU64::new(1);
+/// The identity of one availability picture: its allocation. A cache keeps a
+/// `Weak` of it, which keeps the allocation (not a value: there is none) from
+/// being reused, so the same address always means the same picture. No
+/// process-wide counter needed.
+#[derive(Debug, Default)]
+pub struct Availability;
 
-fn fresh_availability() -> u64 {
-    NEXT_AVAILABILITY.fetch_add(1, Ordering::Relaxed)
+fn fresh_availability() -> Arc<Availability> {
+    Arc::new(Availability)
 }
 
 #[derive(Debug, Clone)]
 pub struct HealthView {
     /// Changes whenever `down`, `down_addrs` or `ramp` may have changed (not
     /// for RTT updates): what cached GSLB decisions are keyed on.
-    availability: u64,
+    availability: Arc<Availability>,
     /// Regions withdrawn (failed, forced down or drained).
     down: HashSet<String>,
     /// Endpoints (answered addresses) withdrawn inside an available region,
@@ -70,8 +73,13 @@ impl HealthView {
     }
 
     /// The identity of this view's availability (see the field).
-    pub fn availability(&self) -> u64 {
-        self.availability
+    pub fn availability(&self) -> &Arc<Availability> {
+        &self.availability
+    }
+
+    /// Whether the two views are one availability picture (see `Availability`).
+    pub fn same_availability(&self, other: &HealthView) -> bool {
+        Arc::ptr_eq(&self.availability, &other.availability)
     }
 
     /// Take `previous`'s availability identity when the two say the same
@@ -81,7 +89,7 @@ impl HealthView {
         if self.down != previous.down || self.down_addrs != previous.down_addrs || self.ramp != previous.ramp {
             return false;
         }
-        self.availability = previous.availability;
+        self.availability = Arc::clone(&previous.availability);
         self.rtt_ms == previous.rtt_ms
     }
 
@@ -145,27 +153,27 @@ mod tests {
     fn availability_identity_follows_what_decisions_read() {
         let mut first = HealthView::with_down(["eu".to_string()]);
         first.set_rtt("us", 10.0);
-        assert_ne!(first.availability(), HealthView::with_down(["eu".to_string()]).availability(), "fresh per view");
+        assert!(!first.same_availability(&HealthView::with_down(["eu".to_string()])), "fresh per view");
 
         let mut same = HealthView::with_down(["eu".to_string()]);
         same.set_rtt("us", 10.0);
         assert!(same.continue_from(&first), "equal views");
-        assert_eq!(same.availability(), first.availability());
+        assert!(same.same_availability(&first));
 
         let mut rtt_moved = HealthView::with_down(["eu".to_string()]);
         rtt_moved.set_rtt("us", 12.5);
         assert!(!rtt_moved.continue_from(&first), "RTTs differ: publish");
-        assert_eq!(rtt_moved.availability(), first.availability(), "but availability is the same");
+        assert!(rtt_moved.same_availability(&first), "but availability is the same");
 
         let mut more_down = HealthView::with_down(["eu".to_string()]);
         more_down.set_addr_down("us", "192.0.2.1".parse().unwrap());
         assert!(!more_down.continue_from(&first));
-        assert_ne!(more_down.availability(), first.availability());
+        assert!(!more_down.same_availability(&first));
 
         let mut ramping = HealthView::with_down(["eu".to_string()]);
         ramping.set_rtt("us", 10.0);
         ramping.set_ramp("ap", Instant::now(), Duration::from_secs(30));
         assert!(!ramping.continue_from(&first));
-        assert_ne!(ramping.availability(), first.availability());
+        assert!(!ramping.same_availability(&first));
     }
 }
