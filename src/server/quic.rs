@@ -45,6 +45,13 @@ pub async fn run(endpoint: Endpoint, cx: TcpContext) {
             },
             _ = shutdown.cancelled() => break,
         };
+        // Caps count client addresses, so first make the client prove its
+        // address (a Retry round trip): else spoofed Initials could fill a
+        // victim's share.
+        if !incoming.remote_address_validated() {
+            let _ = incoming.retry();
+            continue;
+        }
         let src = incoming.remote_address();
         let slot = match conns.admit(src.ip(), limits) {
             Ok(slot) => slot,

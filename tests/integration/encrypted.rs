@@ -380,3 +380,34 @@ fn bad_key_or_certificate_refuses_the_start_naming_the_file() {
         assert!(line.contains(&dir.path().join(named).display().to_string()), "names {named}: {stderr}");
     }
 }
+
+#[test]
+fn quic_connection_kept_alive_by_pings_is_closed_after_the_idle_timeout() {
+    let dir = TempDir::new("encrypted-quic-idle");
+    write_cert(dir.path(), &new_cert());
+    let config = format!(
+        "zones = {:?}\ngeoip = {:?}\ntcp_idle_timeout_secs = 1\n",
+        repo().join("zones"),
+        repo().join("geoip/demo.mmdb"),
+    );
+    let s = start(dir.path(), Some(&config));
+    let rt = runtime();
+    let (closed, open_during) = rt.block_on(async {
+        let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(client_config(b"doq")).unwrap();
+        let mut transport = quinn::TransportConfig::default();
+        transport.keep_alive_interval(Some(Duration::from_millis(200))); // never idle at the QUIC layer
+        let mut client = quinn::ClientConfig::new(Arc::new(crypto));
+        client.transport_config(Arc::new(transport));
+        endpoint.set_default_client_config(client);
+        let conn = endpoint.connect(s.tls, "localhost").unwrap().await.expect("QUIC handshake");
+        let open_during = metric(&metrics(s.admin), "meridian_encrypted_connections{transport=\"quic\"}");
+        let started = Instant::now();
+        let reason = tokio::time::timeout(Duration::from_secs(10), conn.closed()).await.expect("closed by the server");
+        (format!("{reason:?} after {:?}", started.elapsed()), open_during)
+    });
+    assert_eq!(open_during, Some(1.0), "counted while open");
+    assert!(closed.contains("ApplicationClosed"), "closed by the server's idle timeout: {closed}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(metric(&metrics(s.admin), "meridian_encrypted_connections{transport=\"quic\"}"), Some(0.0));
+}
