@@ -342,6 +342,16 @@ fn renewed_certificate_is_served_after_sighup_and_sessions_survive() {
     assert_eq!(rt.block_on(quic_ask(s.tls, &q)).1, new.2, "so does a new QUIC one");
     let answer = rt.block_on(tls_ask(&mut session, &q));
     assert_eq!(Message::from_vec(&answer).unwrap().answers.len(), 1, "the session from before is still served");
+
+    // A broken renewal keeps the last good pair in service.
+    std::fs::write(dir.path().join("cert.pem"), "not a certificate\n").unwrap();
+    s.server.signal(libc::SIGHUP);
+    while !s.server.log_text().contains("TLS certificate reload failed") {
+        assert!(Instant::now() < deadline + Duration::from_secs(10), "no failed reload:\n{}", s.server.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let after = rt.block_on(tls_connect_from("127.0.0.1", s.tls)).unwrap();
+    assert_eq!(peer_cert(&after), new.2, "still the last good certificate");
 }
 
 #[test]
