@@ -118,6 +118,18 @@ pub struct ConfigArgs {
     /// Address to serve on, UDP and TCP; may repeat (default: 127.0.0.1:5353 and [::1]:5353).
     #[arg(long)]
     pub listen: Vec<SocketAddr>,
+    /// Address to serve DNS over TLS on (ALPN `dot`); may repeat.
+    #[arg(long)]
+    pub listen_tls: Vec<SocketAddr>,
+    /// Address to serve DNS over QUIC on (ALPN `doq`); may repeat.
+    #[arg(long)]
+    pub listen_quic: Vec<SocketAddr>,
+    /// PEM certificate chain for TLS and QUIC (re-read on SIGHUP).
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS and QUIC (re-read on SIGHUP).
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
     /// Seconds a TCP connection may sit idle between queries (default 10).
     #[arg(long)]
     pub tcp_idle_timeout: Option<u64>,
@@ -162,6 +174,18 @@ impl ConfigArgs {
         }
         if let Some(t) = self.tcp_idle_timeout {
             cfg.tcp_idle_timeout_secs = t;
+        }
+        if !self.listen_tls.is_empty() {
+            cfg.listen_tls = self.listen_tls.clone();
+        }
+        if !self.listen_quic.is_empty() {
+            cfg.listen_quic = self.listen_quic.clone();
+        }
+        if let Some(p) = &self.tls_cert {
+            cfg.tls_cert = Some(p.clone());
+        }
+        if let Some(p) = &self.tls_key {
+            cfg.tls_key = Some(p.clone());
         }
         if let Some(d) = &self.state_dir {
             cfg.state_dir = d.clone();
@@ -401,6 +425,18 @@ fn bind_error(e: &std::io::Error) -> String {
     }
 }
 
+/// The TLS certificate and key when an encrypted transport is configured:
+/// without them, or with a bad one, the start is refused (naming the file).
+fn load_certs(cfg: &ServerConfig) -> anyhow::Result<Option<Arc<crate::server::Certs>>> {
+    if cfg.listen_tls.is_empty() && cfg.listen_quic.is_empty() {
+        return Ok(None);
+    }
+    let (Some(cert), Some(key)) = (&cfg.tls_cert, &cfg.tls_key) else {
+        anyhow::bail!("listen_tls and listen_quic need both tls_cert and tls_key");
+    };
+    Ok(Some(crate::server::Certs::load(cert, key)?))
+}
+
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     // Signal handlers before anything slow: loading a big zone takes seconds,
     // and a SIGHUP's default action would kill the server meanwhile.
@@ -413,6 +449,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let cfg = args.config.resolve()?;
     let admin = crate::admin::AdminSettings::resolve(&cfg, args.admin.admin.as_deref())?;
     admin.check_bind_allowed()?;
+    let certs = load_certs(&cfg)?;
     let load_cfg = cfg.clone();
     let loading = rt.spawn_blocking(move || Snapshot::load(&load_cfg));
     let Some(initial) = rt.block_on(signals.unless_stopped(loading)) else {
@@ -437,6 +474,9 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             max_per_client: cfg.tcp.max_connections_per_client,
             read_timeout: Duration::from_secs(cfg.tcp.read_timeout_secs),
         },
+        listen_tls: cfg.listen_tls.clone(),
+        listen_quic: cfg.listen_quic.clone(),
+        certs,
     };
     rt.block_on(async move {
         let observer: Arc<dyn crate::health::HealthObserver> = metrics.clone();

@@ -23,6 +23,17 @@ pub struct ServerConfig {
     pub geoip_asn: Option<PathBuf>,
     #[serde(default)]
     pub listen: Vec<SocketAddr>,
+    /// DNS over TLS (RFC 7858) addresses, conventionally port 853; needs `tls_cert` and `tls_key`.
+    #[serde(default)]
+    pub listen_tls: Vec<SocketAddr>,
+    /// DNS over QUIC (RFC 9250) addresses (UDP), conventionally port 853.
+    #[serde(default)]
+    pub listen_quic: Vec<SocketAddr>,
+    /// PEM certificate chain and private key for TLS and QUIC, re-read on SIGHUP.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
     /// Idle timeout of a TCP connection between queries (RFC 7766 §6.2.3).
     #[serde(default = "default_tcp_idle")]
     pub tcp_idle_timeout_secs: u64,
@@ -135,6 +146,10 @@ impl Default for ServerConfig {
             geoip: None,
             geoip_asn: None,
             listen: Vec::new(),
+            listen_tls: Vec::new(),
+            listen_quic: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
             tcp_idle_timeout_secs: default_tcp_idle(),
             watch_interval_ms: default_watch(),
             state_dir: default_state_dir(),

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// `proto` is "UDP" or "TCP".
+    /// `proto` is "UDP", "TCP", "TLS" or "QUIC".
     #[error("cannot bind {proto} {addr}: {source}")]
     Bind { proto: &'static str, addr: SocketAddr, source: std::io::Error },
     #[error("cannot install the UDP wake-up signal handler: {0}")]

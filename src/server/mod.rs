@@ -2,10 +2,13 @@
 //! stop cleanly on SIGTERM/SIGINT.
 
 mod error;
+mod padding;
 mod published;
+mod quic;
 mod reload;
 mod reload_queue;
 mod tcp;
+mod tls;
 mod udp;
 #[cfg(target_os = "linux")]
 mod udp_batch;
@@ -16,6 +19,7 @@ pub use error::ServeError;
 pub use published::{health_targets, Published};
 pub use reload::Reloader;
 pub use reload_queue::ReloadQueue;
+pub use tls::{CertError, Certs};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +41,10 @@ pub struct ServeOptions {
     /// Response rate limiting for UDP (`None`: off).
     pub rrl: Option<Arc<crate::rrl::Limiter>>,
     pub tcp_limits: tcp::Limits,
+    /// DNS over TLS and over QUIC: where, and with which certificate (needed when either is set).
+    pub listen_tls: Vec<SocketAddr>,
+    pub listen_quic: Vec<SocketAddr>,
+    pub certs: Option<Arc<Certs>>,
 }
 
 pub use tcp::Limits as TcpLimits;
@@ -101,19 +109,51 @@ pub async fn serve(
         conns: Arc::new(tcp::Connections::default()),
         workers: Arc::new(tcp::Workers::new(opts.metrics.clone())),
         metrics: opts.metrics.clone(),
+        pad: false,
     };
     for listener in tcp_listeners {
         info!(addr = %listener.local_addr().map_err(ServeError::LocalAddr)?, "serving TCP");
         tracker.spawn(tcp::run(listener, tcp_cx.clone()));
+    }
+    // Encrypted transports: TCP's caps and timeouts, counted apart per transport.
+    let encrypted_cx = || tcp::TcpContext { conns: Arc::new(tcp::Connections::default()), pad: true, ..tcp_cx.clone() };
+    if let Some(certs) = opts.certs.as_ref().filter(|_| !opts.listen_tls.is_empty()) {
+        let (cx, acceptor) = (encrypted_cx(), tokio_rustls::TlsAcceptor::from(certs.server_config(b"dot", false)));
+        for addr in &opts.listen_tls {
+            let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind {
+                proto: "TLS",
+                addr: *addr,
+                source,
+            })?;
+            info!(addr = %listener.local_addr().map_err(ServeError::LocalAddr)?, "serving DNS over TLS");
+            tracker.spawn(tls::run(listener, acceptor.clone(), cx.clone()));
+        }
+    }
+    if let Some(certs) = opts.certs.as_ref().filter(|_| !opts.listen_quic.is_empty()) {
+        let cx = encrypted_cx();
+        for addr in &opts.listen_quic {
+            let endpoint = quic::bind(*addr, certs, &cx).map_err(|source| ServeError::Bind {
+                proto: "QUIC",
+                addr: *addr,
+                source,
+            })?;
+            info!(addr = %endpoint.local_addr().map_err(ServeError::LocalAddr)?, "serving DNS over QUIC");
+            tracker.spawn(quic::run(endpoint, cx.clone()));
+        }
     }
     if let Some(every) = opts.watch_interval {
         tokio::spawn(Arc::clone(&reloader).watch(every));
     }
     info!("ready");
 
+    let certs = opts.certs.clone();
     let on_hup = move || {
         let r = Arc::clone(&reloader);
         tokio::task::spawn_blocking(move || r.reload("SIGHUP"));
+        // New handshakes get the renewed certificate; sessions keep theirs.
+        if let Some(c) = certs.clone() {
+            tokio::task::spawn_blocking(move || c.reload());
+        }
     };
     signals.wait(on_hup).await;
     info!("shutting down: no new queries; finishing TCP answers in flight");

@@ -10,6 +10,7 @@ mod big_answers;
 mod cli;
 mod core_answers;
 mod differential_knot;
+mod encrypted;
 mod geoip;
 mod hardening;
 mod health;
