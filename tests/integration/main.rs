@@ -18,4 +18,5 @@ mod peers;
 mod policies;
 mod probe_inputs;
 mod resolver;
+mod service_env;
 mod udp_burst;
