@@ -14,6 +14,7 @@ mod hardening;
 mod health;
 mod knot;
 mod malformed;
+mod package;
 mod peers;
 mod policies;
 mod probe_inputs;
