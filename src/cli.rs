@@ -465,6 +465,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let opts = crate::server::ServeOptions {
         listen: cfg.listen_addrs(),
+        listen_is_default: cfg.listen.is_empty(),
         tcp_idle_timeout: Duration::from_secs(cfg.tcp_idle_timeout_secs),
         watch_interval: (cfg.watch_interval_ms > 0).then(|| Duration::from_millis(cfg.watch_interval_ms)),
         metrics: Some(Arc::clone(&metrics)),

@@ -61,8 +61,16 @@ pub struct ServerConfig {
     pub admin_token_file: Option<PathBuf>,
 }
 
+/// systemd's `$STATE_DIRECTORY` (set by `StateDirectory=`; the first of a
+/// colon-separated list), else `state` beside the config: under
+/// `ProtectSystem=strict` only the former is writable.
 fn default_state_dir() -> PathBuf {
-    PathBuf::from("state")
+    state_dir_from(std::env::var_os("STATE_DIRECTORY"))
+}
+
+fn state_dir_from(env: Option<std::ffi::OsString>) -> PathBuf {
+    let first = env.as_ref().and_then(|v| v.to_str()).and_then(|v| v.split(':').next()).filter(|d| !d.is_empty());
+    PathBuf::from(first.unwrap_or("state"))
 }
 
 /// `[tcp]` in meridian.toml: limits that keep idle or slow clients from
@@ -219,5 +227,18 @@ impl ServerConfig {
         } else {
             self.listen.clone()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_dir_is_systemds_first_state_directory_else_state() {
+        assert_eq!(state_dir_from(Some("/var/lib/meridian".into())), PathBuf::from("/var/lib/meridian"));
+        assert_eq!(state_dir_from(Some("/var/lib/a:/var/lib/b".into())), PathBuf::from("/var/lib/a"));
+        assert_eq!(state_dir_from(Some("".into())), PathBuf::from("state"));
+        assert_eq!(state_dir_from(None), PathBuf::from("state"));
     }
 }

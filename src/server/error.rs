@@ -14,3 +14,17 @@ pub enum ServeError {
     #[error("cannot read the address of a bound socket: {0}")]
     LocalAddr(std::io::Error),
 }
+
+impl ServeError {
+    /// A bind failed because the host lacks the address or its family
+    /// (no `::1`, IPv6 disabled), not because of a clash or a permission.
+    pub fn is_missing_address(&self) -> bool {
+        match self {
+            ServeError::Bind { source, .. } => {
+                source.kind() == std::io::ErrorKind::AddrNotAvailable
+                    || source.raw_os_error() == Some(libc::EAFNOSUPPORT)
+            }
+            _ => false,
+        }
+    }
+}

@@ -33,6 +33,9 @@ use tracing::{info, warn};
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub listen: Vec<SocketAddr>,
+    /// `listen` is the built-in default: an address this host does not have
+    /// (no `::1`) is skipped with a warning; configured addresses must bind.
+    pub listen_is_default: bool,
     pub tcp_idle_timeout: Duration,
     /// How often input files are checked for changes (`None`: only SIGHUP).
     pub watch_interval: Option<Duration>,
@@ -62,12 +65,28 @@ pub async fn serve(
     let mut tcp_listeners = Vec::new();
     // Several blocking receivers per address, so UDP uses every core.
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut skipped = None;
     for addr in &opts.listen {
         let bind = |proto| move |source| ServeError::Bind { proto, addr: *addr, source };
-        let udp = udp::bind_all(*addr, workers).map_err(bind("UDP"))?;
-        let tcp = TcpListener::bind(addr).await.map_err(bind("TCP"))?;
-        udp_sockets.push(udp);
-        tcp_listeners.push(tcp);
+        let bound = match udp::bind_all(*addr, workers).map_err(bind("UDP")) {
+            Ok(udp) => TcpListener::bind(addr).await.map_err(bind("TCP")).map(|tcp| (udp, tcp)),
+            Err(e) => Err(e),
+        };
+        match bound {
+            Ok((udp, tcp)) => {
+                udp_sockets.push(udp);
+                tcp_listeners.push(tcp);
+            }
+            Err(e) if opts.listen_is_default && e.is_missing_address() => {
+                warn!("default listen address {addr} skipped (this host does not have it): {e}");
+                skipped = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // Skipping is for a missing extra address, not for serving on nothing.
+    if let (true, Some(e)) = (udp_sockets.is_empty(), skipped) {
+        return Err(e);
     }
     let udp_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let udp_cx = udp::UdpContext {

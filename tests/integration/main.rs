@@ -1,13 +1,12 @@
 //! End-to-end tests: the real `meridian` binary on loopback ports, asked with
 //! `dig` (and real peers where a test says so). One binary, one module per capability.
 
-mod common;
-
 mod admin;
 mod anycast;
 mod backends;
 mod big_answers;
 mod cli;
+mod common;
 mod core_answers;
 mod differential_knot;
 mod encrypted;
@@ -19,11 +18,14 @@ mod lifecycle;
 mod malformed;
 mod name_index;
 mod overrides_state;
+mod package;
 mod peers;
 mod policies;
 mod probe_inputs;
 mod probe_tls_logs;
 mod resolver;
+mod service_env;
 mod shared_regions;
 mod udp_burst;
 mod zone_files;
+
