@@ -39,8 +39,10 @@ pub enum Command {
 pub struct AdminArgs {
     #[arg(value_enum)]
     pub action: AdminAction,
-    /// Region name (all regions for `status` when omitted).
+    /// Region name (all regions for `status` when omitted); for `load`, a region or an endpoint address.
     pub region: Option<String>,
+    /// For `load`: the load figure to report.
+    pub value: Option<f64>,
     /// Act on one answered address of the region instead of the whole region.
     #[arg(long, value_name = "ADDR")]
     pub endpoint: Option<std::net::IpAddr>,
@@ -65,6 +67,8 @@ pub enum AdminAction {
     ForceUp,
     /// Treat as down whatever the probes say.
     ForceDown,
+    /// Report a load: `load REGION|ADDR VALUE` (ages out like a probed report).
+    Load,
 }
 
 /// The admin API address flag, shared by `serve` and `admin`.
@@ -334,12 +338,14 @@ fn admin(args: &AdminArgs) -> anyhow::Result<String> {
         AdminAction::Undrain => crate::admin::client::AdminCommand::Undrain,
         AdminAction::ForceUp => crate::admin::client::AdminCommand::ForceUp,
         AdminAction::ForceDown => crate::admin::client::AdminCommand::ForceDown,
+        AdminAction::Load => crate::admin::client::AdminCommand::Load,
     };
     let req = crate::admin::client::Request {
         command: action,
         region: args.region.clone(),
         endpoint: args.endpoint,
         for_: args.for_,
+        value: args.value,
     };
     crate::admin::client::run(addr, &settings.token_file, &req)
 }

@@ -75,6 +75,8 @@ pub fn decide(
             Step::Weighted => super::weighted::apply(tiers, &ctx),
             Step::Sticky => super::sticky::apply(tiers, &ctx),
             Step::Failover(order) => super::failover::apply(tiers, order, &ctx),
+            Step::Shed(fail) => super::shed::apply(tiers, *fail, &ctx),
+            Step::LeastLoaded => super::least_loaded::apply(tiers, &ctx),
             Step::Multi(n) => {
                 multi = Some(*n);
                 super::multi::apply(tiers, *n, &ctx)
