@@ -396,13 +396,15 @@ pub fn build_service(
                 },
                 _ => return Err(src.error(step.span(), "multi needs one count, e.g. \"multi 3\"")),
             },
-            other => return Err(src.error(
-                step.span(),
-                format!(
+            other => {
+                return Err(src.error(
+                    step.span(),
+                    format!(
                     "unknown step {other:?} (steps: geo, nearest, latency, weighted, sticky, failover, multi, shed, \
                          least_loaded)"
                 ),
-            )),
+                ))
+            }
         });
     }
     if spec.geo.is_some() && !chain.iter().any(|s| matches!(s, Step::Geo(_))) {
