@@ -57,8 +57,8 @@ pub fn apply(tiers: Tiers, fail: ShedFail, ctx: &Ctx) -> StepOutput {
         ShedFail::Nearest => {
             let note = ctx.note(|| {
                 format!(
-                    "{}: this client (hash {u:.3}) would be shed, but no other candidate is below its low \
-                     watermark: keep {name} (fail nearest)",
+                    "{}: this client (hash {u:.3}) would be shed, but no other candidate is known to be below \
+                     its low watermark: keep {name} (fail nearest)",
                     about()
                 )
             });
@@ -68,7 +68,7 @@ pub fn apply(tiers: Tiers, fail: ShedFail, ctx: &Ctx) -> StepOutput {
             Some(chosen) => {
                 let note = ctx.note(|| {
                     format!(
-                        "{}: no other candidate below its low watermark; spread by headroom: {}",
+                        "{}: no other candidate known to be below its low watermark; spread by headroom: {}",
                         about(),
                         ctx.regions[chosen].name
                     )

@@ -233,3 +233,33 @@ fn check_refuses_watermarks_that_make_no_sense_with_file_and_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("load.test.toml:16:7: load low = -1 must be a load figure of 0 or more"), "{err}");
 }
+
+#[test]
+fn explain_shows_the_load_the_watermarks_and_why_a_client_was_shed() {
+    let dir = TempDir::new("load-explain");
+    let zones = dir.path().join("zones");
+    std::fs::create_dir_all(&zones).unwrap();
+    std::fs::write(zones.join("load.test.toml"), zone(None)).unwrap();
+    let zones_s = zones.display().to_string();
+    let explain = |extra: &[&str]| {
+        let mut args = vec!["explain", "www.load.test", "--zones", &zones_s, "--client", "10.64.1.0/24"];
+        args.extend(extra);
+        let out = meridian(&args, dir.path());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let quiet = explain(&[]);
+    assert!(quiet.contains("why: eu-west load unknown (no fresh report), low 60 high 80; nobody shed"), "{quiet}");
+    // Halfway: this subnet's hash (0.181) is under the 50 % share, so it is shed.
+    let half = explain(&["--load", "eu-west=70", "--load", "us-east=10"]);
+    assert!(
+        half.contains(
+            "why: eu-west load 70 (low 60, high 80): 50% of its clients shed; this client (hash 0.181) goes to \
+             us-east (load 10 below its low 60)"
+        ),
+        "{half}"
+    );
+    assert!(half.contains("ecs scope: 24"), "the hash prefix: {half}");
+    let busy = explain(&["--load", "eu-west=95", "--load", "us-east=70"]);
+    assert!(busy.contains("keep eu-west (fail nearest)") && busy.contains("IN A 192.0.2.10"), "{busy}");
+}
