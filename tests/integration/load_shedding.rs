@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::common::{free_port, meridian, Server, TempDir};
+use crate::common::{free_port, http_get, meridian, Server, TempDir};
 
 /// An HTTP backend answering every request `200` with `X-Load: <load>`.
 struct LoadBackend {
@@ -204,6 +204,12 @@ fn stale_reports_shed_nobody_and_admin_load_pushes_a_report() {
     let pushed_at = Instant::now();
     let got = answers(server.addr, n);
     assert!(got.iter().all(|a| a == US), "eu-west over high: all shed to us-east");
+    let (code, body) = http_get(format!("127.0.0.1:{admin}").parse().unwrap(), "/status");
+    assert_eq!(code, 200);
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let eu_status = status["regions"].as_array().unwrap().iter().find(|r| r["name"] == "eu-west").unwrap().clone();
+    assert_eq!(eu_status["load"], 95.0, "{eu_status}");
+    assert_eq!(eu_status["watermarks"], serde_json::json!({ "low": 60.0, "high": 80.0 }));
     // Reports older than max_age (3 s) are unknown: nobody is shed.
     std::thread::sleep(Duration::from_secs(3).saturating_sub(pushed_at.elapsed()) + Duration::from_millis(500));
     assert!(answers(server.addr, n).iter().all(|a| a == EU), "a stale report shed someone");
