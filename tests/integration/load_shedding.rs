@@ -129,18 +129,36 @@ fn answers(server: SocketAddr, n: u32) -> Vec<String> {
     got
 }
 
-/// Ask until `ok(share moved to us-east)` holds (the probes need a moment to
-/// see a new load), at most 10 s; the answers it held for.
+/// Ask until `ok(share moved to us-east)` holds for two batches in a row
+/// with the same answers (the probes need a moment to see a new load, and a
+/// batch asked while it arrived is half old, half new), at most 20 s.
 fn settle(server: SocketAddr, n: u32, ok: impl Fn(f64) -> bool) -> Vec<String> {
-    let end = Instant::now() + Duration::from_secs(10);
+    let end = Instant::now() + Duration::from_secs(20);
+    let mut last: Option<Vec<String>> = None;
     loop {
         let got = answers(server, n);
         let share = got.iter().filter(|a| *a == US).count() as f64 / f64::from(n);
-        if ok(share) {
+        if ok(share) && last.as_ref() == Some(&got) {
             return got;
         }
         assert!(Instant::now() < end, "share moved stayed {share}");
+        last = Some(got);
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Wait (at most 20 s) until `/status` shows `region` at `load`.
+fn wait_load(admin: u16, region: &str, load: f64) {
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = http_get(format!("127.0.0.1:{admin}").parse().unwrap(), "/status");
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let seen = status["regions"].as_array().and_then(|rs| rs.iter().find(|r| r["name"] == region).cloned());
+        if seen.as_ref().is_some_and(|r| r["load"] == load) {
+            return;
+        }
+        assert!(Instant::now() < end, "{region} never reported {load}: {seen:?}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -162,7 +180,8 @@ fn start(zone_text: &str, admin: Option<u16>) -> (Server, TempDir) {
 #[test]
 fn backends_reporting_load_in_a_header_shed_a_stable_share_and_take_it_back() {
     let (eu, us) = (LoadBackend::start(10), LoadBackend::start(10));
-    let (server, _dir) = start(&zone(Some((eu.port, us.port))), None);
+    let admin = free_port();
+    let (server, _dir) = start(&zone(Some((eu.port, us.port))), Some(admin));
     let n = 400;
     // Below low: everyone on eu-west.
     settle(server.addr, n, |s| s == 0.0);
@@ -179,8 +198,9 @@ fn backends_reporting_load_in_a_header_shed_a_stable_share_and_take_it_back() {
     settle(server.addr, n, |s| s == 0.0);
     // us-east busy too: nobody is shed onto it (no cascade); eu-west keeps them.
     us.set(80);
+    wait_load(admin, "us-east", 80.0);
     eu.set(95);
-    std::thread::sleep(Duration::from_millis(800));
+    wait_load(admin, "eu-west", 95.0);
     assert!(answers(server.addr, n).iter().all(|a| a == EU), "shed onto a region at its high watermark");
 }
 
