@@ -39,8 +39,10 @@ pub enum Command {
 pub struct AdminArgs {
     #[arg(value_enum)]
     pub action: AdminAction,
-    /// Region name (all regions for `status` when omitted).
+    /// Region name (all regions for `status` when omitted); for `load`, a region or an endpoint address.
     pub region: Option<String>,
+    /// For `load`: the load figure to report.
+    pub value: Option<f64>,
     /// Act on one answered address of the region instead of the whole region.
     #[arg(long, value_name = "ADDR")]
     pub endpoint: Option<std::net::IpAddr>,
@@ -65,6 +67,8 @@ pub enum AdminAction {
     ForceUp,
     /// Treat as down whatever the probes say.
     ForceDown,
+    /// Report a load: `load REGION|ADDR VALUE` (ages out like a probed report).
+    Load,
 }
 
 /// The admin API address flag, shared by `serve` and `admin`.
@@ -87,6 +91,10 @@ pub struct ExplainArgs {
     /// The resolver's address (used when no --client is given).
     #[arg(long, default_value = "127.0.0.1")]
     pub resolver: std::net::IpAddr,
+    /// Take this region's load as reported (repeatable), e.g. `--load eu-west=70`: what `shed` and
+    /// `least_loaded` would do at that load. Without it every load is unknown.
+    #[arg(long = "load", value_name = "REGION=VALUE")]
+    pub load: Vec<String>,
     #[command(flatten)]
     pub config: ConfigArgs,
 }
@@ -316,7 +324,21 @@ fn check(args: &ConfigArgs) -> anyhow::Result<String> {
 
 fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
     let cfg = args.config.resolve()?;
-    let state = Snapshot::load(&cfg)?;
+    let mut state = Snapshot::load(&cfg)?;
+    if !args.load.is_empty() {
+        let mut health = (*state.health).clone();
+        for given in &args.load {
+            let parsed = given.split_once('=').and_then(|(r, v)| Some((r.trim(), v.trim().parse::<f64>().ok()?)));
+            let Some((region, value)) = parsed.filter(|(_, v)| v.is_finite() && *v >= 0.0) else {
+                anyhow::bail!("--load {given:?} is not REGION=VALUE with a load of 0 or more (e.g. eu-west=70)");
+            };
+            if !state.zones.zones.iter().flat_map(|z| &z.regions).any(|r| r.name == region) {
+                anyhow::bail!("--load names {region:?}, which no zone defines");
+            }
+            health.set_load(region, None, value, std::time::Instant::now());
+        }
+        state.health = std::sync::Arc::new(health);
+    }
     let rtype: hickory_proto::rr::RecordType =
         args.rtype.to_ascii_uppercase().parse().map_err(|_| anyhow::anyhow!("unknown type {:?}", args.rtype))?;
     let mut name = hickory_proto::rr::Name::from_ascii(&args.name)?;
@@ -358,12 +380,14 @@ fn admin(args: &AdminArgs) -> anyhow::Result<String> {
         AdminAction::Undrain => crate::admin::client::AdminCommand::Undrain,
         AdminAction::ForceUp => crate::admin::client::AdminCommand::ForceUp,
         AdminAction::ForceDown => crate::admin::client::AdminCommand::ForceDown,
+        AdminAction::Load => crate::admin::client::AdminCommand::Load,
     };
     let req = crate::admin::client::Request {
         command: action,
         region: args.region.clone(),
         endpoint: args.endpoint,
         for_: args.for_,
+        value: args.value,
     };
     crate::admin::client::run(addr, &settings.token_file, &req)
 }

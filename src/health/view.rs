@@ -34,6 +34,17 @@ pub struct HealthView {
     ramp: HashMap<String, (Instant, Duration)>,
     /// Lowest smoothed probe RTT of each region, ms.
     rtt_ms: HashMap<String, f64>,
+    /// Load reports by region, each with when it was made: whether one is
+    /// still fresh is the reader's question (`load`), asked with its own age.
+    load: HashMap<String, LoadReports>,
+}
+
+/// What a region's load reports say: one pushed for the whole region, and
+/// one per endpoint (probed or pushed).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadReports {
+    pub region: Option<(f64, Instant)>,
+    pub endpoints: Vec<(IpAddr, f64, Instant)>,
 }
 
 impl Default for HealthView {
@@ -44,6 +55,7 @@ impl Default for HealthView {
             down_addrs: HashMap::new(),
             ramp: HashMap::new(),
             rtt_ms: HashMap::new(),
+            load: HashMap::new(),
         }
     }
 }
@@ -90,7 +102,46 @@ impl HealthView {
             return false;
         }
         self.availability = Arc::clone(&previous.availability);
-        self.rtt_ms == previous.rtt_ms
+        self.rtt_ms == previous.rtt_ms && self.load == previous.load
+    }
+
+    /// Record a load report made at `at`: for the whole region (`addr`
+    /// `None`) or for one endpoint. Loads are not availability: decisions
+    /// that read them are never cached.
+    pub fn set_load(&mut self, region: &str, addr: Option<IpAddr>, value: f64, at: Instant) {
+        let r = self.load.entry(region.to_string()).or_default();
+        match addr {
+            None => r.region = Some((value, at)),
+            Some(a) => {
+                r.endpoints.retain(|(x, _, _)| *x != a);
+                r.endpoints.push((a, value, at));
+            }
+        }
+    }
+
+    /// A region's load: its region-wide report if fresh, else the mean of its
+    /// fresh endpoint reports. `None` (unknown) when nothing is younger than
+    /// `max_age`: a stale report says nothing about now.
+    pub fn load(&self, region: &str, max_age: Duration) -> Option<f64> {
+        if self.load.is_empty() {
+            return None;
+        }
+        self.load_at(region, max_age, Instant::now())
+    }
+
+    pub fn load_at(&self, region: &str, max_age: Duration, now: Instant) -> Option<f64> {
+        let r = self.load.get(region)?;
+        let fresh = |at: &Instant| now.saturating_duration_since(*at) <= max_age;
+        if let Some((v, _)) = r.region.filter(|(_, at)| fresh(at)) {
+            return Some(v);
+        }
+        let fresh_eps: Vec<f64> = r.endpoints.iter().filter(|(_, _, at)| fresh(at)).map(|(_, v, _)| *v).collect();
+        (!fresh_eps.is_empty()).then(|| fresh_eps.iter().sum::<f64>() / fresh_eps.len() as f64)
+    }
+
+    /// Every region's reports, for `/status`.
+    pub fn load_reports(&self) -> impl Iterator<Item = (&String, &LoadReports)> {
+        self.load.iter()
     }
 
     pub fn set_rtt(&mut self, region: &str, ms: f64) {
@@ -175,5 +226,31 @@ mod tests {
         ramping.set_ramp("ap", Instant::now(), Duration::from_secs(30));
         assert!(!ramping.continue_from(&first));
         assert!(!ramping.same_availability(&first));
+
+        let mut loaded = HealthView::with_down(["eu".to_string()]);
+        loaded.set_rtt("us", 10.0);
+        loaded.set_load("us", None, 50.0, Instant::now());
+        assert!(!loaded.continue_from(&first), "a new load report is published");
+        assert!(loaded.same_availability(&first), "but cached decisions do not read loads");
+    }
+
+    #[test]
+    fn a_load_is_the_fresh_region_report_else_the_mean_of_fresh_endpoint_reports() {
+        let t0 = Instant::now();
+        let age = Duration::from_secs(10);
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let mut v = HealthView::all_up();
+        assert_eq!(v.load_at("eu", age, t0), None, "no report: unknown");
+        v.set_load("eu", Some(a), 40.0, t0);
+        v.set_load("eu", Some(b), 60.0, t0 + Duration::from_secs(8));
+        assert_eq!(v.load_at("eu", age, t0 + Duration::from_secs(9)), Some(50.0));
+        // a's report is now older than the age: only b's counts.
+        assert_eq!(v.load_at("eu", age, t0 + Duration::from_secs(11)), Some(60.0));
+        assert_eq!(v.load_at("eu", age, t0 + Duration::from_secs(19)), None, "every report stale: unknown");
+        v.set_load("eu", Some(a), 10.0, t0 + Duration::from_secs(8));
+        assert_eq!(v.load_at("eu", age, t0 + Duration::from_secs(9)), Some(35.0), "a report replaces the last");
+        v.set_load("eu", None, 90.0, t0);
+        assert_eq!(v.load_at("eu", age, t0 + Duration::from_secs(9)), Some(90.0), "the region's own report first");
+        assert_eq!(v.load_at("eu", age, t0 + Duration::from_secs(11)), Some(35.0), "until it is stale");
     }
 }

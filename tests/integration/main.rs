@@ -15,6 +15,7 @@ mod hardening;
 mod health;
 mod knot;
 mod lifecycle;
+mod load_shedding;
 mod malformed;
 mod name_index;
 mod overrides_state;
@@ -28,4 +29,3 @@ mod service_env;
 mod shared_regions;
 mod udp_burst;
 mod zone_files;
-
