@@ -54,6 +54,12 @@ pub fn load_or_create(path: &Path, create: bool) -> Result<(String, bool), Admin
 
 /// The token in `path` (surrounding whitespace removed); an empty file is an error.
 pub fn read(path: &Path) -> std::io::Result<String> {
+    // Only a regular file, bounded: /dev/zero or a FIFO named here must fail the start, not fill memory or hang.
+    if let Ok(meta) = std::fs::metadata(path) {
+        if !meta.is_file() {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+        }
+    }
     let text = std::fs::read_to_string(path)?;
     let t = text.trim();
     if t.is_empty() {

@@ -149,12 +149,22 @@ impl fmt::Display for Db {
     }
 }
 
+/// The bytes of `path` if it is a regular file: a FIFO would hang the load
+/// and a device such as /dev/zero would fill memory.
+fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file (a directory, FIFO or device)"));
+    }
+    std::fs::read(path)
+}
+
 impl Db {
     fn open(path: &Path, role: Role) -> Result<Db, GeoError> {
         let invalid = |reason: String| GeoError::Invalid { path: path.to_path_buf(), reason };
         // Read into memory once: validation and lookups then see the same bytes
         // even if the file is replaced while we run.
-        let buf = std::fs::read(path).map_err(|source| GeoError::Read { path: path.to_path_buf(), source })?;
+        let buf = read_regular(path).map_err(|source| GeoError::Read { path: path.to_path_buf(), source })?;
         if buf.is_empty() {
             return Err(invalid("file is empty".into()));
         }

@@ -86,15 +86,18 @@ impl ResolvesServerCert for Certs {
 
 fn read_pair(cert_path: &Path, key_path: &Path, provider: &CryptoProvider) -> Result<CertifiedKey, CertError> {
     let err = |path: &Path, message: String| CertError { path: path.to_path_buf(), message };
-    let chain = CertificateDer::pem_file_iter(cert_path)
-        .map_err(|e| err(cert_path, format!("cannot read certificates: {e}")))?
+    // Read through config's reader: only regular files, bounded (a FIFO or
+    // /dev/zero named as a certificate must refuse the start, not hang it).
+    let cert_bytes = crate::config::files::read_bytes(cert_path).map_err(|e| err(cert_path, e))?;
+    let chain = CertificateDer::pem_slice_iter(&cert_bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| err(cert_path, format!("bad PEM certificate: {e}")))?;
     if chain.is_empty() {
         return Err(err(cert_path, "no certificate in the file".into()));
     }
+    let key_bytes = crate::config::files::read_bytes(key_path).map_err(|e| err(key_path, e))?;
     let key =
-        PrivateKeyDer::from_pem_file(key_path).map_err(|e| err(key_path, format!("no usable private key: {e}")))?;
+        PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|e| err(key_path, format!("no usable private key: {e}")))?;
     // Checks that the key signs with the certificate's public key.
     CertifiedKey::from_der(chain, key, provider)
         .map_err(|e| err(key_path, format!("key does not fit the certificate: {e}")))

@@ -2,6 +2,7 @@
 //! `dig` (and real peers where a test says so). One binary, one module per capability.
 
 mod admin;
+mod adversarial_inputs;
 mod anycast;
 mod backends;
 mod big_answers;
