@@ -1,4 +1,4 @@
-//! Command-line interface: `serve`, `check`, `explain`, `geoip`, `admin`.
+//! Command-line interface: `serve`, `check`, `explain`, `geoip`, `admin`, `anycast`, `map`.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -32,6 +32,8 @@ pub enum Command {
     Admin(AdminArgs),
     /// BGP anycast helper run by ExaBGP: announce the service prefixes while the local node is healthy.
     Anycast(crate::anycast::AnycastArgs),
+    /// Where every client goes, per service, now and after regions fail or are drained.
+    Map(crate::map::MapArgs),
 }
 
 /// `meridian admin ACTION [REGION] [--endpoint ADDR] [--for 30m]`.
@@ -87,6 +89,9 @@ pub struct ExplainArgs {
     /// The resolver's address (used when no --client is given).
     #[arg(long, default_value = "127.0.0.1")]
     pub resolver: std::net::IpAddr,
+    /// Explain as if this region were down (may repeat).
+    #[arg(long, value_name = "REGION")]
+    pub fail: Vec<String>,
     #[command(flatten)]
     pub config: ConfigArgs,
 }
@@ -180,6 +185,7 @@ pub fn main() -> ExitCode {
     }
     match cli.command {
         Command::Anycast(args) => crate::anycast::main(args),
+        Command::Map(args) => crate::map::main(args),
         Command::Serve(args) => {
             init_logging(args.log_format);
             match serve(&args) {
@@ -292,7 +298,17 @@ fn check(args: &ConfigArgs) -> anyhow::Result<String> {
 
 fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
     let cfg = args.config.resolve()?;
-    let state = Snapshot::load(&cfg)?;
+    let mut state = Snapshot::load(&cfg)?;
+    if !args.fail.is_empty() {
+        let mut health = (*state.health).clone();
+        for r in &args.fail {
+            if !state.zones.zones.iter().any(|z| z.regions.iter().any(|x| &x.name == r)) {
+                anyhow::bail!("--fail {r}: no such region in any zone");
+            }
+            health.set_down(r);
+        }
+        state = state.with_health(Arc::new(health));
+    }
     let rtype: hickory_proto::rr::RecordType =
         args.rtype.to_ascii_uppercase().parse().map_err(|_| anyhow::anyhow!("unknown type {:?}", args.rtype))?;
     let mut name = hickory_proto::rr::Name::from_ascii(&args.name)?;
