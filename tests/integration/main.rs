@@ -16,6 +16,7 @@ mod health;
 mod knot;
 mod lifecycle;
 mod malformed;
+mod map;
 mod name_index;
 mod overrides_state;
 mod peers;
