@@ -453,6 +453,20 @@ impl<'de> Deserialize<'de> for Num {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The IPv6 ranges that repeat the IPv4 space are left out of the
+    /// population (else every IPv4 client would count twice more as IPv6).
+    #[test]
+    fn ipv4_aliases_are_recognised() {
+        for alias in
+            ["::ffff:0:0/96", "::ffff:10.0.0.0/104", "2002::/16", "2002:a00::/24", "2001::/32", "2001:0:a00::/40"]
+        {
+            assert!(is_ipv4_alias(&alias.parse().unwrap()), "{alias}");
+        }
+        for real in ["2001:db8::/32", "2001:218::/32", "2000::/3", "2001::/16", "::/96", "10.0.0.0/8", "2003::/16"] {
+            assert!(!is_ipv4_alias(&real.parse().unwrap()), "{real}");
+        }
+    }
     use std::fs;
 
     fn test_dir(sub: &str) -> Option<PathBuf> {

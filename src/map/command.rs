@@ -3,6 +3,7 @@
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use super::{MapRequest, Population, ReportOptions};
 use crate::answer::Snapshot;
@@ -37,6 +38,10 @@ pub struct MapArgs {
     /// One line per client and service.
     #[arg(long)]
     pub each: bool,
+    /// Which clients move from the zones in OLD_DIR to those in NEW_DIR
+    /// (same GeoIP database, every region up).
+    #[arg(long, num_args = 2, value_names = ["OLD_DIR", "NEW_DIR"], conflicts_with_all = ["fail", "drain"])]
+    pub diff: Option<Vec<PathBuf>>,
     /// JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -80,7 +85,16 @@ fn map(args: &MapArgs) -> anyhow::Result<String> {
         rtype: Some(rtype),
         each: args.each,
     };
-    let map = super::run(&state, &pop, &req)?;
+    let map = match &args.diff {
+        Some(dirs) => {
+            let load =
+                |dir: &PathBuf| crate::zone::load_zones(dir).map(|z| state.with_zones(Arc::new(z), state.geo.clone()));
+            let (old, new) = (load(&dirs[0])?, load(&dirs[1])?);
+            let change = format!("configuration {} -> {}", dirs[0].display(), dirs[1].display());
+            super::diff(&old, &new, &pop, &req, change)?
+        }
+        None => super::run(&state, &pop, &req)?,
+    };
     let opts = ReportOptions { qps: args.qps, countries: args.countries };
     Ok(if args.json { format!("{:#}\n", super::json(&map, opts)) } else { super::text(&map, opts) })
 }

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 pub use command::{main, MapArgs};
 pub use population::{Population, Weighted};
 pub use report::{json, text, ReportOptions};
-pub use run::{run, Each, FamilyMap, Map, MapRequest, Outcome, ServiceMap, Tally};
+pub use run::{diff, run, Each, FamilyMap, Map, MapRequest, Outcome, ServiceMap, Tally};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MapError {

@@ -46,7 +46,12 @@ fn weight(w: f64) -> String {
 }
 
 fn pct(x: f64) -> String {
-    format!("{:.1} %", x * 100.0)
+    // Not "0.0 %" for a share that is there (a few IPv4-sized networks among IPv6 ones).
+    if x > 0.0 && x < 0.0005 {
+        "<0.1 %".into()
+    } else {
+        format!("{:.1} %", x * 100.0)
+    }
 }
 
 /// Every outcome either side of the change, in order.
@@ -79,11 +84,11 @@ fn top(svc: &ServiceMap, t: &Tally) -> String {
 pub fn text(map: &Map, opts: ReportOptions) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "population: {}", map.source);
-    let r = &map.request;
-    if r.changes() {
-        let mut parts: Vec<String> = r.fail.iter().map(|x| format!("fail {x}")).collect();
-        parts.extend(r.drain.iter().map(|x| format!("drain {x}")));
-        let _ = writeln!(o, "change: {}", parts.join(", "));
+    if !map.change.is_empty() {
+        let _ = writeln!(o, "change: {}", map.change);
+    }
+    for n in &map.notes {
+        let _ = writeln!(o, "note: {n}");
     }
     for svc in &map.services {
         let _ = writeln!(o, "\nservice {} ({} queries)", svc.name, map.rtype);
@@ -267,6 +272,8 @@ pub fn json(map: &Map, opts: ReportOptions) -> Value {
         "qtype": map.rtype.to_string(),
         "fail": map.request.fail,
         "drain": map.request.drain,
+        "change": map.change,
+        "notes": map.notes,
         "qps": opts.qps,
         "services": services,
     });

@@ -125,13 +125,66 @@ pub struct Map {
     pub source: String,
     pub rtype: RecordType,
     pub request: MapRequest,
+    /// What changes between "now" and "after", in words (empty: nothing).
+    pub change: String,
+    /// Said once, above the services (e.g. a service only one side has).
+    pub notes: Vec<String>,
     pub services: Vec<ServiceMap>,
     pub each: Vec<Each>,
 }
 
-/// Draw the map of `pop` on `state`.
+/// One side of a comparison: a service as one configuration and health has it.
+struct Side<'a> {
+    state: &'a Snapshot,
+    zone: &'a Zone,
+    svc: &'a policy::Service,
+    /// The zone's region index → the index in `ServiceMap::regions`.
+    ids: Vec<usize>,
+}
+
+impl Side<'_> {
+    fn outcome(&self, client: &Client, rtype: RecordType) -> Outcome {
+        match outcome(&crate::answer::decide_service(self.state, self.zone, self.svc, client, rtype, None)) {
+            Outcome::Region(i) => Outcome::Region(self.ids[i]),
+            other => other,
+        }
+    }
+}
+
+/// A service to map: now, and after the change if there is one.
+struct Job<'a> {
+    now: Side<'a>,
+    after: Option<Side<'a>>,
+    map: ServiceMap,
+}
+
+/// The services of `state` that `wanted` names (all when `None`), by owner name.
+fn services<'a>(state: &'a Snapshot, wanted: Option<&str>) -> Vec<(&'a Name, &'a Zone, &'a policy::Service)> {
+    let mut out = Vec::new();
+    for z in &state.zones.zones {
+        let mut here: Vec<_> = z.services().collect();
+        here.sort_by(|a, b| a.0.cmp(b.0));
+        for (name, svc) in here {
+            if wanted.is_none_or(|s| name_matches(name, &z.origin, s)) {
+                out.push((name, z, &**svc));
+            }
+        }
+    }
+    out
+}
+
+fn empty_map(name: &Name, zone: &Zone, regions: Vec<(String, Option<u32>)>) -> ServiceMap {
+    ServiceMap {
+        name: name.clone(),
+        zone: zone.origin.clone(),
+        regions,
+        v4: Default::default(),
+        v6: Default::default(),
+    }
+}
+
+/// Draw the map of `pop` on `state`, and after `req`'s failures and drains.
 pub fn run(state: &Snapshot, pop: &Population, req: &MapRequest) -> Result<Map, MapError> {
-    let rtype = req.rtype.unwrap_or(RecordType::A);
     for r in req.fail.iter().chain(&req.drain) {
         if !state.zones.zones.iter().any(|z| z.regions.iter().any(|x| &x.name == r)) {
             return Err(MapError::UnknownRegion(r.clone()));
@@ -144,29 +197,76 @@ pub fn run(state: &Snapshot, pop: &Population, req: &MapRequest) -> Result<Map, 
         }
         state.with_health(Arc::new(h))
     });
-    let mut services: Vec<(&Zone, &policy::Service, ServiceMap)> = Vec::new();
-    for z in &state.zones.zones {
-        let mut here: Vec<_> = z.services().collect();
-        here.sort_by(|a, b| a.0.cmp(b.0));
-        for (name, svc) in here {
-            let wanted = req.service.as_deref().is_none_or(|s| name_matches(name, &z.origin, s));
-            if wanted {
-                let regions = z.regions.iter().map(|r| (r.name.clone(), r.capacity)).collect();
-                let map = ServiceMap {
-                    name: name.clone(),
-                    zone: z.origin.clone(),
-                    regions,
-                    v4: FamilyMap::default(),
-                    v6: FamilyMap::default(),
-                };
-                services.push((z, svc, map));
-            }
-        }
-    }
-    if services.is_empty() {
+    let jobs: Vec<Job> = services(state, req.service.as_deref())
+        .into_iter()
+        .map(|(name, z, svc)| {
+            let ids: Vec<usize> = (0..z.regions.len()).collect();
+            let side = |state| Side { state, zone: z, svc, ids: ids.clone() };
+            let regions = z.regions.iter().map(|r| (r.name.clone(), r.capacity)).collect();
+            Job { now: side(state), after: after_state.as_ref().map(side), map: empty_map(name, z, regions) }
+        })
+        .collect();
+    if jobs.is_empty() {
         return Err(MapError::UnknownService(req.service.clone().unwrap_or_default()));
     }
-    let changed = after_state.is_some();
+    let mut parts: Vec<String> = req.fail.iter().map(|x| format!("fail {x}")).collect();
+    parts.extend(req.drain.iter().map(|x| format!("drain {x}")));
+    Ok(draw(state, jobs, pop, req, parts.join(", "), Vec::new()))
+}
+
+/// Which clients move from the configuration `old` to `new` (the same
+/// population, GeoIP and health): services are matched by owner name,
+/// regions by name.
+pub fn diff(
+    old: &Snapshot,
+    new: &Snapshot,
+    pop: &Population,
+    req: &MapRequest,
+    change: String,
+) -> Result<Map, MapError> {
+    let before = services(old, req.service.as_deref());
+    let after = services(new, req.service.as_deref());
+    let mut notes = Vec::new();
+    let mut jobs = Vec::new();
+    for (name, oz, osvc) in &before {
+        let Some((_, nz, nsvc)) = after.iter().find(|(n, _, _)| n == name) else {
+            notes.push(format!("service {name} is only in the old configuration"));
+            continue;
+        };
+        // Old regions in order, then the new ones; capacity as configured now.
+        let mut regions: Vec<(String, Option<u32>)> = oz.regions.iter().map(|r| (r.name.clone(), None)).collect();
+        for r in &nz.regions {
+            match regions.iter_mut().find(|(n, _)| n == &r.name) {
+                Some(slot) => slot.1 = r.capacity,
+                None => regions.push((r.name.clone(), r.capacity)),
+            }
+        }
+        let ids =
+            |z: &Zone| z.regions.iter().map(|r| regions.iter().position(|(n, _)| n == &r.name).unwrap_or(0)).collect();
+        let now = Side { state: old, zone: oz, svc: osvc, ids: ids(oz) };
+        let later = Side { state: new, zone: nz, svc: nsvc, ids: ids(nz) };
+        jobs.push(Job { now, after: Some(later), map: empty_map(name, oz, regions) });
+    }
+    for (name, _, _) in &after {
+        if !before.iter().any(|(n, _, _)| n == name) {
+            notes.push(format!("service {name} is only in the new configuration"));
+        }
+    }
+    if jobs.is_empty() {
+        return Err(MapError::UnknownService(req.service.clone().unwrap_or_default()));
+    }
+    Ok(draw(old, jobs, pop, req, change, notes))
+}
+
+fn draw(
+    state: &Snapshot,
+    mut jobs: Vec<Job>,
+    pop: &Population,
+    req: &MapRequest,
+    change: String,
+    notes: Vec<String>,
+) -> Map {
+    let rtype = req.rtype.unwrap_or(RecordType::A);
     let mut each = Vec::new();
     for c in &pop.clients {
         // The resolver address is the client's own: a /0 "subnet" is then
@@ -175,15 +275,14 @@ pub fn run(state: &Snapshot, pop: &Population, req: &MapRequest) -> Result<Map, 
         let loc = state.geo.as_ref().map(|g| g.lookup(c.net.addr()));
         let continent = loc.as_ref().and_then(|l| l.continent.clone()).unwrap_or_else(|| "--".into());
         let country = loc.as_ref().and_then(|l| l.country.clone()).unwrap_or_else(|| "--".into());
-        for (i, (z, svc, map)) in services.iter_mut().enumerate() {
-            let now = outcome(&crate::answer::decide_service(state, z, svc, &client, rtype, None));
-            let after =
-                after_state.as_ref().map(|s| outcome(&crate::answer::decide_service(s, z, svc, &client, rtype, None)));
-            let fam = if c.net.addr().is_ipv4() { &mut map.v4 } else { &mut map.v6 };
+        for (i, job) in jobs.iter_mut().enumerate() {
+            let now = job.now.outcome(&client, rtype);
+            let after = job.after.as_ref().map(|s| s.outcome(&client, rtype));
+            let fam = if c.net.addr().is_ipv4() { &mut job.map.v4 } else { &mut job.map.v6 };
             fam.networks += 1;
             fam.now.add(now, c.weight);
             let later = after.unwrap_or(now);
-            if changed {
+            if after.is_some() {
                 fam.after.get_or_insert_with(Tally::default).add(later, c.weight);
             }
             let cont = fam.by_continent.entry(continent.clone()).or_default();
@@ -202,13 +301,15 @@ pub fn run(state: &Snapshot, pop: &Population, req: &MapRequest) -> Result<Map, 
             }
         }
     }
-    Ok(Map {
+    Map {
         source: pop.source.clone(),
         rtype,
         request: req.clone(),
-        services: services.into_iter().map(|(_, _, m)| m).collect(),
+        change,
+        notes,
+        services: jobs.into_iter().map(|j| j.map).collect(),
         each,
-    })
+    }
 }
 
 /// `www` (under the zone's origin) or `www.gslb.example.test` (with or without the final dot).

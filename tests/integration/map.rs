@@ -36,15 +36,16 @@ fn explain_region(name: &str, client: &str, extra: &[&str]) -> String {
     let out = meridian(&args, &repo());
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    let chosen = text.lines().filter(|l| l.trim_start().starts_with("chosen:")).last().expect(&text);
+    let chosen = text.lines().rev().find(|l| l.trim_start().starts_with("chosen:")).expect(&text);
     let inner = chosen.split('[').nth(1).and_then(|s| s.split(']').next()).unwrap();
     inner.split(", ").next().unwrap().to_string()
 }
 
 /// Every service and family: the shares of `key` ("now" or "after") add up to 100 %.
-fn assert_shares_add_up(map: &Value, key: &str) {
-    let services = map["services"].as_array().unwrap();
-    assert!(services.len() >= 7, "every demo service is mapped: {map:#}");
+fn assert_shares_add_up(map: &Value, key: &str, services: usize) {
+    let services_seen = map["services"].as_array().unwrap();
+    assert_eq!(services_seen.len(), services, "services mapped: {map:#}");
+    let services = services_seen;
     for s in services {
         for f in s["families"].as_array().unwrap() {
             let sum: f64 = f["regions"].as_array().unwrap().iter().map(|r| r[key].as_f64().unwrap()).sum();
@@ -69,7 +70,7 @@ fn shares_and_explain_agree(geoip: &[&str]) {
     let mut args = vec!["--each"];
     args.extend_from_slice(geoip);
     let map = map_json(&args, &repo());
-    assert_shares_add_up(&map, "now");
+    assert_shares_add_up(&map, "now", 7);
     let rows = clients(&map);
     assert!(rows.len() >= 100, "{} clients", rows.len());
     for c in sample(rows, 100) {
@@ -95,7 +96,7 @@ fn fail_moves_exactly_eu_west(geoip: &[&str]) {
     let mut args = vec!["--each", "--fail", "eu-west"];
     args.extend_from_slice(geoip);
     let map = map_json(&args, &repo());
-    assert_shares_add_up(&map, "after");
+    assert_shares_add_up(&map, "after", 7);
     let rows = clients(&map);
     let mut moved = Vec::new();
     for c in &rows {
@@ -219,4 +220,38 @@ fn map_weighs_clients_from_a_csv() {
     let v4 = &map["services"][0]["families"][0];
     let share = |r: &str| v4["regions"].as_array().unwrap().iter().find(|x| x["region"] == r).unwrap()["now"].clone();
     assert_eq!((share("eu-west"), share("ap-northeast")), (Value::from(0.75), Value::from(0.25)), "{map:#}");
+}
+
+/// `--diff OLD NEW`: Africa moved from eu-west to us-east in the new zone
+/// file, so exactly the African clients move, to where `explain` on the new
+/// zones sends them.
+#[test]
+fn map_diff_moves_exactly_the_clients_whose_rule_changed() {
+    let dir = TempDir::new("map-diff");
+    let new = dir.path().join("new");
+    std::fs::create_dir_all(&new).unwrap();
+    for f in ["gslb.example.test.toml", "gslb.example.test.inc.zone"] {
+        let text = std::fs::read_to_string(repo().join("zones").join(f)).unwrap();
+        let changed = text.replace("AF = [\"eu-west\"], AS", "AF = [\"us-east\"], AS");
+        assert!(f.ends_with(".zone") || changed != text, "the demo's www rule changed shape");
+        std::fs::write(new.join(f), changed).unwrap();
+    }
+    let new = new.to_str().unwrap();
+    let map = map_json(&["--service", "www", "--each", "--diff", "zones", new], &repo());
+    assert_shares_add_up(&map, "after", 1);
+    for f in map["services"][0]["families"].as_array().unwrap() {
+        let moves = f["moves"].as_array().unwrap();
+        assert_eq!(moves.len(), 1, "{f:#}");
+        assert_eq!((moves[0]["from"].as_str(), moves[0]["to"].as_str()), (Some("eu-west"), Some("us-east")));
+        let continents: Vec<&String> = moves[0]["by_continent"].as_object().unwrap().keys().collect();
+        assert_eq!(continents, vec!["AF"], "{f:#}");
+    }
+    let rows = clients(&map);
+    let moved: Vec<&Value> = rows.iter().copied().filter(|c| c["now"] != c["after"]).collect();
+    assert!(!moved.is_empty());
+    for c in moved {
+        let net = c["client"].as_str().unwrap();
+        assert_eq!(explain_region("www.gslb.example.test", net, &[]), "eu-west", "{net} before");
+        assert_eq!(explain_region("www.gslb.example.test", net, &["--zones", new]), "us-east", "{net} after");
+    }
 }
