@@ -54,10 +54,20 @@ fn assert_shares_add_up(map: &Value, key: &str, services: usize) {
     }
 }
 
-/// Up to `n` of `rows`, spread evenly over them.
+/// About `n` of `rows` (at least `n` when there are), the same number from
+/// every service, spread evenly over each service's clients.
 fn sample(rows: Vec<&Value>, n: usize) -> Vec<&Value> {
-    let step = rows.len().div_ceil(n).max(1);
-    rows.into_iter().step_by(step).take(n).collect()
+    let mut services: Vec<&str> = rows.iter().map(|r| r["service"].as_str().unwrap()).collect();
+    services.sort();
+    services.dedup();
+    let per = n.div_ceil(services.len().max(1));
+    let mut out = Vec::new();
+    for s in services {
+        let mine: Vec<&Value> = rows.iter().copied().filter(|r| r["service"] == s).collect();
+        let step = mine.len().div_ceil(per).max(1);
+        out.extend(mine.into_iter().step_by(step).take(per));
+    }
+    out
 }
 
 fn clients(map: &Value) -> Vec<&Value> {
