@@ -13,6 +13,7 @@ pub mod config;
 pub mod explain;
 pub mod geo;
 pub mod health;
+pub mod map;
 pub mod metrics;
 pub mod policy;
 pub mod rrl;

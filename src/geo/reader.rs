@@ -127,6 +127,27 @@ impl GeoDb {
         }
     }
 
+    /// Every network of the City/Country database that has a record, in
+    /// tree order (`meridian map`'s default population). IPv4 networks of an
+    /// IPv6 tree come as IPv4; the reader already skips the aliases that
+    /// point at the IPv4 subtree, and `f` is not called for any network
+    /// inside them either (some writers copy the subtree instead).
+    pub fn each_network(&self, mut f: impl FnMut(IpNet)) -> Result<(), GeoError> {
+        let invalid = |e: MaxMindDbError| GeoError::Invalid { path: self.geo.path.clone(), reason: e.to_string() };
+        for item in self.geo.reader.networks(Default::default()).map_err(invalid)? {
+            let n = item.map_err(invalid)?.network().map_err(invalid)?;
+            let net = match n.network() {
+                IpAddr::V4(a) => Ipv4Net::new(a, n.prefix()).map(IpNet::V4),
+                IpAddr::V6(a) => Ipv6Net::new(a, n.prefix()).map(IpNet::V6),
+            };
+            let Ok(net) = net else { continue };
+            if !is_ipv4_alias(&net) {
+                f(net);
+            }
+        }
+        Ok(())
+    }
+
     /// Paths of the City/Country and (if any) ASN database, for reload logic.
     pub fn paths(&self) -> (&Path, Option<&Path>) {
         (&self.geo.path, self.asn.as_ref().map(|a| a.path.as_path()))
@@ -257,6 +278,15 @@ fn check_metadata(m: &Metadata, role: Role) -> Result<(), String> {
         }
         _ => Ok(()),
     }
+}
+
+/// Inside one of the IPv6 ranges where MaxMind trees repeat the IPv4 space:
+/// IPv4-mapped (`::ffff:0:0/96`), 6to4 (`2002::/16`) and Teredo (`2001::/32`).
+fn is_ipv4_alias(net: &IpNet) -> bool {
+    const ALIASES: [(u128, u8); 3] = [(0xffff_0000_0000, 96), (0x2002 << 112, 16), (0x2001_0000 << 96, 32)];
+    let IpNet::V6(n) = net else { return false };
+    let bits = u128::from(n.network());
+    ALIASES.iter().any(|&(base, len)| n.prefix_len() >= len && bits >> (128 - len) == base >> (128 - len))
 }
 
 /// Converts the reader's network to the looked-up address's family. The
@@ -433,6 +463,20 @@ impl<'de> Deserialize<'de> for Num {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The IPv6 ranges that repeat the IPv4 space are left out of the
+    /// population (else every IPv4 client would count twice more as IPv6).
+    #[test]
+    fn ipv4_aliases_are_recognised() {
+        for alias in
+            ["::ffff:0:0/96", "::ffff:10.0.0.0/104", "2002::/16", "2002:a00::/24", "2001::/32", "2001:0:a00::/40"]
+        {
+            assert!(is_ipv4_alias(&alias.parse().unwrap()), "{alias}");
+        }
+        for real in ["2001:db8::/32", "2001:218::/32", "2000::/3", "2001::/16", "::/96", "10.0.0.0/8", "2003::/16"] {
+            assert!(!is_ipv4_alias(&real.parse().unwrap()), "{real}");
+        }
+    }
     use std::fs;
 
     /// MaxMind's test databases, kept in the repository (tests/data/geoip/README.md).

@@ -18,6 +18,7 @@ mod knot;
 mod lifecycle;
 mod load_shedding;
 mod malformed;
+mod map;
 mod name_index;
 mod overrides_state;
 mod package;

@@ -1,4 +1,6 @@
-//! Command-line interface: `serve`, `check`, `explain`, `geoip`, `admin`.
+//! Command-line interface: `serve`, `check`, `explain`, `geoip`, `admin`, `anycast`, `map`.
+
+mod map;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -32,6 +34,8 @@ pub enum Command {
     Admin(AdminArgs),
     /// BGP anycast helper run by ExaBGP: announce the service prefixes while the local node is healthy.
     Anycast(crate::anycast::AnycastArgs),
+    /// Where every client goes, per service, now and after regions fail or are drained.
+    Map(map::MapArgs),
 }
 
 /// `meridian admin ACTION [REGION] [--endpoint ADDR] [--for 30m]`.
@@ -95,6 +99,9 @@ pub struct ExplainArgs {
     /// `least_loaded` would do at that load. Without it every load is unknown.
     #[arg(long = "load", value_name = "REGION=VALUE")]
     pub load: Vec<String>,
+    /// Explain as if this region were down (may repeat).
+    #[arg(long, value_name = "REGION")]
+    pub fail: Vec<String>,
     #[command(flatten)]
     pub config: ConfigArgs,
 }
@@ -212,6 +219,7 @@ pub fn main() -> ExitCode {
     }
     match cli.command {
         Command::Anycast(args) => crate::anycast::main(args),
+        Command::Map(args) => map::main(args),
         Command::Serve(args) => {
             init_logging(args.log_format);
             match serve(&args) {
@@ -338,6 +346,16 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
             health.set_load(region, None, value, std::time::Instant::now());
         }
         state.health = std::sync::Arc::new(health);
+    }
+    if !args.fail.is_empty() {
+        let mut health = (*state.health).clone();
+        for r in &args.fail {
+            if !state.zones.zones.iter().any(|z| z.regions.iter().any(|x| &x.name == r)) {
+                anyhow::bail!("--fail {r}: no such region in any zone");
+            }
+            health.set_down(r);
+        }
+        state = state.with_health(Arc::new(health));
     }
     let rtype: hickory_proto::rr::RecordType =
         args.rtype.to_ascii_uppercase().parse().map_err(|_| anyhow::anyhow!("unknown type {:?}", args.rtype))?;
