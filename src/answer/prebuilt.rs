@@ -123,7 +123,8 @@ impl FastIndex {
         self.map.is_empty()
     }
 
-    /// Index every owner name: the types it holds plus A and AAAA.
+    /// Index every owner name: the types it holds plus A and AAAA, unless
+    /// those are a NODATA the negative index answers.
     /// `state` is the snapshot being built (its own index still empty).
     pub fn build(state: &Snapshot) -> FastIndex {
         let zones = &state.zones;
@@ -131,12 +132,16 @@ impl FastIndex {
         for (zi, z) in zones.zones.iter().enumerate() {
             for (name, node) in &z.nodes {
                 let mut types: Vec<RecordType> = node.rrsets.iter().map(|s| s.rtype).collect();
+                let wire = wire_name(name);
                 for t in [RecordType::A, RecordType::AAAA] {
-                    if !types.contains(&t) {
+                    // A NODATA the negative index gives (the same bytes, see
+                    // answer::fast's tests) needs no entry: for a zone of A and
+                    // TXT names these were most of the index's memory and
+                    // load time (docs/performance.md, "Big zone").
+                    if !types.contains(&t) && index.negative.lookup(&wire, t.into()).is_none() {
                         types.push(t);
                     }
                 }
-                let wire = wire_name(name);
                 for t in types {
                     if let (Some(svc), RecordType::A | RecordType::AAAA) = (&node.service, t) {
                         if decides_with(state, name, t, svc) {
@@ -248,6 +253,44 @@ mod tests {
         assert_eq!((rcode, aa, answers.len()), (ResponseCode::NoError, true, 1), "a service the lookup reaches");
         let wire = crate::zone::wire_name(&Name::from_ascii("y.p.test.").unwrap());
         assert!(matches!(state.fast.get(&wire, 1), Some(super::FastEntry::Service { .. })));
+    }
+
+    /// A and AAAA at a name without them are NODATA from the negative index,
+    /// not entries of their own (two per name of a big A/TXT zone), and every
+    /// answer stays the general path's.
+    #[test]
+    fn nodata_for_a_and_aaaa_is_left_to_the_negative_index() {
+        let z = "origin = \"n.test.\"\nns = [\"ns1\"]\n[soa]\nmname = \"ns1\"\nrname = \"h\"\nserial = 1\n\
+                 [[records]]\nname = \"ns1\"\ntype = \"A\"\ndata = \"192.0.2.1\"\n\
+                 [[records]]\nname = \"a\"\ntype = \"A\"\ndata = \"192.0.2.2\"\n\
+                 [[records]]\nname = \"t\"\ntype = \"TXT\"\ndata = \"hello\"\n\
+                 [[records]]\nname = \"c\"\ntype = \"CNAME\"\ndata = \"a\"\n";
+        let mut labels = crate::zone::Labels::default();
+        let zones = vec![zone(z, &mut labels)];
+        let zones = crate::zone::Zones { zones, labels: labels.finish() };
+        let state = Snapshot::default().with_zones(Arc::new(zones), None);
+        let src = "127.0.0.1:5353".parse().unwrap();
+        let has = |name: &str, t: RecordType| {
+            state.fast.get(&crate::zone::wire_name(&Name::from_ascii(name).unwrap()), t.into()).is_some()
+        };
+        assert!(has("a.n.test.", RecordType::A) && has("t.n.test.", RecordType::TXT));
+        assert!(has("c.n.test.", RecordType::AAAA), "a CNAME's A and AAAA are answers, not NODATA");
+        for (name, t) in
+            [("a.n.test.", RecordType::AAAA), ("t.n.test.", RecordType::A), ("t.n.test.", RecordType::AAAA)]
+        {
+            assert!(!has(name, t), "{name} {t:?} has an entry");
+        }
+        for name in ["n.test.", "ns1.n.test.", "a.n.test.", "t.n.test.", "c.n.test.", "x.n.test."] {
+            for t in [RecordType::A, RecordType::AAAA, RecordType::TXT, RecordType::NS, RecordType::SOA] {
+                let mut m = Message::new(7, MessageType::Query, OpCode::Query);
+                m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+                let q = m.to_vec().unwrap();
+                let general = respond_general(&state, &q, src, Transport::Udp).unwrap();
+                let mut answer = Vec::new();
+                assert!(Worker::new(None).answer(&state, &q, src, Transport::Udp, &mut answer));
+                assert_eq!(answer, general, "{name} {t:?}");
+            }
+        }
     }
 
     /// Equal exactly when the slices are, at every length around the word
