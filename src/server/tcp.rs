@@ -126,37 +126,50 @@ pub struct TcpContext {
 }
 
 pub async fn run(listener: TcpListener, cx: TcpContext) {
-    let TcpContext { shutdown, tracker, limits, conns, metrics, .. } = &cx;
+    let refused = |m: &Metrics, per_client: bool| m.tcp_refused(per_client);
+    while let Some((stream, src, slot)) = accept(&listener, &cx, "tcp", refused).await {
+        let conn_cx = cx.clone();
+        cx.tracker.spawn(async move {
+            connection(stream, src, &conn_cx).await;
+            drop(slot);
+        });
+    }
+}
+
+/// The next connection admitted under `cx`'s caps (plain TCP and TLS alike),
+/// set to no-delay; `None` once shutdown begins. A refused one is closed and
+/// counted through `refused`.
+pub(super) async fn accept(
+    listener: &TcpListener,
+    cx: &TcpContext,
+    transport: &'static str,
+    refused: impl Fn(&Metrics, bool),
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr, Slot)> {
     loop {
         let (stream, src) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
                     // Out of file descriptors and the like: back off rather than spin.
-                    debug!(error = %e, "tcp accept error");
+                    debug!(error = %e, transport, "accept error");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
             },
-            _ = shutdown.cancelled() => return,
+            _ = cx.shutdown.cancelled() => return None,
         };
-        let slot = match conns.admit(src.ip(), limits) {
-            Ok(slot) => slot,
-            Err(per_client) => {
-                debug!(%src, per_client, "tcp connection refused: cap reached");
-                if let Some(m) = &metrics {
-                    m.tcp_refused(per_client);
-                }
-                drop(stream);
-                continue;
+        match cx.conns.admit(src.ip(), &cx.limits) {
+            Ok(slot) => {
+                let _ = stream.set_nodelay(true);
+                return Some((stream, src, slot));
             }
-        };
-        let _ = stream.set_nodelay(true);
-        let cx = cx.clone();
-        tracker.spawn(async move {
-            connection(stream, src, &cx).await;
-            drop(slot);
-        });
+            Err(per_client) => {
+                debug!(%src, per_client, transport, "connection refused: cap reached");
+                if let Some(m) = &cx.metrics {
+                    refused(m, per_client);
+                }
+            }
+        }
     }
 }
 

@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rustls::crypto::CryptoProvider;
@@ -105,32 +104,11 @@ fn read_pair(cert_path: &Path, key_path: &Path, provider: &CryptoProvider) -> Re
 
 /// Accept TLS connections on `listener` under `cx`'s caps and timeouts.
 pub async fn run(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, cx: TcpContext) {
-    let TcpContext { shutdown, tracker, limits, conns, metrics, .. } = &cx;
-    loop {
-        let (stream, src) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    debug!(error = %e, "tls accept error");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.cancelled() => return,
-        };
-        let slot = match conns.admit(src.ip(), limits) {
-            Ok(slot) => slot,
-            Err(per_client) => {
-                debug!(%src, per_client, "tls connection refused: cap reached");
-                if let Some(m) = metrics {
-                    m.encrypted_refused("tls", per_client);
-                }
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let (cx, acceptor) = (cx.clone(), acceptor.clone());
-        tracker.spawn(async move {
+    let refused = |m: &crate::metrics::Metrics, per_client: bool| m.encrypted_refused("tls", per_client);
+    while let Some((stream, src, slot)) = super::tcp::accept(&listener, &cx, "tls", refused).await {
+        let (conn_cx, acceptor) = (cx.clone(), acceptor.clone());
+        cx.tracker.spawn(async move {
+            let cx = conn_cx;
             let _open = Open::new(cx.metrics.clone(), "tls");
             // The handshake is bounded like a query's read; slow clients only hold their own slot.
             match tokio::time::timeout(cx.limits.read_timeout, acceptor.accept(stream)).await {
