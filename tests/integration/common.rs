@@ -353,3 +353,22 @@ pub fn query_bytes(id: u16, name: &str, rtype: hickory_proto::rr::RecordType) ->
     m.set_edns(Edns::new());
     m.to_vec().unwrap()
 }
+
+/// The start of a test zone: `origin`, one name server `ns1` with its address, an SOA.
+pub fn zone_head(origin: &str) -> String {
+    format!(
+        r#"origin = "{origin}"
+ns = ["ns1"]
+
+[soa]
+mname = "ns1"
+rname = "hostmaster"
+serial = 1
+
+[[records]]
+name = "ns1"
+type = "A"
+data = "192.0.2.53"
+"#
+    )
+}

@@ -92,21 +92,7 @@ impl Dns {
 // Zones and the server.
 
 fn zone_head() -> String {
-    format!(
-        r#"origin = "{ORIGIN}"
-ns = ["ns1"]
-
-[soa]
-mname = "ns1"
-rname = "hostmaster"
-serial = 1
-
-[[records]]
-name = "ns1"
-type = "A"
-data = "192.0.2.53"
-"#
-    )
+    crate::common::zone_head(ORIGIN)
 }
 
 /// An HTTP probe of `http://{{addr}}:PORT/health` at `probe_addr`: interval

@@ -7,20 +7,9 @@ use crate::common::*;
 use std::path::Path;
 
 fn zone(origin: &str, region_addrs: &str) -> String {
+    let head = crate::common::zone_head(origin);
     format!(
-        r#"origin = "{origin}"
-ns = ["ns1"]
-
-[soa]
-mname = "ns1"
-rname = "hostmaster"
-serial = 1
-
-[[records]]
-name = "ns1"
-type = "A"
-data = "192.0.2.53"
-
+        r#"{head}
 [[regions]]
 name = "dc1"
 addresses = [{region_addrs}]
