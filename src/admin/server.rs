@@ -18,7 +18,7 @@ use serde_json::json;
 use super::status::{override_json, scope_json};
 use super::BODY_LIMIT;
 use crate::health::overrides::MAX_OVERRIDE_FOR;
-use crate::health::{Monitor, OverrideError, OverrideKind, Scope};
+use crate::health::{Monitor, Override, OverrideError, OverrideKind, Scope};
 use crate::metrics::Metrics;
 use crate::server::Published;
 
@@ -29,6 +29,8 @@ pub struct AdminCtx {
     pub metrics: Arc<Metrics>,
     /// The bearer token mutations must carry.
     pub token: String,
+    /// When set, override changes go through etcd to every node.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Serve the API on `listener` until the task is dropped.
@@ -183,19 +185,34 @@ fn scope(ctx: &AdminCtx, region: &str, addr: Option<&str>) -> Result<Scope, ApiE
     Ok(Scope::Endpoint(region.to_string(), ip))
 }
 
-fn apply(ctx: &AdminCtx, scope: Scope, change: OverrideChange, for_: Option<Duration>) -> ApiResult {
+async fn apply(ctx: &AdminCtx, scope: Scope, change: OverrideChange, for_: Option<Duration>) -> ApiResult {
     match change {
         OverrideChange::Set(kind) => {
-            let o = ctx.monitor.set_override(scope, kind, for_).map_err(override_error)?;
+            let o = match &ctx.cluster {
+                Some(c) => {
+                    let o = Override::new(scope, kind, for_, SystemTime::now()).map_err(override_error)?;
+                    c.set_override(&o).await.map_err(cluster_error)?;
+                    o
+                }
+                None => ctx.monitor.set_override(scope, kind, for_).map_err(override_error)?,
+            };
             Ok(Json(json!({ "ok": true, "override": override_json(&o) })))
         }
-        OverrideChange::Clear => clear(ctx, scope),
+        OverrideChange::Clear => clear(ctx, scope).await,
     }
 }
 
-fn clear(ctx: &AdminCtx, scope: Scope) -> ApiResult {
-    let cleared = ctx.monitor.clear_override(&scope).map_err(override_error)?;
+async fn clear(ctx: &AdminCtx, scope: Scope) -> ApiResult {
+    let cleared = match &ctx.cluster {
+        Some(c) => c.clear_override(&scope).await.map_err(cluster_error)?,
+        None => ctx.monitor.clear_override(&scope).map_err(override_error)?,
+    };
     Ok(Json(json!({ "ok": true, "cleared": cleared, "scope": scope_json(&scope) })))
+}
+
+/// etcd did not take the change: nothing changed anywhere (503).
+fn cluster_error(e: crate::cluster::ClusterError) -> ApiError {
+    ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
 }
 
 /// A refused change: the caller's mistake (400) or a state file that cannot
@@ -217,13 +234,13 @@ async fn set_region(
     let change = override_change(&name)?;
     let for_ = duration(q)?;
     let scope = scope(&ctx, &region, None)?;
-    apply(&ctx, scope, change, for_)
+    apply(&ctx, scope, change, for_).await
 }
 
 async fn clear_region(State(ctx): State<Arc<AdminCtx>>, path: Result<Path<String>, PathRejection>) -> ApiResult {
     let Path(region) = path.map_err(bad_path)?;
     let scope = scope(&ctx, &region, None)?;
-    clear(&ctx, scope)
+    clear(&ctx, scope).await
 }
 
 async fn set_endpoint(
@@ -235,7 +252,7 @@ async fn set_endpoint(
     let change = override_change(&name)?;
     let for_ = duration(q)?;
     let scope = scope(&ctx, &region, Some(&addr))?;
-    apply(&ctx, scope, change, for_)
+    apply(&ctx, scope, change, for_).await
 }
 
 async fn clear_endpoint(
@@ -244,5 +261,5 @@ async fn clear_endpoint(
 ) -> ApiResult {
     let Path((region, addr)) = path.map_err(bad_path)?;
     let scope = scope(&ctx, &region, Some(&addr))?;
-    clear(&ctx, scope)
+    clear(&ctx, scope).await
 }

@@ -31,11 +31,13 @@ pub struct HealthSettings {
     pub concurrency: usize,
     /// Where overrides are persisted (`overrides.json`).
     pub state_dir: Option<PathBuf>,
+    /// Source address of probes (`probe_source`).
+    pub probe_source: Option<IpAddr>,
 }
 
 impl Default for HealthSettings {
     fn default() -> Self {
-        HealthSettings { unknown_is_up: true, concurrency: 256, state_dir: None }
+        HealthSettings { unknown_is_up: true, concurrency: 256, state_dir: None, probe_source: None }
     }
 }
 
@@ -101,7 +103,7 @@ impl Monitor {
                 published: serving,
             }),
             publish,
-            clients: HttpClients::default(),
+            clients: HttpClients::with_source(settings.probe_source),
             limit: Arc::new(Semaphore::new(settings.concurrency.max(1))),
             settings,
             observer,
@@ -254,6 +256,29 @@ impl Monitor {
             self.publish();
         }
         Ok(removed)
+    }
+
+    /// Take `all` as the whole set of overrides (the cluster's, from etcd),
+    /// saving it as the local cache. A cache that cannot be written is logged:
+    /// the shared state is the truth, and the change is already made there.
+    pub fn replace_overrides(&self, mut all: Vec<Override>) {
+        let now = SystemTime::now();
+        all.retain(|o| !o.expired(now));
+        all.sort_by(|a, b| a.scope.cmp(&b.scope));
+        {
+            let mut inner = self.lock();
+            let mut current = inner.overrides.clone();
+            current.sort_by(|a, b| a.scope.cmp(&b.scope));
+            if current == all {
+                return;
+            }
+            if let Err(e) = self.save(&all) {
+                error!(error = %e, "cannot save the shared overrides to the local cache");
+            }
+            inner.overrides = all;
+        }
+        info!("overrides replaced by the shared set");
+        self.publish();
     }
 
     pub fn overrides(&self) -> Vec<Override> {

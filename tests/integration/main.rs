@@ -8,6 +8,7 @@ mod anycast;
 mod backends;
 mod big_answers;
 mod cli;
+mod cluster;
 mod core_answers;
 mod differential_knot;
 mod geoip;

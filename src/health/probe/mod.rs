@@ -46,7 +46,7 @@ pub async fn run(target: &ProbeTarget, clients: &HttpClients) -> ProbeResult {
     let outcome = tokio::time::timeout(target.timeout, async {
         match &target.kind {
             ProbeKind::Http(h) => http::check(h, clients).await,
-            ProbeKind::Tcp(addr) => tcp::check(*addr).await,
+            ProbeKind::Tcp(addr) => tcp::check(*addr, clients.source).await,
         }
     })
     .await;

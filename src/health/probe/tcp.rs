@@ -1,9 +1,21 @@
 //! TCP probe: the endpoint accepts a connection.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
-pub async fn check(addr: SocketAddr) -> Result<String, String> {
-    match tokio::net::TcpStream::connect(addr).await {
+/// Connect to `addr`, from `source` (port chosen by the system) when given.
+pub async fn check(addr: SocketAddr, source: Option<IpAddr>) -> Result<String, String> {
+    let connected = match source {
+        None => tokio::net::TcpStream::connect(addr).await,
+        Some(ip) => async {
+            let socket =
+                if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+            socket.bind(SocketAddr::new(ip, 0))?;
+            socket.connect(addr).await
+        }
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("from {ip}: {e}"))),
+    };
+    match connected {
         Ok(_) => Ok("connected".into()),
         Err(e) => Err(format!("connect {addr}: {e}")),
     }

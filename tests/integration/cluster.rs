@@ -1,0 +1,294 @@
+//! Issue 20: several nodes, one answer. A real etcd (Debian's etcd-server)
+//! on loopback ports with a temporary data directory, three `meridian serve`
+//! nodes sharing it through `[cluster]`; overrides set on one node reach all.
+//! Without etcd installed the tests skip, except under CI=true, where they fail.
+
+use crate::common::*;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const Z: &str = "gslb.example.test";
+const EU_WEST: &str = "198.51.100.10";
+const US_EAST: &str = "192.0.2.10";
+/// A London client: eu-west by continent, us-east when eu-west is drained.
+const LONDON: &str = "+subnet=10.3.0.0/24";
+
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn etcd_bin() -> Option<PathBuf> {
+    ["/usr/bin/etcd", "/usr/local/bin/etcd"].iter().map(PathBuf::from).find(|p| p.is_file())
+}
+
+/// The etcd binary, or `None` (skip) outside CI; in CI a missing etcd fails.
+fn need_etcd() -> Option<PathBuf> {
+    let found = etcd_bin();
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "etcd is required in CI (apt-get install etcd-server; .ci/run installs it)"
+        );
+        eprintln!("skipping: etcd not installed (apt-get install etcd-server)");
+    }
+    found
+}
+
+/// One etcd member on loopback; stopped on drop, restartable on the same data.
+struct Etcd {
+    bin: PathBuf,
+    dir: TempDir,
+    client: u16,
+    peer: u16,
+    child: Option<Child>,
+}
+
+impl Etcd {
+    fn start(bin: PathBuf) -> Etcd {
+        let mut e =
+            Etcd { bin, dir: TempDir::new("etcd"), client: free_tcp_port(), peer: free_tcp_port(), child: None };
+        e.resume();
+        e
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client)
+    }
+
+    /// Start (again) on the same ports and data; wait until it is healthy.
+    fn resume(&mut self) {
+        let (c, p) = (format!("http://127.0.0.1:{}", self.client), format!("http://127.0.0.1:{}", self.peer));
+        let log = std::fs::File::create(self.dir.path().join("etcd.log")).unwrap();
+        let child = Command::new(&self.bin)
+            .arg("--data-dir")
+            .arg(self.dir.path().join("data"))
+            .args(["--name", "default", "--listen-client-urls", &c, "--advertise-client-urls", &c])
+            .args(["--listen-peer-urls", &p, "--initial-advertise-peer-urls", &p])
+            .arg(format!("--initial-cluster=default={p}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start etcd");
+        self.child = Some(child);
+        let addr: SocketAddr = format!("127.0.0.1:{}", self.client).parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if TcpStream::connect(addr).is_ok() && http_get(addr, "/health").1.contains("true") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("etcd not healthy in 20 s: {}", std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap());
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            stop_child(&mut c, Duration::from_secs(5));
+        }
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A Meridian node of the cluster, with its own state directory and admin port.
+struct Node {
+    server: Option<Server>,
+    name: String,
+    dir: PathBuf,
+    admin: SocketAddr,
+}
+
+impl Node {
+    fn start(name: &str, etcd: &Etcd, dir: &Path) -> Node {
+        std::fs::create_dir_all(dir).unwrap();
+        let cfg = format!(
+            "[cluster]\nnode = \"{name}\"\nendpoints = [\"{}\"]\nprefix = \"/meridian-test\"\nfirst_sync_secs = 2\n",
+            etcd.url()
+        );
+        std::fs::write(dir.join("meridian.toml"), cfg).unwrap();
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+        let mut n = Node { server: None, name: name.into(), dir: dir.to_path_buf(), admin };
+        n.restart();
+        n
+    }
+
+    /// Start (again) with the same configuration and state directory.
+    fn restart(&mut self) {
+        self.server = None; // stops the old process first
+        let (cfg, state, admin) = (self.dir.join("meridian.toml"), self.dir.join("state"), self.admin.to_string());
+        let zones = repo().join("zones");
+        let geoip = repo().join("geoip/demo.mmdb");
+        let args: Vec<String> = vec![
+            "--config".into(),
+            cfg.display().to_string(),
+            "--zones".into(),
+            zones.display().to_string(),
+            "--geoip".into(),
+            geoip.display().to_string(),
+            "--state-dir".into(),
+            state.display().to_string(),
+            "--admin".into(),
+            admin,
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut server = Server::spawn_with(&args, None);
+        // Not `wait_ready`: the etcd client's debug log says "ready" too.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !server.log_text().contains(" meridian::server: ready") {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("meridian exited early ({status}); log:\n{}", server.log_text());
+            }
+            assert!(Instant::now() < deadline, "node {} not ready in 20 s:\n{}", self.name, server.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.server = Some(server);
+    }
+
+    fn server(&self) -> &Server {
+        self.server.as_ref().expect("running")
+    }
+
+    fn london(&self) -> String {
+        let d = self.server().dig(&format!("{LONDON} www.{Z} A"));
+        assert_eq!(d.status, "NOERROR", "node {}: {}", self.name, d.raw);
+        d.answers_of("A").first().cloned().unwrap_or_else(|| panic!("node {}: no A answer: {}", self.name, d.raw))
+    }
+
+    fn call(&self, method: &str, path: &str) -> (u16, serde_json::Value) {
+        use std::io::{Read, Write};
+        let token = std::fs::read_to_string(self.dir.join("state/admin.token")).unwrap();
+        let mut s = TcpStream::connect(self.admin).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: 0\r\n\r\n",
+            token.trim()
+        )
+        .unwrap();
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        (code, serde_json::from_str(body).unwrap_or_else(|e| panic!("{method} {path}: {code} {body:?}: {e}")))
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let (code, body) = http_get(self.admin, "/status");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+/// Poll every node until each answers `want` to London; the time each took.
+fn until_all(nodes: &[&Node], want: &str, limit: Duration) -> Vec<Duration> {
+    let start = Instant::now();
+    let mut took: Vec<Option<Duration>> = vec![None; nodes.len()];
+    while took.iter().any(Option::is_none) && start.elapsed() < limit {
+        for (i, n) in nodes.iter().enumerate() {
+            if took[i].is_none() && n.london() == want {
+                took[i] = Some(start.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nodes
+        .iter()
+        .zip(took)
+        .map(|(n, t)| t.unwrap_or_else(|| panic!("node {} did not answer {want} within {limit:?}", n.name)))
+        .collect()
+}
+
+/// Must-show 1: a drain issued on node B is in the answers of A, B and C
+/// within 2 s; a node restarted while it is active (and a new node with an
+/// empty state directory) answers drained from its first query; its expiry
+/// ends it on all three within 2 s of each other.
+#[test]
+fn cluster_drain_on_one_node_reaches_all_and_expires_together() {
+    let Some(bin) = need_etcd() else { return };
+    let etcd = Etcd::start(bin);
+    let dir = TempDir::new("cluster-drain");
+    let mut a = Node::start("a", &etcd, &dir.path().join("a"));
+    let b = Node::start("b", &etcd, &dir.path().join("b"));
+    let c = Node::start("c", &etcd, &dir.path().join("c"));
+    until_all(&[&a, &b, &c], EU_WEST, Duration::from_secs(2));
+
+    let (code, body) = b.call("POST", "/regions/eu-west/drain?for=10s");
+    assert_eq!(code, 200, "{body}");
+    let until = body["override"]["until_epoch"].as_u64();
+    let took = until_all(&[&a, &b, &c], US_EAST, Duration::from_secs(2));
+    assert!(took.iter().all(|t| *t < Duration::from_secs(2)), "{took:?}");
+    assert_eq!(a.status()["cluster"]["connected"], true, "{}", a.status());
+
+    // Restarted while drained: drained from its first answer.
+    a.restart();
+    assert_eq!(a.london(), US_EAST, "restarted node's first answer");
+    let d = Node::start("d", &etcd, &dir.path().join("d"));
+    assert_eq!(d.london(), US_EAST, "a new node's first answer comes from etcd, not its (empty) cache");
+
+    // Expiry: every node back to eu-west, within 2 s of each other.
+    let took = until_all(&[&a, &b, &c, &d], EU_WEST, Duration::from_secs(20));
+    let (first, last) = (took.iter().min().unwrap(), took.iter().max().unwrap());
+    assert!(*last - *first < Duration::from_secs(2), "expiry spread {took:?} (until {until:?})");
+}
+
+/// Must-show 3 (overrides): with etcd stopped every node keeps answering
+/// (as before the outage), a change is refused with 503 naming etcd and
+/// changes nothing, a node restarted meanwhile serves its cached drain, and
+/// once etcd is back the nodes converge on the next change within 5 s.
+#[test]
+fn cluster_etcd_outage_keeps_answers_and_refuses_changes() {
+    let Some(bin) = need_etcd() else { return };
+    let mut etcd = Etcd::start(bin);
+    let dir = TempDir::new("cluster-outage");
+    let a = Node::start("a", &etcd, &dir.path().join("a"));
+    let mut b = Node::start("b", &etcd, &dir.path().join("b"));
+    let c = Node::start("c", &etcd, &dir.path().join("c"));
+    let (code, body) = a.call("POST", "/regions/eu-west/drain");
+    assert_eq!(code, 200, "{body}");
+    until_all(&[&a, &b, &c], US_EAST, Duration::from_secs(2));
+
+    etcd.stop();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.status()["cluster"]["connected"] != false {
+        assert!(Instant::now() < deadline, "node b still says connected: {}", b.status());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Every query answered, from the last shared state.
+    for _ in 0..20 {
+        for n in [&a, &b, &c] {
+            assert_eq!(n.london(), US_EAST, "node {} during the outage", n.name);
+        }
+    }
+    let started = Instant::now();
+    let (code, body) = b.call("POST", "/regions/eu-west/undrain");
+    assert_eq!(code, 503, "{body}");
+    let msg = body["error"].as_str().unwrap_or_default();
+    assert!(msg.contains("etcd") && msg.contains("nothing was changed"), "{msg}");
+    assert!(started.elapsed() < Duration::from_secs(5), "refused promptly: {:?}", started.elapsed());
+    let (code, _) = c.call("POST", "/regions/us-east/drain");
+    assert_eq!(code, 503);
+    for n in [&a, &b, &c] {
+        assert_eq!(n.london(), US_EAST, "node {}: a refused change changed nothing", n.name);
+    }
+
+    // Restarted during the outage: the local cache holds the drain.
+    b.restart();
+    assert_eq!(b.london(), US_EAST, "restarted node b while etcd is down");
+
+    etcd.resume();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while [&a, &b, &c].iter().any(|n| n.status()["cluster"]["connected"] != true) {
+        assert!(Instant::now() < deadline, "nodes did not reconnect within 5 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, body) = c.call("POST", "/regions/eu-west/undrain");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["cleared"], true, "{body}");
+    until_all(&[&a, &b, &c], EU_WEST, Duration::from_secs(2));
+}
