@@ -83,3 +83,43 @@ impl ClusterFile {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::ServerConfig;
+
+    fn load(text: &str) -> Result<ServerConfig, String> {
+        let dir = std::env::temp_dir().join(format!("meridian-cluster-cfg-{}-{}", std::process::id(), text.len()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("meridian.toml");
+        std::fs::write(&file, text).unwrap();
+        let got = ServerConfig::load(&file).map_err(|e| e.to_string());
+        let _ = std::fs::remove_dir_all(&dir);
+        got
+    }
+
+    #[test]
+    fn cluster_section_parses_with_defaults_and_rebased_files() {
+        let cfg = load(
+            "probe_source = \"127.0.0.2\"\n[cluster]\nnode = \"a\"\nendpoints = [\"http://127.0.0.1:2379\"]\n\
+             ca_file = \"ca.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.probe_source, Some("127.0.0.2".parse().unwrap()));
+        let c = cfg.cluster.unwrap();
+        assert_eq!((c.prefix.as_str(), c.first_sync_secs), ("/meridian", 3));
+        assert!(c.ca_file.unwrap().is_absolute(), "relative to the file's directory");
+    }
+
+    #[test]
+    fn bad_cluster_settings_are_errors_at_their_line() {
+        let e = load("[cluster]\nendpoints = [\"http://127.0.0.1:2379\"]\nnode = \"a/b\"\n").unwrap_err();
+        assert!(e.contains(":3:1:") && e.contains("without '/'"), "{e}");
+        let e = load("[cluster]\nnode = \"a\"\nendpoints = [\"127.0.0.1:2379\"]\n").unwrap_err();
+        assert!(e.contains(":3:1:") && e.contains("http://"), "{e}");
+        let e = load("[cluster]\nnode = \"a\"\nendpoints = [\"http://x:1\"]\ncert_file = \"c.pem\"\n").unwrap_err();
+        assert!(e.contains(":4:1:") && e.contains("key_file"), "{e}");
+        let e = load("[cluster]\nnode = \"a\"\nendpoints = [\"http://x:1\"]\nquorum = 2\n").unwrap_err();
+        assert!(e.contains("quorum"), "{e}");
+    }
+}

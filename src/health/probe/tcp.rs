@@ -20,3 +20,17 @@ pub async fn check(addr: SocketAddr, source: Option<IpAddr>) -> Result<String, S
         Err(e) => Err(format!("connect {addr}: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// `probe_source`: the backend sees the configured source address.
+    #[tokio::test]
+    async fn probes_leave_from_the_source_address() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let source: std::net::IpAddr = "127.0.0.3".parse().unwrap();
+        let (checked, accepted) = tokio::join!(super::check(addr, Some(source)), listener.accept());
+        assert!(checked.is_ok(), "{checked:?}");
+        assert_eq!(accepted.unwrap().1.ip(), source);
+    }
+}
