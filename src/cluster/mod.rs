@@ -9,6 +9,7 @@
 
 mod client;
 mod overrides;
+mod verdicts;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,9 @@ pub struct Cluster {
     connected: AtomicBool,
     /// etcd revision of the last change applied to the monitor.
     applied: AtomicI64,
+    /// For `/status`: each target's verdict per live node, and the cluster's.
+    verdicts: Mutex<serde_json::Value>,
+    live_nodes: std::sync::atomic::AtomicUsize,
 }
 
 impl Cluster {
@@ -54,6 +58,8 @@ impl Cluster {
             client: Mutex::new(None),
             connected: AtomicBool::new(false),
             applied: AtomicI64::new(0),
+            verdicts: Mutex::new(serde_json::Value::Null),
+            live_nodes: Default::default(),
         });
         let (first_tx, mut first_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(Arc::clone(&cluster).sync_forever(monitor, options, first_tx));
@@ -121,6 +127,8 @@ impl Cluster {
         loop {
             let err = overrides::sync_once(&self, &monitor, &options, &first).await;
             self.connected.store(false, Ordering::Relaxed);
+            // Cut off: this node's own probes decide again.
+            monitor.set_shared_verdicts(None);
             if was_connected {
                 tracing::warn!(endpoints = %self.endpoints(), error = %err, "lost etcd: answering from the last shared state; override changes are refused until it returns");
             }
@@ -136,13 +144,49 @@ impl Cluster {
         }
     }
 
-    /// For `/status`.
+    fn set_reports(
+        &self,
+        reports: &verdicts::Reports,
+        agreed: &std::collections::HashMap<String, crate::health::Verdict>,
+    ) {
+        let mut by_target: std::collections::BTreeMap<&str, serde_json::Map<String, serde_json::Value>> =
+            Default::default();
+        let mut nodes: Vec<&str> = Vec::new();
+        for (node, r) in reports.values() {
+            by_target.entry(&r.target).or_default().insert(node.clone(), serde_json::json!(r.verdict));
+            if !nodes.contains(&node.as_str()) {
+                nodes.push(node);
+            }
+        }
+        let json: serde_json::Map<String, serde_json::Value> = by_target
+            .into_iter()
+            .map(|(t, nodes)| (t.to_string(), serde_json::json!({ "nodes": nodes, "cluster": agreed.get(t) })))
+            .collect();
+        self.live_nodes.store(nodes.len(), Ordering::Relaxed);
+        *self.verdicts.lock().unwrap_or_else(|e| e.into_inner()) = serde_json::Value::Object(json);
+    }
+
+    /// Nodes with live verdict reports (0 while cut off).
+    pub fn live_nodes(&self) -> usize {
+        if self.connected() {
+            self.live_nodes.load(Ordering::Relaxed)
+        } else {
+            0
+        }
+    }
+
+    /// For `/status`: connection, live nodes, and per target each node's
+    /// verdict and the cluster's (while cut off, own probes decide).
     pub fn status_json(&self) -> serde_json::Value {
+        let connected = self.connected();
         serde_json::json!({
             "node": self.cfg.node,
             "endpoints": self.cfg.endpoints,
             "prefix": self.cfg.prefix,
-            "connected": self.connected(),
+            "connected": connected,
+            "verdicts_from": if connected { "cluster quorum (majority of live nodes)" } else { "own probes (cut off from etcd)" },
+            "live_nodes": self.live_nodes(),
+            "targets": if connected { self.verdicts.lock().unwrap_or_else(|e| e.into_inner()).clone() } else { serde_json::Value::Null },
         })
     }
 }

@@ -71,6 +71,9 @@ struct Inner {
     /// The view last published (at first, the one being served): a new view
     /// that says the same is not published, so caches keyed on it survive.
     published: Arc<HealthView>,
+    /// Verdicts agreed by the cluster, by target label; `None` (alone, or cut
+    /// off from the cluster): this node's own probes decide.
+    shared: Option<HashMap<String, Verdict>>,
 }
 
 pub struct Monitor {
@@ -101,6 +104,7 @@ impl Monitor {
                 ramp_since: HashMap::new(),
                 regions: Arc::from([]),
                 published: serving,
+                shared: None,
             }),
             publish,
             clients: HttpClients::with_source(settings.probe_source),
@@ -281,6 +285,20 @@ impl Monitor {
         self.publish();
     }
 
+    /// Judge targets by the cluster's verdicts (target label → verdict) from
+    /// now on, or by this node's own probes again (`None`). Targets the
+    /// cluster has no verdict for keep their own.
+    pub fn set_shared_verdicts(&self, shared: Option<HashMap<String, Verdict>>) {
+        {
+            let mut inner = self.lock();
+            if inner.shared == shared {
+                return;
+            }
+            inner.shared = shared;
+        }
+        self.publish();
+    }
+
     pub fn overrides(&self) -> Vec<Override> {
         self.lock().overrides.clone()
     }
@@ -318,9 +336,10 @@ fn endpoint_up(
     if let Some(o) = inner.overrides.iter().find(|o| o.scope == scope) {
         return o.kind == OverrideKind::ForceUp;
     }
+    let shared = target.and_then(|t| inner.shared.as_ref()?.get(&t.label()));
     match target.and_then(|t| inner.targets.get(t)) {
         None => true,
-        Some(e) => match e.state.verdict() {
+        Some(e) => match shared.copied().unwrap_or(e.state.verdict()) {
             Verdict::Up => true,
             Verdict::Down => false,
             Verdict::Unknown => unknown_is_up,

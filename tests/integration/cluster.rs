@@ -4,9 +4,11 @@
 //! Without etcd installed the tests skip, except under CI=true, where they fail.
 
 use crate::common::*;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const Z: &str = "gslb.example.test";
@@ -14,6 +16,14 @@ const EU_WEST: &str = "198.51.100.10";
 const US_EAST: &str = "192.0.2.10";
 /// A London client: eu-west by continent, us-east when eu-west is drained.
 const LONDON: &str = "+subnet=10.3.0.0/24";
+
+/// One cluster test at a time: each runs an etcd and three or four nodes,
+/// and their timing limits (2 s) are about Meridian, not a starved machine.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -102,18 +112,24 @@ struct Node {
     name: String,
     dir: PathBuf,
     admin: SocketAddr,
+    zones: PathBuf,
 }
 
 impl Node {
     fn start(name: &str, etcd: &Etcd, dir: &Path) -> Node {
+        Node::start_with(name, etcd, dir, "", &repo().join("zones"))
+    }
+
+    /// `top` is added at the top of meridian.toml (e.g. `probe_source`).
+    fn start_with(name: &str, etcd: &Etcd, dir: &Path, top: &str, zones: &Path) -> Node {
         std::fs::create_dir_all(dir).unwrap();
         let cfg = format!(
-            "[cluster]\nnode = \"{name}\"\nendpoints = [\"{}\"]\nprefix = \"/meridian-test\"\nfirst_sync_secs = 2\n",
+            "{top}\n[cluster]\nnode = \"{name}\"\nendpoints = [\"{}\"]\nprefix = \"/meridian-test\"\nfirst_sync_secs = 2\n",
             etcd.url()
         );
         std::fs::write(dir.join("meridian.toml"), cfg).unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
-        let mut n = Node { server: None, name: name.into(), dir: dir.to_path_buf(), admin };
+        let mut n = Node { server: None, name: name.into(), dir: dir.to_path_buf(), admin, zones: zones.to_path_buf() };
         n.restart();
         n
     }
@@ -122,7 +138,7 @@ impl Node {
     fn restart(&mut self) {
         self.server = None; // stops the old process first
         let (cfg, state, admin) = (self.dir.join("meridian.toml"), self.dir.join("state"), self.admin.to_string());
-        let zones = repo().join("zones");
+        let zones = self.zones.clone();
         let geoip = repo().join("geoip/demo.mmdb");
         let args: Vec<String> = vec![
             "--config".into(),
@@ -210,6 +226,7 @@ fn until_all(nodes: &[&Node], want: &str, limit: Duration) -> Vec<Duration> {
 /// ends it on all three within 2 s of each other.
 #[test]
 fn cluster_drain_on_one_node_reaches_all_and_expires_together() {
+    let _serial = serial();
     let Some(bin) = need_etcd() else { return };
     let etcd = Etcd::start(bin);
     let dir = TempDir::new("cluster-drain");
@@ -243,6 +260,7 @@ fn cluster_drain_on_one_node_reaches_all_and_expires_together() {
 /// once etcd is back the nodes converge on the next change within 5 s.
 #[test]
 fn cluster_etcd_outage_keeps_answers_and_refuses_changes() {
+    let _serial = serial();
     let Some(bin) = need_etcd() else { return };
     let mut etcd = Etcd::start(bin);
     let dir = TempDir::new("cluster-outage");
@@ -291,4 +309,143 @@ fn cluster_etcd_outage_keeps_answers_and_refuses_changes() {
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["cleared"], true, "{body}");
     until_all(&[&a, &b, &c], EU_WEST, Duration::from_secs(2));
+}
+
+/// An HTTP health backend on loopback that answers 503 to the probe source
+/// addresses in `refuse` and 200 to the others; stops when dropped.
+struct Backend {
+    port: u16,
+    refuse: Arc<Mutex<Vec<IpAddr>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Backend {
+    fn start() -> Backend {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let refuse: Arc<Mutex<Vec<IpAddr>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s) = (Arc::clone(&refuse), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            while !s.load(Ordering::Relaxed) {
+                let Ok((mut conn, peer)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let _ = conn.set_nonblocking(false);
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(1)));
+                let mut buf = [0u8; 2048];
+                let _ = conn.read(&mut buf);
+                let status = if r.lock().unwrap().contains(&peer.ip()) { "503 Refused" } else { "200 OK" };
+                let _ = write!(conn, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            }
+        });
+        Backend { port, refuse, stop }
+    }
+
+    fn refuse(&self, sources: &[IpAddr]) {
+        *self.refuse.lock().unwrap() = sources.to_vec();
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The shipped zones with an HTTP probe on eu-west (interval 200 ms, fall 2).
+fn zones_probing_eu_west(port: u16) -> TempDir {
+    let dir = TempDir::new("cluster-zones");
+    let src = repo().join("zones");
+    for f in ["gslb.example.test.toml", "gslb.example.test.inc.zone"] {
+        let mut text = std::fs::read_to_string(src.join(f)).unwrap();
+        if f.ends_with(".toml") {
+            assert_eq!(text.matches("weight = 30\n").count(), 1, "eu-west's weight line");
+            let probe = format!(
+                "weight = 30\n\n[regions.probe]\ntype = \"http\"\nurl = \"http://{{addr}}:{port}/health\"\n\
+                 probe_addr = \"127.0.0.1\"\ninterval = \"200ms\"\ntimeout = \"500ms\"\nfall = 2\nrise = 2\n"
+            );
+            text = text.replacen("weight = 30\n", &probe, 1);
+        }
+        std::fs::write(dir.path().join(f), text).unwrap();
+    }
+    dir
+}
+
+/// Wait until `node`'s /status shows `n` live nodes reporting on eu-west's target.
+fn until_reported(node: &Node, label: &str, n: usize, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let st = node.status();
+        let reporters = st["cluster"]["targets"][label]["nodes"].as_object().map_or(0, |m| m.len());
+        if reporters == n && st["cluster"]["live_nodes"] == n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "node {}: not {n} reporters within {limit:?}: {st}", node.name);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Must-shows 2 and 4: each node probes from its own `probe_source`
+/// (127.0.0.1, .2, .3). A backend refusing node a's probes only leaves the
+/// region up on all three; refusing all withdraws it everywhere within
+/// interval × fall + 2 s. Refusing a and b withdraws it (2 of 3); when b is
+/// killed its verdict stops counting once its lease runs out, and the
+/// quorum of the two left (a down, c up: no majority) brings it back.
+#[test]
+fn cluster_verdicts_follow_the_quorum_of_live_nodes() {
+    let _serial = serial();
+    let Some(bin) = need_etcd() else { return };
+    let etcd = Etcd::start(bin);
+    let backend = Backend::start();
+    let zones = zones_probing_eu_west(backend.port);
+    let label = format!("GET http://127.0.0.1:{}/health", backend.port);
+    let src = |i: u8| IpAddr::from([127, 0, 0, i]);
+    let dir = TempDir::new("cluster-verdicts");
+    backend.refuse(&[src(1)]);
+    let start = |name: &str, i: u8| {
+        let top = format!("probe_source = \"{}\"", src(i));
+        Node::start_with(name, &etcd, &dir.path().join(name), &top, zones.path())
+    };
+    let (a, mut b, c) = (start("a", 1), start("b", 2), start("c", 3));
+    until_reported(&a, &label, 3, Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let st = a.status();
+        let t = &st["cluster"]["targets"][&label];
+        if t["nodes"]["a"] == "down" && t["nodes"]["b"] == "up" && t["nodes"]["c"] == "up" {
+            assert_eq!(t["cluster"], "up", "{st}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "verdicts not in within 5 s: {st}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Node a's own probes fail; for 2 s (10 intervals) all three keep eu-west.
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        for n in [&a, &b, &c] {
+            assert_eq!(n.london(), EU_WEST, "node {} withdrew eu-west on one node's failure", n.name);
+        }
+    }
+
+    backend.refuse(&[src(1), src(2), src(3)]);
+    let took = until_all(&[&a, &b, &c], US_EAST, Duration::from_secs(5));
+    let limit = Duration::from_millis(200 * 2) + Duration::from_secs(2);
+    assert!(took.iter().all(|t| *t <= limit), "withdrawn after {took:?}, limit {limit:?}");
+
+    backend.refuse(&[src(1), src(2)]);
+    std::thread::sleep(Duration::from_secs(1)); // c's verdict turns up (rise 2)
+    for n in [&a, &b, &c] {
+        assert_eq!(n.london(), US_EAST, "node {}: 2 of 3 say down", n.name);
+    }
+    let killed = Instant::now();
+    b.server.as_mut().unwrap().child.kill().unwrap();
+    let took = until_all(&[&a, &c], EU_WEST, Duration::from_secs(10));
+    let after = killed.elapsed();
+    assert!(after >= Duration::from_secs(2), "b's verdict stopped counting before its 3 s lease ran out: {took:?}");
+    assert!(after <= Duration::from_secs(3 + 2), "{after:?}");
+    until_reported(&a, &label, 2, Duration::from_secs(1));
 }
