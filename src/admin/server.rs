@@ -111,8 +111,20 @@ async fn metrics(State(ctx): State<Arc<AdminCtx>>) -> Response {
         }
         ctx.metrics.set_health(overrides, seen.iter().map(|n| (*n, st.health.is_up(n))));
     }
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], ctx.metrics.encode())
-        .into_response()
+    let mut text = ctx.metrics.encode();
+    if let Some(c) = &ctx.cluster {
+        // Appended here rather than registered: two gauges read on demand.
+        let body = text.strip_suffix("# EOF\n").unwrap_or(&text).to_string();
+        text = format!(
+            "{body}# HELP meridian_cluster_connected 1 while etcd answers (shared overrides and verdicts), 0 while cut off.\n\
+             # TYPE meridian_cluster_connected gauge\nmeridian_cluster_connected {}\n\
+             # HELP meridian_cluster_live_nodes Nodes whose verdict reports are live in etcd (0 while cut off).\n\
+             # TYPE meridian_cluster_live_nodes gauge\nmeridian_cluster_live_nodes {}\n# EOF\n",
+            u8::from(c.connected()),
+            c.live_nodes()
+        );
+    }
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }
 
 #[derive(Debug, Deserialize)]

@@ -277,6 +277,9 @@ fn cluster_etcd_outage_keeps_answers_and_refuses_changes() {
         assert!(Instant::now() < deadline, "node b still says connected: {}", b.status());
         std::thread::sleep(Duration::from_millis(50));
     }
+    let (_, text) = http_get(b.admin, "/metrics");
+    assert_eq!(metric(&text, "meridian_cluster_connected"), Some(0.0), "{text}");
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
     // Every query answered, from the last shared state.
     for _ in 0..20 {
         for n in [&a, &b, &c] {
@@ -412,6 +415,9 @@ fn cluster_verdicts_follow_the_quorum_of_live_nodes() {
     };
     let (a, mut b, c) = (start("a", 1), start("b", 2), start("c", 3));
     until_reported(&a, &label, 3, Duration::from_secs(5));
+    let (_, text) = http_get(a.admin, "/metrics");
+    assert_eq!(metric(&text, "meridian_cluster_connected"), Some(1.0), "{text}");
+    assert_eq!(metric(&text, "meridian_cluster_live_nodes"), Some(3.0), "{text}");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let st = a.status();
