@@ -18,7 +18,10 @@ pub fn options(cfg: &ClusterFile) -> Result<ConnectOptions, ClusterError> {
         .with_timeout(super::WRITE_TIMEOUT)
         // A watch on a half-dead connection must fail, not hang.
         .with_keep_alive(Duration::from_secs(1), Duration::from_secs(1))
-        .with_keep_alive_while_idle(true);
+        .with_keep_alive_while_idle(true)
+        // A member cut off from etcd's quorum must fail our watches, not
+        // leave them silently stale (split brain: behave as "etcd down").
+        .with_require_leader(true);
     let tls = cfg.ca_file.is_some() || cfg.cert_file.is_some() || cfg.endpoints.iter().any(|e| e.starts_with("https"));
     if tls {
         let mut t = TlsOptions::new();
