@@ -271,6 +271,28 @@ fn cluster_etcd_outage_keeps_answers_and_refuses_changes() {
     assert_eq!(code, 200, "{body}");
     until_all(&[&a, &b, &c], US_EAST, Duration::from_secs(2));
 
+    // Load on a and c across the whole outage: stop, refusals, return.
+    let queries = dir.path().join("queries.txt");
+    std::fs::write(&queries, format!("www.{Z} A\nstatic.{Z} A\n")).unwrap();
+    let perf: Vec<Option<std::process::Child>> = [&a, &c]
+        .iter()
+        .map(|n| {
+            Command::new("dnsperf")
+                .args(["-s", "127.0.0.1", "-p", &n.server().port().to_string(), "-d", queries.to_str().unwrap()])
+                .args(["-l", "15", "-Q", "300", "-t", "2"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()
+        })
+        .collect();
+    if perf.iter().any(Option::is_none) {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "dnsperf is required in CI");
+        eprintln!("dnsperf not installed: the outage is checked with dig only");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let perf_started = Instant::now();
+
     etcd.stop();
     let deadline = Instant::now() + Duration::from_secs(5);
     while b.status()["cluster"]["connected"] != false {
@@ -312,6 +334,17 @@ fn cluster_etcd_outage_keeps_answers_and_refuses_changes() {
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["cleared"], true, "{body}");
     until_all(&[&a, &b, &c], EU_WEST, Duration::from_secs(2));
+    assert!(perf_started.elapsed() < Duration::from_secs(14), "the load ran past etcd's return");
+    for (child, node) in perf.into_iter().zip(["a", "c"]) {
+        let Some(child) = child else { continue };
+        let out = child.wait_with_output().unwrap();
+        let report = String::from_utf8_lossy(&out.stdout);
+        let lost_line = report.lines().find(|l| l.contains("Queries lost:")).expect("dnsperf report").to_string();
+        let lost: u64 = lost_line.split_whitespace().nth(2).unwrap().parse().unwrap();
+        let done = report.lines().find(|l| l.contains("Queries completed:")).unwrap_or("").trim().to_string();
+        eprintln!("node {node} across the etcd outage: {done} / {}", lost_line.trim());
+        assert_eq!(lost, 0, "node {node} lost queries across the etcd outage:\n{report}");
+    }
 }
 
 /// An HTTP health backend on loopback that answers 503 to the probe source
