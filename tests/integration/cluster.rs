@@ -488,3 +488,63 @@ fn cluster_verdicts_follow_the_quorum_of_live_nodes() {
     assert!(after <= Duration::from_secs(3 + 2), "{after:?}");
     until_reported(&a, &label, 2, Duration::from_secs(1));
 }
+
+/// One UDP query with an ECS option for `subnet`; the sorted addresses answered.
+fn ecs_addrs(server: SocketAddr, name: &str, subnet: ipnet::IpNet) -> Vec<String> {
+    use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
+    let mut m = Message::new(7, MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(hickory_proto::rr::Name::from_ascii(name).unwrap(), hickory_proto::rr::RecordType::A));
+    let mut e = Edns::new();
+    e.set_max_payload(1232);
+    e.options_mut().insert(EdnsOption::Subnet(ClientSubnet::from(subnet)));
+    m.set_edns(e);
+    let packet = m.to_vec().unwrap();
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut buf = [0u8; 4096];
+    for _ in 0..3 {
+        sock.send_to(&packet, server).unwrap();
+        if let Ok(n) = sock.recv(&mut buf) {
+            let reply = Message::from_vec(&buf[..n]).unwrap();
+            let mut addrs = answer_addresses(&reply);
+            addrs.sort();
+            return addrs;
+        }
+    }
+    panic!("no answer from {server} for {name} {subnet}");
+}
+
+/// Must-show 5: with the same zones, database and shared overrides (eu-west
+/// drained on one node), three nodes give the same geo, nearest, failover
+/// and sticky answers to 1,000 client subnets spread over the address space.
+#[test]
+fn cluster_nodes_answer_alike_for_a_thousand_subnets() {
+    let _serial = serial();
+    let Some(bin) = need_etcd() else { return };
+    let etcd = Etcd::start(bin);
+    let dir = TempDir::new("cluster-alike");
+    let nodes: Vec<Node> = ["a", "b", "c"].iter().map(|n| Node::start(n, &etcd, &dir.path().join(n))).collect();
+    let (code, body) = nodes[1].call("POST", "/regions/eu-west/drain");
+    assert_eq!(code, 200, "{body}");
+    let refs: Vec<&Node> = nodes.iter().collect();
+    until_all(&refs, US_EAST, Duration::from_secs(2));
+    let mut differ = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..1000u32 {
+        // A /24 from a multiplicative hash: every part of the IPv4 space.
+        let base = i.wrapping_mul(2_654_435_761) & 0xffff_ff00;
+        let subnet = ipnet::IpNet::new(IpAddr::from(std::net::Ipv4Addr::from(base)), 24).unwrap();
+        for svc in ["www", "nearest", "failover", "sticky"] {
+            let name = format!("{svc}.{Z}.");
+            let answers: Vec<Vec<String>> = nodes.iter().map(|n| ecs_addrs(n.server().addr, &name, subnet)).collect();
+            seen.insert(answers[0].clone());
+            if answers.iter().any(|a| *a != answers[0]) {
+                differ.push(format!("{svc} {subnet}: {answers:?}"));
+            }
+        }
+    }
+    assert!(differ.is_empty(), "{} differences, e.g. {:?}", differ.len(), &differ[..differ.len().min(5)]);
+    assert!(seen.len() >= 2, "the subnets should reach different answers: {seen:?}");
+    assert!(!seen.iter().flatten().any(|a| a == EU_WEST), "the shared drain holds on every node");
+}
