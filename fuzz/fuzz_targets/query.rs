@@ -5,7 +5,7 @@
 
 use hickory_proto::op::Message;
 use libfuzzer_sys::fuzz_target;
-use meridian::answer::{respond, Transport};
+use meridian::answer::{Transport, Worker};
 use meridian::config::ServerConfig;
 use meridian::answer::Snapshot;
 use std::sync::OnceLock;
@@ -25,8 +25,12 @@ fn state() -> &'static Snapshot {
 
 fuzz_target!(|data: &[u8]| {
     let src = "192.0.2.99:5353".parse().unwrap();
+    let mut worker = Worker::new(None);
+    let mut out = Vec::new();
     for transport in [Transport::Udp, Transport::Tcp] {
-        let Some(out) = respond(state(), data, src, transport) else { continue };
+        if !worker.answer(state(), data, src, transport, &mut out) {
+            continue;
+        }
         let resp = Message::from_vec(&out).expect("every answer parses as DNS");
         assert_eq!(&out[..2], &data[..2], "ID echoed");
         assert!(resp.metadata.message_type == hickory_proto::op::MessageType::Response);

@@ -1,4 +1,4 @@
-//! Per-thread cache of GSLB decisions, keyed by the client's database networks.
+//! An answer worker's cache of GSLB decisions, keyed by the client's database networks.
 //!
 //! For a chain that is [`Service::decided_by_networks`], every client inside
 //! one (GeoIP network, ASN network) pair gets the same decision and the same
@@ -6,7 +6,7 @@
 //! So the chain runs once per pair, service and family, and the result is
 //! reused until the zones, the databases or the availability picture
 //! change (a health rebuild that changed nothing, or only probe RTTs, keeps
-//! the cache). Per thread, so no lock and no shared counter on the query path.
+//! the cache). One per `Worker`, so no lock and no shared counter on the query path.
 //!
 //! How a client finds its entry depends on the size of the databases' search
 //! trees:
@@ -24,18 +24,17 @@ use hickory_proto::rr::RecordType;
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::net::IpAddr;
-use std::rc::Rc;
 use std::sync::{Arc, Weak};
 
 use super::Snapshot;
 use crate::geo::GeoDb;
-use crate::metrics::{LocalCounter, Metrics, QueryObservation};
+use crate::metrics::{CounterId, LabelTable, QueryCounts, QueryObservation};
 use crate::policy::{Client, Decision, Service};
 use crate::zone::{Zone, Zones};
 
-/// Decisions per thread before the cache starts over (a full GeoIP City
+/// Decisions per worker before the cache starts over (a full GeoIP City
 /// database has millions of networks; the busy ones come back quickly).
 const MAX_ENTRIES: usize = 65_536;
 
@@ -51,10 +50,10 @@ const FRONT_SETS: usize = 16_384;
 #[repr(C)]
 struct Slot {
     addr: u128,
-    /// An `Rc` held by `Cache::by_network` (`Rc::as_ptr`), so a hit reads
-    /// the decision without a second look-up; null in an empty slot. Entries
-    /// leave that map only when the front is emptied too (`Cache::clear`), so
-    /// a pointer here always has its `Rc` alive.
+    /// A `Box` held by `Decisions::by_network`, so a hit reads the decision
+    /// without a second look-up; null in an empty slot. Entries leave that
+    /// map only when the front is emptied too (`Decisions::clear`), so a
+    /// pointer here always has its box alive.
     decision: *const Cached,
     /// `Service::id`; 0: empty slot.
     service: u32,
@@ -132,11 +131,11 @@ impl Front {
     }
 }
 
-/// A decision as the cache holds it, with the metric counter of the answers
-/// the fast path gives from it: every such answer has the same labels (the
-/// service, the decision's first region and fail-open, NOERROR, and the
+/// A decision as the cache holds it, with the worker's metric counter of the
+/// answers the fast path gives from it: every such answer has the same labels
+/// (the service, the decision's first region and fail-open, NOERROR, and the
 /// family the decision was made for), so after the first one, counting is a
-/// load and a store on this thread's shard, with no label lookup.
+/// load and a store on the worker's shard, with no label lookup.
 pub struct Cached {
     /// The answer section the fast path sends for this decision, one record
     /// per address (`answer_records`); empty for SERVFAIL and NODATA. Held
@@ -144,10 +143,28 @@ pub struct Cached {
     /// their vector was one more cache line per answer.
     pub records: SmallVec<[u8; 64]>,
     pub decision: Decision,
-    counter: RefCell<Option<LocalCounter>>,
+    /// In the `QueryCounts` of the worker whose cache holds this decision.
+    counter: Cell<Option<CounterId>>,
     /// Kept in the cache, so its counter will be used again (a decision
     /// made for one answer only is counted with its receive batch instead).
     kept: bool,
+}
+
+/// A decision from `Decisions::decide`: the cache's own, or made for one answer.
+pub enum Decided<'c> {
+    Kept(&'c Cached),
+    Fresh(Box<Cached>),
+}
+
+impl std::ops::Deref for Decided<'_> {
+    type Target = Cached;
+    #[inline]
+    fn deref(&self) -> &Cached {
+        match self {
+            Decided::Kept(c) => c,
+            Decided::Fresh(c) => c,
+        }
+    }
 }
 
 impl std::ops::Deref for Cached {
@@ -158,19 +175,20 @@ impl std::ops::Deref for Cached {
 }
 
 impl Cached {
-    fn new(decision: Decision, kept: bool) -> Rc<Cached> {
-        Rc::new(Cached { records: answer_records(&decision), decision, counter: RefCell::new(None), kept })
+    fn new(decision: Decision, kept: bool) -> Box<Cached> {
+        Box::new(Cached { records: answer_records(&decision), decision, counter: Cell::new(None), kept })
     }
 
-    /// Count one fast-path answer from this decision. `describe` adds the
-    /// decision's labels to `obs`, which holds the answer's rcode and type; it
-    /// runs only when the counter is made (the first answer, or after
-    /// `metrics` changed), so a counted answer does not read the zone's
-    /// regions. False: not counted (a decision not kept in the cache, or the
-    /// thread is exiting), and `obs` described for the caller to count.
+    /// Count one fast-path answer from this decision in `counts` (the
+    /// worker's own, ids in `labels`). `describe` adds the decision's labels
+    /// to `obs`, which holds the answer's rcode and type; it runs only when
+    /// the counter is made (the first answer), so a counted answer does not
+    /// read the zone's regions. False: not counted (a decision not kept in
+    /// the cache), and `obs` described for the caller to count.
     pub fn count(
         &self,
-        metrics: &Metrics,
+        counts: &mut QueryCounts,
+        labels: &LabelTable,
         obs: &mut QueryObservation,
         describe: impl Fn(&mut QueryObservation),
     ) -> bool {
@@ -178,19 +196,22 @@ impl Cached {
             describe(obs);
             return false;
         }
-        let mut counter = self.counter.borrow_mut();
-        if !counter.as_ref().is_some_and(|c| metrics.owns(c)) {
-            describe(obs);
-            *counter = metrics.counter(obs);
-        }
-        if cfg!(debug_assertions) {
-            if let Some(c) = counter.as_ref() {
-                let mut full = obs.clone();
-                describe(&mut full);
-                assert!(metrics.counts(c, &full), "a decision's labels changed");
+        let counter = match self.counter.get() {
+            Some(c) => c,
+            None => {
+                describe(obs);
+                let Some(c) = counts.counter(labels, obs) else { return false };
+                self.counter.set(Some(c));
+                c
             }
+        };
+        if cfg!(debug_assertions) {
+            let mut full = obs.clone();
+            describe(&mut full);
+            assert!(counts.counts(counter, labels, &full), "a decision's labels changed");
         }
-        counter.as_ref().map(LocalCounter::add_one).is_some()
+        counts.add_one(counter);
+        true
     }
 }
 
@@ -226,26 +247,38 @@ struct Key {
     asn: Option<IpNet>,
 }
 
-/// Which snapshot the entries belong to. Weak references: the cache never
-/// keeps an old configuration alive, and a live `Weak` keeps its allocation
-/// from being reused, so comparing addresses cannot be fooled.
-struct Cache {
+/// One worker's decisions, and which snapshot they belong to. Weak
+/// references: the cache never keeps an old configuration alive, and a live
+/// `Weak` keeps its allocation from being reused, so comparing addresses
+/// cannot be fooled.
+pub struct Decisions {
     zones: Weak<Zones>,
-    /// `HealthView::availability`: unique, so no weak reference is needed.
-    health: u64,
+    /// `HealthView::availability`, compared by address.
+    health: Weak<crate::health::view::Availability>,
     geo: Option<Weak<GeoDb>>,
     front: Front,
     /// Every decision made for this snapshot through the front (which points into it).
-    by_network: FxHashMap<Key, Rc<Cached>>,
+    by_network: FxHashMap<Key, Box<Cached>>,
     /// Every decision made for this snapshot from small trees (`class_key`).
-    by_class: FxHashMap<u64, Rc<Cached>>,
+    by_class: FxHashMap<u64, Box<Cached>>,
 }
 
-impl Cache {
-    fn new() -> Cache {
-        Cache {
+// SAFETY: the front's raw pointers (the only thing that is not `Send`) point
+// into boxes owned by the same `Decisions`, and no reference to a decision
+// outlives a borrow of it: the whole cache moves between threads together.
+unsafe impl Send for Decisions {}
+
+impl Default for Decisions {
+    fn default() -> Decisions {
+        Decisions::new()
+    }
+}
+
+impl Decisions {
+    pub fn new() -> Decisions {
+        Decisions {
             zones: Weak::new(),
-            health: 0,
+            health: Weak::new(),
             geo: None,
             front: Front { sets: Vec::new() },
             by_network: FxHashMap::default(),
@@ -262,13 +295,13 @@ impl Cache {
         };
         if same_geo
             && std::ptr::eq(self.zones.as_ptr(), Arc::as_ptr(&state.zones))
-            && self.health == state.health.availability()
+            && std::ptr::eq(self.health.as_ptr(), Arc::as_ptr(state.health.availability()))
         {
             return;
         }
         self.clear();
         self.zones = Arc::downgrade(&state.zones);
-        self.health = state.health.availability();
+        self.health = Arc::downgrade(state.health.availability());
         self.geo = state.geo.as_ref().map(Arc::downgrade);
     }
 
@@ -283,28 +316,6 @@ impl Cache {
     }
 }
 
-/// A decision made now and kept under `key` in the map `map` picks (the whole
-/// cache starts over first when full).
-fn decide_and_keep<K: std::hash::Hash + Eq>(
-    state: &Snapshot,
-    zone: &Zone,
-    svc: &Service,
-    client: &Client,
-    rtype: RecordType,
-    map: fn(&mut Cache) -> &mut FxHashMap<K, Rc<Cached>>,
-    key: K,
-) -> Rc<Cached> {
-    let d = Cached::new(super::decide_service(state, zone, svc, client, rtype, None), true);
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.full() {
-            c.clear();
-        }
-        map(&mut c).insert(key, Rc::clone(&d));
-    });
-    d
-}
-
 /// Whether `svc`'s decisions are found through the front (keyed by exact
 /// clients): chains that read the location, unless the databases give
 /// network classes.
@@ -317,26 +328,21 @@ fn class_key(service: u32, family: u8, class: u32) -> u64 {
     u64::from(service) << 32 | u64::from(family) << 30 | u64::from(class)
 }
 
-thread_local! {
-    static CACHE: RefCell<Cache> = RefCell::new(Cache::new());
-}
-
-/// Ask the CPU to start loading the front slot `decide` will read for this
-/// client, so that while earlier queries of a receive batch are answered the
-/// slot's cache miss (with thousands of clients the table does not stay in
-/// cache) overlaps theirs rather than stalling this answer.
-/// (Databases with network classes need no front: nothing to prefetch.)
-pub fn prefetch(state: &Snapshot, svc: &Service, client: impl FnOnce() -> Client, rtype: RecordType) {
-    if !through_front(state, svc) {
-        return;
+/// A decision made now and kept under `key` in `map` (the whole cache starts
+/// over first when full; `map` is reached through `cache` again so the clear
+/// and the insert cannot see two different maps).
+fn decide_and_keep<'c, K: std::hash::Hash + Eq + 'c>(
+    cache: &'c mut Decisions,
+    map: fn(&mut Decisions) -> &mut FxHashMap<K, Box<Cached>>,
+    key: K,
+    decide: impl FnOnce() -> Decision,
+) -> &'c Cached {
+    let d = Cached::new(decide(), true);
+    if cache.full() {
+        cache.clear();
     }
-    let key = Front::slot(svc.id(), &client(), rtype == RecordType::AAAA);
-    CACHE.with(|c| {
-        let c = c.borrow();
-        if !c.front.sets.is_empty() {
-            prefetch_line(&c.front.sets[c.front.set_of(&key)]);
-        }
-    });
+    let slot = map(cache).entry(key).insert_entry(d);
+    slot.into_mut()
 }
 
 #[inline]
@@ -351,59 +357,89 @@ fn prefetch_line<T>(p: &T) {
     let _ = p;
 }
 
-/// The decision of `svc` for `client`: from the cache when the chain allows,
-/// else computed (weighted, sticky, CIDR rules, slow start in progress).
-pub fn decide(state: &Snapshot, zone: &Zone, svc: &Service, client: &Client, rtype: RecordType) -> Rc<Cached> {
-    if !svc.decided_by_networks() || state.health.ramping() {
-        return Cached::new(super::decide_service(state, zone, svc, client, rtype, None), false);
+impl Decisions {
+    /// Ask the CPU to start loading the front slot `decide` will read for this
+    /// client, so that while earlier queries of a receive batch are answered the
+    /// slot's cache miss (with thousands of clients the table does not stay in
+    /// cache) overlaps theirs rather than stalling this answer.
+    /// (Databases with network classes need no front: nothing to prefetch.)
+    pub fn prefetch(&self, state: &Snapshot, svc: &Service, client: impl FnOnce() -> Client, rtype: RecordType) {
+        if !through_front(state, svc) || self.front.sets.is_empty() {
+            return;
+        }
+        let key = Front::slot(svc.id(), &client(), rtype == RecordType::AAAA);
+        prefetch_line(&self.front.sets[self.front.set_of(&key)]);
     }
-    let v6 = rtype == RecordType::AAAA;
-    let service = svc.id();
-    // A chain that reads no location decides the same for everyone: its one
-    // network entry is the whole cache, no front slot needed.
-    let located = svc.needs_location();
-    if let Some(class) = state.geo.as_ref().filter(|_| located).and_then(|g| g.class(client.addr)) {
-        let key = class_key(service, Front::family(client, v6), class);
-        let hit = CACHE.with(|c| {
-            let mut c = c.borrow_mut();
-            c.follow(state);
-            c.by_class.get(&key).cloned()
-        });
-        return hit.unwrap_or_else(|| decide_and_keep(state, zone, svc, client, rtype, |c| &mut c.by_class, key));
+
+    /// The decision of `svc` for `client`: from the cache when the chain allows,
+    /// else computed (weighted, sticky, CIDR rules, slow start in progress).
+    pub fn decide<'c>(
+        &'c mut self,
+        state: &Snapshot,
+        zone: &Zone,
+        svc: &Service,
+        client: &Client,
+        rtype: RecordType,
+    ) -> Decided<'c> {
+        let fresh = || super::decide_service(state, zone, svc, client, rtype, None);
+        if !svc.decided_by_networks() || state.health.ramping() {
+            return Decided::Fresh(Cached::new(fresh(), false));
+        }
+        self.follow(state);
+        let d = self.find_or_decide(state, svc, client, rtype, fresh);
+        // SAFETY: `d` points into a box held by one of this cache's maps; it
+        // stays there while `self` is borrowed (only `&mut self` removes it).
+        // (A pointer rather than a reference: returning a borrow found in one
+        // branch while the other mutates the map is beyond today's borrow checker.)
+        Decided::Kept(unsafe { &*d })
     }
-    let front = Front::slot(service, client, v6);
-    let hit = CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        c.follow(state);
+
+    fn find_or_decide(
+        &mut self,
+        state: &Snapshot,
+        svc: &Service,
+        client: &Client,
+        rtype: RecordType,
+        fresh: impl FnOnce() -> Decision,
+    ) -> *const Cached {
+        let v6 = rtype == RecordType::AAAA;
+        let service = svc.id();
+        // A chain that reads no location decides the same for everyone: its one
+        // network entry is the whole cache, no front slot needed.
+        let located = svc.needs_location();
+        if let Some(class) = state.geo.as_ref().filter(|_| located).and_then(|g| g.class(client.addr)) {
+            let key = class_key(service, Front::family(client, v6), class);
+            if let Some(d) = self.by_class.get(&key) {
+                return &**d;
+            }
+            return decide_and_keep(self, |c| &mut c.by_class, key, fresh);
+        }
+        let front = Front::slot(service, client, v6);
         if located {
-            let p = c.front.get(&front)?;
-            // SAFETY: `p` is `Rc::as_ptr` of an entry of `c.by_network`, still
-            // there (see `Slot::decision`); this adds the count the new `Rc` owns.
-            return Some(unsafe {
-                Rc::increment_strong_count(p);
-                Rc::from_raw(p)
-            });
+            if let Some(p) = self.front.get(&front) {
+                return p;
+            }
+        } else if let Some(d) = self.by_network.get(&Key { service, v6, geo: None, asn: None }) {
+            return &**d;
         }
-        c.by_network.get(&Key { service, v6, geo: None, asn: None }).cloned()
-    });
-    if let Some(d) = hit {
-        return d;
-    }
-    let (geo, asn) = match (&state.geo, located) {
-        (Some(db), true) => {
-            let (g, a) = db.networks(client.addr);
-            (Some(g), a)
+        let (geo, asn) = match (&state.geo, located) {
+            (Some(db), true) => {
+                let (g, a) = db.networks(client.addr);
+                (Some(g), a)
+            }
+            _ => (None, None),
+        };
+        let key = Key { service, v6, geo, asn };
+        let d: *const Cached = match self.by_network.get(&key) {
+            Some(d) => &**d,
+            None => decide_and_keep(self, |c| &mut c.by_network, key, fresh),
+        };
+        if located {
+            // `d` is in `by_network` (found there, or put there above with nothing run since).
+            self.front.insert(Slot { decision: d, ..front });
         }
-        _ => (None, None),
-    };
-    let key = Key { service, v6, geo, asn };
-    let known = CACHE.with(|c| c.borrow().by_network.get(&key).cloned());
-    let d = known.unwrap_or_else(|| decide_and_keep(state, zone, svc, client, rtype, |c| &mut c.by_network, key));
-    if located {
-        // `d` is in `by_network` (found there, or put there above with nothing run since).
-        CACHE.with(|c| c.borrow_mut().front.insert(Slot { decision: Rc::as_ptr(&d), ..front }));
+        d
     }
-    d
 }
 
 #[cfg(test)]
@@ -471,10 +507,11 @@ mod tests {
                 state.geo = Some(Arc::new(db));
             }
             assert_eq!(state.geo.as_ref().unwrap().has_classes(), classes);
-            check_cached_decisions(state);
+            let mut cache = Decisions::new();
+            check_cached_decisions(&mut cache, state);
             // The way in meant for the database is the one that filled (a
             // chain that reads no location has one `by_network` entry either way).
-            let (class, network) = CACHE.with(|c| (c.borrow().by_class.len(), c.borrow().by_network.len()));
+            let (class, network) = (cache.by_class.len(), cache.by_network.len());
             if classes {
                 assert!(class > 10 && network < 5, "{class} {network}");
             } else {
@@ -483,7 +520,7 @@ mod tests {
         }
     }
 
-    fn check_cached_decisions(mut state: Snapshot) {
+    fn check_cached_decisions(cache: &mut Decisions, mut state: Snapshot) {
         let mut cached_services = 0;
         for round in 0..3 {
             if round == 2 {
@@ -496,7 +533,7 @@ mod tests {
                     for c in clients() {
                         for t in [RecordType::A, RecordType::AAAA] {
                             let fresh = super::super::decide_service(&state, z, svc, &c, t, None);
-                            let got = decide(&state, z, svc, &c, t);
+                            let got = cache.decide(&state, z, svc, &c, t);
                             if svc.decided_by_networks() {
                                 assert_eq!(got.decision, fresh, "{} {t} for {c:?} (round {round})", svc.name);
                             } else {

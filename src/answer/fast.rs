@@ -8,38 +8,33 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use std::net::SocketAddr;
 
+use super::decisions::Decisions;
 use super::prebuilt::FastEntry;
 use super::Snapshot;
-use super::Transport;
-use crate::metrics::{Metrics, QueryObservation};
+use super::{Transport, Worker};
+use crate::metrics::QueryObservation;
 use crate::policy::Client;
 use crate::wire::query::{has_upper, parse_simple, SimpleQuery};
 use crate::wire::EDNS_PAYLOAD;
 
 /// A datagram parsed ahead of answering it: the query in the common shape
 /// and what the prebuilt index holds for its name and type.
-pub struct Ahead<'s, 'p> {
+pub(super) struct Ahead<'s, 'p> {
     query: SimpleQuery<'p>,
     entry: Option<&'s FastEntry>,
 }
 
-/// Parse `packet` and find its index entry; for a GSLB name, start loading
-/// the cached decision's front slot, if it has one (`decisions::prefetch`).
-/// The UDP receiver does this for a whole batch before answering any of it.
-/// `None`: not the common shape, so the general path parses it.
-#[inline]
-pub fn look_ahead<'s, 'p>(state: &'s Snapshot, packet: &'p [u8], src: SocketAddr) -> Option<Ahead<'s, 'p>> {
-    let mut ahead = None;
-    look_ahead_into(state, packet, &src, &mut ahead);
-    ahead
-}
-
-/// `look_ahead`, written into `out` where the caller keeps it. A batch's
-/// receiver keeps each in its queue slot: returned by value and then moved
-/// there, the copy's wide loads of just-written narrow fields stalled on
-/// store forwarding (a fifth of the receive loop's samples).
-pub fn look_ahead_into<'s, 'p>(
+/// Parse `packet` and find its index entry, written into `out` where the
+/// caller keeps it; for a GSLB name, start loading the cached decision's
+/// front slot, if it has one (`Decisions::prefetch`). A batch does this for
+/// every query before answering any of it. `None`: not the common shape, so
+/// the general path parses it. (Written in place: returned by value and then
+/// moved into a batch's queue slot, the copy's wide loads of just-written
+/// narrow fields stalled on store forwarding, a fifth of the receive loop's
+/// samples.)
+pub(super) fn look_ahead_into<'s, 'p>(
     state: &'s Snapshot,
+    decisions: &Decisions,
     packet: &'p [u8],
     src: &SocketAddr,
     out: &mut Option<Ahead<'s, 'p>>,
@@ -50,7 +45,7 @@ pub fn look_ahead_into<'s, 'p>(
     };
     let entry = state.fast.get(query.qname, query.qtype);
     if let Some(FastEntry::Service { service, .. }) = entry {
-        super::decisions::prefetch(state, service, || client_of(&query, src), rtype(query.qtype));
+        decisions.prefetch(state, service, || client_of(&query, src), rtype(query.qtype));
     }
     *out = Some(Ahead { query, entry });
 }
@@ -60,13 +55,15 @@ fn client_of(q: &SimpleQuery<'_>, src: &SocketAddr) -> Client {
 }
 
 /// Write the answer into `out` if the fast path is sure of it; `None` means
-/// "not here" (and leaves `out` to be cleared for the general path).
-pub fn try_answer<'a>(
+/// "not here" (and leaves `out` to be cleared for the general path). A
+/// cached decision's answer is counted here, in `worker`'s counts
+/// (`obs.counted`); anything else is described in `obs`.
+pub(super) fn try_answer<'a>(
+    worker: &mut Worker,
     state: &'a Snapshot,
     ahead: &Ahead<'a, '_>,
     src: &SocketAddr,
     transport: Transport,
-    metrics: Option<&Metrics>,
     obs: &mut QueryObservation,
     out: &mut Vec<u8>,
 ) -> Option<()> {
@@ -102,7 +99,7 @@ pub fn try_answer<'a>(
         }
         FastEntry::Service { zone, service } => {
             let z = state.zones.zones.get(*zone)?;
-            let d = super::decisions::decide(state, z, service, &client_of(q, src), rtype(q.qtype));
+            let d = worker.decisions.decide(state, z, service, &client_of(q, src), rtype(q.qtype));
             if d.records.is_empty() {
                 return None; // SERVFAIL and NODATA: the general path says them
             }
@@ -119,8 +116,8 @@ pub fn try_answer<'a>(
         opt(out, e.dnssec_ok, e.ecs.map(|c| (q.ecs_data, crate::wire::ecs::answer_scope(c.addr, c.source, scope))));
     }
     finish(out, limit, obs)?;
-    if let (Some(m), Some((z, svc, d))) = (metrics, decided) {
-        obs.counted = d.count(m, obs, |o| o.record_service(z, svc, &d));
+    if let (Some(counts), Some((z, svc, d))) = (worker.counts.as_mut(), decided) {
+        obs.counted = d.count(counts, &state.zones.labels, obs, |o| super::note_decision(o, z, svc, &d));
     }
     Some(())
 }
@@ -188,8 +185,16 @@ mod tests {
     /// The fast path alone, as an `Option`.
     fn fast_only(state: &Snapshot, q: &[u8], src: SocketAddr, obs: &mut QueryObservation) -> Option<Vec<u8>> {
         let mut out = Vec::new();
-        let ahead = look_ahead(state, q, src)?;
-        try_answer(state, &ahead, &src, Transport::Udp, None, obs, &mut out).map(|()| out)
+        let mut worker = Worker::new(None);
+        let mut ahead = None;
+        look_ahead_into(state, &worker.decisions, q, &src, &mut ahead);
+        try_answer(&mut worker, state, &ahead?, &src, Transport::Udp, obs, &mut out).map(|()| out)
+    }
+
+    /// The whole answer path (fast, else general), as the servers call it.
+    fn respond(state: &Snapshot, q: &[u8], src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        Worker::new(None).answer(state, q, src, transport, &mut out).then_some(out)
     }
 
     fn query(name: &str, t: RecordType, edns: Option<(bool, Option<&str>)>, rd: bool) -> Vec<u8> {
@@ -267,7 +272,7 @@ mod tests {
                         fast_taken += 1;
                         assert_eq!(Some(f), general.as_ref(), "{name} {t:?} {e:?} rd={rd} cd={cd}");
                     }
-                    assert_eq!(super::super::respond(&state, &q, src, Transport::Udp), general);
+                    assert_eq!(respond(&state, &q, src, Transport::Udp), general);
                 }
             }
         }
@@ -336,7 +341,7 @@ mod tests {
                     assert_eq!((rcode, soa), (if want == Want::NxDomain { 3 } else { 0 }, true), "{what}");
                     assert_eq!(obs.rcode, Some(ResponseCode::from(0, rcode)));
                 }
-                assert_eq!(super::super::respond(state, &q, src, Transport::Udp), general, "{what}");
+                assert_eq!(respond(state, &q, src, Transport::Udp), general, "{what}");
             }
         }
         fast_taken
@@ -421,9 +426,9 @@ mod tests {
         assert!(nx_fast == nx_asked && nx_fast > 1_000, "the fast path answered {nx_fast} of {nx_asked} NXDOMAIN");
     }
 
-    fn zone(text: &str) -> crate::zone::Zone {
+    fn zone(text: &str, labels: &mut crate::zone::Labels) -> crate::zone::Zone {
         let source = crate::config::Source { path: "t.toml".into(), text: text.to_string() };
-        crate::zone::build_zone(&crate::config::parse_zone_source(source).unwrap()).unwrap()
+        crate::zone::build_zone(&crate::config::parse_zone_source(source).unwrap(), labels).unwrap()
     }
 
     /// Zones whose SOA names lie outside them, in a parent, or at the apex,
@@ -435,32 +440,46 @@ mod tests {
         let rec = |name: &str, t: &str, data: &str| {
             format!("[[records]]\nname = \"{name}\"\ntype = \"{t}\"\ndata = \"{data}\"\n")
         };
+        let labels = &mut crate::zone::Labels::default();
         let zones = vec![
-            zone(&format!(
-                "origin = \"p.test.\"\nns = [\"ns.example.net.\"]\n{}{}{}{}",
-                soa("ns.example.net.", "hostmaster.example.net."),
-                rec("c", "NS", "ns1.c"),
-                rec("ns1.c", "A", "192.0.2.1"),
-                rec("host", "A", "192.0.2.2"),
-            )),
-            zone(&format!(
-                "origin = \"c.p.test.\"\nns = [\"ns1\"]\n{}{}",
-                soa("ns1", "dns.p.test."),
-                rec("ns1", "A", "192.0.2.1")
-            )),
-            zone(&format!(
-                "origin = \"w.test.\"\nns = [\"ns.w.test.\"]\nttl = 60\n{}{}{}",
-                soa("@", "h"),
-                rec("*", "A", "192.0.2.3"),
-                rec("ns", "A", "192.0.2.4")
-            )),
-            zone(&format!(
-                "origin = \"q.example.net.\"\nns = [\"ns.example.net.\"]\n{}{}",
-                soa("ns.example.net.", "hostmaster"),
-                rec("www", "A", "192.0.2.5")
-            )),
+            zone(
+                &format!(
+                    "origin = \"p.test.\"\nns = [\"ns.example.net.\"]\n{}{}{}{}",
+                    soa("ns.example.net.", "hostmaster.example.net."),
+                    rec("c", "NS", "ns1.c"),
+                    rec("ns1.c", "A", "192.0.2.1"),
+                    rec("host", "A", "192.0.2.2"),
+                ),
+                labels,
+            ),
+            zone(
+                &format!(
+                    "origin = \"c.p.test.\"\nns = [\"ns1\"]\n{}{}",
+                    soa("ns1", "dns.p.test."),
+                    rec("ns1", "A", "192.0.2.1")
+                ),
+                labels,
+            ),
+            zone(
+                &format!(
+                    "origin = \"w.test.\"\nns = [\"ns.w.test.\"]\nttl = 60\n{}{}{}",
+                    soa("@", "h"),
+                    rec("*", "A", "192.0.2.3"),
+                    rec("ns", "A", "192.0.2.4")
+                ),
+                labels,
+            ),
+            zone(
+                &format!(
+                    "origin = \"q.example.net.\"\nns = [\"ns.example.net.\"]\n{}{}",
+                    soa("ns.example.net.", "hostmaster"),
+                    rec("www", "A", "192.0.2.5")
+                ),
+                labels,
+            ),
         ];
-        let state = Snapshot::default().with_zones(Arc::new(crate::zone::Zones { zones }), None);
+        let labels = std::mem::take(labels).finish();
+        let state = Snapshot::default().with_zones(Arc::new(crate::zone::Zones { zones, labels }), None);
         let cases: &[(&str, Want)] = &[
             ("nx.p.test.", NxDomain),
             ("a.b.nx.p.test.", NxDomain),

@@ -1,14 +1,16 @@
-//! Query bytes in, response bytes out: the single answer function both UDP
-//! and TCP call, so the two transports can never disagree.
+//! Query bytes in, response bytes out, through one type both UDP and TCP
+//! use, so the two transports can never disagree: a `Worker` (`worker.rs`)
+//! holds what answering reuses from query to query (the decision cache, its
+//! metric shard) and tries the fast path (`fast.rs`) before the general one
+//! (`general`, below).
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use std::net::SocketAddr;
-use std::time::Instant;
 
-use crate::metrics::{Metrics, QueryObservation};
+use crate::metrics::QueryObservation;
 use crate::policy::{self, Client, Family};
 use crate::wire::{self, ecs, EDNS_PAYLOAD};
 use crate::zone;
@@ -19,10 +21,12 @@ mod fit;
 mod negative;
 mod prebuilt;
 pub(crate) mod snapshot;
+mod worker;
 
-pub use fast::{look_ahead, look_ahead_into, Ahead};
+use decisions::Decisions;
 pub use prebuilt::{FastEntry, FastIndex, Prebuilt};
 pub use snapshot::Snapshot;
+pub use worker::{Incoming, Outbox, Worker};
 
 /// The transport a query came over: it decides truncation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,87 +35,31 @@ pub enum Transport {
     Tcp,
 }
 
-/// Answer one query. `None` means send nothing (responses, runts).
-pub fn respond(state: &Snapshot, packet: &[u8], src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let ahead = look_ahead(state, packet, src);
-    respond_observed_into(
-        state,
-        packet,
-        ahead.as_ref(),
-        &src,
-        transport,
-        None,
-        &mut QueryObservation::default(),
-        &mut out,
-    )
-    .then_some(out)
+/// The general path only (no prebuilt answers, no decision cache): the
+/// reference the fast path is built from and compared against.
+fn respond_general(state: &Snapshot, packet: &[u8], src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
+    general(state, None, packet, src, transport, &mut QueryObservation::default())
 }
 
-/// The general path only (no prebuilt answers): the reference the fast path
-/// is built from and compared against.
-pub fn respond_general(state: &Snapshot, packet: &[u8], src: SocketAddr, transport: Transport) -> Option<Vec<u8>> {
-    answer(state, packet, src, transport, None, &mut QueryObservation::default())
+/// Note a GSLB decision in `obs` as metric label ids: the first service and
+/// its first region label the query; fail-open is counted if any decision
+/// failed open.
+fn note_decision(obs: &mut QueryObservation, zone: &zone::Zone, svc: &policy::Service, d: &policy::Decision) {
+    if obs.service.is_none() {
+        obs.service = Some(svc.id());
+        obs.region = d.regions.first().map(|id| zone.regions[*id].label);
+    }
+    obs.fail_open |= d.fail_open;
 }
 
-/// `respond`, counted in `metrics` (rcode, qtype, service, region, fail-open, time taken).
-pub fn respond_metered(
-    state: &Snapshot,
+/// The general path: parse with hickory, look up, decide (through
+/// `decisions` when given), encode. Described in `obs`.
+fn general<'a>(
+    state: &'a Snapshot,
+    mut decisions: Option<&mut Decisions>,
     packet: &[u8],
     src: SocketAddr,
     transport: Transport,
-    metrics: Option<&Metrics>,
-) -> Option<Vec<u8>> {
-    let started = Instant::now();
-    let mut out = Vec::new();
-    let mut obs = QueryObservation::default();
-    let ahead = look_ahead(state, packet, src);
-    let send = respond_observed_into(state, packet, ahead.as_ref(), &src, transport, metrics, &mut obs, &mut out);
-    if let Some(m) = metrics {
-        m.count_batch(std::slice::from_ref(&obs), 1, started.elapsed());
-    }
-    send.then_some(out)
-}
-
-/// `respond_metered` for loops that answer datagrams back to back: `ahead` is
-/// `look_ahead(state, packet, src)`, done earlier (for a whole batch); the
-/// answer is written into `out` (cleared first; reused, so no allocation per
-/// answer) and described in `obs` for the caller to count with its batch
-/// (`Metrics::count_batch`), except what a cached decision counted itself.
-/// Returns whether to send `out`. Fast path, else general path.
-#[allow(clippy::too_many_arguments)]
-pub fn respond_observed_into<'a>(
-    state: &'a Snapshot,
-    packet: &[u8],
-    ahead: Option<&Ahead<'a, '_>>,
-    src: &SocketAddr,
-    transport: Transport,
-    metrics: Option<&Metrics>,
-    obs: &mut QueryObservation,
-    out: &mut Vec<u8>,
-) -> bool {
-    out.clear();
-    if let Some(ahead) = ahead {
-        if fast::try_answer(state, ahead, src, transport, metrics, obs, out).is_some() {
-            return true;
-        }
-    }
-    out.clear();
-    match answer(state, packet, *src, transport, metrics, obs) {
-        Some(general) => {
-            out.extend_from_slice(&general);
-            true
-        }
-        None => false,
-    }
-}
-
-fn answer<'a>(
-    state: &'a Snapshot,
-    packet: &[u8],
-    src: SocketAddr,
-    transport: Transport,
-    metrics: Option<&Metrics>,
     obs: &mut QueryObservation,
 ) -> Option<Vec<u8>> {
     if packet.len() < wire::HEADER_LEN || wire::is_response(packet) {
@@ -199,13 +147,16 @@ fn answer<'a>(
     let mut scope: u8 = 0;
     let mut gslb = false;
     let mut decide = |z: &'a zone::Zone, svc: &'a policy::Service, rtype: RecordType| {
-        let d = decisions::decide(state, z, svc, &client, rtype);
-        scope = scope.max(d.scope);
-        gslb = true;
-        if metrics.is_some() {
-            obs.record_service(z, svc, &d);
+        let mut take = |d: &policy::Decision| {
+            scope = scope.max(d.scope);
+            gslb = true;
+            note_decision(obs, z, svc, d);
+            zone::ServiceAnswer { addrs: d.addresses.clone(), ttl: d.ttl, servfail: d.servfail }
+        };
+        match decisions.as_deref_mut() {
+            Some(cache) => take(&cache.decide(state, z, svc, &client, rtype)),
+            None => take(&decide_service(state, z, svc, &client, rtype, None)),
         }
-        zone::ServiceAnswer { addrs: d.addresses.clone(), ttl: d.ttl, servfail: d.servfail }
     };
     let found = zone::lookup(&state.zones, name, qtype, &mut decide);
     if let Some((mut echo, v)) = query_ecs {

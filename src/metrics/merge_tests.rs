@@ -13,17 +13,20 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::{Label, Metrics, QueryObservation, DURATION_BUCKETS};
+use super::{LabelTable, Metrics, QueryCounts, QueryObservation, DURATION_BUCKETS};
 
-fn obs(
-    rcode: ResponseCode,
-    qtype: RecordType,
-    service: Option<&str>,
-    region: Option<&str>,
-    fail_open: bool,
-) -> QueryObservation {
-    let (service, region) = (service.map(Label::of), region.map(Label::of));
+/// Id 1: the service, id 2: its region.
+fn labels() -> LabelTable {
+    ["", "www.example.", "eu"].into_iter().map(std::sync::Arc::from).collect()
+}
+
+fn obs(rcode: ResponseCode, qtype: RecordType, gslb: bool, fail_open: bool) -> QueryObservation {
+    let (service, region) = if gslb { (Some(1), Some(2)) } else { (None, None) };
     QueryObservation { rcode: Some(rcode), qtype: Some(qtype), service, region, fail_open, counted: false }
+}
+
+fn query(c: &mut QueryCounts, labels: &LabelTable, obs: &QueryObservation, took: Duration) {
+    c.count_batch(labels, std::slice::from_ref(obs), 1, took.as_nanos() as u64);
 }
 
 /// The value of the sample `series` (name and labels as written), or 0 if absent.
@@ -51,23 +54,25 @@ fn counts_from_two_threads_are_merged_at_scrape() {
     let m = Metrics::new();
     let other = Metrics::new();
     let www = String::from("www.example.");
-    let plain = obs(ResponseCode::NoError, RecordType::A, None, None, false);
-    let gslb = obs(ResponseCode::NoError, RecordType::AAAA, Some(&www), Some("eu"), true);
-    let nx = obs(ResponseCode::NXDomain, RecordType::CAA, None, None, false);
+    let labels = labels();
+    let plain = obs(ResponseCode::NoError, RecordType::A, false, false);
+    let gslb = obs(ResponseCode::NoError, RecordType::AAAA, true, true);
+    let nx = obs(ResponseCode::NXDomain, RecordType::CAA, false, false);
     std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| {
+                let mut c = m.query_counts();
                 for _ in 0..1000 {
-                    m.query(&plain, Duration::from_micros(3));
-                    m.query(&gslb, Duration::from_micros(30));
+                    query(&mut c, &labels, &plain, Duration::from_micros(3));
+                    query(&mut c, &labels, &gslb, Duration::from_micros(30));
                 }
-                m.query(&nx, Duration::from_millis(60));
+                query(&mut c, &labels, &nx, Duration::from_millis(60));
             });
         }
     });
-    // Another `Metrics` on this thread keeps its own counts.
-    other.query(&plain, Duration::from_micros(3));
-    m.query(&QueryObservation::default(), Duration::from_micros(1));
+    // Another `Metrics` keeps its own counts.
+    query(&mut other.query_counts(), &labels, &plain, Duration::from_micros(3));
+    query(&mut m.query_counts(), &labels, &QueryObservation::default(), Duration::from_micros(1));
 
     // The threads have exited: their counts stay.
     let text = m.encode();
@@ -142,8 +147,9 @@ fn scrapes_while_threads_count_never_go_backwards() {
     const EACH: u64 = 100_000;
     let m = Metrics::new();
     let scraping = AtomicBool::new(false);
-    let plain = obs(ResponseCode::NoError, RecordType::A, None, None, false);
-    let gslb = obs(ResponseCode::NoError, RecordType::A, Some("www.example."), Some("eu"), true);
+    let labels = labels();
+    let plain = obs(ResponseCode::NoError, RecordType::A, false, false);
+    let gslb = obs(ResponseCode::NoError, RecordType::A, true, true);
     let series = [
         r#"meridian_queries_total{rcode="NOERROR",qtype="A",service="",region=""}"#,
         r#"meridian_queries_total{rcode="NOERROR",qtype="A",service="www.example.",region="eu"}"#,
@@ -153,15 +159,16 @@ fn scrapes_while_threads_count_never_go_backwards() {
     ];
     std::thread::scope(|s| {
         for t in 0..THREADS {
-            let (m, scraping, plain, gslb) = (&m, &scraping, &plain, &gslb);
+            let (m, scraping, plain, gslb, labels) = (&m, &scraping, &plain, &gslb, &labels);
             s.spawn(move || {
+                let mut c = m.query_counts();
                 while !scraping.load(Relaxed) {
                     std::thread::yield_now();
                 }
                 // Later threads add their shards while scrapes run.
                 std::thread::sleep(Duration::from_millis(2 * t));
                 for i in 0..EACH {
-                    m.query(if i % 3 == 0 { gslb } else { plain }, Duration::from_nanos(i % 20_000));
+                    query(&mut c, labels, if i % 3 == 0 { gslb } else { plain }, Duration::from_nanos(i % 20_000));
                 }
             });
         }

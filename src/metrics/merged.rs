@@ -1,4 +1,4 @@
-//! The families counted in per-thread shards, summed at scrape and encoded
+//! The families counted in per-worker shards, summed at scrape and encoded
 //! the way prometheus-client's `Family<_, Counter>` and `Histogram` would.
 
 use std::collections::BTreeMap;
@@ -31,7 +31,7 @@ impl EncodeMetric for Queries {
             *sums.entry([RCODE_LABELS[rcode], qtype_label(RecordType::from(qtype)), "", ""]).or_default() += n;
         }
         for c in &counts {
-            *sums.entry([c.key.rcode, c.key.qtype, &c.service, &c.region]).or_default() += c.n.load(Relaxed);
+            *sums.entry([c.rcode, c.qtype, &c.service, &c.region]).or_default() += c.n.load(Relaxed);
         }
         for ([rcode, qtype, service, region], n) in sums {
             let labels = [("rcode", rcode), ("qtype", qtype), ("service", service), ("region", region)];
@@ -58,7 +58,7 @@ impl EncodeMetric for FailOpen {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
         let counts = all_counts(&self.0);
         let mut sums: BTreeMap<&str, u64> = BTreeMap::new();
-        for c in counts.iter().filter(|c| c.key.fail_open) {
+        for c in counts.iter().filter(|c| c.fail_open) {
             *sums.entry(&c.service).or_default() += c.n.load(Relaxed);
         }
         for (service, n) in sums {
@@ -72,7 +72,7 @@ impl EncodeMetric for FailOpen {
     }
 
     fn is_empty(&self) -> bool {
-        !self.0.all().iter().any(|s| s.counts().iter().any(|c| c.key.fail_open))
+        !self.0.all().iter().any(|s| s.counts().iter().any(|c| c.fail_open))
     }
 }
 

@@ -1,10 +1,11 @@
 //! Prometheus metrics (OpenMetrics text via prometheus-client), served by the
-//! admin API at `/metrics`. Per-query counts go to per-thread shards
-//! (`shard.rs`) that a scrape sums (`merged.rs`); everything else is
-//! prometheus-client's own metrics.
+//! admin API at `/metrics`. Per-query counts go to per-worker shards
+//! (`shard.rs`, `QueryCounts`) that a scrape sums (`merged.rs`); everything
+//! else is prometheus-client's own metrics. This module sees labels and
+//! numbers only: a query's service and region come as ids into the label
+//! table of the snapshot that answered it (`LabelTable`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
@@ -17,16 +18,18 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::health::probe::ProbeResult;
 use crate::health::{HealthObserver, ProbeTarget, Verdict};
 
-mod labels;
 #[cfg(test)]
 mod merge_tests;
 mod merged;
 mod shard;
 
-pub use labels::Label;
-pub use shard::LocalCounter;
+pub use shard::{CounterId, QueryCounts};
 
-use shard::{Shards, PLAIN_QTYPES};
+use shard::Shards;
+
+/// The names behind a snapshot's service and region ids (`QueryObservation`):
+/// built with the zones, so an id means one name for one snapshot only.
+pub type LabelTable = Arc<[Arc<str>]>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProbeLabels {
@@ -46,7 +49,7 @@ struct ResultLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ActionLabel {
+struct RrlActionLabel {
     action: &'static str,
 }
 
@@ -55,55 +58,38 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
+/// Encrypted transport: `tls` or `quic`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransportLabel {
+    transport: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransportReasonLabel {
+    transport: &'static str,
+    reason: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RegionLabel {
     region: String,
 }
 
-/// What `respond()` saw of one query, filled as it answers.
+/// What the answer path saw of one query, filled as it answers.
 #[derive(Debug, Default, Clone)]
 pub struct QueryObservation {
     /// The response code sent; `None` when nothing was sent.
     pub rcode: Option<ResponseCode>,
     pub qtype: Option<RecordType>,
-    /// The GSLB service that answered (first one, if a CNAME chain met several).
-    pub service: Option<Label>,
-    /// The region it answered first.
-    pub region: Option<Label>,
+    /// The GSLB service that answered (first one, if a CNAME chain met
+    /// several): its id in the snapshot's `LabelTable`.
+    pub service: Option<u32>,
+    /// The region it answered first, as a `LabelTable` id.
+    pub region: Option<u32>,
     /// Every candidate region was down and the answer failed open.
     pub fail_open: bool,
-    /// Already counted, through a `LocalCounter` (`Metrics::count_batch` skips it).
+    /// Already counted, through a `CounterId` (`QueryCounts::count_batch` skips it).
     pub counted: bool,
-}
-
-impl QueryObservation {
-    /// Note a GSLB decision: the first service and its first region label the
-    /// query; fail-open is counted if any decision failed open.
-    pub fn record_service(
-        &mut self,
-        zone: &crate::zone::Zone,
-        svc: &crate::policy::Service,
-        d: &crate::policy::Decision,
-    ) {
-        if self.service.is_none() {
-            self.service = Some(svc.label);
-            self.region = d.regions.first().map(|id| zone.regions[*id].label);
-        }
-        self.fail_open |= d.fail_open;
-    }
-}
-
-#[inline]
-fn count_into(l: &mut shard::Local, obs: &QueryObservation) {
-    if obs.counted {
-        return;
-    }
-    let plain = obs.service.is_none() && obs.region.is_none() && !obs.fail_open;
-    match (obs.rcode, obs.qtype.map(|t| usize::from(u16::from(t)))) {
-        (None, _) => {}
-        (Some(rcode), Some(t)) if plain && t < PLAIN_QTYPES => l.plain(rcode_index(rcode), t),
-        (Some(rcode), _) => l.count(&named_key(rcode, obs)),
-    }
 }
 
 fn named_key(rcode: ResponseCode, obs: &QueryObservation) -> shard::Key {
@@ -119,15 +105,22 @@ fn named_key(rcode: ResponseCode, obs: &QueryObservation) -> shard::Key {
 /// Every metric Meridian exports, and the registry that encodes them.
 pub struct Metrics {
     registry: Registry,
-    /// Queries, fail-opens and answer durations, counted per thread.
+    /// Queries, fail-opens and answer durations, counted per answer worker.
     shards: Arc<Shards>,
     probes: Family<ProbeLabels, Counter>,
     transitions: Family<TransitionLabels, Counter>,
     reloads: Family<ResultLabel, Counter>,
     overrides: Gauge,
     region_up: Family<RegionLabel, Gauge>,
-    rrl: Family<ActionLabel, Counter>,
+    rrl: Family<RrlActionLabel, Counter>,
     tcp_refused: Family<ReasonLabel, Counter>,
+    /// Connections of DNS over TLS and QUIC: open now, and refused by a cap.
+    encrypted: Encrypted,
+}
+
+struct Encrypted {
+    open: Family<TransportLabel, Gauge>,
+    refused: Family<TransportReasonLabel, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -149,7 +142,7 @@ const DURATION_BUCKETS: [f64; 14] =
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
-        let shards = Arc::new(Shards::new());
+        let shards = Arc::new(Shards::default());
         registry.register(
             "meridian_queries",
             "DNS queries answered, by response code, query type, GSLB service and first answered region",
@@ -180,7 +173,7 @@ impl Metrics {
         registry.register("meridian_overrides", "Operator overrides in force", overrides.clone());
         let region_up = Family::<RegionLabel, Gauge>::default();
         registry.register("meridian_region_up", "Whether a region is answered (1) or withdrawn (0)", region_up.clone());
-        let rrl = Family::<ActionLabel, Counter>::default();
+        let rrl = Family::<RrlActionLabel, Counter>::default();
         registry.register(
             "meridian_rrl_limited",
             "Responses held back by response rate limiting, by action (slip: sent truncated, drop)",
@@ -193,7 +186,7 @@ impl Metrics {
             tcp_refused.clone(),
         );
         for action in ["slip", "drop"] {
-            let _ = rrl.get_or_create(&ActionLabel { action });
+            let _ = rrl.get_or_create(&RrlActionLabel { action });
         }
         for reason in ["total", "per_client"] {
             let _ = tcp_refused.get_or_create(&ReasonLabel { reason });
@@ -202,69 +195,51 @@ impl Metrics {
         for result in ["ok", "error"] {
             let _ = reloads.get_or_create(&ResultLabel { result });
         }
-        Metrics { registry, shards, probes, transitions, reloads, overrides, region_up, rrl, tcp_refused }
-    }
-
-    /// Count one query and the time its answer took (in this thread's shard).
-    #[cfg(test)]
-    pub fn query(&self, obs: &QueryObservation, took: Duration) {
-        self.count(obs);
-        self.answer_times(1, took);
-    }
-
-    /// Count one query; its time is observed separately (`answer_times`).
-    #[cfg(test)]
-    pub fn count(&self, obs: &QueryObservation) {
-        self.shards.with_local(|l| count_into(l, obs));
-    }
-
-    /// Observe `n` answers that took `total` together, each at the mean. The
-    /// UDP receiver times a whole batch with two clock reads (a read costs
-    /// about as much as a static answer's own work); a batch of one is exact.
-    #[cfg(test)]
-    pub fn answer_times(&self, n: u64, total: Duration) {
-        self.count_batch(&[], n, total);
-    }
-
-    /// Count each of `observed` (unless already `counted`) and observe `n`
-    /// answers that took `total` together, each at the mean: the UDP receiver
-    /// times a whole batch with two clock reads (a read costs about as much
-    /// as a static answer's own work); a batch of one is exact. One look-up
-    /// of this thread's shard for the whole receive batch.
-    pub fn count_batch(&self, observed: &[QueryObservation], n: u64, total: Duration) {
-        self.shards.with_local(|l| {
-            for obs in observed {
-                count_into(l, obs);
+        let encrypted = Encrypted { open: Family::default(), refused: Family::default() };
+        registry.register(
+            "meridian_encrypted_connections",
+            "Open DNS-over-TLS and DNS-over-QUIC connections, by transport",
+            encrypted.open.clone(),
+        );
+        registry.register(
+            "meridian_encrypted_refused",
+            "Encrypted connections closed at once, by transport and reason (total, per_client)",
+            encrypted.refused.clone(),
+        );
+        for transport in ["tls", "quic"] {
+            let _ = encrypted.open.get_or_create(&TransportLabel { transport });
+            for reason in ["total", "per_client"] {
+                let _ = encrypted.refused.get_or_create(&TransportReasonLabel { transport, reason });
             }
-            if n > 0 {
-                l.observe(n, u64::try_from(total.as_nanos()).unwrap_or(u64::MAX));
-            }
-        });
+        }
+        Metrics { registry, shards, probes, transitions, reloads, overrides, region_up, rrl, tcp_refused, encrypted }
     }
 
-    /// A counter, on this thread, of answers labelled like `obs`, for a
-    /// caller that gives many answers with the same labels (a cached GSLB
-    /// decision). `None` if `obs` sent nothing or names no service (those
-    /// are counted plainly), or while the thread exits.
-    pub fn counter(&self, obs: &QueryObservation) -> Option<LocalCounter> {
-        let rcode = obs.rcode?;
-        obs.service?;
-        self.shards.counter(&named_key(rcode, obs))
+    /// An encrypted connection (`transport`: tls, quic) opened (`true`) or closed.
+    pub fn encrypted_open(&self, transport: &'static str, opened: bool) {
+        let g = self.encrypted.open.get_or_create(&TransportLabel { transport });
+        if opened {
+            g.inc();
+        } else {
+            g.dec();
+        }
     }
 
-    /// Whether `c` counts into these metrics (tests make several).
-    pub fn owns(&self, c: &LocalCounter) -> bool {
-        c.counts_into(&self.shards)
+    /// Count one encrypted connection refused by a cap.
+    pub fn encrypted_refused(&self, transport: &'static str, per_client: bool) {
+        let reason = if per_client { "per_client" } else { "total" };
+        self.encrypted.refused.get_or_create(&TransportReasonLabel { transport, reason }).inc();
     }
 
-    /// Whether `c` counts answers labelled like `obs` (for assertions).
-    pub fn counts(&self, c: &LocalCounter, obs: &QueryObservation) -> bool {
-        obs.rcode.is_some_and(|rcode| c.is_for(&named_key(rcode, obs)))
+    /// A new shard of the per-query counts, for one answer worker (its only
+    /// writer). Its counts stay in the scrape after it is dropped.
+    pub fn query_counts(&self) -> QueryCounts {
+        self.shards.add()
     }
 
     /// Count one response held back by rate limiting.
     pub fn rrl(&self, slipped: bool) {
-        self.rrl.get_or_create(&ActionLabel { action: if slipped { "slip" } else { "drop" } }).inc();
+        self.rrl.get_or_create(&RrlActionLabel { action: if slipped { "slip" } else { "drop" } }).inc();
     }
 
     /// Count one TCP connection refused by a cap.
@@ -346,20 +321,32 @@ fn qtype_label(t: RecordType) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    /// A label table as a snapshot would hand over: id 1 the service, 2 and 3 regions.
+    fn table(names: &[&str]) -> LabelTable {
+        names.iter().map(|n| Arc::from(*n)).collect()
+    }
+
+    fn query(c: &mut QueryCounts, labels: &LabelTable, obs: &QueryObservation, took: Duration) {
+        c.count_batch(labels, std::slice::from_ref(obs), 1, took.as_nanos() as u64);
+    }
 
     #[test]
     fn counts_and_encodes() {
         let m = Metrics::new();
+        let labels = table(&["", "www.example.", "eu"]);
+        let mut c = m.query_counts();
         let obs = QueryObservation {
             rcode: Some(ResponseCode::NoError),
             qtype: Some(RecordType::A),
-            service: Some(Label::of("www.example.")),
-            region: Some(Label::of("eu")),
+            service: Some(1),
+            region: Some(2),
             fail_open: true,
             counted: false,
         };
-        m.query(&obs, Duration::from_micros(30));
-        m.query(&QueryObservation::default(), Duration::from_micros(30));
+        query(&mut c, &labels, &obs, Duration::from_micros(30));
+        query(&mut c, &labels, &QueryObservation::default(), Duration::from_micros(30));
         m.reload(true);
         let text = m.encode();
         assert!(
@@ -372,31 +359,69 @@ mod tests {
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 
-    /// A decision's counter adds to the same series as `count`, only in the
-    /// `Metrics` it came from; an observation marked counted is not counted twice.
+    /// A decision's counter adds to the same series as a counted observation,
+    /// only in the `Metrics` it came from; an observation marked counted is
+    /// not counted twice.
     #[test]
-    fn a_local_counter_adds_to_its_label_set() {
+    fn a_counter_adds_to_its_label_set() {
         let (m, other) = (Metrics::new(), Metrics::new());
+        let labels = table(&["", "svc.example.", "us", "eu"]);
+        let (mut c, mut o) = (m.query_counts(), other.query_counts());
         let mut obs = QueryObservation {
             rcode: Some(ResponseCode::NoError),
             qtype: Some(RecordType::AAAA),
-            service: Some(Label::of("svc.example.")),
-            region: Some(Label::of("us")),
+            service: Some(1),
+            region: Some(2),
             ..QueryObservation::default()
         };
-        m.count(&obs);
-        let c = m.counter(&obs).expect("a named label set");
-        assert!(m.owns(&c) && !other.owns(&c) && m.counts(&c, &obs));
-        c.add_one();
-        c.add_one();
+        c.count_batch(&labels, std::slice::from_ref(&obs), 0, 0);
+        let id = c.counter(&labels, &obs).expect("a named label set");
+        assert!(c.counts(id, &labels, &obs));
+        c.add_one(id);
+        c.add_one(id);
         obs.counted = true;
-        m.count(&obs);
+        c.count_batch(&labels, std::slice::from_ref(&obs), 0, 0);
+        o.count_batch(&labels, &[], 1, 1);
         let series = r#"meridian_queries_total{rcode="NOERROR",qtype="AAAA",service="svc.example.",region="us"}"#;
         assert!(m.encode().contains(&format!("{series} 3\n")), "{}", m.encode());
         assert!(!other.encode().contains(series));
-        obs.region = Some(Label::of("eu"));
-        assert!(!m.counts(&c, &obs));
-        assert!(m.counter(&QueryObservation { service: None, ..obs }).is_none(), "plain answers are counted plainly");
+        obs.region = Some(3);
+        assert!(!c.counts(id, &labels, &obs));
+        assert!(
+            c.counter(&labels, &QueryObservation { service: None, ..obs }).is_none(),
+            "plain answers are counted plainly"
+        );
+    }
+
+    /// Ids mean what the current label table says: after a reload renumbers
+    /// the names, a label set's counts go on under its names, never under the
+    /// names an id had before.
+    #[test]
+    fn a_new_label_table_renames_ids_and_keeps_counts_by_name() {
+        let m = Metrics::new();
+        let mut c = m.query_counts();
+        let obs = |service, region| QueryObservation {
+            rcode: Some(ResponseCode::NoError),
+            qtype: Some(RecordType::A),
+            service: Some(service),
+            region: Some(region),
+            ..QueryObservation::default()
+        };
+        let before = table(&["", "a.example.", "eu", "b.example.", "us"]);
+        c.count_batch(&before, &[obs(1, 2), obs(3, 4)], 2, 2);
+        let kept = c.counter(&before, &obs(1, 2)).unwrap();
+        // Reloaded: b.example. is gone, a.example. and its region renumbered, a new service at id 1.
+        let after = table(&["", "c.example.", "us", "a.example.", "eu"]);
+        c.count_batch(&after, &[obs(1, 2), obs(3, 4), obs(3, 4)], 3, 3);
+        assert_eq!(c.counter(&after, &obs(3, 4)), Some(kept), "the same names, the same count");
+        let text = m.encode();
+        let line = |s: &str, r: &str, n: u32| {
+            format!(r#"meridian_queries_total{{rcode="NOERROR",qtype="A",service="{s}",region="{r}"}} {n}"#)
+        };
+        for want in [line("a.example.", "eu", 3), line("b.example.", "us", 1), line("c.example.", "us", 1)] {
+            assert!(text.contains(&want), "{want} in {text}");
+        }
+        assert!(!text.contains(r#"service="c.example.",region="eu""#), "{text}");
     }
 
     /// A UDP batch is timed whole: every answer in it lands in the bucket of
@@ -404,9 +429,11 @@ mod tests {
     #[test]
     fn a_batch_is_observed_at_its_mean() {
         let m = Metrics::new();
-        m.answer_times(4, Duration::from_micros(12)); // 3 µs each
-        m.answer_times(0, Duration::from_micros(50));
-        m.answer_times(1, Duration::from_micros(30));
+        let mut c = m.query_counts();
+        let labels = LabelTable::default();
+        c.count_batch(&labels, &[], 4, 12_000); // 3 µs each
+        c.count_batch(&labels, &[], 0, 50_000);
+        c.count_batch(&labels, &[], 1, 30_000);
         let text = m.encode();
         for (le, n) in [("0.000002", 0), ("0.000005", 4), ("0.00002", 4), ("0.00005", 5)] {
             let line = format!("meridian_answer_duration_seconds_bucket{{le=\"{le}\"}} {n}");

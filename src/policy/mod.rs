@@ -16,8 +16,10 @@ pub mod trace;
 mod failover;
 mod geo;
 mod latency;
+mod least_loaded;
 mod multi;
 mod nearest;
+mod shed;
 mod sticky;
 mod weighted;
 
@@ -31,9 +33,7 @@ pub use matcher::{MatchKind, Matcher, RuleMatch};
 use crate::geo::Location;
 use crate::health::Endpoint;
 pub use crate::health::HealthView;
-pub use crate::metrics::Label;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// Index of a region in its zone's region list.
@@ -43,8 +43,8 @@ pub type RegionId = usize;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Region {
     pub name: String,
-    /// `name` for metrics.
-    pub label: Label,
+    /// Id of `name` in the snapshot's metric label table (`zone::Labels`).
+    pub label: u32,
     pub addresses: Vec<IpAddr>,
     /// Latitude, longitude in degrees.
     pub location: Option<(f64, f64)>,
@@ -56,7 +56,14 @@ pub struct Region {
     pub min_healthy: usize,
     /// Ramp a returning region from a small share to its full weight over this long.
     pub slow_start: Option<Duration>,
+    /// `shed` watermarks on the region's reported load: (low, high), low < high.
+    pub watermarks: Option<(f64, f64)>,
+    /// A load report older than this is unknown.
+    pub load_max_age: Duration,
 }
+
+/// How long a load report counts when the region does not say.
+pub const DEFAULT_LOAD_MAX_AGE: Duration = Duration::from_secs(30);
 
 impl Region {
     /// A region without probes (every endpoint always up).
@@ -64,7 +71,7 @@ impl Region {
         let endpoints = addresses.iter().map(|a| Endpoint { addr: *a, target: None }).collect();
         Region {
             name: name.into(),
-            label: Label::of(name),
+            label: 0,
             addresses,
             location,
             weight,
@@ -72,6 +79,8 @@ impl Region {
             endpoints,
             min_healthy: 1,
             slow_start: None,
+            watermarks: None,
+            load_max_age: DEFAULT_LOAD_MAX_AGE,
         }
     }
 
@@ -112,6 +121,21 @@ pub enum Step {
     Failover(Vec<RegionId>),
     /// Answer up to N addresses from the ordered regions.
     Multi(usize),
+    /// Move a growing, hash-stable share of the leading region's clients to
+    /// the next region below its own `low` watermark as its load climbs.
+    Shed(ShedFail),
+    /// Power of two choices on reported load among the leading tier.
+    LeastLoaded,
+}
+
+/// What `shed` does with a client it sheds when no other candidate is below
+/// its `low` watermark (shed traffic never goes to a busy region).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShedFail {
+    /// Keep the leading region: nobody moves.
+    Nearest,
+    /// Spread over the candidates by headroom (`high` minus load).
+    Headroom,
 }
 
 impl Step {
@@ -124,6 +148,8 @@ impl Step {
             Step::Sticky => "sticky",
             Step::Failover(_) => "failover",
             Step::Multi(_) => "multi",
+            Step::Shed(_) => "shed",
+            Step::LeastLoaded => "least_loaded",
         }
     }
 
@@ -137,8 +163,6 @@ impl Step {
 #[derive(Debug)]
 pub struct Service {
     pub name: String,
-    /// `name` for metrics.
-    pub label: Label,
     pub ttl: u32,
     /// TTL while any of the service's regions is down (so caches return sooner).
     pub ttl_degraded: Option<u32>,
@@ -148,7 +172,8 @@ pub struct Service {
     /// `chain` read once at build: the query path asks both for every answer.
     located: bool,
     by_networks: bool,
-    /// Unique in the process (a 4-byte key for the decision cache).
+    /// Unique in its snapshot, never 0: a 4-byte key for the decision cache,
+    /// and the service's id in the metric label table (`zone::Labels`).
     id: u32,
 }
 
@@ -166,7 +191,7 @@ pub enum FailMode {
 impl Service {
     pub fn new(
         name: String,
-        label: Label,
+        id: u32,
         ttl: u32,
         ttl_degraded: Option<u32>,
         regions: Vec<RegionId>,
@@ -175,20 +200,18 @@ impl Service {
     ) -> Service {
         let located = chain.iter().any(Step::needs_location);
         let by_networks = chain.iter().all(|s| match s {
-            Step::Weighted | Step::Sticky => false,
+            // Load steps read a per-subnet hash and loads that move every report.
+            Step::Weighted | Step::Sticky | Step::Shed(_) | Step::LeastLoaded => false,
             Step::Geo(m) => m.cidr.is_empty(),
             Step::Latency(m) => m.cidr.is_empty(),
             // Probe RTTs change every interval: not worth caching across.
             Step::LatencyProbe => false,
             Step::Nearest | Step::Failover(_) | Step::Multi(_) => true,
         });
-        static NEXT_ID: AtomicU32 = AtomicU32::new(1);
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        Service { name, label, ttl, ttl_degraded, regions, chain, fail, located, by_networks, id }
+        Service { name, ttl, ttl_degraded, regions, chain, fail, located, by_networks, id }
     }
 
-    /// Never 0; unique among the services alive at once (it would take four
-    /// billion services built for it to come round).
+    /// Never 0 for a service built with its zones; unique in its snapshot.
     #[inline]
     pub fn id(&self) -> u32 {
         self.id
@@ -202,8 +225,9 @@ impl Service {
 
     /// Whether the chain's decision (and its ECS scope) depends on the client
     /// only through its database networks: no randomness (`weighted`), no
-    /// per-subnet hash (`sticky`), no CIDR rule (which looks at the address
-    /// itself) and no probe RTTs (which move every interval). Such decisions
+    /// per-subnet hash (`sticky`, `shed`, `least_loaded`), no CIDR rule (which
+    /// looks at the address itself) and no probe RTTs or load reports (which
+    /// move every interval). Such decisions
     /// may be cached per network. Slow start is the
     /// health view's business (`HealthView::ramping`).
     #[inline]

@@ -7,15 +7,44 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
 use super::Published;
-use crate::answer::{respond_metered, Transport};
+use crate::answer::{Transport, Worker};
 use crate::metrics::Metrics;
+
+/// The answer workers TCP connections share. A connection borrows one for
+/// each query and gives it back before awaiting anything, so there are never
+/// more workers than queries being answered at once (at most the runtime's
+/// threads) and their caches stay warm across connections. A worker per
+/// connection would start cold on every connection (a TCP client often asks
+/// one question), and one per runtime thread would need a thread-local. The
+/// cost: a lock to take and one to return, around a `Vec` pop and push, per
+/// TCP query, next to its reads, writes and buffers.
+pub struct Workers {
+    idle: Mutex<Vec<Worker>>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl Workers {
+    pub fn new(metrics: Option<Arc<Metrics>>) -> Workers {
+        Workers { idle: Mutex::default(), metrics }
+    }
+
+    /// Answer `msg` (see `Worker::answer`) with a worker from the pool, or a new one.
+    pub(super) fn answer(&self, msg: &[u8], src: std::net::SocketAddr, state: &Published, out: &mut Vec<u8>) -> bool {
+        let idle = || self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let taken = idle().pop();
+        let mut worker = taken.unwrap_or_else(|| Worker::new(self.metrics.as_deref()));
+        let sent = worker.answer(&state.load(), msg, src, Transport::Tcp, out);
+        idle().push(worker);
+        sent
+    }
+}
 
 /// Caps on TCP clients. A connection handles one query at a time (answers
 /// go out in order), so a client has at most one query in flight per connection.
@@ -46,14 +75,14 @@ struct Open {
 }
 
 /// Holds a connection's place; gives it back when dropped.
-struct Slot {
+pub(super) struct Slot {
     conns: Arc<Connections>,
     ip: IpAddr,
 }
 
 impl Connections {
     /// Take a place for `ip`, or say which cap is full (`true`: per client).
-    fn admit(self: &Arc<Self>, ip: IpAddr, limits: &Limits) -> Result<Slot, bool> {
+    pub(super) fn admit(self: &Arc<Self>, ip: IpAddr, limits: &Limits) -> Result<Slot, bool> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         if open.total >= limits.max_connections {
             return Err(false);
@@ -81,17 +110,23 @@ impl Drop for Slot {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub async fn run(
-    listener: TcpListener,
-    state: Arc<Published>,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
-    idle: Duration,
-    limits: Limits,
-    conns: Arc<Connections>,
-    metrics: Option<Arc<Metrics>>,
-) {
+/// What every TCP listener and connection shares.
+#[derive(Clone)]
+pub struct TcpContext {
+    pub state: Arc<Published>,
+    pub shutdown: CancellationToken,
+    pub tracker: TaskTracker,
+    pub idle: Duration,
+    pub limits: Limits,
+    pub conns: Arc<Connections>,
+    pub workers: Arc<Workers>,
+    pub metrics: Option<Arc<Metrics>>,
+    /// Pad answers to queries that ask for it (encrypted transports, `super::padding`).
+    pub pad: bool,
+}
+
+pub async fn run(listener: TcpListener, cx: TcpContext) {
+    let TcpContext { shutdown, tracker, limits, conns, metrics, .. } = &cx;
     loop {
         let (stream, src) = tokio::select! {
             r = listener.accept() => match r {
@@ -105,7 +140,7 @@ pub async fn run(
             },
             _ = shutdown.cancelled() => return,
         };
-        let slot = match conns.admit(src.ip(), &limits) {
+        let slot = match conns.admit(src.ip(), limits) {
             Ok(slot) => slot,
             Err(per_client) => {
                 debug!(%src, per_client, "tcp connection refused: cap reached");
@@ -117,10 +152,9 @@ pub async fn run(
             }
         };
         let _ = stream.set_nodelay(true);
-        let read_timeout = limits.read_timeout;
-        let (state, shutdown, metrics) = (state.clone(), shutdown.clone(), metrics.clone());
+        let cx = cx.clone();
         tracker.spawn(async move {
-            connection(stream, src, state, shutdown, idle, read_timeout, metrics).await;
+            connection(stream, src, &cx).await;
             drop(slot);
         });
     }
@@ -131,16 +165,15 @@ pub async fn run(
 /// before it closes.
 const STOP_LINGER: Duration = Duration::from_millis(200);
 
-async fn connection(
-    mut stream: TcpStream,
+/// Serve one connection (plain TCP, or TLS once its handshake is done).
+pub(super) async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     src: std::net::SocketAddr,
-    state: Arc<Published>,
-    shutdown: CancellationToken,
-    idle: Duration,
-    read_timeout: Duration,
-    metrics: Option<Arc<Metrics>>,
+    cx: &TcpContext,
 ) {
+    let (shutdown, idle, read_timeout) = (&cx.shutdown, cx.idle, cx.limits.read_timeout);
     let mut len_buf = [0u8; 2];
+    let mut out = Vec::new();
     let mut stopping = false;
     loop {
         // Waiting for the next query: the idle timeout ends the connection;
@@ -172,10 +205,12 @@ async fn connection(
             debug!(%src, "tcp read timeout or error");
             break;
         };
-        let out = respond_metered(&state.load(), &msg, src, Transport::Tcp, metrics.as_deref());
-        let Some(out) = out else {
+        if !cx.workers.answer(&msg, src, &cx.state, &mut out) {
             break; // junk we do not answer: close rather than stall the client
-        };
+        }
+        if cx.pad {
+            super::padding::pad_if_asked(&msg, &mut out);
+        }
         // The answer path keeps TCP answers within 65,535 bytes; were one
         // longer, its length would not fit the prefix and the stream would
         // desynchronise: close instead.
@@ -196,7 +231,7 @@ async fn connection(
 /// Close with FIN, not RST: the kernel resets a connection closed with
 /// unread bytes, and a reset can discard answers the client has not read
 /// yet. So shut our side, then read and drop until the client closes (briefly).
-async fn close(mut stream: TcpStream) {
+async fn close<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
     if stream.shutdown().await.is_err() {
         return;
     }

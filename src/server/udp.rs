@@ -5,7 +5,6 @@
 //! and sends in batches (`udp_batch`): under load, two syscalls per batch
 //! instead of two per query.
 
-use smallvec::SmallVec;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,14 +14,13 @@ use std::time::Instant;
 use tracing::debug;
 
 use super::Published;
-#[cfg(not(target_os = "linux"))]
-use crate::answer::look_ahead;
 #[cfg(target_os = "linux")]
-use crate::answer::look_ahead_into;
 use crate::answer::Snapshot;
-use crate::answer::{respond_observed_into, Ahead, Transport};
+#[cfg(not(target_os = "linux"))]
+use crate::answer::Transport;
+use crate::answer::Worker;
+use crate::answer::{Incoming, Outbox};
 use crate::metrics::Metrics;
-use crate::metrics::QueryObservation;
 use crate::rrl::{self, Limiter};
 
 /// How often a blocked receiver looks at the stop flag where it cannot be
@@ -80,11 +78,6 @@ pub struct UdpContext {
     pub metrics: Option<Arc<Metrics>>,
     pub rrl: Option<Arc<Limiter>>,
     pub stop: Arc<AtomicBool>,
-    /// Times each receive batch: the CPU's time-stamp counter where it is
-    /// invariant, calibrated once at start (`quanta`), else the OS clock.
-    /// Reading it costs a fraction of `Instant::now`, which was 5% of the
-    /// user time of a batch.
-    pub clock: quanta::Clock,
 }
 
 /// Datagrams taken per `recvmmsg`, and the receive buffer of each: the
@@ -96,29 +89,16 @@ const BATCH: usize = 32;
 #[cfg(target_os = "linux")]
 const SLOT: usize = 65_535;
 
-/// Datagram `i` of the batch, looked at (`look_ahead`) and waiting for its
-/// answer: its bytes, and its source converted once from the kernel's form.
-#[cfg(target_os = "linux")]
-struct Pending<'s, 'p> {
-    i: usize,
-    data: &'p [u8],
-    src: SocketAddr,
-    ahead: Option<Ahead<'s, 'p>>,
-}
-
 /// Receive and answer until `stop` is set: one `recvmmsg` takes every queued
-/// query (up to `BATCH`), one `sendmmsg` sends their answers.
-///
-/// What a query leaves for later (its look-ahead, its observation) is written
-/// in place, where it is kept, and read back by reference: moving such a
-/// value right after writing it reads its freshly stored fields in wider
-/// pieces than they were written, and each such load waits for the stores to
-/// reach the cache (a store-forwarding stall) instead of taking the data from
-/// the store buffer.
+/// query (up to `BATCH`), the thread's own answer `Worker` answers them as a
+/// batch, one `sendmmsg` sends their answers.
 #[cfg(target_os = "linux")]
 pub fn run(sock: UdpSocket, cx: UdpContext) {
     let mut name_buf = [0u8; 256];
     let mut batch = super::udp_batch::Batch::new(BATCH, SLOT);
+    // This thread's answer worker: its decision cache and metric shard stay
+    // warm from batch to batch, touched by no other thread.
+    let mut worker = Worker::new(cx.metrics.as_deref());
     // This thread's own reference to the current snapshot: checking it is
     // still current is one atomic load, where `ArcSwap::load` takes and
     // returns a debt slot (3-4 % of the user time of an ECS answer).
@@ -141,45 +121,38 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
                 continue;
             }
         };
-        // One snapshot and two clock reads per batch, not per answer: a
-        // reload takes effect at the next batch, and each answer is timed
-        // at the batch's mean (`Metrics::count_batch`).
-        let started = cx.clock.raw();
+        // One snapshot per batch, not per answer: a reload takes effect at the next batch.
         let snapshot: &Snapshot = current.load();
         let (rx, tx) = batch.split();
-        // Every query of the batch is looked at before any is answered, so
-        // the cache misses of their decisions overlap (`look_ahead`).
-        let mut pending: SmallVec<[Pending; BATCH]> = SmallVec::new();
-        for i in 0..n {
-            let Some(d) = rx.datagram(i) else { continue };
+        let queries = (0..n).filter_map(|i| {
+            let d = rx.datagram(i)?;
             if d.truncated {
                 debug!(src = %d.src, "udp datagram larger than {SLOT} bytes: answering from its start");
             }
-            pending.push(Pending { i, data: d.data, src: d.src, ahead: None });
-            let p = pending.last_mut().expect("just pushed");
-            if guarded(&p.src, p.data, || look_ahead_into(snapshot, p.data, &p.src, &mut p.ahead)).is_none() {
-                pending.pop();
-            }
+            Some(Incoming { tag: i, packet: d.data, src: d.src })
+        });
+        let mut outbox = Limited { cx: &cx, tx, name_buf: &mut name_buf };
+        worker.answer_batch(snapshot, queries, &mut outbox);
+        outbox.tx.flush(&sock);
+    }
+}
+
+/// The answers of one receive batch, rate limited on their way out.
+#[cfg(target_os = "linux")]
+struct Limited<'a, 'b> {
+    cx: &'a UdpContext,
+    tx: super::udp_batch::Replies<'b>,
+    name_buf: &'a mut [u8; 256],
+}
+
+#[cfg(target_os = "linux")]
+impl Outbox for Limited<'_, '_> {
+    #[inline]
+    fn reply(&mut self, query: &Incoming<'_>, write: impl FnOnce(&mut Vec<u8>) -> bool) {
+        let out = self.tx.buffer();
+        if write(out) && rate_limit(self.cx, query.packet, &query.src, out, self.name_buf) {
+            self.tx.send(query.tag);
         }
-        let answered = pending.len() as u64;
-        let mut observed: SmallVec<[QueryObservation; BATCH]> = SmallVec::new();
-        let mut unobserved = QueryObservation::default();
-        for p in &pending {
-            let obs = if cx.metrics.is_some() {
-                observed.push(QueryObservation::default());
-                observed.last_mut().expect("just pushed")
-            } else {
-                &mut unobserved
-            };
-            let out = tx.buffer();
-            if answer_guarded(&cx, snapshot, p.data, p.ahead.as_ref(), &p.src, out, &mut name_buf, obs) {
-                tx.send(rx, p.i);
-            }
-        }
-        if let Some(m) = &cx.metrics {
-            m.count_batch(&observed, answered, cx.clock.delta(started, cx.clock.raw()));
-        }
-        tx.flush(&sock);
     }
 }
 
@@ -187,6 +160,7 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
 pub fn run(sock: UdpSocket, cx: UdpContext) {
     let (mut out, mut name_buf) = (Vec::with_capacity(4096), [0u8; 256]);
     let mut buf = vec![0u8; 65535];
+    let mut worker = Worker::new(cx.metrics.as_deref());
     while !cx.stop.load(Ordering::Relaxed) {
         let (len, src) = match sock.recv_from(&mut buf) {
             Ok(x) => x,
@@ -196,21 +170,18 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
                 continue;
             }
         };
-        let started = Instant::now();
         let (snapshot, packet) = (cx.state.load(), &buf[..len]);
-        let ahead = guarded(&src, packet, || look_ahead(&snapshot, packet, src));
-        let mut obs = QueryObservation::default();
-        let sent = match ahead {
-            Some(a) => answer_guarded(&cx, &snapshot, packet, a.as_ref(), &src, &mut out, &mut name_buf, &mut obs),
-            None => false,
+        let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            worker.answer(&snapshot, packet, src, Transport::Udp, &mut out)
+        }));
+        let Ok(sent) = answered else {
+            tracing::error!(%src, len, "answering a datagram panicked; it was dropped");
+            continue;
         };
-        if sent {
+        if sent && rate_limit(&cx, packet, &src, &mut out, &mut name_buf) {
             if let Err(e) = sock.send_to(&out, src) {
                 debug!(error = %e, %src, "udp send error");
             }
-        }
-        if let Some(m) = &cx.metrics {
-            m.count_batch(std::slice::from_ref(&obs), 1, started.elapsed());
         }
     }
 }
@@ -220,55 +191,9 @@ fn is_timeout(e: &std::io::Error) -> bool {
     matches!(e.kind(), WouldBlock | TimedOut | Interrupted)
 }
 
-/// `f`, but a panic in it (a bug: nothing on this path should panic) costs
-/// the one datagram, not the receiver thread.
-fn guarded<T>(src: &SocketAddr, packet: &[u8], f: impl FnOnce() -> T) -> Option<T> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(v) => Some(v),
-        Err(_) => {
-            tracing::error!(%src, len = packet.len(), "answering a datagram panicked; it was dropped");
-            None
-        }
-    }
-}
-
-/// `answer` under `guarded`: whether to send `out`. A panic sends nothing
-/// and leaves `obs` empty (nothing counted for a datagram that got no answer).
-#[allow(clippy::too_many_arguments)]
-fn answer_guarded(
-    cx: &UdpContext,
-    state: &Snapshot,
-    packet: &[u8],
-    ahead: Option<&Ahead<'_, '_>>,
-    src: &SocketAddr,
-    out: &mut Vec<u8>,
-    name_buf: &mut [u8; 256],
-    obs: &mut QueryObservation,
-) -> bool {
-    let sent = guarded(src, packet, || answer(cx, state, packet, ahead, src, out, name_buf, obs));
-    if sent.is_none() {
-        *obs = QueryObservation::default();
-    }
-    sent == Some(true)
-}
-
-/// Answer into `out` (after rate limiting: a slipped answer is replaced by
-/// its truncated form), described in `obs`. Whether to send it.
-#[allow(clippy::too_many_arguments)]
-fn answer(
-    cx: &UdpContext,
-    state: &Snapshot,
-    packet: &[u8],
-    ahead: Option<&Ahead<'_, '_>>,
-    src: &SocketAddr,
-    out: &mut Vec<u8>,
-    name_buf: &mut [u8; 256],
-    obs: &mut QueryObservation,
-) -> bool {
-    let metrics = cx.metrics.as_deref();
-    if !respond_observed_into(state, packet, ahead, src, Transport::Udp, metrics, obs, out) {
-        return false;
-    }
+/// Response rate limiting of the answer in `out` to `packet` from `src`: a
+/// slipped answer is replaced by its truncated form. Whether to send `out`.
+fn rate_limit(cx: &UdpContext, packet: &[u8], src: &SocketAddr, out: &mut Vec<u8>, name_buf: &mut [u8; 256]) -> bool {
     let Some(limiter) = cx.rrl.as_deref().filter(|l| l.enabled()) else { return true };
     let has_ecs = crate::wire::ecs::has_ecs(packet);
     let kind = rrl::kind_of(out, name_buf);

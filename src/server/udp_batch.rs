@@ -27,14 +27,15 @@ pub struct Datagram<'a> {
     pub truncated: bool,
 }
 
-/// Receive slots and their headers (`Received`), and the answers waiting to
-/// be sent (`Replies`): two parts, so the datagrams can stay borrowed while
-/// answers are queued. (The per-datagram methods are `#[inline]`: when a
+/// Receive slots and their headers (`Received`), and the buffers of the
+/// answers waiting to be sent (`ReplyBuffers`): two parts, so the datagrams
+/// can stay borrowed while answers are queued through `Replies`, which
+/// borrows both (`split`). (The per-datagram methods are `#[inline]`: when a
 /// build left them as calls across codegen units they cost ~70 more
 /// instructions per query.)
 pub struct Batch {
     rx: Received,
-    tx: Replies,
+    tx: ReplyBuffers,
 }
 
 /// Invariant: `bufs`, `addrs`, `iovs` and `hdrs` are allocated once in `new`
@@ -55,14 +56,26 @@ pub struct Received {
 }
 
 /// Answer k is `bufs[k]`, to the destination in `send_hdrs[k]` (which points
-/// into `Received::addrs`, so the replies are sent before the next `recv`).
-/// Answers are written straight into these buffers, which are reused batch
-/// after batch (cleared, never freed): no copy and no allocation per answer.
-pub struct Replies {
+/// into `Received::addrs`: only `Replies`, which borrows that `Received`,
+/// sets and sends them, so they are sent before the next `recv`). Answers are
+/// written straight into these buffers, which are reused batch after batch
+/// (cleared, never freed): no copy and no allocation per answer.
+/// Invariant: `send_iovs` and `send_hdrs` are allocated once in `new` and
+/// never resized (each header points at its iovec).
+pub struct ReplyBuffers {
     queued: usize,
     bufs: Vec<Vec<u8>>,
     send_iovs: Vec<libc::iovec>,
     send_hdrs: Vec<libc::mmsghdr>,
+}
+
+/// The answers to the datagrams of one `recv`: borrows the batch, so a reply
+/// can be queued only for a datagram of this receive (its address is read
+/// from the `Received` it holds) and the batch cannot receive again (and
+/// overwrite the addresses the queued headers point at) until this is gone.
+pub struct Replies<'b> {
+    rx: &'b Received,
+    tx: &'b mut ReplyBuffers,
 }
 
 /// Slots start `slot` bytes apart rounded up to a cache line, plus one line:
@@ -104,7 +117,7 @@ impl Batch {
             }
             h.msg_hdr.msg_namelen = ADDR_LEN;
         }
-        let mut tx = Replies {
+        let mut tx = ReplyBuffers {
             queued: 0,
             bufs: (0..n).map(|_| Vec::with_capacity(REPLY_CAPACITY)).collect(),
             send_iovs: vec![zero_iov; n],
@@ -120,8 +133,8 @@ impl Batch {
 
     /// The datagrams of the last `recv`, and the queue for their answers.
     #[inline]
-    pub fn split(&mut self) -> (&Received, &mut Replies) {
-        (&self.rx, &mut self.tx)
+    pub fn split(&mut self) -> (&Received, Replies<'_>) {
+        (&self.rx, Replies { rx: &self.rx, tx: &mut self.tx })
     }
 
     /// Wait for at least one datagram (or a signal, a shutdown, the socket's
@@ -179,40 +192,41 @@ impl Received {
     }
 }
 
-impl Replies {
+impl Replies<'_> {
     /// The buffer for the next answer, empty. Write the answer into it, then
     /// `send` it; a buffer not sent is simply handed out again.
     #[inline]
     pub fn buffer(&mut self) -> &mut Vec<u8> {
-        let buf = &mut self.bufs[self.queued];
+        let buf = &mut self.tx.bufs[self.tx.queued];
         buf.clear();
         buf
     }
 
     /// Queue the next buffer (as written since `buffer`) as the answer to
-    /// datagram `i` of `rx`, the last `recv` (at most one answer per datagram).
+    /// datagram `i` of the receive this borrows (at most one answer per datagram).
     #[inline]
-    pub fn send(&mut self, rx: &Received, i: usize) {
-        let k = self.queued;
-        assert!(i < rx.received && k < self.send_hdrs.len());
+    pub fn send(&mut self, i: usize) {
+        let (rx, tx) = (self.rx, &mut *self.tx);
+        let k = tx.queued;
+        assert!(i < rx.received && k < tx.send_hdrs.len());
         // The buffer is not touched again until the next `recv` (`buffer` hands
         // out the ones after it), so its iovec stays valid through `flush`.
         // Only the length now: the pointer is set in `flush`. Read together
         // (one 16-byte load) right after the answer's last write, the two
         // fields would stall on store forwarding.
-        self.send_iovs[k].iov_len = self.bufs[k].len();
-        let h = &mut self.send_hdrs[k].msg_hdr;
+        tx.send_iovs[k].iov_len = tx.bufs[k].len();
+        let h = &mut tx.send_hdrs[k].msg_hdr;
         // The kernel only reads the destination while sending (hence the cast to *mut).
         h.msg_name = &rx.addrs[i] as *const libc::sockaddr_storage as *mut _;
         h.msg_namelen = rx.hdrs[i].msg_hdr.msg_namelen;
-        self.queued += 1;
+        tx.queued += 1;
     }
 
     /// Queue a copy of `out` as the answer to datagram `i` (`buffer`, then `send`).
     #[cfg(test)]
-    fn reply(&mut self, rx: &Received, i: usize, out: &[u8]) {
+    fn reply(&mut self, i: usize, out: &[u8]) {
         self.buffer().extend_from_slice(out);
-        self.send(rx, i);
+        self.send(i);
     }
 
     /// Send every queued answer to its datagram's source, in as few
@@ -220,21 +234,23 @@ impl Replies {
     /// skipped (logged at debug), the rest still go.
     #[inline]
     pub fn flush(&mut self, sock: &UdpSocket) {
-        let total = self.queued;
-        for (iov, buf) in self.send_iovs[..total].iter_mut().zip(&mut self.bufs) {
+        let tx = &mut *self.tx;
+        let total = tx.queued;
+        for (iov, buf) in tx.send_iovs[..total].iter_mut().zip(&mut tx.bufs) {
             iov.iov_base = buf.as_mut_ptr().cast();
         }
         let mut at = 0;
         while at < total {
-            // SAFETY: send_hdrs[..total] point at addresses in `addrs` (set by `send`) and at
-            // their iovecs in `send_iovs` (set in `new`), which describe bufs[..total] (lengths
-            // set by `send`, pointers above); none of these is changed or freed until the call
-            // returns.
+            // SAFETY: send_hdrs[..total] point at addresses in `self.rx.addrs` (set by `send`
+            // through this `Replies`, whose shared borrow of that `Received` keeps it alive and
+            // unwritten) and at their iovecs in `send_iovs` (set in `new`), which describe
+            // bufs[..total] (lengths set by `send`, pointers above); none of these is changed
+            // or freed until the call returns.
             let sent = unsafe {
                 libc::syscall(
                     libc::SYS_sendmmsg,
                     sock.as_raw_fd() as libc::c_long,
-                    self.send_hdrs.as_mut_ptr().add(at),
+                    tx.send_hdrs.as_mut_ptr().add(at),
                     (total - at) as libc::c_long,
                     0 as libc::c_long,
                 )
@@ -248,13 +264,13 @@ impl Replies {
             if sent < 0 && e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
-            let h = &self.send_hdrs[at].msg_hdr;
-            // SAFETY: `send` pointed msg_name at an element of `addrs`, which is still alive.
+            let h = &tx.send_hdrs[at].msg_hdr;
+            // SAFETY: `send` pointed msg_name at an element of `self.rx.addrs`, which is still alive.
             let dst = to_std(unsafe { &*(h.msg_name as *const libc::sockaddr_storage) }, h.msg_namelen);
             debug!(error = %e, ?dst, "udp send error");
             at += 1;
         }
-        self.queued = 0;
+        tx.queued = 0;
     }
 }
 
@@ -308,7 +324,7 @@ mod tests {
             let n = batch.recv(&server).unwrap();
             // Loopback queues all six before the first call: 4 (the batch size), then 2.
             assert_eq!(n, if seen.is_empty() { 4 } else { 2 });
-            let (rx, tx) = batch.split();
+            let (rx, mut tx) = batch.split();
             for i in 0..n {
                 let d = rx.datagram(i).unwrap();
                 assert_eq!(d.src, client.local_addr().unwrap());
@@ -316,7 +332,7 @@ mod tests {
                 seen.push(d.data.to_vec());
                 let mut out = d.data.to_vec();
                 out.push(0xaa);
-                tx.reply(rx, i, &out);
+                tx.reply(i, &out);
             }
             assert!(rx.datagram(n).is_none());
             tx.flush(&server);

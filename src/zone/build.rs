@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::names::{wire_name, NameIndex, WireName};
+use super::services::Labels;
 use super::{Node, RRset, Zone, Zones};
 use crate::config::{parse_zone_source, zone_sources, ConfigError, ParsedZoneFile, Source};
 
@@ -30,11 +31,12 @@ const ALLOWED: &[RecordType] = &[
 /// Load every `*.toml` zone in `dir`. The first error stops the load.
 pub fn load_zones(dir: &Path) -> Result<Zones, ConfigError> {
     let mut zones = Zones::default();
+    let mut labels = Labels::default();
     let mut region_names = super::shared_regions::RegionNames::default();
     let mut sources = Vec::new();
     for source in zone_sources(dir)? {
         let parsed = parse_zone_source(source)?;
-        let zone = build_zone(&parsed)?;
+        let zone = build_zone(&parsed, &mut labels)?;
         region_names.add(&parsed, &zone)?;
         if let Some(other) = zones.zones.iter().find(|z| z.origin == zone.origin) {
             let span = parsed.zone.origin.span();
@@ -48,6 +50,7 @@ pub fn load_zones(dir: &Path) -> Result<Zones, ConfigError> {
     for (zone, parsed) in zones.zones.iter().zip(&sources) {
         check_services_in_child_zones(&zones, zone, parsed)?;
     }
+    zones.labels = labels.finish();
     Ok(zones)
 }
 
@@ -72,7 +75,8 @@ fn check_services_in_child_zones(zones: &Zones, zone: &Zone, parsed: &ParsedZone
 }
 
 /// Builds one zone, checking names, types, RDATA and the CNAME rules.
-pub fn build_zone(parsed: &ParsedZoneFile) -> Result<Zone, ConfigError> {
+/// Its services and regions get their ids in `labels`, shared by the snapshot.
+pub fn build_zone(parsed: &ParsedZoneFile, labels: &mut Labels) -> Result<Zone, ConfigError> {
     let src = &parsed.source;
     let z = &parsed.zone;
     let origin = parse_origin(src, z.origin.get_ref(), z.origin.span())?;
@@ -105,11 +109,11 @@ pub fn build_zone(parsed: &ParsedZoneFile) -> Result<Zone, ConfigError> {
     }
     b.validate(z.soa.span())?;
 
-    let regions = super::services::build_regions(src, &z.regions)?;
+    let regions = super::services::build_regions(src, &z.regions, labels)?;
     let mut services = HashMap::new();
     let mut spans = HashMap::new();
     for spec in &z.services {
-        let (name, svc) = super::services::build_service(src, &origin, &regions, spec.get_ref())?;
+        let (name, svc) = super::services::build_service(src, &origin, &regions, spec.get_ref(), labels)?;
         if services.insert(name.clone(), svc).is_some() {
             return Err(src.error(spec.get_ref().name.span(), format!("service {name} is defined twice")));
         }
@@ -385,7 +389,7 @@ mod tests {
             "origin = \"t.test.\"\nns = [\"ns1\"]\n[soa]\nmname = \"ns1\"\nrname = \"h\"\nserial = 1\n\
              [[records]]\nname = \"ns1\"\ntype = \"A\"\ndata = \"192.0.2.1\"\n{record}"
         );
-        build_zone(&parse_zone_source(Source { path: "t.toml".into(), text })?)
+        build_zone(&parse_zone_source(Source { path: "t.toml".into(), text })?, &mut Labels::default())
     }
 
     #[test]

@@ -305,8 +305,10 @@ chain = ["weighted"]
 
     fn zones(extra: &str) -> Zones {
         let text = format!("{ZONE}{extra}");
-        let zone = build_zone(&parse_zone_source(Source { path: "l.toml".into(), text }).unwrap()).unwrap();
-        Zones { zones: vec![zone] }
+        let mut labels = super::super::Labels::default();
+        let zone =
+            build_zone(&parse_zone_source(Source { path: "l.toml".into(), text }).unwrap(), &mut labels).unwrap();
+        Zones { zones: vec![zone], labels: labels.finish() }
     }
 
     /// `lookup` with a service that answers 198.51.100.1 (TTL 30).

@@ -11,7 +11,7 @@ pub use build::{build_zone, load_zones};
 pub use lookup::{lookup, Lookup, ServiceAnswer};
 pub use names::{wire_name, Held, Location, NameFacts, NameIndex, WireName};
 pub use services::oversized_region_warnings;
-pub use services::Expect;
+pub use services::{Expect, Labels};
 
 use hickory_proto::rr::{Name, Record, RecordType};
 use std::collections::HashMap;
@@ -84,6 +84,8 @@ impl Zone {
 #[derive(Debug, Clone, Default)]
 pub struct Zones {
     pub zones: Vec<Zone>,
+    /// Metric label names by service and region id (`Labels`).
+    pub labels: Arc<[Arc<str>]>,
 }
 
 impl Zones {
