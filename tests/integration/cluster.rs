@@ -1,7 +1,7 @@
 //! Issue 20: several nodes, one answer. A real etcd (Debian's etcd-server)
 //! on loopback ports with a temporary data directory, three `meridian serve`
 //! nodes sharing it through `[cluster]`; overrides set on one node reach all.
-//! Without etcd installed the tests skip, except under CI=true, where they fail.
+//! Without etcd installed the tests skip, except under CI, where they fail.
 
 use crate::common::*;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -25,10 +25,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn etcd_bin() -> Option<PathBuf> {
     ["/usr/bin/etcd", "/usr/local/bin/etcd"].iter().map(PathBuf::from).find(|p| p.is_file())
 }
@@ -37,11 +33,7 @@ fn etcd_bin() -> Option<PathBuf> {
 fn need_etcd() -> Option<PathBuf> {
     let found = etcd_bin();
     if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "etcd is required in CI (apt-get install etcd-server; .ci/run installs it)"
-        );
-        eprintln!("skipping: etcd not installed (apt-get install etcd-server)");
+        skip_or_fail("etcd not installed (apt-get install etcd-server; .ci/run installs it)");
     }
     found
 }
@@ -57,8 +49,7 @@ struct Etcd {
 
 impl Etcd {
     fn start(bin: PathBuf) -> Etcd {
-        let mut e =
-            Etcd { bin, dir: TempDir::new("etcd"), client: free_tcp_port(), peer: free_tcp_port(), child: None };
+        let mut e = Etcd { bin, dir: TempDir::new("etcd"), client: free_port(), peer: free_port(), child: None };
         e.resume();
         e
     }
@@ -128,7 +119,7 @@ impl Node {
             etcd.url()
         );
         std::fs::write(dir.join("meridian.toml"), cfg).unwrap();
-        let admin: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let mut n = Node { server: None, name: name.into(), dir: dir.to_path_buf(), admin, zones: zones.to_path_buf() };
         n.restart();
         n
@@ -254,10 +245,12 @@ fn cluster_drain_on_one_node_reaches_all_and_expires_together() {
     assert!(*last - *first < Duration::from_secs(2), "expiry spread {took:?} (until {until:?})");
 }
 
-/// Must-show 3 (overrides): with etcd stopped every node keeps answering
-/// (as before the outage), a change is refused with 503 naming etcd and
-/// changes nothing, a node restarted meanwhile serves its cached drain, and
-/// once etcd is back the nodes converge on the next change within 5 s.
+/// Must-show 3: with etcd stopped every node keeps answering (dnsperf on
+/// a, b and c across the stop and the return loses no query), a change is
+/// refused with 503 naming etcd and changes nothing, a node restarted
+/// meanwhile (d) serves its cached drain, and once etcd is back a change
+/// made through any node is in all four nodes' answers within 5 s of etcd's
+/// return.
 #[test]
 fn cluster_etcd_outage_keeps_answers_and_refuses_changes() {
     let _serial = serial();
@@ -265,46 +258,53 @@ fn cluster_etcd_outage_keeps_answers_and_refuses_changes() {
     let mut etcd = Etcd::start(bin);
     let dir = TempDir::new("cluster-outage");
     let a = Node::start("a", &etcd, &dir.path().join("a"));
-    let mut b = Node::start("b", &etcd, &dir.path().join("b"));
+    let b = Node::start("b", &etcd, &dir.path().join("b"));
     let c = Node::start("c", &etcd, &dir.path().join("c"));
+    let mut d = Node::start("d", &etcd, &dir.path().join("d"));
     let (code, body) = a.call("POST", "/regions/eu-west/drain");
     assert_eq!(code, 200, "{body}");
-    until_all(&[&a, &b, &c], US_EAST, Duration::from_secs(2));
+    until_all(&[&a, &b, &c, &d], US_EAST, Duration::from_secs(2));
 
-    // Load on a and c across the whole outage: stop, refusals, return.
+    // Load on a, b and c across the whole outage: stop, refusals, return.
+    // `-l 60` only bounds it: it is interrupted (SIGINT: dnsperf reports and
+    // exits) once the nodes have converged after etcd's return.
     let queries = dir.path().join("queries.txt");
     std::fs::write(&queries, format!("www.{Z} A\nstatic.{Z} A\n")).unwrap();
-    let perf: Vec<Option<std::process::Child>> = [&a, &c]
+    let perf: Vec<Option<Child>> = [&a, &b, &c]
         .iter()
         .map(|n| {
             Command::new("dnsperf")
                 .args(["-s", "127.0.0.1", "-p", &n.server().port().to_string(), "-d", queries.to_str().unwrap()])
-                .args(["-l", "15", "-Q", "300", "-t", "2"])
-                .stdout(Stdio::piped())
+                .args(["-l", "60", "-Q", "300", "-t", "2"])
+                // To a file: a pipe nobody reads could fill with timeout lines.
+                .stdout(std::fs::File::create(dir.path().join(format!("dnsperf-{}.txt", n.name))).unwrap())
                 .stderr(Stdio::null())
                 .spawn()
                 .ok()
         })
         .collect();
     if perf.iter().any(Option::is_none) {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "dnsperf is required in CI");
-        eprintln!("dnsperf not installed: the outage is checked with dig only");
+        // Under CI this fails; elsewhere the outage is still checked with dig.
+        skip_or_fail("dnsperf not installed: the zero-loss run is skipped, dig checks remain");
     }
     std::thread::sleep(Duration::from_millis(500));
-    let perf_started = Instant::now();
 
     etcd.stop();
+    let stopped = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(5);
     while b.status()["cluster"]["connected"] != false {
         assert!(Instant::now() < deadline, "node b still says connected: {}", b.status());
         std::thread::sleep(Duration::from_millis(50));
     }
+    eprintln!("node b saw etcd gone after {:?}", stopped.elapsed());
     let (_, text) = http_get(b.admin, "/metrics");
     assert_eq!(metric(&text, "meridian_cluster_connected"), Some(0.0), "{text}");
+    assert_eq!(metric(&text, "meridian_cluster_live_nodes"), Some(0.0), "{text}");
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
+    assert_eq!(b.status()["cluster"]["verdicts_from"], "own probes (cut off from etcd)");
     // Every query answered, from the last shared state.
-    for _ in 0..20 {
-        for n in [&a, &b, &c] {
+    for _ in 0..10 {
+        for n in [&a, &b, &c, &d] {
             assert_eq!(n.london(), US_EAST, "node {} during the outage", n.name);
         }
     }
@@ -316,34 +316,58 @@ fn cluster_etcd_outage_keeps_answers_and_refuses_changes() {
     assert!(started.elapsed() < Duration::from_secs(5), "refused promptly: {:?}", started.elapsed());
     let (code, _) = c.call("POST", "/regions/us-east/drain");
     assert_eq!(code, 503);
-    for n in [&a, &b, &c] {
+    for n in [&a, &b, &c, &d] {
         assert_eq!(n.london(), US_EAST, "node {}: a refused change changed nothing", n.name);
     }
 
     // Restarted during the outage: the local cache holds the drain.
-    b.restart();
-    assert_eq!(b.london(), US_EAST, "restarted node b while etcd is down");
+    d.restart();
+    assert_eq!(d.london(), US_EAST, "node d restarted while etcd is down");
+    assert_eq!(d.status()["cluster"]["connected"], false);
 
+    // etcd returns: the first change any node accepts is everywhere within 5 s.
     etcd.resume();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while [&a, &b, &c].iter().any(|n| n.status()["cluster"]["connected"] != true) {
-        assert!(Instant::now() < deadline, "nodes did not reconnect within 5 s");
+    let back = Instant::now();
+    loop {
+        let (code, body) = b.call("POST", "/regions/eu-west/undrain");
+        if code == 200 {
+            assert_eq!(body["cleared"], true, "{body}");
+            break;
+        }
+        assert_eq!(code, 503, "{body}");
+        assert!(back.elapsed() < Duration::from_secs(5), "no node took a change within 5 s of etcd's return");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let (code, body) = c.call("POST", "/regions/eu-west/undrain");
-    assert_eq!(code, 200, "{body}");
-    assert_eq!(body["cleared"], true, "{body}");
-    until_all(&[&a, &b, &c], EU_WEST, Duration::from_secs(2));
-    assert!(perf_started.elapsed() < Duration::from_secs(14), "the load ran past etcd's return");
-    for (child, node) in perf.into_iter().zip(["a", "c"]) {
-        let Some(child) = child else { continue };
-        let out = child.wait_with_output().unwrap();
-        let report = String::from_utf8_lossy(&out.stdout);
-        let lost_line = report.lines().find(|l| l.contains("Queries lost:")).expect("dnsperf report").to_string();
-        let lost: u64 = lost_line.split_whitespace().nth(2).unwrap().parse().unwrap();
-        let done = report.lines().find(|l| l.contains("Queries completed:")).unwrap_or("").trim().to_string();
-        eprintln!("node {node} across the etcd outage: {done} / {}", lost_line.trim());
+    let accepted = back.elapsed();
+    until_all(&[&a, &b, &c, &d], EU_WEST, Duration::from_secs(5).saturating_sub(back.elapsed()));
+    let converged = back.elapsed();
+    for n in [&a, &b, &c, &d] {
+        assert_eq!(n.status()["cluster"]["connected"], true, "node {}", n.name);
+    }
+    eprintln!("etcd back: a change accepted after {accepted:?}, on all four nodes after {converged:?}");
+    assert!(converged < Duration::from_secs(5), "{converged:?}");
+
+    for (child, node) in perf.into_iter().zip(["a", "b", "c"]) {
+        let Some(mut child) = child else { continue };
+        // SAFETY: kill(2) on a child we spawned and have not reaped.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("dnsperf on node {node} did not stop on SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let report = std::fs::read_to_string(dir.path().join(format!("dnsperf-{node}.txt"))).unwrap();
+        let count = |what: &str| -> u64 {
+            let line = report.lines().find(|l| l.contains(what)).unwrap_or_else(|| panic!("{what} in:\n{report}"));
+            line.split_whitespace().nth(2).unwrap().parse().unwrap()
+        };
+        let (done, lost) = (count("Queries completed:"), count("Queries lost:"));
+        eprintln!("node {node} across the etcd outage: {done} queries answered, {lost} lost");
         assert_eq!(lost, 0, "node {node} lost queries across the etcd outage:\n{report}");
+        assert!(done > 1000, "node {node}: the run was too short to span the outage:\n{report}");
     }
 }
 
