@@ -129,6 +129,7 @@ impl Cluster {
             self.connected.store(false, Ordering::Relaxed);
             // Cut off: this node's own probes decide again.
             monitor.set_shared_verdicts(None);
+            tracing::debug!(error = %err, "etcd sync attempt failed");
             if was_connected {
                 tracing::warn!(endpoints = %self.endpoints(), error = %err, "lost etcd: answering from the last shared state; override changes are refused until it returns");
             }
