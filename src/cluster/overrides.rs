@@ -31,7 +31,7 @@ pub async fn put(c: &Cluster, o: &Override) -> Result<i64, ClusterError> {
     let resp = tokio::time::timeout(WRITE_TIMEOUT, client.put(key(c, &o.scope), value, None))
         .await
         .map_err(|_| c.unreachable(format!("no answer within {WRITE_TIMEOUT:?}")))?
-        .map_err(|e| c.unreachable(e))?;
+        .map_err(|e| c.unreachable(reason(&e)))?;
     Ok(resp.header().map_or(0, |h| h.revision()))
 }
 
@@ -41,8 +41,17 @@ pub async fn delete(c: &Cluster, scope: &Scope) -> Result<(bool, i64), ClusterEr
     let resp = tokio::time::timeout(WRITE_TIMEOUT, client.delete(key(c, scope), None::<DeleteOptions>))
         .await
         .map_err(|_| c.unreachable(format!("no answer within {WRITE_TIMEOUT:?}")))?
-        .map_err(|e| c.unreachable(e))?;
+        .map_err(|e| c.unreachable(reason(&e)))?;
     Ok((resp.deleted() > 0, resp.header().map_or(0, |h| h.revision())))
+}
+
+/// An etcd error in an operator's words: a gRPC status by its message
+/// ("tcp connect error", "etcdserver: no leader"), not tonic's debug dump.
+fn reason(e: &etcd_client::Error) -> String {
+    match e {
+        etcd_client::Error::GRpcStatus(s) if !s.message().is_empty() => s.message().to_string(),
+        e => e.to_string(),
+    }
 }
 
 fn decode(key: &[u8], value: &[u8]) -> Option<Override> {

@@ -330,6 +330,13 @@ fn cluster_etcd_outage_keeps_answers_and_refuses_changes() {
     assert!(started.elapsed() < Duration::from_secs(5), "refused promptly: {:?}", started.elapsed());
     let (code, _) = c.call("POST", "/regions/us-east/drain");
     assert_eq!(code, 503);
+    // The operator's command says the same and fails.
+    let (admin, state) = (c.admin.to_string(), c.dir.join("state").display().to_string());
+    let out = meridian(&["admin", "drain", "us-east", "--admin", &admin, "--state-dir", &state], &c.dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "meridian admin drain succeeded while etcd is down: {stderr}");
+    assert!(stderr.contains("etcd") && stderr.contains("nothing was changed"), "{stderr}");
+    eprintln!("meridian admin drain while etcd is down: {}", stderr.trim());
     for n in [&a, &b, &c, &d] {
         assert_eq!(n.london(), US_EAST, "node {}: a refused change changed nothing", n.name);
     }
