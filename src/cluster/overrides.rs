@@ -56,7 +56,15 @@ fn reason(e: &etcd_client::Error) -> String {
 
 fn decode(key: &[u8], value: &[u8]) -> Option<Override> {
     match serde_json::from_slice::<Override>(value) {
-        Ok(o) => Some(o),
+        // Held to the same bounds as the state file: no stored time may
+        // break `/status` on every node.
+        Ok(o) => match o.plausible() {
+            Ok(()) => Some(o),
+            Err(why) => {
+                tracing::warn!(key = %String::from_utf8_lossy(key), %why, "ignoring an impossible override in etcd");
+                None
+            }
+        },
         Err(e) => {
             tracing::warn!(key = %String::from_utf8_lossy(key), error = %e, "ignoring an undecodable override in etcd");
             None

@@ -610,3 +610,74 @@ fn cluster_nodes_answer_alike_for_a_thousand_subnets() {
     assert!(seen.len() >= 2, "the subnets should reach different answers: {seen:?}");
     assert!(!seen.iter().flatten().any(|a| a == EU_WEST), "the shared drain holds on every node");
 }
+
+/// Standard base64, for etcd's JSON gateway (keys and values travel encoded).
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() { ABC[(n >> (18 - 6 * i)) as usize & 63] as char } else { '=' });
+        }
+    }
+    out
+}
+
+/// Put `value` at `key` through etcd's HTTP gateway (as another writer of
+/// the same etcd could): what Meridian reads is not always what it wrote.
+fn etcd_put(etcd: &Etcd, key: &str, value: &str) {
+    use std::io::{Read, Write};
+    let body = format!(r#"{{"key":"{}","value":"{}"}}"#, base64(key.as_bytes()), base64(value.as_bytes()));
+    let mut s = TcpStream::connect(("127.0.0.1", etcd.client)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "POST /v3/kv/put HTTP/1.0\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    assert!(text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"), "etcd put {key}: {text}");
+}
+
+/// Robustness: values in etcd Meridian did not write (not JSON, an
+/// override with impossible times, a verdict that is not one) are ignored
+/// with a warning naming the key; every node keeps answering, `/status`
+/// keeps working, and the next good change applies everywhere.
+#[test]
+fn cluster_garbage_in_etcd_is_ignored_with_a_warning() {
+    let _serial = serial();
+    let Some(bin) = need_etcd() else { return };
+    assert_eq!(base64(b"ab"), "YWI=");
+    assert_eq!(base64(b"abc"), "YWJj");
+    let etcd = Etcd::start(bin);
+    let dir = TempDir::new("cluster-garbage");
+    let a = Node::start("a", &etcd, &dir.path().join("a"));
+    let b = Node::start("b", &etcd, &dir.path().join("b"));
+    let (code, body) = a.call("POST", "/regions/eu-west/drain");
+    assert_eq!(code, 200, "{body}");
+    until_all(&[&a, &b], US_EAST, Duration::from_secs(2));
+
+    // Not JSON over the drain: the key no longer holds an override.
+    etcd_put(&etcd, "/meridian-test/overrides/region/eu-west", "\u{1}not json");
+    until_all(&[&a, &b], EU_WEST, Duration::from_secs(2));
+    // A drain set in the year 584 billion would break every /status: ignored.
+    etcd_put(
+        &etcd,
+        "/meridian-test/overrides/region/us-east",
+        r#"{"scope":{"region":"us-east"},"kind":"drain","until":null,"set_at":18446744073709551615}"#,
+    );
+    etcd_put(&etcd, "/meridian-test/verdicts/zz/GET http://x/", "[]");
+    std::thread::sleep(Duration::from_millis(500));
+    for n in [&a, &b] {
+        let st = n.status();
+        assert_eq!(st["overrides"], serde_json::json!([]), "node {}: {st}", n.name);
+        assert_eq!(st["cluster"]["connected"], true, "node {}: {st}", n.name);
+        assert_eq!(n.london(), EU_WEST);
+        let log = n.server().log_text();
+        for warning in ["ignoring an undecodable override in etcd", "ignoring an impossible override in etcd"] {
+            assert!(log.contains(warning), "node {}: no {warning:?} in:\n{log}", n.name);
+        }
+        assert!(log.contains("ignoring an undecodable verdict in etcd"), "node {}:\n{log}", n.name);
+    }
+    let (code, body) = b.call("POST", "/regions/eu-west/drain");
+    assert_eq!(code, 200, "{body}");
+    until_all(&[&a, &b], US_EAST, Duration::from_secs(2));
+}
