@@ -73,6 +73,11 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// The quorum rule (checked when the configuration was loaded).
+    pub fn quorum(&self) -> crate::config::cluster_file::Quorum {
+        self.cfg.quorum().unwrap_or(crate::config::cluster_file::Quorum::Majority)
+    }
+
     pub fn node(&self) -> &str {
         &self.cfg.node
     }
@@ -185,7 +190,8 @@ impl Cluster {
             "endpoints": self.cfg.endpoints,
             "prefix": self.cfg.prefix,
             "connected": connected,
-            "verdicts_from": if connected { "cluster quorum (majority of live nodes)" } else { "own probes (cut off from etcd)" },
+            "verdicts_from": if connected { "cluster quorum" } else { "own probes (cut off from etcd)" },
+            "quorum": format!("down when {}", self.quorum()),
             "live_nodes": self.live_nodes(),
             "targets": if connected { self.verdicts.lock().unwrap_or_else(|e| e.into_inner()).clone() } else { serde_json::Value::Null },
         })

@@ -175,7 +175,7 @@ pub async fn sync_once(
                     published = mine;
                 }
             }
-            let agreed = verdicts::cluster_verdicts(&reports);
+            let agreed = verdicts::cluster_verdicts(&reports, c.quorum());
             c.set_reports(&reports, &agreed);
             monitor.set_shared_verdicts(Some(agreed));
         }

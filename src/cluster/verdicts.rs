@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::cluster_file::Quorum;
 use crate::health::Verdict;
 
 /// A node's reports live this long after its last keep-alive.
@@ -38,11 +39,11 @@ pub fn node_of<'k>(prefix: &str, key: &'k str) -> Option<&'k str> {
 /// Live reports, by key: (node, report).
 pub type Reports = BTreeMap<String, (String, Report)>;
 
-/// The quorum rule: down when more than half of the nodes with a verdict
-/// say down. Reported but not yet judged by anyone: unknown (the cold-start
-/// rule applies, not this node's own early verdict); not reported at all:
-/// left out (own probes decide).
-pub fn cluster_verdicts(reports: &Reports) -> HashMap<String, Verdict> {
+/// The cluster's verdicts under `quorum` (default: down when more than half
+/// of the nodes with a verdict say down). Reported but not yet judged by
+/// anyone: unknown (the cold-start rule applies, not this node's own early
+/// verdict); not reported at all: left out (own probes decide).
+pub fn cluster_verdicts(reports: &Reports, quorum: Quorum) -> HashMap<String, Verdict> {
     let mut tally: HashMap<&str, (usize, usize)> = HashMap::new();
     for (_, r) in reports.values() {
         let t = tally.entry(r.target.as_str()).or_default();
@@ -57,7 +58,7 @@ pub fn cluster_verdicts(reports: &Reports) -> HashMap<String, Verdict> {
         .map(|(t, (up, down))| {
             let v = match (up, down) {
                 (0, 0) => Verdict::Unknown,
-                _ if down * 2 > up + down => Verdict::Down,
+                _ if quorum.is_down(down, up + down) => Verdict::Down,
                 _ => Verdict::Up,
             };
             (t.to_string(), v)
@@ -77,20 +78,35 @@ mod tests {
             .collect()
     }
 
+    fn cluster_verdicts_m(r: &Reports) -> HashMap<String, Verdict> {
+        cluster_verdicts(r, Quorum::Majority)
+    }
+
+    #[test]
+    fn other_rules_count_the_same_reports() {
+        use Verdict::*;
+        let t = "GET http://127.0.0.1:1/health";
+        let r = reports(&[("a", t, Down), ("b", t, Up), ("c", t, Up)]);
+        assert_eq!(cluster_verdicts(&r, Quorum::AtLeast(1))[t], Down);
+        assert_eq!(cluster_verdicts(&r, Quorum::All)[t], Up);
+        let r = reports(&[("a", t, Down), ("b", t, Down), ("c", t, Unknown)]);
+        assert_eq!(cluster_verdicts(&r, Quorum::All)[t], Down, "unknown is no verdict");
+    }
+
     #[test]
     fn a_majority_of_live_reporters_decides() {
         use Verdict::*;
         let t = "GET http://127.0.0.1:1/health";
-        let v = cluster_verdicts(&reports(&[("a", t, Down), ("b", t, Up), ("c", t, Up)]));
+        let v = cluster_verdicts_m(&reports(&[("a", t, Down), ("b", t, Up), ("c", t, Up)]));
         assert_eq!(v[t], Up, "one node cut off from the backend does not withdraw it");
-        let v = cluster_verdicts(&reports(&[("a", t, Down), ("b", t, Down), ("c", t, Up)]));
+        let v = cluster_verdicts_m(&reports(&[("a", t, Down), ("b", t, Down), ("c", t, Up)]));
         assert_eq!(v[t], Down);
-        let v = cluster_verdicts(&reports(&[("a", t, Down), ("b", t, Up)]));
+        let v = cluster_verdicts_m(&reports(&[("a", t, Down), ("b", t, Up)]));
         assert_eq!(v[t], Up, "a tie is not a majority for down");
-        let v = cluster_verdicts(&reports(&[("a", t, Down), ("b", t, Unknown)]));
+        let v = cluster_verdicts_m(&reports(&[("a", t, Down), ("b", t, Unknown)]));
         assert_eq!(v[t], Down, "only nodes with a verdict count");
-        assert_eq!(cluster_verdicts(&reports(&[("a", t, Unknown)]))[t], Unknown);
-        assert!(cluster_verdicts(&Reports::new()).is_empty());
+        assert_eq!(cluster_verdicts_m(&reports(&[("a", t, Unknown)]))[t], Unknown);
+        assert!(cluster_verdicts_m(&Reports::new()).is_empty());
         assert_eq!(node_of("/m", &key("/m", "b", t)), Some("b"));
     }
 }

@@ -31,6 +31,58 @@ pub struct ClusterFile {
     pub user: Option<String>,
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// When the cluster calls a target down: `"majority"` (default), `"all"`,
+    /// or a number of nodes. Every node must use the same rule.
+    #[serde(default)]
+    pub quorum: QuorumSetting,
+}
+
+/// `quorum` as written: a rule's name or a number of nodes.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum QuorumSetting {
+    Name(String),
+    Count(i64),
+}
+
+impl Default for QuorumSetting {
+    fn default() -> Self {
+        QuorumSetting::Name("majority".into())
+    }
+}
+
+/// When a target is down for the cluster, counting the live nodes that have
+/// a verdict on it (up or down) and those of them that say down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quorum {
+    /// More than half say down (a tie keeps it up).
+    Majority,
+    /// Every one says down.
+    All,
+    /// At least this many say down (all of them, when fewer have a verdict).
+    AtLeast(usize),
+}
+
+impl Quorum {
+    /// Whether `down` of `judging` nodes saying down makes the target down.
+    pub fn is_down(self, down: usize, judging: usize) -> bool {
+        down > 0
+            && match self {
+                Quorum::Majority => down * 2 > judging,
+                Quorum::All => down == judging,
+                Quorum::AtLeast(n) => down >= n.min(judging),
+            }
+    }
+}
+
+impl std::fmt::Display for Quorum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Quorum::Majority => f.write_str("a majority of live nodes says down"),
+            Quorum::All => f.write_str("every live node says down"),
+            Quorum::AtLeast(n) => write!(f, "at least {n} live node(s) say down"),
+        }
+    }
 }
 
 fn default_prefix() -> String {
@@ -44,8 +96,22 @@ fn default_first_sync() -> u64 {
 pub const MAX_FIRST_SYNC_SECS: u64 = 60;
 
 impl ClusterFile {
+    /// The quorum rule, or what is wrong with `quorum`.
+    pub fn quorum(&self) -> Result<Quorum, String> {
+        match &self.quorum {
+            QuorumSetting::Name(n) if n == "majority" => Ok(Quorum::Majority),
+            QuorumSetting::Name(n) if n == "all" => Ok(Quorum::All),
+            QuorumSetting::Count(n) if *n >= 1 => Ok(Quorum::AtLeast(usize::try_from(*n).unwrap_or(usize::MAX))),
+            QuorumSetting::Name(n) => Err(format!("quorum {n:?} must be \"majority\", \"all\" or a number of nodes")),
+            QuorumSetting::Count(n) => Err(format!("quorum {n} must be at least 1 node")),
+        }
+    }
+
     /// What is wrong with it, if anything: (the key to point at, the message).
     pub fn problem(&self) -> Option<(&'static str, String)> {
+        if let Err(e) = self.quorum() {
+            return Some(("quorum", e));
+        }
         if self.node.is_empty() || self.node.contains('/') || self.node.chars().any(char::is_whitespace) {
             return Some(("node", format!("node {:?} must be a non-empty name without '/' or spaces", self.node)));
         }
@@ -119,7 +185,34 @@ mod tests {
         assert!(e.contains(":3:1:") && e.contains("http://"), "{e}");
         let e = load("[cluster]\nnode = \"a\"\nendpoints = [\"http://x:1\"]\ncert_file = \"c.pem\"\n").unwrap_err();
         assert!(e.contains(":4:1:") && e.contains("key_file"), "{e}");
-        let e = load("[cluster]\nnode = \"a\"\nendpoints = [\"http://x:1\"]\nquorum = 2\n").unwrap_err();
-        assert!(e.contains("quorum"), "{e}");
+        let e = load("[cluster]\nnode = \"a\"\nendpoints = [\"http://x:1\"]\nquorom = 2\n").unwrap_err();
+        assert!(e.contains("quorom"), "unknown keys are refused: {e}");
+        let e = load("[cluster]\nnode = \"a\"\nendpoints = [\"http://x:1\"]\nquorum = \"most\"\n").unwrap_err();
+        assert!(e.contains(":4:1:") && e.contains("\"majority\", \"all\" or a number"), "{e}");
+        let e = load("[cluster]\nnode = \"a\"\nendpoints = [\"http://x:1\"]\nquorum = 0\n").unwrap_err();
+        assert!(e.contains(":4:1:") && e.contains("at least 1"), "{e}");
+    }
+
+    #[test]
+    fn quorum_rules() {
+        use super::Quorum;
+        let q = |text: &str| {
+            load(&format!("[cluster]\nnode = \"a\"\nendpoints = [\"http://x:1\"]\n{text}"))
+                .unwrap()
+                .cluster
+                .unwrap()
+                .quorum()
+                .unwrap()
+        };
+        assert_eq!(q(""), Quorum::Majority);
+        assert_eq!(q("quorum = \"all\"\n"), Quorum::All);
+        assert_eq!(q("quorum = 2\n"), Quorum::AtLeast(2));
+        // (down, judging) → down?
+        assert!(!Quorum::Majority.is_down(1, 2) && Quorum::Majority.is_down(2, 3));
+        assert!(!Quorum::All.is_down(2, 3) && Quorum::All.is_down(3, 3));
+        assert!(Quorum::AtLeast(1).is_down(1, 3), "1: any node saying down");
+        assert!(!Quorum::AtLeast(2).is_down(1, 3) && Quorum::AtLeast(2).is_down(2, 3));
+        assert!(Quorum::AtLeast(2).is_down(1, 1), "fewer judging than the count: all of them");
+        assert!(!Quorum::All.is_down(0, 0) && !Quorum::AtLeast(1).is_down(0, 2));
     }
 }

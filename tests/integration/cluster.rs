@@ -506,6 +506,7 @@ fn cluster_verdicts_follow_the_quorum_of_live_nodes() {
     let (_, text) = http_get(a.admin, "/metrics");
     assert_eq!(metric(&text, "meridian_cluster_connected"), Some(1.0), "{text}");
     assert_eq!(metric(&text, "meridian_cluster_live_nodes"), Some(3.0), "{text}");
+    assert_eq!(a.status()["cluster"]["quorum"], "down when a majority of live nodes says down");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let st = a.status();
