@@ -9,6 +9,7 @@ pub mod admin;
 pub mod answer;
 pub mod anycast;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod explain;
 pub mod geo;

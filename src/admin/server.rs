@@ -18,7 +18,7 @@ use serde_json::json;
 use super::status::{override_json, scope_json};
 use super::BODY_LIMIT;
 use crate::health::overrides::MAX_OVERRIDE_FOR;
-use crate::health::{Monitor, OverrideError, OverrideKind, Scope};
+use crate::health::{Monitor, Override, OverrideError, OverrideKind, Scope};
 use crate::metrics::Metrics;
 use crate::server::Published;
 
@@ -29,6 +29,8 @@ pub struct AdminCtx {
     pub metrics: Arc<Metrics>,
     /// The bearer token mutations must carry.
     pub token: String,
+    /// When set, override changes go through etcd to every node.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Serve the API on `listener` until the task is dropped.
@@ -110,8 +112,20 @@ async fn metrics(State(ctx): State<Arc<AdminCtx>>) -> Response {
         }
         ctx.metrics.set_health(overrides, seen.iter().map(|n| (*n, st.health.is_up(n))));
     }
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], ctx.metrics.encode())
-        .into_response()
+    let mut text = ctx.metrics.encode();
+    if let Some(c) = &ctx.cluster {
+        // Appended here rather than registered: two gauges read on demand.
+        let body = text.strip_suffix("# EOF\n").unwrap_or(&text).to_string();
+        text = format!(
+            "{body}# HELP meridian_cluster_connected 1 while etcd answers (shared overrides and verdicts), 0 while cut off.\n\
+             # TYPE meridian_cluster_connected gauge\nmeridian_cluster_connected {}\n\
+             # HELP meridian_cluster_live_nodes Nodes whose verdict reports are live in etcd (0 while cut off).\n\
+             # TYPE meridian_cluster_live_nodes gauge\nmeridian_cluster_live_nodes {}\n# EOF\n",
+            u8::from(c.connected()),
+            c.live_nodes()
+        );
+    }
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -218,19 +232,34 @@ fn scope(ctx: &AdminCtx, region: &str, addr: Option<&str>) -> Result<Scope, ApiE
     Ok(Scope::Endpoint(region.to_string(), ip))
 }
 
-fn apply(ctx: &AdminCtx, scope: Scope, change: OverrideChange, for_: Option<Duration>) -> ApiResult {
+async fn apply(ctx: &AdminCtx, scope: Scope, change: OverrideChange, for_: Option<Duration>) -> ApiResult {
     match change {
         OverrideChange::Set(kind) => {
-            let o = ctx.monitor.set_override(scope, kind, for_).map_err(override_error)?;
+            let o = match &ctx.cluster {
+                Some(c) => {
+                    let o = Override::new(scope, kind, for_, SystemTime::now()).map_err(override_error)?;
+                    c.set_override(&o).await.map_err(cluster_error)?;
+                    o
+                }
+                None => ctx.monitor.set_override(scope, kind, for_).map_err(override_error)?,
+            };
             Ok(Json(json!({ "ok": true, "override": override_json(&o) })))
         }
-        OverrideChange::Clear => clear(ctx, scope),
+        OverrideChange::Clear => clear(ctx, scope).await,
     }
 }
 
-fn clear(ctx: &AdminCtx, scope: Scope) -> ApiResult {
-    let cleared = ctx.monitor.clear_override(&scope).map_err(override_error)?;
+async fn clear(ctx: &AdminCtx, scope: Scope) -> ApiResult {
+    let cleared = match &ctx.cluster {
+        Some(c) => c.clear_override(&scope).await.map_err(cluster_error)?,
+        None => ctx.monitor.clear_override(&scope).map_err(override_error)?,
+    };
     Ok(Json(json!({ "ok": true, "cleared": cleared, "scope": scope_json(&scope) })))
+}
+
+/// etcd did not take the change: nothing changed anywhere (503).
+fn cluster_error(e: crate::cluster::ClusterError) -> ApiError {
+    ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
 }
 
 /// A refused change: the caller's mistake (400) or a state file that cannot
@@ -252,13 +281,13 @@ async fn set_region(
     let change = override_change(&name)?;
     let for_ = duration(q)?;
     let scope = scope(&ctx, &region, None)?;
-    apply(&ctx, scope, change, for_)
+    apply(&ctx, scope, change, for_).await
 }
 
 async fn clear_region(State(ctx): State<Arc<AdminCtx>>, path: Result<Path<String>, PathRejection>) -> ApiResult {
     let Path(region) = path.map_err(bad_path)?;
     let scope = scope(&ctx, &region, None)?;
-    clear(&ctx, scope)
+    clear(&ctx, scope).await
 }
 
 async fn set_endpoint(
@@ -270,7 +299,7 @@ async fn set_endpoint(
     let change = override_change(&name)?;
     let for_ = duration(q)?;
     let scope = scope(&ctx, &region, Some(&addr))?;
-    apply(&ctx, scope, change, for_)
+    apply(&ctx, scope, change, for_).await
 }
 
 async fn clear_endpoint(
@@ -279,5 +308,5 @@ async fn clear_endpoint(
 ) -> ApiResult {
     let Path((region, addr)) = path.map_err(bad_path)?;
     let scope = scope(&ctx, &region, Some(&addr))?;
-    clear(&ctx, scope)
+    clear(&ctx, scope).await
 }

@@ -142,5 +142,6 @@ pub fn build(ctx: &AdminCtx, now: SystemTime) -> Value {
         "generated_at_epoch": epoch_secs(now),
         "regions": regions,
         "overrides": overrides.iter().map(override_json).collect::<Vec<_>>(),
+        "cluster": ctx.cluster.as_ref().map(|c| c.status_json()),
     })
 }

@@ -417,6 +417,7 @@ async fn start_admin(
     monitor: &Arc<crate::health::Monitor>,
     shared: &Arc<crate::server::Published>,
     metrics: &Arc<crate::metrics::Metrics>,
+    cluster: Option<Arc<crate::cluster::Cluster>>,
 ) -> anyhow::Result<()> {
     let Some(addr) = settings.addr else {
         tracing::info!("admin API disabled");
@@ -446,6 +447,7 @@ async fn start_admin(
         shared: Arc::clone(shared),
         metrics: Arc::clone(metrics),
         token,
+        cluster,
     });
     tracing::info!(%addr, token_file = %settings.token_file.display(), "admin API listening");
     tokio::spawn(async move {
@@ -526,7 +528,12 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         let serving = Arc::clone(&shared.load().health);
         let monitor = crate::health::Monitor::new(cfg.health_settings(), observer, serving, shared.health_sink());
         monitor.sync(crate::server::health_targets(&shared.load().zones));
-        start_admin(&admin, &monitor, &shared, &metrics).await?;
+        // Before answering: wait (bounded) for the first shared overrides.
+        let cluster = match cfg.cluster.clone() {
+            Some(c) => Some(crate::cluster::Cluster::start(c, Arc::clone(&monitor)).await?),
+            None => None,
+        };
+        start_admin(&admin, &monitor, &shared, &metrics, cluster).await?;
         tokio::spawn(Arc::clone(&monitor).ticker(Duration::from_secs(1)));
         let reloader = Arc::new(crate::server::Reloader {
             cfg: cfg.clone(),

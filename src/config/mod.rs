@@ -1,6 +1,7 @@
 //! Configuration: the server file (`meridian.toml`), the zone TOML files and
 //! their validation. Every error names FILE:LINE:COL.
 
+pub mod cluster_file;
 mod countries;
 mod error;
 pub mod files;

@@ -59,6 +59,12 @@ pub struct ServerConfig {
     /// File holding the admin bearer token; default `<state_dir>/admin.token` (generated).
     #[serde(default)]
     pub admin_token_file: Option<PathBuf>,
+    /// Source address of this node's health probes (HTTP and TCP).
+    #[serde(default)]
+    pub probe_source: Option<std::net::IpAddr>,
+    /// Shared overrides through etcd; absent: this node is alone.
+    #[serde(default)]
+    pub cluster: Option<super::cluster_file::ClusterFile>,
 }
 
 /// systemd's `$STATE_DIRECTORY` (set by `StateDirectory=`; the first of a
@@ -167,6 +173,8 @@ impl Default for ServerConfig {
             admin: None,
             admin_allow_remote: false,
             admin_token_file: None,
+            probe_source: None,
+            cluster: None,
         }
     }
 }
@@ -183,7 +191,14 @@ impl ServerConfig {
                 source.error(at..at, format!("cold_start must be \"up\" or \"down\", not {:?}", cfg.health.cold_start))
             );
         }
+        if let Some((key, msg)) = cfg.cluster.as_ref().and_then(|c| c.problem()) {
+            let at = source.text.find("[cluster]").map_or(0, |c| source.text[c..].find(key).map_or(c, |k| c + k));
+            return Err(source.error(at..at, msg));
+        }
         let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(c) = cfg.cluster.as_mut() {
+            c.rebase(base);
+        }
         let rebase = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -217,6 +232,7 @@ impl ServerConfig {
             unknown_is_up: self.health.cold_start != "down",
             concurrency: self.health.concurrency,
             state_dir: Some(self.state_dir.clone()),
+            probe_source: self.probe_source,
         }
     }
 

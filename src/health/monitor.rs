@@ -31,11 +31,13 @@ pub struct HealthSettings {
     pub concurrency: usize,
     /// Where overrides are persisted (`overrides.json`).
     pub state_dir: Option<PathBuf>,
+    /// Source address of probes (`probe_source`).
+    pub probe_source: Option<IpAddr>,
 }
 
 impl Default for HealthSettings {
     fn default() -> Self {
-        HealthSettings { unknown_is_up: true, concurrency: 256, state_dir: None }
+        HealthSettings { unknown_is_up: true, concurrency: 256, state_dir: None, probe_source: None }
     }
 }
 
@@ -71,6 +73,9 @@ struct Inner {
     /// The view last published (at first, the one being served): a new view
     /// that says the same is not published, so caches keyed on it survive.
     published: Arc<HealthView>,
+    /// Verdicts agreed by the cluster, by target label; `None` (alone, or cut
+    /// off from the cluster): this node's own probes decide.
+    shared: Option<HashMap<String, Verdict>>,
     /// Loads pushed through the admin API: by region, and endpoint if one.
     pushed_load: HashMap<(String, Option<IpAddr>), (f64, Instant)>,
 }
@@ -103,10 +108,11 @@ impl Monitor {
                 ramp_since: HashMap::new(),
                 regions: Arc::from([]),
                 published: serving,
+                shared: None,
                 pushed_load: HashMap::new(),
             }),
             publish,
-            clients: HttpClients::default(),
+            clients: HttpClients::with_source(settings.probe_source),
             limit: Arc::new(Semaphore::new(settings.concurrency.max(1))),
             settings,
             observer,
@@ -277,6 +283,43 @@ impl Monitor {
         Ok(removed)
     }
 
+    /// Take `all` as the whole set of overrides (the cluster's, from etcd),
+    /// saving it as the local cache. A cache that cannot be written is logged:
+    /// the shared state is the truth, and the change is already made there.
+    pub fn replace_overrides(&self, mut all: Vec<Override>) {
+        let now = SystemTime::now();
+        all.retain(|o| !o.expired(now));
+        all.sort_by(|a, b| a.scope.cmp(&b.scope));
+        {
+            let mut inner = self.lock();
+            let mut current = inner.overrides.clone();
+            current.sort_by(|a, b| a.scope.cmp(&b.scope));
+            if current == all {
+                return;
+            }
+            if let Err(e) = self.save(&all) {
+                error!(error = %e, "cannot save the shared overrides to the local cache");
+            }
+            inner.overrides = all;
+        }
+        info!("overrides replaced by the shared set");
+        self.publish();
+    }
+
+    /// Judge targets by the cluster's verdicts (target label → verdict) from
+    /// now on, or by this node's own probes again (`None`). Targets the
+    /// cluster has no verdict for keep their own.
+    pub fn set_shared_verdicts(&self, shared: Option<HashMap<String, Verdict>>) {
+        {
+            let mut inner = self.lock();
+            if inner.shared == shared {
+                return;
+            }
+            inner.shared = shared;
+        }
+        self.publish();
+    }
+
     pub fn overrides(&self) -> Vec<Override> {
         self.lock().overrides.clone()
     }
@@ -314,9 +357,10 @@ fn endpoint_up(
     if let Some(o) = inner.overrides.iter().find(|o| o.scope == scope) {
         return o.kind == OverrideKind::ForceUp;
     }
+    let shared = target.and_then(|t| inner.shared.as_ref()?.get(&t.label()));
     match target.and_then(|t| inner.targets.get(t)) {
         None => true,
-        Some(e) => match e.state.verdict() {
+        Some(e) => match shared.copied().unwrap_or(e.state.verdict()) {
             Verdict::Up => true,
             Verdict::Down => false,
             Verdict::Unknown => unknown_is_up,

@@ -79,7 +79,7 @@ impl Override {
 
     /// Whether a stored override is one this version could have set: its
     /// times formattable and its expiry within the bound of its setting.
-    fn plausible(&self) -> Result<(), String> {
+    pub fn plausible(&self) -> Result<(), String> {
         if self.set_at > MAX_RFC3339_EPOCH {
             return Err(format!("set_at {} is past the year 9999", self.set_at));
         }

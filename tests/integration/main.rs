@@ -7,6 +7,7 @@ mod anycast;
 mod backends;
 mod big_answers;
 mod cli;
+mod cluster;
 mod common;
 mod core_answers;
 mod differential_knot;

@@ -11,6 +11,14 @@ use super::super::target::{HttpProbe, LoadSource};
 #[derive(Default)]
 pub struct HttpClients {
     clients: Mutex<HashMap<(bool, Option<PathBuf>), reqwest::Client>>,
+    /// Where probes leave from (`probe_source`); `None`: the system's choice.
+    pub source: Option<std::net::IpAddr>,
+}
+
+impl HttpClients {
+    pub fn with_source(source: Option<std::net::IpAddr>) -> HttpClients {
+        HttpClients { clients: Mutex::default(), source }
+    }
 }
 
 impl HttpClients {
@@ -25,7 +33,8 @@ impl HttpClients {
             // A fresh connection per check: a pooled one could hide a dead listener.
             .pool_max_idle_per_host(0)
             .user_agent(concat!("meridian-health/", env!("CARGO_PKG_VERSION")))
-            .no_proxy();
+            .no_proxy()
+            .local_address(self.source);
         if let Some(path) = ca {
             let pem = std::fs::read(path).map_err(|e| format!("CA file {}: {e}", path.display()))?;
             let certs =

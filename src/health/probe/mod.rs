@@ -48,7 +48,7 @@ pub async fn run(target: &ProbeTarget, clients: &HttpClients) -> ProbeResult {
     let outcome = tokio::time::timeout(target.timeout, async {
         match &target.kind {
             ProbeKind::Http(h) => http::check(h, clients).await,
-            ProbeKind::Tcp(addr) => tcp::check(*addr).await.map(|d| (d, None)),
+            ProbeKind::Tcp(addr) => tcp::check(*addr, clients.source).await.map(|d| (d, None)),
         }
     })
     .await;
