@@ -310,6 +310,7 @@ fn check(args: &ConfigArgs) -> anyhow::Result<String> {
             out.push('\n');
         }
     }
+    out.push_str(&format!("identity: {}\n", state.identity));
     match &state.geo {
         Some(g) => out.push_str(&format!("geoip: {}\n", g.describe())),
         None => out.push_str("geoip: none (client locations unknown)\n"),
@@ -485,6 +486,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     for z in &initial.zones.zones {
         tracing::info!(zone = %z.origin, file = %z.file.display(), records = z.record_count(), "zone loaded");
     }
+    tracing::info!("identity: {}", initial.identity);
     let shared = crate::server::Published::new(initial);
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let opts = crate::server::ServeOptions {

@@ -14,6 +14,7 @@ mod encrypted;
 mod geoip;
 mod hardening;
 mod health;
+mod identity;
 mod knot;
 mod lifecycle;
 mod load_shedding;
