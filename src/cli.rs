@@ -489,6 +489,8 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     tracing::info!("identity: {}", initial.identity);
     let shared = crate::server::Published::new(initial);
     let metrics = Arc::new(crate::metrics::Metrics::new());
+    metrics.loaded(true);
+    metrics.set_probe_owners(crate::server::probe_owners(&shared.load().zones));
     let opts = crate::server::ServeOptions {
         listen: cfg.listen_addrs(),
         listen_is_default: cfg.listen.is_empty(),

@@ -97,7 +97,8 @@ async fn status(State(ctx): State<Arc<AdminCtx>>) -> Json<serde_json::Value> {
     Json(super::status::build(&ctx, SystemTime::now()))
 }
 
-async fn metrics(State(ctx): State<Arc<AdminCtx>>) -> Response {
+/// `/metrics` in OpenMetrics or Prometheus text 0.0.4, as `Accept` prefers.
+async fn metrics(State(ctx): State<Arc<AdminCtx>>, headers: HeaderMap) -> Response {
     let now = SystemTime::now();
     let overrides = ctx.monitor.overrides().iter().filter(|o| !o.expired(now)).count();
     {
@@ -110,8 +111,9 @@ async fn metrics(State(ctx): State<Arc<AdminCtx>>) -> Response {
         }
         ctx.metrics.set_health(overrides, seen.iter().map(|n| (*n, st.health.is_up(n))));
     }
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], ctx.metrics.encode())
-        .into_response()
+    let accept = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
+    let format = crate::metrics::Format::from_accept((!accept.is_empty()).then_some(accept.as_str()));
+    ([(header::CONTENT_TYPE, format.content_type())], ctx.metrics.encode_as(format)).into_response()
 }
 
 #[derive(Debug, Deserialize)]

@@ -16,7 +16,7 @@ mod udp_batch;
 mod udp_wake;
 
 pub use error::ServeError;
-pub use published::{health_targets, Published};
+pub use published::{health_targets, probe_owners, Published};
 pub use reload::Reloader;
 pub use reload_queue::ReloadQueue;
 pub use tls::{CertError, Certs};

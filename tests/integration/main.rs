@@ -19,6 +19,7 @@ mod knot;
 mod lifecycle;
 mod load_shedding;
 mod malformed;
+mod metrics_formats;
 mod name_index;
 mod overrides_state;
 mod package;
