@@ -11,7 +11,14 @@ use crate::answer::Snapshot;
 use crate::config::ServerConfig;
 
 #[derive(Parser, Debug)]
-#[command(name = "meridian", version, about = "GSLB authoritative DNS server")]
+#[command(
+    name = "meridian",
+    version,
+    about = "GSLB authoritative DNS server",
+    after_help = "Logging: set MERIDIAN_LOG to a tracing filter, e.g. MERIDIAN_LOG=debug or \
+MERIDIAN_LOG=info,meridian::health=debug (default: info). Logs go to standard error; \
+`serve --log-format json` writes JSON lines.\n\nDocs: docs/operations.md, docs/zone-format.md"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -19,7 +26,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Serve DNS on UDP and TCP.
+    /// Serve DNS on UDP and TCP (and TLS, QUIC when configured). Log level: MERIDIAN_LOG (default info).
+    #[command(after_help = "Logging: MERIDIAN_LOG=debug (a tracing filter; default info), to standard error.")]
     Serve(ServeArgs),
     /// Load everything `serve` would, print a summary, exit non-zero on any error.
     Check(ConfigArgs),
@@ -83,7 +91,8 @@ pub struct AdminAddrArg {
 pub struct ExplainArgs {
     /// Name to explain (absolute, or relative to a served zone, e.g. `www.gslb.example.test`).
     pub name: String,
-    #[arg(long = "type", default_value = "A")]
+    /// Record type to ask for (A, AAAA, TXT, MX, ...).
+    #[arg(long = "type", value_name = "TYPE", default_value = "A")]
     pub rtype: String,
     /// Client address or subnet, as EDNS Client Subnet would carry it.
     #[arg(long)]
@@ -102,12 +111,22 @@ pub struct ExplainArgs {
 #[derive(Subcommand, Debug)]
 pub enum GeoipCommand {
     /// Build a GeoIP2-City-compatible .mmdb from the demo CSV format (see geoip/README.md).
-    Build { csv: PathBuf, out: PathBuf },
+    Build {
+        /// The CSV to read: rows of network,continent,country,subdivision,latitude,longitude,name (as geoip/demo.csv).
+        csv: PathBuf,
+        /// The .mmdb file to write (replaced if it exists).
+        out: PathBuf,
+    },
     /// Look an address up and print what the database says.
     Lookup {
+        /// The IPv4 or IPv6 address to look up.
         ip: std::net::IpAddr,
-        #[arg(long, default_value = "geoip/demo.mmdb")]
-        db: PathBuf,
+        /// Database to read (default: `geoip` in the server file, else geoip/demo.mmdb).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Server file whose `geoip` to read (default: ./meridian.toml when present).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -233,16 +252,18 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Geoip(GeoipCommand::Lookup { ip, db }) => match crate::geo::GeoDb::open(&db, None) {
-            Ok(db) => {
-                println!("{:?}", db.lookup(ip));
-                ExitCode::SUCCESS
+        Command::Geoip(GeoipCommand::Lookup { ip, db, config }) => {
+            match lookup_db(db, config).and_then(|db| crate::geo::GeoDb::open(&db, None).map_err(anyhow::Error::from)) {
+                Ok(db) => {
+                    println!("{ip}: {}", db.lookup(ip));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Explain(args) => match explain(&args) {
             Ok(text) => {
                 print!("{text}");
@@ -274,6 +295,26 @@ pub fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// `--db`, else the server file's database (explicit or ./meridian.toml), else the demo.
+fn lookup_db(db: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(db) = db {
+        return Ok(db);
+    }
+    let args = ConfigArgs {
+        config,
+        zones: None,
+        geoip: None,
+        listen: Vec::new(),
+        listen_tls: Vec::new(),
+        listen_quic: Vec::new(),
+        tls_cert: None,
+        tls_key: None,
+        tcp_idle_timeout: None,
+        state_dir: None,
+    };
+    Ok(args.resolve()?.geoip_path().0)
 }
 
 fn init_logging(format: LogFormat) {
@@ -314,6 +355,12 @@ fn check(args: &ConfigArgs) -> anyhow::Result<String> {
     match &state.geo {
         Some(g) => out.push_str(&format!("geoip: {}\n", g.describe())),
         None => out.push_str("geoip: none (client locations unknown)\n"),
+    }
+    if state.zones.zones.is_empty() {
+        anyhow::bail!(
+            "{}: no zone files (*.toml) there: `serve` would answer REFUSED to every query",
+            cfg.zones.display()
+        );
     }
     let failures = crate::explain::check_expectations(&state);
     if !failures.is_empty() {
@@ -445,7 +492,7 @@ fn bind_error(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::AddrInUse => "the address is in use by another process".into(),
         std::io::ErrorKind::AddrNotAvailable => "no such address on this host".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::PermissionDenied => crate::server::PERMISSION_HINT.into(),
         kind => format!("{kind:?}"),
     }
 }
@@ -487,6 +534,13 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         tracing::info!(zone = %z.origin, file = %z.file.display(), records = z.record_count(), "zone loaded");
     }
     tracing::info!("identity: {}", initial.identity);
+    match &initial.geo {
+        Some(g) => tracing::info!("GeoIP database: {}", g.describe()),
+        None => tracing::warn!("no GeoIP database: client locations are unknown, geo rules fall to their defaults"),
+    }
+    if initial.zones.zones.is_empty() {
+        tracing::warn!(dir = %cfg.zones.display(), "no zone files loaded: every query will be answered REFUSED");
+    }
     let shared = crate::server::Published::new(initial);
     let metrics = Arc::new(crate::metrics::Metrics::new());
     metrics.loaded(true);

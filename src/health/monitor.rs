@@ -189,7 +189,7 @@ impl Monitor {
             (entry.state.observe(&result, target.rise, target.fall, SystemTime::now()), result.load.is_some())
         };
         if let Some((from, to)) = transition {
-            info!(target = %target.label(), ?from, ?to, detail = %result.detail, "endpoint state changed");
+            info!(target = %target.label(), %from, %to, detail = %result.detail, "endpoint state changed");
             self.observer.transition(target, from, to);
         }
         // A load report is news even without a transition: shedding reads it.
@@ -252,7 +252,8 @@ impl Monitor {
             self.save(&next)?;
             inner.overrides = next;
         }
-        info!(?scope, ?kind, ?for_, "override set");
+        let for_ = for_.map_or_else(|| "until cleared".to_string(), |d| humantime::format_duration(d).to_string());
+        info!(%scope, %kind, %for_, "override set");
         self.publish();
         Ok(o)
     }
@@ -271,7 +272,7 @@ impl Monitor {
             removed
         };
         if removed {
-            info!(?scope, "override cleared");
+            info!(%scope, "override cleared");
             self.publish();
         }
         Ok(removed)

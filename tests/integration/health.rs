@@ -487,7 +487,7 @@ chain = ["failover r1 r2 r3"]
     let ups = poll(Duration::from_secs(3), FAST, || {
         let log = m.server.log_text();
         let n =
-            log.lines().filter(|l| l.contains("endpoint state changed") && l.contains("from=Unknown to=Up")).count();
+            log.lines().filter(|l| l.contains("endpoint state changed") && l.contains("from=unknown to=up")).count();
         (n == 3).then_some(())
     });
     assert!(ups.is_some(), "three unknown → up transitions expected\n{}", m.log_tail());
@@ -591,7 +591,7 @@ fn https_probe_verifies_the_certificate_or_trusts_the_given_ca() {
     let log_has_down = || {
         let log = m.server.log_text();
         log.lines()
-            .find(|l| l.contains("endpoint state changed") && l.contains("/health") && l.contains("Down"))
+            .find(|l| l.contains("endpoint state changed") && l.contains("/health") && l.contains("to=down"))
             .map(str::to_string)
     };
     let down = poll(Duration::from_secs(8), FAST, log_has_down);

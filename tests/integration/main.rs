@@ -21,6 +21,7 @@ mod load_shedding;
 mod malformed;
 mod metrics_formats;
 mod name_index;
+mod operator_words;
 mod overrides_state;
 mod package;
 mod peers;

@@ -1,0 +1,68 @@
+//! Clear words for operators (issue 22): help that explains every argument
+//! and MERIDIAN_LOG, `check` refusing zero zones, `serve` naming its GeoIP
+//! database, `geoip lookup` reading meridian.toml and printing no Rust
+//! debug formatting.
+
+use crate::common::{self, meridian, Server, TempDir};
+
+fn text(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn help_mentions_meridian_log_and_describes_every_argument() {
+    let dir = common::repo();
+    for args in [&["--help"][..], &["serve", "--help"]] {
+        let out = meridian(args, &dir);
+        assert!(out.status.success());
+        assert!(text(&out).contains("MERIDIAN_LOG"), "{args:?}: {}", text(&out));
+    }
+    let build = text(&meridian(&["geoip", "build", "--help"], &dir));
+    assert!(build.contains("<CSV>  The CSV to read") && build.contains("<OUT>  The .mmdb file to write"), "{build}");
+    let explain = text(&meridian(&["explain", "--help"], &dir));
+    assert!(explain.contains("Record type to ask for"), "{explain}");
+    let lookup = text(&meridian(&["geoip", "lookup", "--help"], &dir));
+    assert!(lookup.contains("The IPv4 or IPv6 address") && lookup.contains("--config"), "{lookup}");
+}
+
+#[test]
+fn check_with_no_zones_fails_saying_serve_would_refuse_everything() {
+    let empty = TempDir::new("no-zones");
+    let zones = empty.path().display().to_string();
+    let out = meridian(&["check", "--zones", &zones], &common::repo());
+    assert!(!out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&zones) && err.contains("no zone files") && err.contains("REFUSED"), "{err}");
+    // serve still starts (zones may arrive by reload), with a warning.
+    let s = Server::start_with(&["--zones", &zones], None);
+    assert!(s.log_text().contains("no zone files loaded: every query will be answered REFUSED"), "{}", s.log_text());
+}
+
+#[test]
+fn serve_logs_its_geoip_database_and_lookup_reads_the_server_file() {
+    let s = Server::start();
+    let log = s.log_text();
+    let line = log.lines().find(|l| l.contains("GeoIP database:")).unwrap_or_else(|| panic!("{log}"));
+    // Type, build date and path.
+    for want in ["Meridian-Demo-City", "built 2025-01-01", "geoip/demo.mmdb"] {
+        assert!(line.contains(want), "{want} in {line}");
+    }
+    drop(s);
+
+    let dir = TempDir::new("lookup-config");
+    let city = common::test_geoip("maxmind-test").join("GeoIP2-City-Test.mmdb");
+    std::fs::write(dir.path().join("meridian.toml"), format!("geoip = {:?}\n", city.display().to_string())).unwrap();
+    // ./meridian.toml is read, as by every other subcommand.
+    let out = meridian(&["geoip", "lookup", "81.2.69.142"], dir.path());
+    let got = text(&out);
+    assert!(out.status.success(), "{got}");
+    assert_eq!(
+        got.trim(),
+        "81.2.69.142: network=81.2.69.142/31 continent=EU country=GB subdivision=GB-ENG coords=51.5142,-0.0931"
+    );
+    assert!(!got.contains("Some(") && !got.contains("Location {"), "{got}");
+    // --db still wins.
+    let demo = common::repo().join("geoip/demo.mmdb").display().to_string();
+    let got = text(&meridian(&["geoip", "lookup", "10.3.1.1", "--db", &demo], dir.path()));
+    assert!(got.contains("country=GB") && got.contains("network=10.3.0.0/16"), "{got}");
+}
