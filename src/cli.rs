@@ -54,6 +54,9 @@ pub struct AdminArgs {
     /// Act on one answered address of the region instead of the whole region.
     #[arg(long, value_name = "ADDR")]
     pub endpoint: Option<std::net::IpAddr>,
+    /// For `status`: print the JSON document (for scripts) instead of a table.
+    #[arg(long)]
+    pub json: bool,
     /// Clear the override by itself after this long, e.g. 30m, 90s (drain, force-up, force-down).
     #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub for_: Option<Duration>,
@@ -65,7 +68,7 @@ pub struct AdminArgs {
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminAction {
-    /// Print the JSON status (of one region when given).
+    /// Print regions and endpoints as a table (of one region when given; --json: the JSON).
     Status,
     /// Take out of service: no new answers.
     Drain,
@@ -436,6 +439,7 @@ fn admin(args: &AdminArgs) -> anyhow::Result<String> {
         endpoint: args.endpoint,
         for_: args.for_,
         value: args.value,
+        json: args.json,
     };
     crate::admin::client::run(addr, &settings.token_file, &req)
 }

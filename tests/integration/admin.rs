@@ -690,8 +690,16 @@ fn cli_drain_persists_across_restart_and_undrain_restores() {
     let persisted = std::fs::read_to_string(state.path().join("overrides.json")).expect("overrides.json");
     assert!(persisted.contains("eu-west") && persisted.contains("drain"), "{persisted}");
 
-    // Status through the CLI: JSON.
-    let out = a.cli(&["status", "eu-west"]);
+    // Status through the CLI: a table by default, JSON with --json.
+    let out = a.cli(&["status"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}");
+    assert!(table.starts_with("REGION "), "{table}");
+    let eu_row = table.lines().find(|l| l.starts_with("eu-west ")).unwrap_or_else(|| panic!("{table}"));
+    assert!(eu_row.split_whitespace().nth(1) == Some("drained") && eu_row.ends_with("drain"), "{eu_row}");
+    assert!(table.contains(&format!("  {EU_WEST} ")) && !table.contains('{'), "{table}");
+    assert!(table.contains("overrides:\n  region eu-west: drain\n"), "{table}");
+    let out = a.cli(&["status", "eu-west", "--json"]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
     assert_eq!(v["state"], "drained");
