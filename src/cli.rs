@@ -349,8 +349,8 @@ fn check(args: &ConfigArgs) -> anyhow::Result<String> {
             z.expects.len()
         ));
         expects += z.expects.len();
-        for w in crate::zone::oversized_region_warnings(&z.file, &z.regions) {
-            out.push_str(&w);
+        for w in &z.warnings {
+            out.push_str(w);
             out.push('\n');
         }
     }

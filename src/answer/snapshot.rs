@@ -31,6 +31,9 @@ impl Snapshot {
     /// up; nothing is served from it until it has loaded without error.
     pub fn load(cfg: &ServerConfig) -> Result<Snapshot, ConfigError> {
         let zones = crate::zone::load_zones(&cfg.zones)?;
+        for w in zones.zones.iter().flat_map(|z| &z.warnings) {
+            tracing::warn!("{w}");
+        }
         let geo = load_geo(cfg)?;
         let base = Snapshot { identity: Arc::new(Identity::from_config(cfg)), ..Default::default() };
         Ok(base.with_zones(Arc::new(zones), geo))

@@ -66,3 +66,41 @@ fn serve_logs_its_geoip_database_and_lookup_reads_the_server_file() {
     let got = text(&meridian(&["geoip", "lookup", "10.3.1.1", "--db", &demo], dir.path()));
     assert!(got.contains("country=GB") && got.contains("network=10.3.0.0/16"), "{got}");
 }
+
+/// A `probe_addr` table that leaves out an address of its region: `check`
+/// says which (at the table's FILE:LINE:COL) and still passes; `serve` logs
+/// it. A table covering every address, or one address for all, says nothing.
+#[test]
+fn a_probe_addr_table_missing_an_address_warns() {
+    let dir = TempDir::new("probe-addr");
+    let zones = dir.path().join("zones");
+    std::fs::create_dir_all(&zones).unwrap();
+    let zone = |probe_addr: &str| {
+        format!(
+            "origin = \"p.test.\"\nns = [\"ns1\"]\n[soa]\nmname = \"ns1\"\nrname = \"h\"\nserial = 1\n\
+             [[records]]\nname = \"ns1\"\ntype = \"A\"\ndata = \"192.0.2.53\"\n\
+             [[regions]]\nname = \"dc1\"\naddresses = [\"192.0.2.10\", \"192.0.2.11\"]\n\
+             [regions.probe]\ntype = \"tcp\"\nport = 9\nprobe_addr = {probe_addr}\n"
+        )
+    };
+    let file = zones.join("p.toml");
+    let zones_arg = zones.display().to_string();
+    std::fs::write(&file, zone(r#"{ "192.0.2.10" = "10.0.0.10" }"#)).unwrap();
+    let out = meridian(&["check", "--zones", &zones_arg], dir.path());
+    let got = text(&out);
+    assert!(out.status.success(), "{got}");
+    let want = format!(
+        "{}:17:14: warning: the probe_addr table of region dc1 has no entry for 192.0.2.11: probed at the answered address",
+        file.display()
+    );
+    assert!(got.contains(&want), "{want}\nin\n{got}");
+    let s = Server::start_with(&["--zones", &zones_arg], None);
+    assert!(s.log_text().contains("no entry for 192.0.2.11"), "{}", s.log_text());
+    drop(s);
+
+    for covered in [r#"{ "192.0.2.10" = "10.0.0.10", "192.0.2.11" = "10.0.0.11" }"#, r#""10.0.0.9""#] {
+        std::fs::write(&file, zone(covered)).unwrap();
+        let got = text(&meridian(&["check", "--zones", &zones_arg], dir.path()));
+        assert!(!got.contains("warning"), "{covered}: {got}");
+    }
+}
