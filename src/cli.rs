@@ -30,7 +30,7 @@ pub enum Command {
     #[command(after_help = "Logging: MERIDIAN_LOG=debug (a tracing filter; default info), to standard error.")]
     Serve(ServeArgs),
     /// Load everything `serve` would, print a summary, exit non-zero on any error.
-    Check(ConfigArgs),
+    Check(CheckArgs),
     /// Show how the answer for a name is made: client location, every chain step, answer, TTL, ECS scope.
     Explain(ExplainArgs),
     /// GeoIP database tools.
@@ -64,6 +64,8 @@ pub struct AdminArgs {
     pub admin: AdminAddrArg,
     #[command(flatten)]
     pub config: ConfigArgs,
+    #[command(flatten)]
+    pub state: StateDirArg,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +82,14 @@ pub enum AdminAction {
     ForceDown,
     /// Report a load: `load REGION|ADDR VALUE` (ages out like a probed report).
     Load,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub inputs: InputArgs,
 }
 
 /// The admin API address flag, shared by `serve` and `admin`.
@@ -109,6 +119,8 @@ pub struct ExplainArgs {
     pub load: Vec<String>,
     #[command(flatten)]
     pub config: ConfigArgs,
+    #[command(flatten)]
+    pub inputs: InputArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -133,18 +145,37 @@ pub enum GeoipCommand {
     },
 }
 
-/// Where the configuration comes from (shared by every subcommand).
-#[derive(Args, Debug, Clone)]
+/// The server file (every subcommand that reads the configuration).
+#[derive(Args, Debug, Clone, Default)]
 pub struct ConfigArgs {
     /// Server file (default: ./meridian.toml when present).
     #[arg(long)]
     pub config: Option<PathBuf>,
+}
+
+/// What answers are made from (`serve`, `check`, `explain`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct InputArgs {
     /// Directory of zone TOML files (default: zones/).
     #[arg(long)]
     pub zones: Option<PathBuf>,
     /// MaxMind-format GeoIP database (default: geoip/demo.mmdb).
     #[arg(long)]
     pub geoip: Option<PathBuf>,
+}
+
+/// Where state lives (`serve`, and `admin` for the token file).
+#[derive(Args, Debug, Clone, Default)]
+pub struct StateDirArg {
+    /// Directory for state that survives restarts: overrides, admin token
+    /// (default: $STATE_DIRECTORY, else ./state).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Where and how `serve` listens.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ListenArgs {
     /// Address to serve on, UDP and TCP; may repeat (default: 127.0.0.1:5353 and [::1]:5353).
     #[arg(long)]
     pub listen: Vec<SocketAddr>,
@@ -163,15 +194,18 @@ pub struct ConfigArgs {
     /// Seconds a TCP connection may sit idle between queries (default 10).
     #[arg(long)]
     pub tcp_idle_timeout: Option<u64>,
-    /// Directory for state that survives restarts: overrides, admin token (default ./state).
-    #[arg(long)]
-    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    #[command(flatten)]
+    pub state: StateDirArg,
     #[command(flatten)]
     pub admin: AdminAddrArg,
     /// Log format.
@@ -185,43 +219,51 @@ pub enum LogFormat {
     Json,
 }
 
-impl ConfigArgs {
-    /// The effective configuration: file (explicit or ./meridian.toml), then flags.
-    pub fn resolve(&self) -> anyhow::Result<ServerConfig> {
-        let mut cfg = match &self.config {
-            Some(path) => ServerConfig::load(path)?,
-            None if Path::new("meridian.toml").is_file() => ServerConfig::load(Path::new("meridian.toml"))?,
-            None => ServerConfig::default(),
-        };
-        if let Some(z) = &self.zones {
+/// The effective configuration: the server file (explicit or ./meridian.toml),
+/// then whichever flags the subcommand has.
+pub fn resolve(
+    file: &ConfigArgs,
+    inputs: Option<&InputArgs>,
+    state: Option<&StateDirArg>,
+    listen: Option<&ListenArgs>,
+) -> anyhow::Result<ServerConfig> {
+    let mut cfg = match &file.config {
+        Some(path) => ServerConfig::load(path)?,
+        None if Path::new("meridian.toml").is_file() => ServerConfig::load(Path::new("meridian.toml"))?,
+        None => ServerConfig::default(),
+    };
+    if let Some(i) = inputs {
+        if let Some(z) = &i.zones {
             cfg.zones = z.clone();
         }
-        if let Some(g) = &self.geoip {
+        if let Some(g) = &i.geoip {
             cfg.geoip = Some(g.clone());
         }
-        if !self.listen.is_empty() {
-            cfg.listen = self.listen.clone();
+    }
+    if let Some(d) = state.and_then(|s| s.state_dir.as_ref()) {
+        cfg.state_dir = d.clone();
+    }
+    if let Some(l) = listen {
+        if !l.listen.is_empty() {
+            cfg.listen = l.listen.clone();
         }
-        if let Some(t) = self.tcp_idle_timeout {
+        if let Some(t) = l.tcp_idle_timeout {
             cfg.tcp_idle_timeout_secs = t;
         }
-        if !self.listen_tls.is_empty() {
-            cfg.listen_tls = self.listen_tls.clone();
+        if !l.listen_tls.is_empty() {
+            cfg.listen_tls = l.listen_tls.clone();
         }
-        if !self.listen_quic.is_empty() {
-            cfg.listen_quic = self.listen_quic.clone();
+        if !l.listen_quic.is_empty() {
+            cfg.listen_quic = l.listen_quic.clone();
         }
-        if let Some(p) = &self.tls_cert {
+        if let Some(p) = &l.tls_cert {
             cfg.tls_cert = Some(p.clone());
         }
-        if let Some(p) = &self.tls_key {
+        if let Some(p) = &l.tls_key {
             cfg.tls_key = Some(p.clone());
         }
-        if let Some(d) = &self.state_dir {
-            cfg.state_dir = d.clone();
-        }
-        Ok(cfg)
     }
+    Ok(cfg)
 }
 
 pub fn main() -> ExitCode {
@@ -305,19 +347,7 @@ fn lookup_db(db: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<Pat
     if let Some(db) = db {
         return Ok(db);
     }
-    let args = ConfigArgs {
-        config,
-        zones: None,
-        geoip: None,
-        listen: Vec::new(),
-        listen_tls: Vec::new(),
-        listen_quic: Vec::new(),
-        tls_cert: None,
-        tls_key: None,
-        tcp_idle_timeout: None,
-        state_dir: None,
-    };
-    Ok(args.resolve()?.geoip_path().0)
+    Ok(resolve(&ConfigArgs { config }, None, None, None)?.geoip_path().0)
 }
 
 fn init_logging(format: LogFormat) {
@@ -332,8 +362,8 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn check(args: &ConfigArgs) -> anyhow::Result<String> {
-    let cfg = args.resolve()?;
+fn check(args: &CheckArgs) -> anyhow::Result<String> {
+    let cfg = resolve(&args.config, Some(&args.inputs), None, None)?;
     let state = Snapshot::load(&cfg)?;
     let mut out = String::new();
     let mut expects = 0;
@@ -374,7 +404,7 @@ fn check(args: &ConfigArgs) -> anyhow::Result<String> {
 }
 
 fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
-    let cfg = args.config.resolve()?;
+    let cfg = resolve(&args.config, Some(&args.inputs), None, None)?;
     let mut state = Snapshot::load(&cfg)?;
     if !args.load.is_empty() {
         let mut health = (*state.health).clone();
@@ -420,7 +450,7 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
 }
 
 fn admin(args: &AdminArgs) -> anyhow::Result<String> {
-    let cfg = args.config.resolve()?;
+    let cfg = resolve(&args.config, None, Some(&args.state), None)?;
     let settings = crate::admin::AdminSettings::resolve(&cfg, args.admin.admin.as_deref())?;
     let Some(addr) = settings.addr else {
         anyhow::bail!("the admin API is disabled (admin = \"off\"); pass --admin ADDR:PORT of a running server");
@@ -522,7 +552,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         crate::server::Signals::install()?
     };
     crate::server::signals_hold(false); // delivered to the handlers from here on
-    let cfg = args.config.resolve()?;
+    let cfg = resolve(&args.config, Some(&args.inputs), Some(&args.state), Some(&args.listen))?;
     let admin = crate::admin::AdminSettings::resolve(&cfg, args.admin.admin.as_deref())?;
     admin.check_bind_allowed()?;
     let certs = load_certs(&cfg)?;
