@@ -397,7 +397,16 @@ fn check(args: &CheckArgs) -> anyhow::Result<String> {
     }
     let failures = crate::explain::check_expectations(&state);
     if !failures.is_empty() {
-        anyhow::bail!("{}\n{} of {expects} expectation(s) failed", failures.join("\n"), failures.len());
+        // Without a database every client is "unknown": say so, not just what failed.
+        let hint = match &state.geo {
+            None => format!(
+                "\n(no GeoIP database was loaded: {} does not exist and `geoip` is not set, so every client's \
+                 location is unknown; set `geoip` in meridian.toml or pass --geoip)",
+                cfg.geoip_path().0.display()
+            ),
+            Some(_) => String::new(),
+        };
+        anyhow::bail!("{}\n{} of {expects} expectation(s) failed{hint}", failures.join("\n"), failures.len());
     }
     out.push_str(&format!("ok: {} zone(s), {expects} expectation(s) hold\n", state.zones.zones.len()));
     Ok(out)

@@ -104,3 +104,20 @@ fn a_probe_addr_table_missing_an_address_warns() {
         assert!(!got.contains("warning"), "{covered}: {got}");
     }
 }
+
+/// `check` without any GeoIP database: the failed expectations come with
+/// the reason (no database), not alone.
+#[test]
+fn check_without_a_database_says_so_beside_failed_expectations() {
+    let dir = TempDir::new("no-geoip");
+    let zones = common::repo().join("zones").display().to_string();
+    let out = meridian(&["check", "--zones", &zones], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("expectation(s) failed"), "{err}");
+    assert!(err.contains("no GeoIP database was loaded: geoip/demo.mmdb does not exist"), "{err}");
+    // With the database, the same zones pass.
+    let demo = common::repo().join("geoip/demo.mmdb").display().to_string();
+    let out = meridian(&["check", "--zones", &zones, "--geoip", &demo], dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+}
