@@ -597,6 +597,8 @@ fn https_probe_verifies_the_certificate_or_trusts_the_given_ca() {
     let down = poll(Duration::from_secs(8), FAST, log_has_down);
     let (line, _) = down.unwrap_or_else(|| panic!("verifying HTTPS probe never went down\n{}", m.log_tail()));
     eprintln!("https (verify on): {line}");
+    // The line names what went down: the region and answered address (the probe URL beside them).
+    assert!(line.contains("endpoints=verify 192.0.2.4 ") && line.contains("probe=GET https://"), "{line}");
     assert!(
         line.to_ascii_lowercase().contains("unknownissuer") || line.to_ascii_lowercase().contains("unknown issuer"),
         "the failure names the unknown issuer: {line}"
