@@ -142,6 +142,10 @@ mod tests {
             (Some("text/plain;version=0.0.4;q=0.5,*/*;q=0.1"), Text004),
             (Some("text/plain;version=1.0.0"), OpenMetrics),
             (Some("TEXT/PLAIN"), Text004),
+            // Garbage: the default, never an error.
+            (Some(";;,,=q=;"), OpenMetrics),
+            (Some("text/plain;q=abc"), OpenMetrics),
+            (Some("\u{0}\u{ff}"), OpenMetrics),
         ];
         for (accept, want) in cases {
             assert_eq!(Format::from_accept(*accept), *want, "{accept:?}");
