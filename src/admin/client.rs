@@ -27,6 +27,8 @@ pub struct Request {
     pub for_: Option<Duration>,
     /// The load to report (`load`).
     pub value: Option<f64>,
+    /// `status` as the JSON document rather than a table.
+    pub json: bool,
 }
 
 /// Run `req` against the API at `addr`; returns what to print.
@@ -52,6 +54,9 @@ fn validate(req: &Request) -> anyhow::Result<()> {
         }
     } else if req.value.is_some() {
         anyhow::bail!("a VALUE only goes with `load`");
+    }
+    if req.json && req.command != AdminCommand::Status {
+        anyhow::bail!("--json applies to status");
     }
     if req.endpoint.is_some() && req.region.is_none() {
         anyhow::bail!("--endpoint needs a region: `meridian admin drain REGION --endpoint ADDR`");
@@ -112,7 +117,10 @@ async fn call(addr: SocketAddr, token_file: &Path, req: &Request) -> anyhow::Res
                 v["regions"].as_array().and_then(|rs| rs.iter().find(|r| r["name"] == region.as_str())).cloned();
             v = found.ok_or_else(|| anyhow::anyhow!("unknown region {region:?} (see `meridian admin status`)"))?;
         }
-        return Ok(format!("{}\n", serde_json::to_string_pretty(&v)?));
+        if req.json {
+            return Ok(format!("{}\n", serde_json::to_string_pretty(&v)?));
+        }
+        return Ok(super::table::status(&v, req.region.is_some()));
     }
     let token = super::token::read(token_file).map_err(|e| {
         anyhow::anyhow!(
@@ -206,6 +214,7 @@ mod tests {
             endpoint: None,
             for_: Some(Duration::from_secs(secs)),
             value: None,
+            json: false,
         };
         assert!(validate(&req(3600)).is_ok());
         for secs in [367 * 86_400, 999_999_999 * 3600, u64::MAX] {
@@ -222,8 +231,11 @@ mod tests {
             endpoint: None,
             for_: None,
             value,
+            json: false,
         };
         assert!(validate(&req(Some(70.0))).is_ok());
+        let json = Request { json: true, ..req(Some(70.0)) };
+        assert!(validate(&json).unwrap_err().to_string().contains("--json applies to status"));
         assert!(validate(&req(Some(-1.0))).unwrap_err().to_string().contains("0 or more"));
         assert!(validate(&req(None)).unwrap_err().to_string().contains("which load"));
     }

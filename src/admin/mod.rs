@@ -11,6 +11,7 @@ pub mod client;
 mod error;
 mod server;
 mod status;
+mod table;
 pub mod token;
 
 pub use error::AdminError;

@@ -279,6 +279,54 @@ mod tests {
         assert!(fast_taken >= 250, "the fast path answered {fast_taken} of them");
     }
 
+    /// A query carrying NSID never gets a prebuilt answer (the fast parser
+    /// passes on option 3): the general path answers it, with the node id,
+    /// and otherwise the same bytes as the fast answer to the query without
+    /// the option. Without NSID, nothing of the node id shows.
+    #[test]
+    fn nsid_queries_go_the_general_way_and_carry_the_node_id() {
+        use hickory_proto::rr::rdata::opt::{EdnsCode, NSIDPayload};
+        let mut state = crate::answer::snapshot::demo();
+        let id = crate::answer::identity::Identity { node_id: Some("node-7.example".into()), version: None };
+        state.identity = Arc::new(id);
+        let src: SocketAddr = "127.0.0.1:5353".parse().unwrap();
+        let names = [
+            ("static.gslb.example.test.", RecordType::A),
+            ("www.gslb.example.test.", RecordType::A),
+            ("failover.gslb.example.test.", RecordType::AAAA),
+            ("nx.gslb.example.test.", RecordType::A),
+            ("gslb.example.test.", RecordType::SOA),
+        ];
+        let (mut fast_without, mut checked) = (0, 0);
+        for (name, t) in names {
+            for e in EDNS_CASES.iter().flatten() {
+                let plain = query(name, t, Some(*e), true);
+                let mut asked = Message::from_vec(&plain).unwrap();
+                let edns = asked.edns.as_mut().unwrap();
+                edns.options_mut().insert(EdnsOption::NSID(NSIDPayload::new(Vec::new()).unwrap()));
+                let asked = asked.to_vec().unwrap();
+                let mut obs = QueryObservation::default();
+                assert!(fast_only(&state, &asked, src, &mut obs).is_none(), "{name} {e:?}: prebuilt answer to NSID");
+                let general = super::super::respond_general(&state, &asked, src, Transport::Udp).unwrap();
+                assert_eq!(respond(&state, &asked, src, Transport::Udp).as_ref(), Some(&general));
+                assert_eq!(respond(&state, &asked, src, Transport::Tcp).as_ref(), Some(&general));
+                let got = Message::from_vec(&general).unwrap();
+                let nsid = got.edns.as_ref().and_then(|e| e.option(EdnsCode::NSID).cloned());
+                assert_eq!(nsid, Some(EdnsOption::NSID(NSIDPayload::new(b"node-7.example".to_vec()).unwrap())));
+
+                // The same answer as without NSID, but for the option.
+                let plain_answer = respond(&state, &plain, src, Transport::Udp).unwrap();
+                fast_without += usize::from(fast_only(&state, &plain, src, &mut obs).is_some());
+                let mut stripped = got.clone();
+                stripped.edns.as_mut().unwrap().options_mut().remove(EdnsCode::NSID);
+                assert_eq!(stripped.to_vec().unwrap(), plain_answer, "{name} {e:?}");
+                assert!(!plain_answer.windows(14).any(|w| w == b"node-7.example"), "NSID unasked");
+                checked += 1;
+            }
+        }
+        assert!(checked > 40 && fast_without > 40, "{fast_without} of {checked} fast without NSID");
+    }
+
     #[test]
     fn unusual_queries_go_the_general_way() {
         let state = crate::answer::snapshot::demo();

@@ -18,6 +18,7 @@ use crate::zone;
 mod decisions;
 mod fast;
 mod fit;
+pub mod identity;
 mod negative;
 mod prebuilt;
 pub(crate) mod snapshot;
@@ -94,6 +95,12 @@ fn general<'a>(
         edns.set_version(0);
         edns.set_dnssec_ok(qedns.flags().dnssec_ok);
         limit = qedns.max_payload().clamp(512, EDNS_PAYLOAD) as usize;
+        // NSID on every answer whose query asked (the fast path never takes those).
+        if qedns.option(EdnsCode::NSID).is_some() {
+            if let Some(nsid) = state.identity.nsid() {
+                edns.options_mut().insert(nsid);
+            }
+        }
         resp.set_edns(edns);
         if qedns.version() > 0 {
             resp.metadata.response_code = ResponseCode::BADVERS;
@@ -128,6 +135,17 @@ fn general<'a>(
 
     let q = &query.queries[0];
     let qtype = q.query_type();
+    if q.query_class() == DNSClass::CH {
+        // RFC 4892: which node this is; anything else in class CH is REFUSED.
+        match state.identity.chaos(q) {
+            Some(txt) => {
+                resp.metadata.authoritative = true;
+                resp.add_answer(txt);
+            }
+            None => resp.metadata.response_code = ResponseCode::Refused,
+        }
+        return encode(resp, transport, limit, obs);
+    }
     if q.query_class() != DNSClass::IN && q.query_class() != DNSClass::ANY {
         resp.metadata.response_code = ResponseCode::Refused;
         return encode(resp, transport, limit, obs);

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use super::identity::Identity;
 use super::FastIndex;
 use crate::config::{ConfigError, ServerConfig};
 use crate::geo::GeoDb;
@@ -21,6 +22,8 @@ pub struct Snapshot {
     pub health: Arc<HealthView>,
     /// Prebuilt answers for the UDP fast path (built from `zones`).
     pub fast: Arc<FastIndex>,
+    /// What NSID and CHAOS `id.server` say (from meridian.toml).
+    pub identity: Arc<Identity>,
 }
 
 impl Snapshot {
@@ -28,14 +31,20 @@ impl Snapshot {
     /// up; nothing is served from it until it has loaded without error.
     pub fn load(cfg: &ServerConfig) -> Result<Snapshot, ConfigError> {
         let zones = crate::zone::load_zones(&cfg.zones)?;
+        for w in zones.zones.iter().flat_map(|z| &z.warnings) {
+            tracing::warn!("{w}");
+        }
         let geo = load_geo(cfg)?;
-        Ok(Snapshot::default().with_zones(Arc::new(zones), geo))
+        let base = Snapshot { identity: Arc::new(Identity::from_config(cfg)), ..Default::default() };
+        Ok(base.with_zones(Arc::new(zones), geo))
     }
 
     /// New configuration: these zones and GeoIP, this snapshot's health, and
     /// the fast index built for them (the expensive part).
     pub fn with_zones(&self, zones: Arc<Zones>, geo: Option<Arc<GeoDb>>) -> Snapshot {
-        let mut next = Snapshot { zones, geo, health: Arc::clone(&self.health), fast: Default::default() };
+        let health = Arc::clone(&self.health);
+        let identity = Arc::clone(&self.identity);
+        let mut next = Snapshot { zones, geo, health, fast: Default::default(), identity };
         // The index holds static answers only (services are decided per
         // query), so it does not depend on the health it is built beside.
         next.fast = Arc::new(FastIndex::build(&next));
@@ -45,7 +54,13 @@ impl Snapshot {
     /// New availability: this snapshot with `health` instead. Cheap (shares
     /// everything else), so it may run inside a compare-and-swap retry.
     pub fn with_health(&self, health: Arc<HealthView>) -> Snapshot {
-        Snapshot { zones: Arc::clone(&self.zones), geo: self.geo.clone(), health, fast: Arc::clone(&self.fast) }
+        Snapshot {
+            zones: Arc::clone(&self.zones),
+            geo: self.geo.clone(),
+            health,
+            fast: Arc::clone(&self.fast),
+            identity: Arc::clone(&self.identity),
+        }
     }
 }
 

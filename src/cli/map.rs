@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use super::ConfigArgs;
+use super::{ConfigArgs, InputArgs};
 use crate::answer::Snapshot;
 use crate::map::{self as map_mod, MapRequest, Population, ReportOptions};
 
@@ -47,6 +47,8 @@ pub struct MapArgs {
     pub json: bool,
     #[command(flatten)]
     pub config: ConfigArgs,
+    #[command(flatten)]
+    pub inputs: InputArgs,
 }
 
 pub fn main(args: MapArgs) -> ExitCode {
@@ -71,7 +73,7 @@ fn map(args: &MapArgs) -> anyhow::Result<String> {
     if let Some(q) = args.qps {
         anyhow::ensure!(q.is_finite() && q >= 0.0, "--qps {q}: expected a number of 0 or more");
     }
-    let cfg = args.config.resolve()?;
+    let cfg = super::resolve(&args.config, Some(&args.inputs), None, None)?;
     let state = Snapshot::load(&cfg)?;
     let pop = match (&args.clients, &state.geo) {
         (Some(path), _) => Population::from_csv(path)?,

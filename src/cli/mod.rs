@@ -13,7 +13,14 @@ use crate::answer::Snapshot;
 use crate::config::ServerConfig;
 
 #[derive(Parser, Debug)]
-#[command(name = "meridian", version, about = "GSLB authoritative DNS server")]
+#[command(
+    name = "meridian",
+    version,
+    about = "GSLB authoritative DNS server",
+    after_help = "Logging: set MERIDIAN_LOG to a tracing filter, e.g. MERIDIAN_LOG=debug or \
+MERIDIAN_LOG=info,meridian::health=debug (default: info). Logs go to standard error; \
+`serve --log-format json` writes JSON lines.\n\nDocs: docs/operations.md, docs/zone-format.md"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -21,10 +28,11 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Serve DNS on UDP and TCP.
+    /// Serve DNS on UDP and TCP (and TLS, QUIC when configured). Log level: MERIDIAN_LOG (default info).
+    #[command(after_help = "Logging: MERIDIAN_LOG=debug (a tracing filter; default info), to standard error.")]
     Serve(ServeArgs),
     /// Load everything `serve` would, print a summary, exit non-zero on any error.
-    Check(ConfigArgs),
+    Check(CheckArgs),
     /// Show how the answer for a name is made: client location, every chain step, answer, TTL, ECS scope.
     Explain(ExplainArgs),
     /// GeoIP database tools.
@@ -50,6 +58,9 @@ pub struct AdminArgs {
     /// Act on one answered address of the region instead of the whole region.
     #[arg(long, value_name = "ADDR")]
     pub endpoint: Option<std::net::IpAddr>,
+    /// For `status`: print the JSON document (for scripts) instead of a table.
+    #[arg(long)]
+    pub json: bool,
     /// Clear the override by itself after this long, e.g. 30m, 90s (drain, force-up, force-down).
     #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub for_: Option<Duration>,
@@ -57,11 +68,13 @@ pub struct AdminArgs {
     pub admin: AdminAddrArg,
     #[command(flatten)]
     pub config: ConfigArgs,
+    #[command(flatten)]
+    pub state: StateDirArg,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminAction {
-    /// Print the JSON status (of one region when given).
+    /// Print regions and endpoints as a table (of one region when given; --json: the JSON).
     Status,
     /// Take out of service: no new answers.
     Drain,
@@ -73,6 +86,14 @@ pub enum AdminAction {
     ForceDown,
     /// Report a load: `load REGION|ADDR VALUE` (ages out like a probed report).
     Load,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub inputs: InputArgs,
 }
 
 /// The admin API address flag, shared by `serve` and `admin`.
@@ -87,7 +108,8 @@ pub struct AdminAddrArg {
 pub struct ExplainArgs {
     /// Name to explain (absolute, or relative to a served zone, e.g. `www.gslb.example.test`).
     pub name: String,
-    #[arg(long = "type", default_value = "A")]
+    /// Record type to ask for (A, AAAA, TXT, MX, ...).
+    #[arg(long = "type", value_name = "TYPE", default_value = "A")]
     pub rtype: String,
     /// Client address or subnet, as EDNS Client Subnet would carry it.
     #[arg(long)]
@@ -104,32 +126,63 @@ pub struct ExplainArgs {
     pub fail: Vec<String>,
     #[command(flatten)]
     pub config: ConfigArgs,
+    #[command(flatten)]
+    pub inputs: InputArgs,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum GeoipCommand {
     /// Build a GeoIP2-City-compatible .mmdb from the demo CSV format (see geoip/README.md).
-    Build { csv: PathBuf, out: PathBuf },
+    Build {
+        /// The CSV to read: rows of network,continent,country,subdivision,latitude,longitude,name (as geoip/demo.csv).
+        csv: PathBuf,
+        /// The .mmdb file to write (replaced if it exists).
+        out: PathBuf,
+    },
     /// Look an address up and print what the database says.
     Lookup {
+        /// The IPv4 or IPv6 address to look up.
         ip: std::net::IpAddr,
-        #[arg(long, default_value = "geoip/demo.mmdb")]
-        db: PathBuf,
+        /// Database to read (default: `geoip` in the server file, else geoip/demo.mmdb).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Server file whose `geoip` to read (default: ./meridian.toml when present).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
-/// Where the configuration comes from (shared by every subcommand).
-#[derive(Args, Debug, Clone)]
+/// The server file (every subcommand that reads the configuration).
+#[derive(Args, Debug, Clone, Default)]
 pub struct ConfigArgs {
     /// Server file (default: ./meridian.toml when present).
     #[arg(long)]
     pub config: Option<PathBuf>,
+}
+
+/// What answers are made from (`serve`, `check`, `explain`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct InputArgs {
     /// Directory of zone TOML files (default: zones/).
     #[arg(long)]
     pub zones: Option<PathBuf>,
     /// MaxMind-format GeoIP database (default: geoip/demo.mmdb).
     #[arg(long)]
     pub geoip: Option<PathBuf>,
+}
+
+/// Where state lives (`serve`, and `admin` for the token file).
+#[derive(Args, Debug, Clone, Default)]
+pub struct StateDirArg {
+    /// Directory for state that survives restarts: overrides, admin token
+    /// (default: $STATE_DIRECTORY, else ./state).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Where and how `serve` listens.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ListenArgs {
     /// Address to serve on, UDP and TCP; may repeat (default: 127.0.0.1:5353 and [::1]:5353).
     #[arg(long)]
     pub listen: Vec<SocketAddr>,
@@ -148,15 +201,18 @@ pub struct ConfigArgs {
     /// Seconds a TCP connection may sit idle between queries (default 10).
     #[arg(long)]
     pub tcp_idle_timeout: Option<u64>,
-    /// Directory for state that survives restarts: overrides, admin token (default ./state).
-    #[arg(long)]
-    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    #[command(flatten)]
+    pub state: StateDirArg,
     #[command(flatten)]
     pub admin: AdminAddrArg,
     /// Log format.
@@ -170,43 +226,51 @@ pub enum LogFormat {
     Json,
 }
 
-impl ConfigArgs {
-    /// The effective configuration: file (explicit or ./meridian.toml), then flags.
-    pub fn resolve(&self) -> anyhow::Result<ServerConfig> {
-        let mut cfg = match &self.config {
-            Some(path) => ServerConfig::load(path)?,
-            None if Path::new("meridian.toml").is_file() => ServerConfig::load(Path::new("meridian.toml"))?,
-            None => ServerConfig::default(),
-        };
-        if let Some(z) = &self.zones {
+/// The effective configuration: the server file (explicit or ./meridian.toml),
+/// then whichever flags the subcommand has.
+pub fn resolve(
+    file: &ConfigArgs,
+    inputs: Option<&InputArgs>,
+    state: Option<&StateDirArg>,
+    listen: Option<&ListenArgs>,
+) -> anyhow::Result<ServerConfig> {
+    let mut cfg = match &file.config {
+        Some(path) => ServerConfig::load(path)?,
+        None if Path::new("meridian.toml").is_file() => ServerConfig::load(Path::new("meridian.toml"))?,
+        None => ServerConfig::default(),
+    };
+    if let Some(i) = inputs {
+        if let Some(z) = &i.zones {
             cfg.zones = z.clone();
         }
-        if let Some(g) = &self.geoip {
+        if let Some(g) = &i.geoip {
             cfg.geoip = Some(g.clone());
         }
-        if !self.listen.is_empty() {
-            cfg.listen = self.listen.clone();
+    }
+    if let Some(d) = state.and_then(|s| s.state_dir.as_ref()) {
+        cfg.state_dir = d.clone();
+    }
+    if let Some(l) = listen {
+        if !l.listen.is_empty() {
+            cfg.listen = l.listen.clone();
         }
-        if let Some(t) = self.tcp_idle_timeout {
+        if let Some(t) = l.tcp_idle_timeout {
             cfg.tcp_idle_timeout_secs = t;
         }
-        if !self.listen_tls.is_empty() {
-            cfg.listen_tls = self.listen_tls.clone();
+        if !l.listen_tls.is_empty() {
+            cfg.listen_tls = l.listen_tls.clone();
         }
-        if !self.listen_quic.is_empty() {
-            cfg.listen_quic = self.listen_quic.clone();
+        if !l.listen_quic.is_empty() {
+            cfg.listen_quic = l.listen_quic.clone();
         }
-        if let Some(p) = &self.tls_cert {
+        if let Some(p) = &l.tls_cert {
             cfg.tls_cert = Some(p.clone());
         }
-        if let Some(p) = &self.tls_key {
+        if let Some(p) = &l.tls_key {
             cfg.tls_key = Some(p.clone());
         }
-        if let Some(d) = &self.state_dir {
-            cfg.state_dir = d.clone();
-        }
-        Ok(cfg)
     }
+    Ok(cfg)
 }
 
 pub fn main() -> ExitCode {
@@ -241,16 +305,18 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Geoip(GeoipCommand::Lookup { ip, db }) => match crate::geo::GeoDb::open(&db, None) {
-            Ok(db) => {
-                println!("{:?}", db.lookup(ip));
-                ExitCode::SUCCESS
+        Command::Geoip(GeoipCommand::Lookup { ip, db, config }) => {
+            match lookup_db(db, config).and_then(|db| crate::geo::GeoDb::open(&db, None).map_err(anyhow::Error::from)) {
+                Ok(db) => {
+                    println!("{ip}: {}", db.lookup(ip));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Explain(args) => match explain(&args) {
             Ok(text) => {
                 print!("{text}");
@@ -284,6 +350,14 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `--db`, else the server file's database (explicit or ./meridian.toml), else the demo.
+fn lookup_db(db: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(db) = db {
+        return Ok(db);
+    }
+    Ok(resolve(&ConfigArgs { config }, None, None, None)?.geoip_path().0)
+}
+
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("MERIDIAN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
@@ -296,8 +370,8 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn check(args: &ConfigArgs) -> anyhow::Result<String> {
-    let cfg = args.resolve()?;
+fn check(args: &CheckArgs) -> anyhow::Result<String> {
+    let cfg = resolve(&args.config, Some(&args.inputs), None, None)?;
     let state = Snapshot::load(&cfg)?;
     let mut out = String::new();
     let mut expects = 0;
@@ -313,25 +387,41 @@ fn check(args: &ConfigArgs) -> anyhow::Result<String> {
             z.expects.len()
         ));
         expects += z.expects.len();
-        for w in crate::zone::oversized_region_warnings(&z.file, &z.regions) {
-            out.push_str(&w);
+        for w in &z.warnings {
+            out.push_str(w);
             out.push('\n');
         }
     }
+    out.push_str(&format!("identity: {}\n", state.identity));
     match &state.geo {
         Some(g) => out.push_str(&format!("geoip: {}\n", g.describe())),
         None => out.push_str("geoip: none (client locations unknown)\n"),
     }
+    if state.zones.zones.is_empty() {
+        anyhow::bail!(
+            "{}: no zone files (*.toml) there: `serve` would answer REFUSED to every query",
+            cfg.zones.display()
+        );
+    }
     let failures = crate::explain::check_expectations(&state);
     if !failures.is_empty() {
-        anyhow::bail!("{}\n{} of {expects} expectation(s) failed", failures.join("\n"), failures.len());
+        // Without a database every client is "unknown": say so, not just what failed.
+        let hint = match &state.geo {
+            None => format!(
+                "\n(no GeoIP database was loaded: {} does not exist and `geoip` is not set, so every client's \
+                 location is unknown; set `geoip` in meridian.toml or pass --geoip)",
+                cfg.geoip_path().0.display()
+            ),
+            Some(_) => String::new(),
+        };
+        anyhow::bail!("{}\n{} of {expects} expectation(s) failed{hint}", failures.join("\n"), failures.len());
     }
     out.push_str(&format!("ok: {} zone(s), {expects} expectation(s) hold\n", state.zones.zones.len()));
     Ok(out)
 }
 
 fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
-    let cfg = args.config.resolve()?;
+    let cfg = resolve(&args.config, Some(&args.inputs), None, None)?;
     let mut state = Snapshot::load(&cfg)?;
     if !args.load.is_empty() {
         let mut health = (*state.health).clone();
@@ -387,7 +477,7 @@ fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
 }
 
 fn admin(args: &AdminArgs) -> anyhow::Result<String> {
-    let cfg = args.config.resolve()?;
+    let cfg = resolve(&args.config, None, Some(&args.state), None)?;
     let settings = crate::admin::AdminSettings::resolve(&cfg, args.admin.admin.as_deref())?;
     let Some(addr) = settings.addr else {
         anyhow::bail!("the admin API is disabled (admin = \"off\"); pass --admin ADDR:PORT of a running server");
@@ -406,6 +496,7 @@ fn admin(args: &AdminArgs) -> anyhow::Result<String> {
         endpoint: args.endpoint,
         for_: args.for_,
         value: args.value,
+        json: args.json,
     };
     crate::admin::client::run(addr, &settings.token_file, &req)
 }
@@ -464,7 +555,7 @@ fn bind_error(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::AddrInUse => "the address is in use by another process".into(),
         std::io::ErrorKind::AddrNotAvailable => "no such address on this host".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::PermissionDenied => crate::server::PERMISSION_HINT.into(),
         kind => format!("{kind:?}"),
     }
 }
@@ -490,7 +581,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         crate::server::Signals::install()?
     };
     crate::server::signals_hold(false); // delivered to the handlers from here on
-    let cfg = args.config.resolve()?;
+    let cfg = resolve(&args.config, Some(&args.inputs), Some(&args.state), Some(&args.listen))?;
     let admin = crate::admin::AdminSettings::resolve(&cfg, args.admin.admin.as_deref())?;
     admin.check_bind_allowed()?;
     let certs = load_certs(&cfg)?;
@@ -505,8 +596,18 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     for z in &initial.zones.zones {
         tracing::info!(zone = %z.origin, file = %z.file.display(), records = z.record_count(), "zone loaded");
     }
+    tracing::info!("identity: {}", initial.identity);
+    match &initial.geo {
+        Some(g) => tracing::info!("GeoIP database: {}", g.describe()),
+        None => tracing::warn!("no GeoIP database: client locations are unknown, geo rules fall to their defaults"),
+    }
+    if initial.zones.zones.is_empty() {
+        tracing::warn!(dir = %cfg.zones.display(), "no zone files loaded: every query will be answered REFUSED");
+    }
     let shared = crate::server::Published::new(initial);
     let metrics = Arc::new(crate::metrics::Metrics::new());
+    metrics.loaded(true);
+    metrics.set_probe_owners(crate::server::probe_owners(&shared.load().zones));
     let opts = crate::server::ServeOptions {
         listen: cfg.listen_addrs(),
         listen_is_default: cfg.listen.is_empty(),

@@ -11,7 +11,7 @@ pub mod zone_file;
 
 pub use error::{ConfigError, Source};
 pub use files::zone_inputs;
-pub use server_file::{ServerConfig, DEFAULT_GEOIP, DEFAULT_LISTEN};
+pub use server_file::{ServerConfig, VersionBind, DEFAULT_GEOIP, DEFAULT_LISTEN};
 
 use std::path::{Path, PathBuf};
 

@@ -65,6 +65,46 @@ pub struct ServerConfig {
     /// Shared overrides through etcd; absent: this node is alone.
     #[serde(default)]
     pub cluster: Option<super::cluster_file::ClusterFile>,
+    /// This node's name in NSID and CH TXT `id.server`/`hostname.bind`
+    /// (default: the host name; `""` turns both off). At most 255 bytes.
+    #[serde(default)]
+    pub node_id: Option<String>,
+    /// CH TXT `version.bind`/`version.server`: `false` (default, REFUSED),
+    /// `true` ("Meridian <version>") or the text to answer.
+    #[serde(default)]
+    pub version_bind: VersionBind,
+}
+
+/// `version_bind` in meridian.toml.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum VersionBind {
+    #[default]
+    Off,
+    /// Meridian's own name and version.
+    Default,
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for VersionBind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = VersionBind;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false or the text to answer")
+            }
+            fn visit_bool<E>(self, on: bool) -> Result<VersionBind, E> {
+                Ok(if on { VersionBind::Default } else { VersionBind::Off })
+            }
+            fn visit_str<E: serde::de::Error>(self, t: &str) -> Result<VersionBind, E> {
+                if t.len() > 255 {
+                    return Err(E::custom("version_bind is longer than a TXT string's 255 bytes"));
+                }
+                Ok(VersionBind::Text(t.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// systemd's `$STATE_DIRECTORY` (set by `StateDirectory=`; the first of a
@@ -175,6 +215,8 @@ impl Default for ServerConfig {
             admin_token_file: None,
             probe_source: None,
             cluster: None,
+            node_id: None,
+            version_bind: VersionBind::Off,
         }
     }
 }
@@ -194,6 +236,10 @@ impl ServerConfig {
         if let Some((key, msg)) = cfg.cluster.as_ref().and_then(|c| c.problem()) {
             let at = source.text.find("[cluster]").map_or(0, |c| source.text[c..].find(key).map_or(c, |k| c + k));
             return Err(source.error(at..at, msg));
+        }
+        if cfg.node_id.as_ref().is_some_and(|id| id.len() > 255) {
+            let at = source.text.find("node_id").unwrap_or(0);
+            return Err(source.error(at..at, "node_id is longer than a TXT string's 255 bytes"));
         }
         let base = path.parent().unwrap_or(Path::new("."));
         if let Some(c) = cfg.cluster.as_mut() {
@@ -256,5 +302,26 @@ mod tests {
         assert_eq!(state_dir_from(Some("/var/lib/a:/var/lib/b".into())), PathBuf::from("/var/lib/a"));
         assert_eq!(state_dir_from(Some("".into())), PathBuf::from("state"));
         assert_eq!(state_dir_from(None), PathBuf::from("state"));
+    }
+
+    fn load_text(text: &str) -> Result<ServerConfig, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("meridian-server-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{}.toml", text.len()));
+        std::fs::write(&path, text).unwrap();
+        let got = ServerConfig::load(&path);
+        let _ = std::fs::remove_file(&path);
+        got
+    }
+
+    #[test]
+    fn version_bind_is_a_bool_or_a_short_string() {
+        assert_eq!(load_text("version_bind = true\n").unwrap().version_bind, VersionBind::Default);
+        assert_eq!(load_text("version_bind = false\n").unwrap().version_bind, VersionBind::Off);
+        assert_eq!(load_text("version_bind = \"x\"\n").unwrap().version_bind, VersionBind::Text("x".into()));
+        let e = load_text("version_bind = 3\n").unwrap_err().to_string();
+        assert!(e.contains(":1:16") && e.contains("expected true, false or the text to answer"), "{e}");
+        let e = load_text(&format!("version_bind = \"{}\"\n", "v".repeat(256))).unwrap_err().to_string();
+        assert!(e.contains("longer than a TXT string's 255 bytes"), "{e}");
     }
 }

@@ -32,6 +32,32 @@ pub struct Location {
     pub asn_network: Option<IpNet>,
 }
 
+/// For `geoip lookup` and logs: the known fields, `key=value`, in a line.
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "network={}", self.network)?;
+        let text = [("continent", &self.continent), ("country", &self.country), ("subdivision", &self.subdivision)];
+        for (k, v) in text {
+            if let Some(v) = v {
+                write!(f, " {k}={v}")?;
+            }
+        }
+        if let Some((lat, lon)) = self.coords {
+            write!(f, " coords={lat},{lon}")?;
+        }
+        if let Some(asn) = self.asn {
+            write!(f, " asn=AS{asn}")?;
+        }
+        if let Some(n) = self.asn_network {
+            write!(f, " asn_network={n}")?;
+        }
+        if self.is_unknown() {
+            f.write_str(" (no location known)")?;
+        }
+        Ok(())
+    }
+}
+
 impl Location {
     /// A location that knows nothing but the network it was looked up in.
     pub fn empty(network: IpNet) -> Self {

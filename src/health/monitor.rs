@@ -47,6 +47,24 @@ pub trait HealthObserver: Send + Sync {
     fn transition(&self, _target: &ProbeTarget, _from: Verdict, _to: Verdict) {}
 }
 
+/// The endpoints a probe target decides, as `region address` pairs (for
+/// logs: an operator knows the region and the answered address, not the URL).
+fn decided_by(regions: &[RegionTargets], target: &Arc<ProbeTarget>) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for r in regions {
+        for ep in r.endpoints.iter().filter(|ep| ep.target.as_ref() == Some(target)) {
+            let item = format!("{} {}", r.name, ep.addr);
+            if !out.contains(&item) {
+                out.push(item);
+            }
+        }
+    }
+    if out.is_empty() {
+        return "none configured".into();
+    }
+    out.join(", ")
+}
+
 /// Observes nothing.
 pub struct NoObserver;
 impl HealthObserver for NoObserver {}
@@ -186,16 +204,19 @@ impl Monitor {
     /// Feed one probe result; publishes when a verdict changes.
     pub fn on_result(&self, target: &Arc<ProbeTarget>, result: ProbeResult) {
         self.observer.probe(target, &result);
-        let (transition, reported) = {
+        let (transition, reported, regions) = {
             let mut inner = self.lock();
+            let regions = Arc::clone(&inner.regions);
             let Some(entry) = inner.targets.get_mut(target) else { return };
             if let Some(l) = result.load {
                 entry.load = Some((l, Instant::now()));
             }
-            (entry.state.observe(&result, target.rise, target.fall, SystemTime::now()), result.load.is_some())
+            let transition = entry.state.observe(&result, target.rise, target.fall, SystemTime::now());
+            (transition, result.load.is_some(), regions)
         };
         if let Some((from, to)) = transition {
-            info!(target = %target.label(), ?from, ?to, detail = %result.detail, "endpoint state changed");
+            let endpoints = decided_by(&regions, target);
+            info!(%endpoints, %from, %to, probe = %target.label(), detail = %result.detail, "endpoint state changed");
             self.observer.transition(target, from, to);
         }
         // A load report is news even without a transition: shedding reads it.
@@ -258,7 +279,8 @@ impl Monitor {
             self.save(&next)?;
             inner.overrides = next;
         }
-        info!(?scope, ?kind, ?for_, "override set");
+        let for_ = for_.map_or_else(|| "until cleared".to_string(), |d| humantime::format_duration(d).to_string());
+        info!(%scope, %kind, %for_, "override set");
         self.publish();
         Ok(o)
     }
@@ -277,7 +299,7 @@ impl Monitor {
             removed
         };
         if removed {
-            info!(?scope, "override cleared");
+            info!(%scope, "override cleared");
             self.publish();
         }
         Ok(removed)

@@ -37,6 +37,27 @@ pub enum Scope {
     Endpoint(String, IpAddr),
 }
 
+/// For logs: `region sjc`, `endpoint 192.0.2.1 of region sjc`.
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Region(r) => write!(f, "region {r}"),
+            Scope::Endpoint(r, a) => write!(f, "endpoint {a} of region {r}"),
+        }
+    }
+}
+
+/// As the admin API and CLI name them: `drain`, `force-up`, `force-down`.
+impl std::fmt::Display for OverrideKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OverrideKind::ForceUp => "force-up",
+            OverrideKind::ForceDown => "force-down",
+            OverrideKind::Drain => "drain",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Override {
     pub scope: Scope,
@@ -163,6 +184,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Logs say `region eu`, `drain`, not `Region("eu")`, `Drain`.
+    #[test]
+    fn scopes_and_kinds_read_as_words() {
+        assert_eq!(Scope::Region("eu".into()).to_string(), "region eu");
+        assert_eq!(
+            Scope::Endpoint("eu".into(), "192.0.2.1".parse().unwrap()).to_string(),
+            "endpoint 192.0.2.1 of region eu"
+        );
+        assert_eq!(OverrideKind::ForceDown.to_string(), "force-down");
+    }
 
     fn at(secs: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(secs)

@@ -15,6 +15,17 @@ pub enum Verdict {
     Down,
 }
 
+/// Lowercase, as `/status` and the metrics say it.
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::Unknown => "unknown",
+            Verdict::Up => "up",
+            Verdict::Down => "down",
+        })
+    }
+}
+
 /// How a counter with no verdict yet reaches its first one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColdStart {

@@ -21,9 +21,12 @@ use crate::health::{HealthObserver, ProbeTarget, Verdict};
 #[cfg(test)]
 mod merge_tests;
 mod merged;
+mod process;
 mod shard;
+mod text_format;
 
 pub use shard::{CounterId, QueryCounts};
+pub use text_format::Format;
 
 use shard::Shards;
 
@@ -31,15 +34,27 @@ use shard::Shards;
 /// built with the zones, so an id means one name for one snapshot only.
 pub type LabelTable = Arc<[Arc<str>]>;
 
+/// Where a probe's verdict lands: one answered address of a region of a zone.
+#[derive(Clone, Debug, Default, Hash, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ProbeOwner {
+    pub zone: String,
+    pub region: String,
+    pub address: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProbeLabels {
-    target: String,
+    zone: String,
+    region: String,
+    address: String,
     result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TransitionLabels {
-    target: String,
+    zone: String,
+    region: String,
+    address: String,
     to: &'static str,
 }
 
@@ -109,7 +124,12 @@ pub struct Metrics {
     shards: Arc<Shards>,
     probes: Family<ProbeLabels, Counter>,
     transitions: Family<TransitionLabels, Counter>,
+    /// The addresses each probe target decides (by target label), for the probe metrics' labels.
+    probe_owners: std::sync::RwLock<std::collections::HashMap<String, Vec<ProbeOwner>>>,
     reloads: Family<ResultLabel, Counter>,
+    /// When the configuration was last loaded (start or reload), and whether it loaded.
+    last_reload: Gauge<f64, std::sync::atomic::AtomicU64>,
+    last_reload_ok: Gauge,
     overrides: Gauge,
     region_up: Family<RegionLabel, Gauge>,
     rrl: Family<RrlActionLabel, Counter>,
@@ -155,11 +175,15 @@ impl Metrics {
             merged::AnswerDuration(Arc::clone(&shards)),
         );
         let probes = Family::<ProbeLabels, Counter>::default();
-        registry.register("meridian_probes", "Health probes run, by target and result (ok, fail)", probes.clone());
+        registry.register(
+            "meridian_probes",
+            "Health probes run, by zone, region and answered address they decide, and result (ok, fail)",
+            probes.clone(),
+        );
         let transitions = Family::<TransitionLabels, Counter>::default();
         registry.register(
             "meridian_probe_transitions",
-            "Endpoint verdict changes, by target and new verdict",
+            "Endpoint verdict changes, by zone, region, answered address and new verdict",
             transitions.clone(),
         );
         registry.register(
@@ -169,6 +193,31 @@ impl Metrics {
         );
         let reloads = Family::<ResultLabel, Counter>::default();
         registry.register("meridian_reloads", "Configuration reloads, by result (ok, error)", reloads.clone());
+        let last_reload = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register_with_unit(
+            "meridian_last_reload_timestamp",
+            "When the configuration was last loaded or a reload was tried (Unix time)",
+            Unit::Seconds,
+            last_reload.clone(),
+        );
+        let last_reload_ok = Gauge::default();
+        registry.register(
+            "meridian_last_reload_successful",
+            "Whether the last configuration load or reload succeeded (1) or failed and the previous one is served (0)",
+            last_reload_ok.clone(),
+        );
+        registry.register(
+            "meridian_build",
+            "Meridian's version",
+            prometheus_client::metrics::info::Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        for (metric, name, unit, help) in process::Process::ALL {
+            match unit {
+                Some("seconds") => registry.register_with_unit(name, help, Unit::Seconds, metric),
+                Some(_) => registry.register_with_unit(name, help, Unit::Bytes, metric),
+                None => registry.register(name, help, metric),
+            }
+        }
         let overrides = Gauge::default();
         registry.register("meridian_overrides", "Operator overrides in force", overrides.clone());
         let region_up = Family::<RegionLabel, Gauge>::default();
@@ -212,7 +261,21 @@ impl Metrics {
                 let _ = encrypted.refused.get_or_create(&TransportReasonLabel { transport, reason });
             }
         }
-        Metrics { registry, shards, probes, transitions, reloads, overrides, region_up, rrl, tcp_refused, encrypted }
+        Metrics {
+            registry,
+            shards,
+            probes,
+            transitions,
+            probe_owners: Default::default(),
+            reloads,
+            last_reload,
+            last_reload_ok,
+            overrides,
+            region_up,
+            rrl,
+            tcp_refused,
+            encrypted,
+        }
     }
 
     /// An encrypted connection (`transport`: tls, quic) opened (`true`) or closed.
@@ -250,6 +313,14 @@ impl Metrics {
     /// Count one configuration reload.
     pub fn reload(&self, ok: bool) {
         self.reloads.get_or_create(&ResultLabel { result: if ok { "ok" } else { "error" } }).inc();
+        self.loaded(ok);
+    }
+
+    /// Note a configuration load (the one at start, or a reload): now, and its result.
+    pub fn loaded(&self, ok: bool) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        self.last_reload.set(now.as_secs_f64());
+        self.last_reload_ok.set(i64::from(ok));
     }
 
     /// Set the gauges that describe the current health picture (called before encoding).
@@ -268,17 +339,56 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
+
+    /// The exposition in `format`.
+    pub fn encode_as(&self, format: Format) -> String {
+        match format {
+            Format::OpenMetrics => self.encode(),
+            Format::Text004 => text_format::to_text004(&self.encode()),
+        }
+    }
+}
+
+impl Metrics {
+    /// Which (zone, region, address) each probe target decides, keyed by
+    /// `ProbeTarget::label`: set at start and after each reload. A target
+    /// shared by several addresses counts once for each.
+    pub fn set_probe_owners(&self, owners: impl IntoIterator<Item = (String, ProbeOwner)>) {
+        let mut map: std::collections::HashMap<String, Vec<ProbeOwner>> = Default::default();
+        for (target, owner) in owners {
+            let list = map.entry(target).or_default();
+            if !list.contains(&owner) {
+                list.push(owner);
+            }
+        }
+        *self.probe_owners.write().unwrap_or_else(|e| e.into_inner()) = map;
+    }
+
+    /// `f` for each owner of `target` (one with empty labels if it has none: a reload raced the probe).
+    fn each_owner(&self, target: &ProbeTarget, mut f: impl FnMut(&ProbeOwner)) {
+        let owners = self.probe_owners.read().unwrap_or_else(|e| e.into_inner());
+        match owners.get(&target.label()) {
+            Some(list) if !list.is_empty() => list.iter().for_each(f),
+            _ => f(&ProbeOwner::default()),
+        }
+    }
 }
 
 impl HealthObserver for Metrics {
     fn probe(&self, target: &ProbeTarget, result: &ProbeResult) {
-        let labels = ProbeLabels { target: target.label(), result: if result.ok { "ok" } else { "fail" } };
-        self.probes.get_or_create(&labels).inc();
+        let result = if result.ok { "ok" } else { "fail" };
+        self.each_owner(target, |o| {
+            let (zone, region, address) = (o.zone.clone(), o.region.clone(), o.address.clone());
+            self.probes.get_or_create(&ProbeLabels { zone, region, address, result }).inc();
+        });
     }
 
     fn transition(&self, target: &ProbeTarget, _from: Verdict, to: Verdict) {
-        let labels = TransitionLabels { target: target.label(), to: verdict_label(to) };
-        self.transitions.get_or_create(&labels).inc();
+        let to = verdict_label(to);
+        self.each_owner(target, |o| {
+            let (zone, region, address) = (o.zone.clone(), o.region.clone(), o.address.clone());
+            self.transitions.get_or_create(&TransitionLabels { zone, region, address, to }).inc();
+        });
     }
 }
 

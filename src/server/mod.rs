@@ -15,8 +15,8 @@ mod udp_batch;
 #[cfg(target_os = "linux")]
 mod udp_wake;
 
-pub use error::ServeError;
-pub use published::{health_targets, Published};
+pub use error::{ServeError, PERMISSION_HINT};
+pub use published::{health_targets, probe_owners, Published};
 pub use reload::Reloader;
 pub use reload_queue::ReloadQueue;
 pub use tls::{CertError, Certs};

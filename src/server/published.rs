@@ -85,6 +85,27 @@ pub fn health_targets(zones: &Zones) -> Vec<RegionTargets> {
         .collect()
 }
 
+/// Which zone, region and address each probe target decides, for the
+/// probe metrics' labels (`Metrics::set_probe_owners`).
+pub fn probe_owners(zones: &Zones) -> Vec<(String, crate::metrics::ProbeOwner)> {
+    let mut out = Vec::new();
+    for z in &zones.zones {
+        for r in &z.regions {
+            for ep in &r.endpoints {
+                if let Some(t) = &ep.target {
+                    let owner = crate::metrics::ProbeOwner {
+                        zone: z.origin.to_string(),
+                        region: r.name.clone(),
+                        address: ep.addr.to_string(),
+                    };
+                    out.push((t.label(), owner));
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::published::{health_targets, Published};
+use super::published::{health_targets, probe_owners, Published};
 use super::reload_queue::{Outcome, ReloadQueue};
 use crate::answer::Snapshot;
 use crate::config::ServerConfig;
@@ -56,6 +56,9 @@ impl Reloader {
                 // Health is not configuration: keep whatever view is current.
                 self.state.publish_config(&loaded);
                 tracing::info!(reason = why, "reloaded configuration");
+                if let Some(m) = &self.metrics {
+                    m.set_probe_owners(probe_owners(&self.state.load().zones));
+                }
                 if let Some(m) = &self.monitor {
                     // The regions of the snapshot current now (a later reload
                     // may have swapped in after this one), told here rather

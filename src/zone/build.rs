@@ -135,7 +135,10 @@ pub fn build_zone(parsed: &ParsedZoneFile, labels: &mut Labels) -> Result<Zone, 
     add_empty_non_terminals(&origin, &mut b.nodes);
     let names = NameIndex::build(&origin, &b.nodes);
     check_services_answer(src, &names, &spans)?;
-    Ok(Zone { origin, soa, nodes: b.nodes, names: Arc::new(names), regions, expects, file: src.path.clone() })
+    let mut warnings = super::services::probe_addr_warnings(src, &z.regions);
+    warnings.extend(super::services::oversized_region_warnings(&src.path, &regions));
+    let names = Arc::new(names);
+    Ok(Zone { origin, soa, nodes: b.nodes, names, regions, expects, file: src.path.clone(), warnings })
 }
 
 fn parse_origin(src: &Source, text: &str, span: Range<usize>) -> Result<Name, ConfigError> {

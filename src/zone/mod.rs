@@ -10,7 +10,6 @@ mod shared_regions;
 pub use build::{build_zone, load_zones};
 pub use lookup::{lookup, Lookup, ServiceAnswer};
 pub use names::{wire_name, Held, Location, NameFacts, NameIndex, WireName};
-pub use services::oversized_region_warnings;
 pub use services::{Expect, Labels};
 
 use hickory_proto::rr::{Name, Record, RecordType};
@@ -58,6 +57,8 @@ pub struct Zone {
     pub expects: Vec<Expect>,
     /// The file it came from, for logs and `check`.
     pub file: PathBuf,
+    /// What `check` prints and `serve` logs as warnings (`FILE:LINE:COL: warning: …`).
+    pub warnings: Vec<String>,
 }
 
 impl Zone {

@@ -527,6 +527,34 @@ pub fn check_no_clash(
     Ok(())
 }
 
+/// Regions whose `probe_addr` table leaves out some of their addresses:
+/// those are probed at the answered address itself, which is allowed (and
+/// documented) but is often a forgotten line, so `check` and `serve` say so.
+pub fn probe_addr_warnings(src: &Source, specs: &[Spanned<RegionSpec>]) -> Vec<String> {
+    let mut out = Vec::new();
+    for spec in specs {
+        let r = spec.get_ref();
+        let Some(p) = &r.probe else { continue };
+        let Some(v) = &p.get_ref().probe_addr else { continue };
+        let toml::Value::Table(t) = v.get_ref() else { continue };
+        let missing: Vec<String> = r
+            .addresses
+            .iter()
+            .map(|a| a.get_ref().trim().to_string())
+            .filter(|a| !t.keys().any(|k| k.parse::<IpAddr>().ok() == a.parse::<IpAddr>().ok()))
+            .collect();
+        if !missing.is_empty() {
+            let msg = format!(
+                "warning: the probe_addr table of region {} has no entry for {}: probed at the answered address",
+                r.name.get_ref(),
+                missing.join(", ")
+            );
+            out.push(src.error(v.span(), msg).to_string());
+        }
+    }
+    out
+}
+
 /// Regions whose addresses of one family, all answered at once, could not fit
 /// one TCP message (65,535 bytes, RFC 1035 §4.2.2), as warnings for `check`:
 /// such answers are served trimmed to the addresses that fit, and the rest

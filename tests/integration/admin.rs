@@ -609,10 +609,14 @@ fn status_reports_probe_failures_and_transitions() {
     // Answers and metrics agree.
     assert_eq!(a.www_london(), US_EAST);
     let m = a.metrics();
-    assert!(m.get("meridian_probes_total", &[("target", &label), ("result", "fail")]) >= 2.0);
-    assert!(m.get("meridian_probes_total", &[("target", &label), ("result", "ok")]) >= 1.0);
-    assert_eq!(m.get("meridian_probe_transitions_total", &[("target", &label), ("to", "down")]), 1.0);
-    assert_eq!(m.get("meridian_probe_transitions_total", &[("target", &label), ("to", "up")]), 1.0);
+    // Probe metrics are labelled by what they decide: zone, region, answered address.
+    let at = [("zone", "gslb.example.test."), ("region", "eu-west"), ("address", EU_WEST)];
+    let with = |k: &'static str, v: &'static str| [&at[..], &[(k, v)]].concat();
+    assert!(m.get("meridian_probes_total", &with("result", "fail")) >= 2.0);
+    assert!(m.get("meridian_probes_total", &with("result", "ok")) >= 1.0);
+    assert_eq!(m.get("meridian_probe_transitions_total", &with("to", "down")), 1.0);
+    assert_eq!(m.get("meridian_probe_transitions_total", &with("to", "up")), 1.0);
+    assert!(!format!("{m:?}").contains(&label), "no probe URL in the metrics' labels");
     assert_eq!(m.get("meridian_region_up", &[("region", "eu-west")]), 0.0);
 }
 
@@ -686,8 +690,16 @@ fn cli_drain_persists_across_restart_and_undrain_restores() {
     let persisted = std::fs::read_to_string(state.path().join("overrides.json")).expect("overrides.json");
     assert!(persisted.contains("eu-west") && persisted.contains("drain"), "{persisted}");
 
-    // Status through the CLI: JSON.
-    let out = a.cli(&["status", "eu-west"]);
+    // Status through the CLI: a table by default, JSON with --json.
+    let out = a.cli(&["status"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}");
+    assert!(table.starts_with("REGION "), "{table}");
+    let eu_row = table.lines().find(|l| l.starts_with("eu-west ")).unwrap_or_else(|| panic!("{table}"));
+    assert!(eu_row.split_whitespace().nth(1) == Some("drained") && eu_row.ends_with("drain"), "{eu_row}");
+    assert!(table.contains(&format!("  {EU_WEST} ")) && !table.contains('{'), "{table}");
+    assert!(table.contains("overrides:\n  region eu-west: drain\n"), "{table}");
+    let out = a.cli(&["status", "eu-west", "--json"]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
     assert_eq!(v["state"], "drained");

@@ -324,6 +324,21 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// `GET path` over HTTP/1.0 with `headers` (`Name: value` lines): status,
+/// response head (lowercased) and body.
+pub fn http_get_with(addr: SocketAddr, path: &str, headers: &[&str]) -> (u16, String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the admin API");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n{extra}\r\n").unwrap();
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (status, head.to_ascii_lowercase(), body.to_string())
+}
+
 /// The value of one sample in Prometheus text (`name{labels} value`), if present.
 pub fn metric(text: &str, name_and_labels: &str) -> Option<f64> {
     text.lines()

@@ -473,7 +473,7 @@ chain = ["failover r1 r2 r3"]
     let ups = poll(Duration::from_secs(3), FAST, || {
         let log = m.server.log_text();
         let n =
-            log.lines().filter(|l| l.contains("endpoint state changed") && l.contains("from=Unknown to=Up")).count();
+            log.lines().filter(|l| l.contains("endpoint state changed") && l.contains("from=unknown to=up")).count();
         (n == 3).then_some(())
     });
     assert!(ups.is_some(), "three unknown → up transitions expected\n{}", m.log_tail());
@@ -577,12 +577,14 @@ fn https_probe_verifies_the_certificate_or_trusts_the_given_ca() {
     let log_has_down = || {
         let log = m.server.log_text();
         log.lines()
-            .find(|l| l.contains("endpoint state changed") && l.contains("/health") && l.contains("Down"))
+            .find(|l| l.contains("endpoint state changed") && l.contains("/health") && l.contains("to=down"))
             .map(str::to_string)
     };
     let down = poll(Duration::from_secs(8), FAST, log_has_down);
     let (line, _) = down.unwrap_or_else(|| panic!("verifying HTTPS probe never went down\n{}", m.log_tail()));
     eprintln!("https (verify on): {line}");
+    // The line names what went down: the region and answered address (the probe URL beside them).
+    assert!(line.contains("endpoints=verify 192.0.2.4 ") && line.contains("probe=GET https://"), "{line}");
     assert!(
         line.to_ascii_lowercase().contains("unknownissuer") || line.to_ascii_lowercase().contains("unknown issuer"),
         "the failure names the unknown issuer: {line}"
