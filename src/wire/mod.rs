@@ -32,3 +32,20 @@ pub fn formerr_header(packet: &[u8]) -> Option<Vec<u8>> {
     out.extend_from_slice(&[0; 8]);
     Some(out)
 }
+
+/// Length of the uncompressed wire name at `at` in `packet`, its terminating
+/// zero included; `None` for a pointer, a bad length or a name running off
+/// the end.
+pub fn plain_name_len(packet: &[u8], at: usize) -> Option<usize> {
+    let mut i = at;
+    loop {
+        let len = *packet.get(i)? as usize;
+        if len > 63 {
+            return None;
+        }
+        i += 1 + len;
+        if len == 0 {
+            return Some(i - at);
+        }
+    }
+}
