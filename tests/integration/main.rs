@@ -23,6 +23,7 @@ mod policies;
 mod probe_inputs;
 mod probe_tls_logs;
 mod resolver;
+mod resolver_traffic;
 mod shared_regions;
 mod udp_burst;
 mod zone_files;
