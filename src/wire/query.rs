@@ -100,11 +100,9 @@ pub fn parse_simple(p: &[u8]) -> Option<SimpleQuery<'_>> {
     Some(SimpleQuery { rd: p[2] & 1 != 0, cd: p[3] & 0x10 != 0, qname, qtype, head, edns, ecs_data })
 }
 
-/// Whether a wire name has an uppercase ASCII letter. The fast path's keys
-/// are lowercase, so a name found among them has none; only a name it did
-/// not find is checked (mixed case goes the general way, which keeps the
-/// asker's case everywhere). One branch-free pass (length bytes are < 64,
-/// never letters).
+/// Whether a wire name has an uppercase ASCII letter: only a name the fast
+/// index did not find is checked, to be lowercased for the negative index.
+/// One branch-free pass (length bytes are < 64, never letters).
 pub fn has_upper(name: &[u8]) -> bool {
     name.iter().fold(false, |up, b| up | b.wrapping_sub(b'A').lt(&26))
 }
