@@ -39,8 +39,10 @@ pub enum Command {
 pub struct AdminArgs {
     #[arg(value_enum)]
     pub action: AdminAction,
-    /// Region name (all regions for `status` when omitted).
+    /// Region name (all regions for `status` when omitted); for `load`, a region or an endpoint address.
     pub region: Option<String>,
+    /// For `load`: the load figure to report.
+    pub value: Option<f64>,
     /// Act on one answered address of the region instead of the whole region.
     #[arg(long, value_name = "ADDR")]
     pub endpoint: Option<std::net::IpAddr>,
@@ -65,6 +67,8 @@ pub enum AdminAction {
     ForceUp,
     /// Treat as down whatever the probes say.
     ForceDown,
+    /// Report a load: `load REGION|ADDR VALUE` (ages out like a probed report).
+    Load,
 }
 
 /// The admin API address flag, shared by `serve` and `admin`.
@@ -87,6 +91,10 @@ pub struct ExplainArgs {
     /// The resolver's address (used when no --client is given).
     #[arg(long, default_value = "127.0.0.1")]
     pub resolver: std::net::IpAddr,
+    /// Take this region's load as reported (repeatable), e.g. `--load eu-west=70`: what `shed` and
+    /// `least_loaded` would do at that load. Without it every load is unknown.
+    #[arg(long = "load", value_name = "REGION=VALUE")]
+    pub load: Vec<String>,
     #[command(flatten)]
     pub config: ConfigArgs,
 }
@@ -118,6 +126,18 @@ pub struct ConfigArgs {
     /// Address to serve on, UDP and TCP; may repeat (default: 127.0.0.1:5353 and [::1]:5353).
     #[arg(long)]
     pub listen: Vec<SocketAddr>,
+    /// Address to serve DNS over TLS on (ALPN `dot`); may repeat.
+    #[arg(long)]
+    pub listen_tls: Vec<SocketAddr>,
+    /// Address to serve DNS over QUIC on (ALPN `doq`); may repeat.
+    #[arg(long)]
+    pub listen_quic: Vec<SocketAddr>,
+    /// PEM certificate chain for TLS and QUIC (re-read on SIGHUP).
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS and QUIC (re-read on SIGHUP).
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
     /// Seconds a TCP connection may sit idle between queries (default 10).
     #[arg(long)]
     pub tcp_idle_timeout: Option<u64>,
@@ -162,6 +182,18 @@ impl ConfigArgs {
         }
         if let Some(t) = self.tcp_idle_timeout {
             cfg.tcp_idle_timeout_secs = t;
+        }
+        if !self.listen_tls.is_empty() {
+            cfg.listen_tls = self.listen_tls.clone();
+        }
+        if !self.listen_quic.is_empty() {
+            cfg.listen_quic = self.listen_quic.clone();
+        }
+        if let Some(p) = &self.tls_cert {
+            cfg.tls_cert = Some(p.clone());
+        }
+        if let Some(p) = &self.tls_key {
+            cfg.tls_key = Some(p.clone());
         }
         if let Some(d) = &self.state_dir {
             cfg.state_dir = d.clone();
@@ -292,7 +324,21 @@ fn check(args: &ConfigArgs) -> anyhow::Result<String> {
 
 fn explain(args: &ExplainArgs) -> anyhow::Result<String> {
     let cfg = args.config.resolve()?;
-    let state = Snapshot::load(&cfg)?;
+    let mut state = Snapshot::load(&cfg)?;
+    if !args.load.is_empty() {
+        let mut health = (*state.health).clone();
+        for given in &args.load {
+            let parsed = given.split_once('=').and_then(|(r, v)| Some((r.trim(), v.trim().parse::<f64>().ok()?)));
+            let Some((region, value)) = parsed.filter(|(_, v)| v.is_finite() && *v >= 0.0) else {
+                anyhow::bail!("--load {given:?} is not REGION=VALUE with a load of 0 or more (e.g. eu-west=70)");
+            };
+            if !state.zones.zones.iter().flat_map(|z| &z.regions).any(|r| r.name == region) {
+                anyhow::bail!("--load names {region:?}, which no zone defines");
+            }
+            health.set_load(region, None, value, std::time::Instant::now());
+        }
+        state.health = std::sync::Arc::new(health);
+    }
     let rtype: hickory_proto::rr::RecordType =
         args.rtype.to_ascii_uppercase().parse().map_err(|_| anyhow::anyhow!("unknown type {:?}", args.rtype))?;
     let mut name = hickory_proto::rr::Name::from_ascii(&args.name)?;
@@ -334,12 +380,14 @@ fn admin(args: &AdminArgs) -> anyhow::Result<String> {
         AdminAction::Undrain => crate::admin::client::AdminCommand::Undrain,
         AdminAction::ForceUp => crate::admin::client::AdminCommand::ForceUp,
         AdminAction::ForceDown => crate::admin::client::AdminCommand::ForceDown,
+        AdminAction::Load => crate::admin::client::AdminCommand::Load,
     };
     let req = crate::admin::client::Request {
         command: action,
         region: args.region.clone(),
         endpoint: args.endpoint,
         for_: args.for_,
+        value: args.value,
     };
     crate::admin::client::run(addr, &settings.token_file, &req)
 }
@@ -401,6 +449,18 @@ fn bind_error(e: &std::io::Error) -> String {
     }
 }
 
+/// The TLS certificate and key when an encrypted transport is configured:
+/// without them, or with a bad one, the start is refused (naming the file).
+fn load_certs(cfg: &ServerConfig) -> anyhow::Result<Option<Arc<crate::server::Certs>>> {
+    if cfg.listen_tls.is_empty() && cfg.listen_quic.is_empty() {
+        return Ok(None);
+    }
+    let (Some(cert), Some(key)) = (&cfg.tls_cert, &cfg.tls_key) else {
+        anyhow::bail!("listen_tls and listen_quic need both tls_cert and tls_key");
+    };
+    Ok(Some(crate::server::Certs::load(cert, key)?))
+}
+
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     // Signal handlers before anything slow: loading a big zone takes seconds,
     // and a SIGHUP's default action would kill the server meanwhile.
@@ -413,6 +473,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let cfg = args.config.resolve()?;
     let admin = crate::admin::AdminSettings::resolve(&cfg, args.admin.admin.as_deref())?;
     admin.check_bind_allowed()?;
+    let certs = load_certs(&cfg)?;
     let load_cfg = cfg.clone();
     let loading = rt.spawn_blocking(move || Snapshot::load(&load_cfg));
     let Some(initial) = rt.block_on(signals.unless_stopped(loading)) else {
@@ -428,6 +489,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let opts = crate::server::ServeOptions {
         listen: cfg.listen_addrs(),
+        listen_is_default: cfg.listen.is_empty(),
         tcp_idle_timeout: Duration::from_secs(cfg.tcp_idle_timeout_secs),
         watch_interval: (cfg.watch_interval_ms > 0).then(|| Duration::from_millis(cfg.watch_interval_ms)),
         metrics: Some(Arc::clone(&metrics)),
@@ -437,6 +499,9 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             max_per_client: cfg.tcp.max_connections_per_client,
             read_timeout: Duration::from_secs(cfg.tcp.read_timeout_secs),
         },
+        listen_tls: cfg.listen_tls.clone(),
+        listen_quic: cfg.listen_quic.clone(),
+        certs,
     };
     rt.block_on(async move {
         let observer: Arc<dyn crate::health::HealthObserver> = metrics.clone();

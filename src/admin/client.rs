@@ -14,6 +14,8 @@ pub enum AdminCommand {
     Undrain,
     ForceUp,
     ForceDown,
+    /// Report a load for a region or an endpoint (by address).
+    Load,
 }
 
 #[derive(Debug, Clone)]
@@ -23,6 +25,8 @@ pub struct Request {
     pub endpoint: Option<IpAddr>,
     /// Expiry of the override (drain, force-up, force-down).
     pub for_: Option<Duration>,
+    /// The load to report (`load`).
+    pub value: Option<f64>,
 }
 
 /// Run `req` against the API at `addr`; returns what to print.
@@ -36,6 +40,18 @@ pub fn run(addr: SocketAddr, token_file: &Path, req: &Request) -> anyhow::Result
 fn validate(req: &Request) -> anyhow::Result<()> {
     if req.command != AdminCommand::Status && req.region.is_none() {
         anyhow::bail!("which region? e.g. `meridian admin drain eu-west`");
+    }
+    if req.command == AdminCommand::Load {
+        if req.endpoint.is_some() || req.for_.is_some() {
+            anyhow::bail!("load takes REGION|ADDR VALUE, without --endpoint or --for");
+        }
+        match req.value {
+            Some(v) if v.is_finite() && v >= 0.0 => {}
+            Some(v) => anyhow::bail!("load {v} must be a figure of 0 or more"),
+            None => anyhow::bail!("which load? e.g. `meridian admin load eu-west 70`"),
+        }
+    } else if req.value.is_some() {
+        anyhow::bail!("a VALUE only goes with `load`");
     }
     if req.endpoint.is_some() && req.region.is_none() {
         anyhow::bail!("--endpoint needs a region: `meridian admin drain REGION --endpoint ADDR`");
@@ -105,6 +121,14 @@ async fn call(addr: SocketAddr, token_file: &Path, req: &Request) -> anyhow::Res
         )
     })?;
     let region = req.region.as_deref().unwrap_or_default();
+    if req.command == AdminCommand::Load {
+        let value = req.value.unwrap_or_default();
+        let url = format!("{base}/load/{}?value={value}", segment(region));
+        let resp = client.post(url).bearer_auth(&token).send().await.map_err(unreachable)?;
+        let (code, body) = (resp.status(), resp.text().await.map_err(unreachable)?);
+        parse(code, &body, token_file)?;
+        return Ok(format!("{region}: load {value} reported\n"));
+    }
     let mut path = format!("/regions/{}", segment(region));
     if let Some(ep) = req.endpoint {
         path.push_str(&format!("/endpoints/{}", segment(&ep.to_string())));
@@ -181,11 +205,26 @@ mod tests {
             region: Some("eu-west".into()),
             endpoint: None,
             for_: Some(Duration::from_secs(secs)),
+            value: None,
         };
         assert!(validate(&req(3600)).is_ok());
         for secs in [367 * 86_400, 999_999_999 * 3600, u64::MAX] {
             let e = validate(&req(secs)).unwrap_err().to_string();
             assert!(e.contains("--for is at most"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_load_needs_a_figure_of_zero_or_more() {
+        let req = |value: Option<f64>| Request {
+            command: AdminCommand::Load,
+            region: Some("eu-west".into()),
+            endpoint: None,
+            for_: None,
+            value,
+        };
+        assert!(validate(&req(Some(70.0))).is_ok());
+        assert!(validate(&req(Some(-1.0))).unwrap_err().to_string().contains("0 or more"));
+        assert!(validate(&req(None)).unwrap_err().to_string().contains("which load"));
     }
 }

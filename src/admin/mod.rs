@@ -8,10 +8,12 @@
 //! start). See docs/health.md.
 
 pub mod client;
+mod error;
 mod server;
 mod status;
 pub mod token;
 
+pub use error::AdminError;
 pub use server::{router, serve, AdminCtx};
 pub use status::build as status;
 
@@ -43,7 +45,7 @@ pub struct AdminSettings {
 
 impl AdminSettings {
     /// From `--admin` (`flag`), then `admin` in meridian.toml, then the default.
-    pub fn resolve(cfg: &ServerConfig, flag: Option<&str>) -> anyhow::Result<AdminSettings> {
+    pub fn resolve(cfg: &ServerConfig, flag: Option<&str>) -> Result<AdminSettings, AdminError> {
         let (text, explicit) = match (flag, cfg.admin.as_deref()) {
             (Some(f), _) => (f, true),
             (None, Some(c)) => (c, true),
@@ -58,27 +60,21 @@ impl AdminSettings {
     }
 
     /// Refuse a non-loopback listening address unless remote access is allowed.
-    pub fn check_bind_allowed(&self) -> anyhow::Result<()> {
+    pub fn check_bind_allowed(&self) -> Result<(), AdminError> {
         match self.addr {
-            Some(a) if !a.ip().is_loopback() && !self.allow_remote => anyhow::bail!(
-                "refusing to serve the admin API on {a}: not a loopback address. Set `admin_allow_remote = true` \
-                 in meridian.toml to allow it (the API is plain HTTP; mutations need the bearer token), \
-                 or use a loopback address such as {DEFAULT_ADMIN}"
-            ),
+            Some(a) if !a.ip().is_loopback() && !self.allow_remote => Err(AdminError::Remote(a)),
             _ => Ok(()),
         }
     }
 }
 
 /// `ADDR:PORT`, or `off` / `none` to disable the API.
-pub fn parse_addr(text: &str) -> anyhow::Result<Option<SocketAddr>> {
+pub fn parse_addr(text: &str) -> Result<Option<SocketAddr>, AdminError> {
     let t = text.trim();
     if t.eq_ignore_ascii_case("off") || t.eq_ignore_ascii_case("none") {
         return Ok(None);
     }
-    t.parse::<SocketAddr>().map(Some).map_err(|_| {
-        anyhow::anyhow!("admin address {text:?} is not ADDR:PORT (e.g. {DEFAULT_ADMIN}, [::1]:8053) or \"off\"")
-    })
+    t.parse::<SocketAddr>().map(Some).map_err(|_| AdminError::Address(text.to_string()))
 }
 
 /// Times in `/status`: RFC 3339 UTC, milliseconds.

@@ -42,6 +42,7 @@ pub fn router(ctx: Arc<AdminCtx>) -> Router {
         .route("/regions/{region}/{action}", post(set_region))
         .route("/regions/{region}/endpoints/{addr}/override", delete(clear_endpoint))
         .route("/regions/{region}/endpoints/{addr}/{action}", post(set_endpoint))
+        .route("/load/{target}", post(report_load))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&ctx), guard));
     Router::new()
         .route("/status", get(status))
@@ -111,6 +112,40 @@ async fn metrics(State(ctx): State<Arc<AdminCtx>>) -> Response {
     }
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], ctx.metrics.encode())
         .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct LoadParam {
+    value: Option<String>,
+}
+
+/// `POST /load/{region or endpoint address}?value=V`: a load report.
+async fn report_load(
+    State(ctx): State<Arc<AdminCtx>>,
+    path: Result<Path<String>, PathRejection>,
+    q: Result<Query<LoadParam>, QueryRejection>,
+) -> ApiResult {
+    let Path(target) = path.map_err(bad_path)?;
+    let Query(q) = q.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let text = q.value.ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "value= is missing".into()))?;
+    let value = text.trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(|| {
+        ApiError(StatusCode::BAD_REQUEST, format!("value={text:?} is not a load figure of 0 or more"))
+    })?;
+    let (region, addr) = match target.parse::<IpAddr>() {
+        Ok(ip) => {
+            let st = ctx.shared.load();
+            let region = st.zones.zones.iter().flat_map(|z| &z.regions).find(|r| r.addresses.contains(&ip));
+            let region =
+                region.ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no region answers the address {ip}")))?;
+            (region.name.clone(), Some(ip))
+        }
+        Err(_) => {
+            scope(&ctx, &target, None)?;
+            (target.clone(), None)
+        }
+    };
+    ctx.monitor.report_load(&region, addr, value);
+    Ok(Json(json!({ "ok": true, "region": region, "endpoint": addr.map(|a| a.to_string()), "load": value })))
 }
 
 #[derive(Debug, Deserialize)]

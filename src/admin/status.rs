@@ -130,6 +130,10 @@ pub fn build(ctx: &AdminCtx, now: SystemTime) -> Value {
             "slow_start": r.slow_start.map(|d| humantime::format_duration(d).to_string()),
             "ramp": (up && ramp < 1.0).then_some(ramp),
             "rtt_ms": st.health.rtt_ms(&r.name),
+            // The load `shed` and `least_loaded` read now (null: unknown or stale).
+            "load": st.health.load(&r.name, r.load_max_age),
+            "load_max_age": humantime::format_duration(r.load_max_age).to_string(),
+            "watermarks": r.watermarks.map(|(low, high)| json!({ "low": low, "high": high })),
             "endpoints": endpoints,
         }));
     }

@@ -7,20 +7,22 @@ use std::path::Path;
 
 use rand::Rng;
 
+use super::AdminError;
+
 /// Read the token in `path`; when the file does not exist and `create` is
 /// set, generate one. Returns the token and whether it was generated now.
 /// Concurrent starts agree: the file is linked into place only if absent.
-pub fn load_or_create(path: &Path, create: bool) -> anyhow::Result<(String, bool)> {
+pub fn load_or_create(path: &Path, create: bool) -> Result<(String, bool), AdminError> {
     match read(path) {
         Ok(t) => return Ok((t, false)),
         Err(e) if !create || e.kind() != std::io::ErrorKind::NotFound => {
             let hint = if create { "" } else { " (admin_token_file is configured, so it is not generated)" };
-            anyhow::bail!("cannot read the admin token file {}: {e}{hint}", path.display());
+            return Err(AdminError::ReadToken { path: path.to_path_buf(), source: e, hint });
         }
         Err(_) => {}
     }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|source| AdminError::TokenDir { dir: dir.to_path_buf(), source })?;
     let mut bytes = [0u8; 32];
     rand::rng().fill(&mut bytes);
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -43,15 +45,21 @@ pub fn load_or_create(path: &Path, create: bool) -> anyhow::Result<(String, bool
         // Another process created it first: use theirs.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let t =
-                read(path).map_err(|e| anyhow::anyhow!("cannot read the admin token file {}: {e}", path.display()))?;
+                read(path).map_err(|source| AdminError::ReadToken { path: path.to_path_buf(), source, hint: "" })?;
             Ok((t, false))
         }
-        Err(e) => anyhow::bail!("cannot create the admin token file {}: {e}", path.display()),
+        Err(source) => Err(AdminError::CreateToken { path: path.to_path_buf(), source }),
     }
 }
 
 /// The token in `path` (surrounding whitespace removed); an empty file is an error.
 pub fn read(path: &Path) -> std::io::Result<String> {
+    // Only a regular file, bounded: /dev/zero or a FIFO named here must fail the start, not fill memory or hang.
+    if let Ok(meta) = std::fs::metadata(path) {
+        if !meta.is_file() {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+        }
+    }
     let text = std::fs::read_to_string(path)?;
     let t = text.trim();
     if t.is_empty() {

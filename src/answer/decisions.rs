@@ -253,8 +253,8 @@ struct Key {
 /// cannot be fooled.
 pub struct Decisions {
     zones: Weak<Zones>,
-    /// `HealthView::availability`: unique, so no weak reference is needed.
-    health: u64,
+    /// `HealthView::availability`, compared by address.
+    health: Weak<crate::health::view::Availability>,
     geo: Option<Weak<GeoDb>>,
     front: Front,
     /// Every decision made for this snapshot through the front (which points into it).
@@ -278,7 +278,7 @@ impl Decisions {
     pub fn new() -> Decisions {
         Decisions {
             zones: Weak::new(),
-            health: 0,
+            health: Weak::new(),
             geo: None,
             front: Front { sets: Vec::new() },
             by_network: FxHashMap::default(),
@@ -295,13 +295,13 @@ impl Decisions {
         };
         if same_geo
             && std::ptr::eq(self.zones.as_ptr(), Arc::as_ptr(&state.zones))
-            && self.health == state.health.availability()
+            && std::ptr::eq(self.health.as_ptr(), Arc::as_ptr(state.health.availability()))
         {
             return;
         }
         self.clear();
         self.zones = Arc::downgrade(&state.zones);
-        self.health = state.health.availability();
+        self.health = Arc::downgrade(state.health.availability());
         self.geo = state.geo.as_ref().map(Arc::downgrade);
     }
 

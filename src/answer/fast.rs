@@ -286,6 +286,9 @@ mod tests {
         assert!(fast_taken >= 250, "the fast path answered {fast_taken} of them");
     }
 
+    /// ECS as `(family, source, address bytes)`.
+    type RawEcs<'a> = Option<(u16, u8, &'a [u8])>;
+
     /// A query as resolvers send it, built byte by byte: `name` exactly as
     /// given (any case), RD, CD, and an OPT with DO, a client cookie (alone,
     /// or with a server cookie) and ECS `(family, source, address bytes)`.
@@ -294,7 +297,7 @@ mod tests {
         qtype: u16,
         rd: bool,
         cd: bool,
-        edns: Option<(bool, usize, Option<(u16, u8, &'a [u8])>)>,
+        edns: Option<(bool, usize, RawEcs<'a>)>,
     }
 
     impl Raw<'_> {
@@ -375,7 +378,7 @@ mod tests {
         ];
         let v4: &[u8] = &[81, 2, 69];
         let v6: &[u8] = &[0x20, 0x01, 0x02, 0x18, 0, 0, 0];
-        let ecs_cases: [Option<(u16, u8, &[u8])>; 4] = [None, Some((1, 24, v4)), Some((2, 56, v6)), Some((1, 0, &[]))];
+        let ecs_cases: [RawEcs; 4] = [None, Some((1, 24, v4)), Some((2, 56, v6)), Some((1, 0, &[]))];
         let patterns =
             [0u64, u64::MAX, 0xaaaa_aaaa_aaaa_aaaa, 0x5555_5555_5555_5555, 0x9e37_79b9_7f4a_7c15, 0x0123_4567];
         let (mut fast_mixed, mut asked) = (0, 0);

@@ -63,7 +63,7 @@ pub struct RegionsCheck {
 }
 
 impl Checker {
-    pub fn new(cfg: &AnycastConfig) -> anyhow::Result<Checker> {
+    pub fn new(cfg: &AnycastConfig) -> Result<Checker, reqwest::Error> {
         let regions = if cfg.min_regions_up > 0 {
             let client = reqwest::Client::builder()
                 .timeout(cfg.timeout)

@@ -23,6 +23,17 @@ pub struct ServerConfig {
     pub geoip_asn: Option<PathBuf>,
     #[serde(default)]
     pub listen: Vec<SocketAddr>,
+    /// DNS over TLS (RFC 7858) addresses, conventionally port 853; needs `tls_cert` and `tls_key`.
+    #[serde(default)]
+    pub listen_tls: Vec<SocketAddr>,
+    /// DNS over QUIC (RFC 9250) addresses (UDP), conventionally port 853.
+    #[serde(default)]
+    pub listen_quic: Vec<SocketAddr>,
+    /// PEM certificate chain and private key for TLS and QUIC, re-read on SIGHUP.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
     /// Idle timeout of a TCP connection between queries (RFC 7766 §6.2.3).
     #[serde(default = "default_tcp_idle")]
     pub tcp_idle_timeout_secs: u64,
@@ -50,8 +61,16 @@ pub struct ServerConfig {
     pub admin_token_file: Option<PathBuf>,
 }
 
+/// systemd's `$STATE_DIRECTORY` (set by `StateDirectory=`; the first of a
+/// colon-separated list), else `state` beside the config: under
+/// `ProtectSystem=strict` only the former is writable.
 fn default_state_dir() -> PathBuf {
-    PathBuf::from("state")
+    state_dir_from(std::env::var_os("STATE_DIRECTORY"))
+}
+
+fn state_dir_from(env: Option<std::ffi::OsString>) -> PathBuf {
+    let first = env.as_ref().and_then(|v| v.to_str()).and_then(|v| v.split(':').next()).filter(|d| !d.is_empty());
+    PathBuf::from(first.unwrap_or("state"))
 }
 
 /// `[tcp]` in meridian.toml: limits that keep idle or slow clients from
@@ -135,6 +154,10 @@ impl Default for ServerConfig {
             geoip: None,
             geoip_asn: None,
             listen: Vec::new(),
+            listen_tls: Vec::new(),
+            listen_quic: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
             tcp_idle_timeout_secs: default_tcp_idle(),
             watch_interval_ms: default_watch(),
             state_dir: default_state_dir(),
@@ -204,5 +227,18 @@ impl ServerConfig {
         } else {
             self.listen.clone()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_dir_is_systemds_first_state_directory_else_state() {
+        assert_eq!(state_dir_from(Some("/var/lib/meridian".into())), PathBuf::from("/var/lib/meridian"));
+        assert_eq!(state_dir_from(Some("/var/lib/a:/var/lib/b".into())), PathBuf::from("/var/lib/a"));
+        assert_eq!(state_dir_from(Some("".into())), PathBuf::from("state"));
+        assert_eq!(state_dir_from(None), PathBuf::from("state"));
     }
 }

@@ -5,13 +5,16 @@
 use std::collections::BTreeMap;
 use toml::Spanned;
 
-use super::zone_file::{ProbeSpec, RuleSpec, ZoneFile};
+use super::zone_file::{LoadSpec, ProbeSpec, RuleSpec, ZoneFile};
 use super::{countries, files, ConfigError, Source};
 
 pub fn zone_file(src: &Source, z: &ZoneFile) -> Result<(), ConfigError> {
     for region in &z.regions {
         if let Some(p) = &region.get_ref().probe {
             probe(src, p.get_ref())?;
+        }
+        if let Some(l) = &region.get_ref().load {
+            watermarks(src, l)?;
         }
     }
     for svc in &z.services {
@@ -20,7 +23,7 @@ pub fn zone_file(src: &Source, z: &ZoneFile) -> Result<(), ConfigError> {
             return Err(src.error(
                 s.chain.span(),
                 "`chain = []` has no steps: list at least one, e.g. [\"nearest\"] \
-                 (steps: geo, nearest, latency, weighted, sticky, failover, multi)",
+                 (steps: geo, nearest, latency, weighted, sticky, failover, multi, shed, least_loaded)",
             ));
         }
         if let Some(geo) = &s.geo {
@@ -42,6 +45,36 @@ pub fn zone_file(src: &Source, z: &ZoneFile) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// Watermarks that could only shed wrongly: negative or not a number, only
+/// one of the two, or `low` not below `high` (no band to grow the share in).
+fn watermarks(src: &Source, l: &Spanned<LoadSpec>) -> Result<(), ConfigError> {
+    let spec = l.get_ref();
+    for (key, v) in [("low", &spec.low), ("high", &spec.high)] {
+        if let Some(v) = v {
+            if !v.get_ref().is_finite() || *v.get_ref() < 0.0 {
+                return Err(
+                    src.error(v.span(), format!("load {key} = {} must be a load figure of 0 or more", v.get_ref()))
+                );
+            }
+        }
+    }
+    match (&spec.low, &spec.high) {
+        (Some(low), Some(high)) if low.get_ref() >= high.get_ref() => Err(src.error(
+            low.span(),
+            format!(
+                "load low = {} is not below high = {}: shedding grows from low to high, so low must be the \
+                 smaller (e.g. low = 60, high = 80)",
+                low.get_ref(),
+                high.get_ref()
+            ),
+        )),
+        (Some(_), None) | (None, Some(_)) => {
+            Err(src.error(l.span(), "load watermarks come in pairs: set both `low` and `high`"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn probe(src: &Source, p: &ProbeSpec) -> Result<(), ConfigError> {
@@ -206,6 +239,23 @@ mod tests {
         std::fs::write(dir.join("ca.pem"), cert.cert.pem()).unwrap();
         parse_in(&dir, &probe).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn loaded(load: &str) -> String {
+        format!("[[regions]]\nname = \"r\"\naddresses = [\"192.0.2.1\"]\n[regions.load]\n{load}\n")
+    }
+
+    #[test]
+    fn watermarks_that_make_no_sense_are_refused_at_their_line() {
+        assert_eq!(refused(&loaded("low = 80\nhigh = 60"), "low = 80 is not below high = 60"), (11, 7));
+        refused(&loaded("low = 70\nhigh = 70"), "is not below high");
+        assert_eq!(refused(&loaded("low = -5\nhigh = 60"), "load low = -5 must be"), (11, 7));
+        assert_eq!(refused(&loaded("low = 5\nhigh = -1"), "load high = -1 must be"), (12, 8));
+        refused(&loaded("low = nan\nhigh = 60"), "must be a load figure");
+        refused(&loaded("low = 5"), "come in pairs");
+        parse(&loaded("low = 60\nhigh = 80\nmax_age = \"20s\"")).unwrap();
+        parse(&loaded("low = 0\nhigh = 0.5")).unwrap();
+        parse(&loaded("max_age = \"20s\"")).unwrap();
     }
 
     #[test]

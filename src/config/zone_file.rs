@@ -54,6 +54,18 @@ pub struct RegionSpec {
     /// Ramp a returning region to full weight over this long, e.g. "60s".
     pub slow_start: Option<Spanned<String>>,
     pub probe: Option<Spanned<ProbeSpec>>,
+    /// Watermarks on the region's reported load (for `shed`) and how long a report counts.
+    pub load: Option<Spanned<LoadSpec>>,
+}
+
+/// `[regions.load]`: `low` and `high` on the reported load, `max_age` of a report.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpec {
+    pub low: Option<Spanned<f64>>,
+    pub high: Option<Spanned<f64>>,
+    /// A report older than this is unknown, e.g. "30s" (default 30s).
+    pub max_age: Option<Spanned<String>>,
 }
 
 fn default_min_healthy() -> usize {
@@ -87,6 +99,10 @@ pub struct ProbeSpec {
     /// Address probed instead of the answered one: one address for all, or a
     /// table answered-address → probed-address.
     pub probe_addr: Option<Spanned<toml::Value>>,
+    /// For http/https: a response header holding the backend's load.
+    pub load_header: Option<Spanned<String>>,
+    /// For http/https: a JSON body field (`a.b`) holding the backend's load.
+    pub load_json: Option<Spanned<String>>,
 }
 
 fn default_weight() -> u32 {
@@ -109,7 +125,7 @@ pub struct ServiceSpec {
     /// Candidate regions (default: every region of the zone), in order.
     pub regions: Option<Vec<Spanned<String>>>,
     /// Steps such as "geo", "nearest", "latency", "weighted", "sticky",
-    /// "failover eu-west us-east", "multi 3".
+    /// "failover eu-west us-east", "multi 3", "shed", "least_loaded".
     pub chain: Spanned<Vec<Spanned<String>>>,
     /// When every region is down: "open" (default), "servfail", or a region name.
     pub fail: Option<Spanned<String>>,

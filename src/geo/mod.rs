@@ -37,12 +37,3 @@ pub enum GeoError {
     #[error("{}: cannot write database: {reason}", path.display())]
     Write { path: PathBuf, reason: String },
 }
-
-/// Where the shared test databases live, if present (tests only).
-#[cfg(test)]
-pub(crate) fn shared_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("MERIDIAN_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    dir.is_dir().then_some(dir)
-}

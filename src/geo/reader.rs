@@ -149,12 +149,22 @@ impl fmt::Display for Db {
     }
 }
 
+/// The bytes of `path` if it is a regular file: a FIFO would hang the load
+/// and a device such as /dev/zero would fill memory.
+fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file (a directory, FIFO or device)"));
+    }
+    std::fs::read(path)
+}
+
 impl Db {
     fn open(path: &Path, role: Role) -> Result<Db, GeoError> {
         let invalid = |reason: String| GeoError::Invalid { path: path.to_path_buf(), reason };
         // Read into memory once: validation and lookups then see the same bytes
         // even if the file is replaced while we run.
-        let buf = std::fs::read(path).map_err(|source| GeoError::Read { path: path.to_path_buf(), source })?;
+        let buf = read_regular(path).map_err(|source| GeoError::Read { path: path.to_path_buf(), source })?;
         if buf.is_empty() {
             return Err(invalid("file is empty".into()));
         }
@@ -425,15 +435,11 @@ mod tests {
     use super::*;
     use std::fs;
 
-    fn test_dir(sub: &str) -> Option<PathBuf> {
-        let dir = super::super::shared_dir().map(|d| d.join("geoip").join(sub));
-        match dir {
-            Some(d) if d.is_dir() => Some(d),
-            _ => {
-                eprintln!("SKIP: shared/geoip/{sub} absent (set MERIDIAN_SHARED)");
-                None
-            }
-        }
+    /// MaxMind's test databases, kept in the repository (tests/data/geoip/README.md).
+    fn test_dir(sub: &str) -> PathBuf {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/geoip").join(sub);
+        assert!(dir.is_dir(), "{} missing: MaxMind's test databases travel with the repository", dir.display());
+        dir
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -460,9 +466,7 @@ mod tests {
 
     #[test]
     fn maxmind_city_test_db() {
-        let Some(dir) = test_dir("maxmind-test") else {
-            return;
-        };
+        let dir = test_dir("maxmind-test");
         let db = GeoDb::open(&dir.join("GeoIP2-City-Test.mmdb"), None).unwrap();
         // Networks and values from GeoIP2-City-Test.json.
         let l = db.lookup(ip("81.2.69.142"));
@@ -503,7 +507,8 @@ mod tests {
     fn networks_agree_with_lookup() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut dbs = vec![GeoDb::open(&root.join("geoip/demo.mmdb"), None).unwrap()];
-        if let Some(dir) = test_dir("maxmind-test") {
+        {
+            let dir = test_dir("maxmind-test");
             let asn = dir.join("GeoLite2-ASN-Test.mmdb");
             dbs.push(GeoDb::open(&dir.join("GeoIP2-City-Test.mmdb"), Some(&asn)).unwrap());
             dbs.push(GeoDb::open(&dir.join("MaxMind-DB-test-ipv4-24.mmdb"), None).unwrap());
@@ -533,7 +538,8 @@ mod tests {
     fn network_classes_agree_with_the_reader() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut dbs = vec![root.join("geoip/demo.mmdb")];
-        if let Some(dir) = test_dir("maxmind-test") {
+        {
+            let dir = test_dir("maxmind-test");
             for f in [
                 "GeoIP2-City-Test.mmdb",
                 "GeoLite2-ASN-Test.mmdb",
@@ -587,9 +593,7 @@ mod tests {
 
     #[test]
     fn maxmind_country_lite_and_asn_dbs() {
-        let Some(dir) = test_dir("maxmind-test") else {
-            return;
-        };
+        let dir = test_dir("maxmind-test");
         let asn = dir.join("GeoLite2-ASN-Test.mmdb");
         let db = GeoDb::open(&dir.join("GeoIP2-Country-Test.mmdb"), Some(&asn)).unwrap();
         let l = db.lookup(ip("81.2.69.142"));
@@ -613,9 +617,7 @@ mod tests {
 
     #[test]
     fn non_geo_test_dbs_open_and_lookup_without_panic() {
-        let Some(dir) = test_dir("maxmind-test") else {
-            return;
-        };
+        let dir = test_dir("maxmind-test");
         // IPv4-only tree: IPv6 lookups cover nothing, IPv4 ones decode to no fields.
         let db = GeoDb::open(&dir.join("MaxMind-DB-test-ipv4-24.mmdb"), None).unwrap();
         assert_eq!(db.lookup(ip("2001:db8::1")), Location::empty(net("::/0")));
@@ -626,9 +628,7 @@ mod tests {
 
     #[test]
     fn swapped_databases_are_refused() {
-        let Some(dir) = test_dir("maxmind-test") else {
-            return;
-        };
+        let dir = test_dir("maxmind-test");
         let city = dir.join("GeoIP2-City-Test.mmdb");
         let asn = dir.join("GeoLite2-ASN-Test.mmdb");
         let e = GeoDb::open(&asn, None).unwrap_err().to_string();
@@ -639,12 +639,8 @@ mod tests {
 
     #[test]
     fn corrupt_databases_are_refused_at_open() {
-        let Some(bad) = test_dir("maxmind-bad") else {
-            return;
-        };
-        let Some(good) = test_dir("maxmind-test") else {
-            return;
-        };
+        let bad = test_dir("maxmind-bad");
+        let good = test_dir("maxmind-test");
         let mut files: Vec<PathBuf> = fs::read_dir(&bad)
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -677,9 +673,7 @@ mod tests {
     /// metadata map. Give them one, so the real corruption must be caught too.
     #[test]
     fn corrupt_databases_are_refused_for_their_corruption() {
-        let Some(bad) = test_dir("maxmind-bad") else {
-            return;
-        };
+        let bad = test_dir("maxmind-bad");
         // Well-formed apart from what trips libmaxminddb: an empty array/map at
         // the end of the metadata, or (corrupt-search-tree) 99 unreachable
         // all-zero nodes behind a root whose records both point at valid data.
@@ -737,7 +731,8 @@ mod tests {
         let e = GeoDb::open(&text, None).unwrap_err().to_string();
         assert!(e.contains("text.mmdb") && e.contains("metadata"), "{e}");
 
-        if let Some(dir) = test_dir("maxmind-test") {
+        {
+            let dir = test_dir("maxmind-test");
             let full = fs::read(dir.join("GeoIP2-City-Test.mmdb")).unwrap();
             // Cut inside the search tree and inside the metadata.
             for (i, len) in [full.len() / 2, full.len() - 20, 100].into_iter().enumerate() {

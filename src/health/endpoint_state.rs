@@ -78,7 +78,12 @@ mod tests {
     use std::time::Duration;
 
     fn res(ok: bool) -> ProbeResult {
-        ProbeResult { ok, rtt: Duration::from_millis(10), detail: if ok { "ok".into() } else { "refused".into() } }
+        ProbeResult {
+            ok,
+            rtt: Duration::from_millis(10),
+            detail: if ok { "ok".into() } else { "refused".into() },
+            load: None,
+        }
     }
 
     #[test]

@@ -14,5 +14,5 @@ pub mod view;
 pub use monitor::{HealthObserver, HealthSettings, Monitor, NoObserver, Publish};
 pub use overrides::{epoch_secs, Override, OverrideError, OverrideKind, Scope};
 pub use rise_fall::Verdict;
-pub use target::{Endpoint, HttpProbe, ProbeKind, ProbeTarget, RegionTargets};
+pub use target::{Endpoint, HttpProbe, LoadSource, ProbeKind, ProbeTarget, RegionTargets};
 pub use view::HealthView;

@@ -56,6 +56,8 @@ pub type Publish = Box<dyn Fn(Arc<HealthView>) + Send + Sync>;
 struct Entry {
     state: TargetState,
     cancel: CancellationToken,
+    /// The last load the target reported, and when.
+    load: Option<(f64, Instant)>,
 }
 
 struct Inner {
@@ -69,6 +71,8 @@ struct Inner {
     /// The view last published (at first, the one being served): a new view
     /// that says the same is not published, so caches keyed on it survive.
     published: Arc<HealthView>,
+    /// Loads pushed through the admin API: by region, and endpoint if one.
+    pushed_load: HashMap<(String, Option<IpAddr>), (f64, Instant)>,
 }
 
 pub struct Monitor {
@@ -99,6 +103,7 @@ impl Monitor {
                 ramp_since: HashMap::new(),
                 regions: Arc::from([]),
                 published: serving,
+                pushed_load: HashMap::new(),
             }),
             publish,
             clients: HttpClients::default(),
@@ -138,9 +143,10 @@ impl Monitor {
                 continue;
             }
             let cancel = CancellationToken::new();
-            inner
-                .targets
-                .insert(Arc::clone(&t), Entry { state: TargetState::new(SystemTime::now()), cancel: cancel.clone() });
+            inner.targets.insert(
+                Arc::clone(&t),
+                Entry { state: TargetState::new(SystemTime::now()), cancel: cancel.clone(), load: None },
+            );
             tokio::spawn(Arc::clone(self).prober(t, cancel));
         }
         drop(inner);
@@ -174,16 +180,31 @@ impl Monitor {
     /// Feed one probe result; publishes when a verdict changes.
     pub fn on_result(&self, target: &Arc<ProbeTarget>, result: ProbeResult) {
         self.observer.probe(target, &result);
-        let transition = {
+        let (transition, reported) = {
             let mut inner = self.lock();
             let Some(entry) = inner.targets.get_mut(target) else { return };
-            entry.state.observe(&result, target.rise, target.fall, SystemTime::now())
+            if let Some(l) = result.load {
+                entry.load = Some((l, Instant::now()));
+            }
+            (entry.state.observe(&result, target.rise, target.fall, SystemTime::now()), result.load.is_some())
         };
         if let Some((from, to)) = transition {
             info!(target = %target.label(), ?from, ?to, detail = %result.detail, "endpoint state changed");
             self.observer.transition(target, from, to);
+        }
+        // A load report is news even without a transition: shedding reads it.
+        if transition.is_some() || reported {
             self.publish();
         }
+    }
+
+    /// Record a load pushed by an operator or an agent (`meridian admin
+    /// load`): for the whole region, or one endpoint of it. It ages like a
+    /// probed report and is not persisted (a restart forgets it).
+    pub fn report_load(&self, region: &str, addr: Option<IpAddr>, value: f64) {
+        self.lock().pushed_load.insert((region.to_string(), addr), (value, Instant::now()));
+        info!(region, ?addr, value, "load reported");
+        self.publish();
     }
 
     /// Build the view from probe states and overrides and publish it.
@@ -348,6 +369,19 @@ fn build_view(inner: &mut Inner, unknown_is_up: bool) -> HealthView {
         if let Some(ms) = rtt {
             view.set_rtt(&r.name, ms);
         }
+        // Load reports of up endpoints (a down one serves nobody), the
+        // younger of probed and pushed; the region's own pushed report too.
+        for (ep, ok) in r.endpoints.iter().zip(&ups) {
+            let probed = ep.target.as_ref().and_then(|t| inner.targets.get(t)).and_then(|e| e.load);
+            let pushed = inner.pushed_load.get(&(r.name.clone(), Some(ep.addr))).copied();
+            let newest = [probed, pushed].into_iter().flatten().max_by_key(|(_, at)| *at);
+            if let (true, Some((v, at))) = (*ok, newest) {
+                view.set_load(&r.name, Some(ep.addr), v, at);
+            }
+        }
+        if let Some((v, at)) = inner.pushed_load.get(&(r.name.clone(), None)) {
+            view.set_load(&r.name, None, *v, *at);
+        }
         // Slow start: a region that was down and is up again ramps up.
         let was = inner.region_up.insert(r.name.clone(), up);
         if let Some(over) = r.slow_start {
@@ -388,7 +422,7 @@ mod tests {
     }
 
     fn result(ok: bool) -> ProbeResult {
-        ProbeResult { ok, rtt: Duration::from_millis(2), detail: String::new() }
+        ProbeResult { ok, rtt: Duration::from_millis(2), detail: String::new(), load: None }
     }
 
     /// The monitor learns its regions from `sync` and sends views to its
@@ -427,14 +461,14 @@ mod tests {
         let v = views();
         assert_eq!(v.len(), 2);
         assert!(v[1].is_up("eu") && v[1].rtt_ms("eu").is_some());
-        assert_ne!(v[1].availability(), v[0].availability());
+        assert!(!v[1].same_availability(&v[0]));
 
         // Reconfigured without "eu": its RTT goes, its availability did not change.
         m.sync(vec![region("us", [192, 0, 2, 2], &us)]);
         let v = views();
         assert_eq!(v.len(), 3);
         assert!(v[2].rtt_ms("eu").is_none());
-        assert_eq!(v[2].availability(), v[1].availability(), "caches keyed on availability survive");
+        assert!(v[2].same_availability(&v[1]), "caches keyed on availability survive");
         assert_eq!(m.target_states().len(), 1, "the gone target's prober stopped");
     }
 

@@ -28,6 +28,17 @@ pub struct HttpProbe {
     pub verify_tls: bool,
     /// PEM file of the CA to trust instead of the system roots.
     pub ca_file: Option<PathBuf>,
+    /// Where a successful response reports the backend's load, if anywhere.
+    pub load: Option<LoadSource>,
+}
+
+/// Where an HTTP probe finds a load report in the response.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LoadSource {
+    /// A response header holding a number.
+    Header(String),
+    /// A JSON body field, `a.b.c` for nested objects.
+    Json(String),
 }
 
 /// A check and its timing; equal targets are probed once.

@@ -58,6 +58,18 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
+/// Encrypted transport: `tls` or `quic`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransportLabel {
+    transport: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransportReasonLabel {
+    transport: &'static str,
+    reason: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RegionLabel {
     region: String,
@@ -102,6 +114,13 @@ pub struct Metrics {
     region_up: Family<RegionLabel, Gauge>,
     rrl: Family<RrlActionLabel, Counter>,
     tcp_refused: Family<ReasonLabel, Counter>,
+    /// Connections of DNS over TLS and QUIC: open now, and refused by a cap.
+    encrypted: Encrypted,
+}
+
+struct Encrypted {
+    open: Family<TransportLabel, Gauge>,
+    refused: Family<TransportReasonLabel, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -176,7 +195,40 @@ impl Metrics {
         for result in ["ok", "error"] {
             let _ = reloads.get_or_create(&ResultLabel { result });
         }
-        Metrics { registry, shards, probes, transitions, reloads, overrides, region_up, rrl, tcp_refused }
+        let encrypted = Encrypted { open: Family::default(), refused: Family::default() };
+        registry.register(
+            "meridian_encrypted_connections",
+            "Open DNS-over-TLS and DNS-over-QUIC connections, by transport",
+            encrypted.open.clone(),
+        );
+        registry.register(
+            "meridian_encrypted_refused",
+            "Encrypted connections closed at once, by transport and reason (total, per_client)",
+            encrypted.refused.clone(),
+        );
+        for transport in ["tls", "quic"] {
+            let _ = encrypted.open.get_or_create(&TransportLabel { transport });
+            for reason in ["total", "per_client"] {
+                let _ = encrypted.refused.get_or_create(&TransportReasonLabel { transport, reason });
+            }
+        }
+        Metrics { registry, shards, probes, transitions, reloads, overrides, region_up, rrl, tcp_refused, encrypted }
+    }
+
+    /// An encrypted connection (`transport`: tls, quic) opened (`true`) or closed.
+    pub fn encrypted_open(&self, transport: &'static str, opened: bool) {
+        let g = self.encrypted.open.get_or_create(&TransportLabel { transport });
+        if opened {
+            g.inc();
+        } else {
+            g.dec();
+        }
+    }
+
+    /// Count one encrypted connection refused by a cap.
+    pub fn encrypted_refused(&self, transport: &'static str, per_client: bool) {
+        let reason = if per_client { "per_client" } else { "total" };
+        self.encrypted.refused.get_or_create(&TransportReasonLabel { transport, reason }).inc();
     }
 
     /// A new shard of the per-query counts, for one answer worker (its only

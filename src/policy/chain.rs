@@ -75,6 +75,8 @@ pub fn decide(
             Step::Weighted => super::weighted::apply(tiers, &ctx),
             Step::Sticky => super::sticky::apply(tiers, &ctx),
             Step::Failover(order) => super::failover::apply(tiers, order, &ctx),
+            Step::Shed(fail) => super::shed::apply(tiers, *fail, &ctx),
+            Step::LeastLoaded => super::least_loaded::apply(tiers, &ctx),
             Step::Multi(n) => {
                 multi = Some(*n);
                 super::multi::apply(tiers, *n, &ctx)
@@ -184,5 +186,91 @@ mod tests {
         assert_eq!(d.regions, d2.regions);
         let d = decide(&s, &rs, &client("10.1.0.0", 16, None), &HealthView::all_up(), Family::V4, None);
         assert_eq!(d.scope, 16);
+    }
+
+    /// The fixture regions, each with watermarks 60 / 80, and a geo chain
+    /// that sends Europe to eu-west, then shed.
+    fn shedding() -> (Vec<Region>, Service) {
+        let mut rs = regions();
+        for r in &mut rs {
+            r.watermarks = Some((60.0, 80.0));
+        }
+        let mut geo = Matcher::default();
+        geo.continent.insert("EU".into(), vec![1]);
+        (rs, svc(vec![Step::Geo(geo), Step::Nearest, Step::Shed(crate::policy::ShedFail::Nearest)]))
+    }
+
+    fn european(i: u32) -> Client {
+        let net = format!("10.{}.{}.0", 64 + i / 256, i % 256);
+        // The database knows a /16: a scope of /24 is the shed hash's own.
+        client(&net, 24, Some(located(&format!("10.{}.0.0/16", 64 + i / 256), "EU", (51.5, -0.1))))
+    }
+
+    fn with_loads(h: &mut HealthView, loads: &[(&str, f64)]) {
+        for (r, v) in loads {
+            h.set_load(r, None, *v, std::time::Instant::now());
+        }
+    }
+
+    #[test]
+    fn load_steps_are_never_cached_by_network() {
+        assert!(svc(vec![Step::Nearest]).decided_by_networks());
+        assert!(!svc(vec![Step::Nearest, Step::Shed(crate::policy::ShedFail::Nearest)]).decided_by_networks());
+        assert!(!svc(vec![Step::Nearest, Step::LeastLoaded]).decided_by_networks());
+    }
+
+    #[test]
+    fn halfway_between_the_watermarks_moves_half_of_eu_wests_clients_through_the_chain() {
+        let (rs, s) = shedding();
+        let n = 10_000u32;
+        let moved = |eu: f64| -> Vec<u32> {
+            let mut h = HealthView::all_up();
+            with_loads(&mut h, &[("eu-west", eu), ("us-east", 10.0), ("ap-northeast", 10.0)]);
+            (0..n)
+                .filter(|i| {
+                    let d = decide(&s, &rs, &european(*i), &h, Family::V4, None);
+                    assert_eq!(d.scope, if eu > 60.0 && eu < 80.0 { 24 } else { 16 }, "load {eu}");
+                    d.regions != vec![1]
+                })
+                .collect()
+        };
+        assert!(moved(50.0).is_empty(), "below low: nobody moves");
+        let half = moved(70.0);
+        let share = half.len() as f64 / f64::from(n);
+        assert!((share - 0.5).abs() < 0.05, "{share}");
+        assert_eq!(half, moved(70.0), "the same clients on repeat");
+        assert_eq!(moved(85.0).len(), n as usize, "above high: all of them");
+        assert!(moved(55.0).is_empty(), "back below low: they all return");
+    }
+
+    #[test]
+    fn no_cascade_onto_a_region_at_its_high_watermark() {
+        let (rs, s) = shedding();
+        // eu-west failed; us-east (next by distance) already at high; ap-northeast quiet.
+        let mut h = HealthView::with_down(["eu-west".to_string()]);
+        with_loads(&mut h, &[("us-east", 80.0), ("ap-northeast", 20.0)]);
+        for i in 0..1000 {
+            let d = decide(&s, &rs, &european(i), &h, Family::V4, None);
+            assert_eq!(d.regions, vec![2], "client {i} sent to {:?}", d.regions);
+        }
+        let mut trace = Vec::new();
+        decide(&s, &rs, &european(7), &h, Family::V4, Some(&mut trace));
+        let shed = trace.iter().find(|t| t.step == "shed").expect("traced");
+        assert_eq!(shed.output, "ap-northeast > us-east");
+        assert!(shed.note.contains("us-east load 80 (low 60, high 80): 100% of its clients shed"), "{}", shed.note);
+    }
+
+    #[test]
+    fn missing_or_stale_reports_shed_nobody_through_the_chain() {
+        let (mut rs, s) = shedding();
+        rs[1].load_max_age = std::time::Duration::from_secs(5);
+        let mut stale = HealthView::all_up();
+        stale.set_load("eu-west", None, 99.0, std::time::Instant::now() - std::time::Duration::from_secs(6));
+        with_loads(&mut stale, &[("us-east", 10.0)]);
+        for h in [HealthView::all_up(), stale] {
+            for i in 0..500 {
+                assert_eq!(decide(&s, &rs, &european(i), &h, Family::V4, None).regions, vec![1]);
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@
 use super::distance::distance_km;
 use super::tiers::Tiers;
 use super::{Client, HealthView, Region, RegionId};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// What a step sees.
 pub struct Ctx<'a> {
@@ -29,6 +30,21 @@ impl Ctx<'_> {
     pub fn weight(&self, id: RegionId) -> f64 {
         let r = &self.regions[id];
         f64::from(r.weight) * self.health.ramp(&r.name)
+    }
+
+    /// The region's reported load, `None` when unknown or stale.
+    pub fn load(&self, id: RegionId) -> Option<f64> {
+        let r = &self.regions[id];
+        self.health.load(&r.name, r.load_max_age)
+    }
+
+    /// A number in [0, 1) fixed for the client's subnet and `salt`, and the
+    /// subnet prefix it is fixed for (the ECS scope of a decision made by it).
+    pub fn client_unit(&self, salt: &str) -> (f64, u8) {
+        let prefix = super::sticky::key_prefix(self.client.addr, self.client.prefix);
+        let key = super::sticky::subnet_key(self.client.addr, prefix);
+        let h = xxh3_64_with_seed(&key, xxh3_64_with_seed(salt.as_bytes(), 0x6c6f_6164));
+        ((h >> 11) as f64 / (1u64 << 53) as f64, prefix)
     }
 
     pub fn names(&self, ids: &[RegionId]) -> String {

@@ -16,8 +16,10 @@ pub mod trace;
 mod failover;
 mod geo;
 mod latency;
+mod least_loaded;
 mod multi;
 mod nearest;
+mod shed;
 mod sticky;
 mod weighted;
 
@@ -54,7 +56,14 @@ pub struct Region {
     pub min_healthy: usize,
     /// Ramp a returning region from a small share to its full weight over this long.
     pub slow_start: Option<Duration>,
+    /// `shed` watermarks on the region's reported load: (low, high), low < high.
+    pub watermarks: Option<(f64, f64)>,
+    /// A load report older than this is unknown.
+    pub load_max_age: Duration,
 }
+
+/// How long a load report counts when the region does not say.
+pub const DEFAULT_LOAD_MAX_AGE: Duration = Duration::from_secs(30);
 
 impl Region {
     /// A region without probes (every endpoint always up).
@@ -70,6 +79,8 @@ impl Region {
             endpoints,
             min_healthy: 1,
             slow_start: None,
+            watermarks: None,
+            load_max_age: DEFAULT_LOAD_MAX_AGE,
         }
     }
 
@@ -110,6 +121,21 @@ pub enum Step {
     Failover(Vec<RegionId>),
     /// Answer up to N addresses from the ordered regions.
     Multi(usize),
+    /// Move a growing, hash-stable share of the leading region's clients to
+    /// the next region below its own `low` watermark as its load climbs.
+    Shed(ShedFail),
+    /// Power of two choices on reported load among the leading tier.
+    LeastLoaded,
+}
+
+/// What `shed` does with a client it sheds when no other candidate is below
+/// its `low` watermark (shed traffic never goes to a busy region).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShedFail {
+    /// Keep the leading region: nobody moves.
+    Nearest,
+    /// Spread over the candidates by headroom (`high` minus load).
+    Headroom,
 }
 
 impl Step {
@@ -122,6 +148,8 @@ impl Step {
             Step::Sticky => "sticky",
             Step::Failover(_) => "failover",
             Step::Multi(_) => "multi",
+            Step::Shed(_) => "shed",
+            Step::LeastLoaded => "least_loaded",
         }
     }
 
@@ -172,7 +200,8 @@ impl Service {
     ) -> Service {
         let located = chain.iter().any(Step::needs_location);
         let by_networks = chain.iter().all(|s| match s {
-            Step::Weighted | Step::Sticky => false,
+            // Load steps read a per-subnet hash and loads that move every report.
+            Step::Weighted | Step::Sticky | Step::Shed(_) | Step::LeastLoaded => false,
             Step::Geo(m) => m.cidr.is_empty(),
             Step::Latency(m) => m.cidr.is_empty(),
             // Probe RTTs change every interval: not worth caching across.
@@ -196,8 +225,9 @@ impl Service {
 
     /// Whether the chain's decision (and its ECS scope) depends on the client
     /// only through its database networks: no randomness (`weighted`), no
-    /// per-subnet hash (`sticky`), no CIDR rule (which looks at the address
-    /// itself) and no probe RTTs (which move every interval). Such decisions
+    /// per-subnet hash (`sticky`, `shed`, `least_loaded`), no CIDR rule (which
+    /// looks at the address itself) and no probe RTTs or load reports (which
+    /// move every interval). Such decisions
     /// may be cached per network. Slow start is the
     /// health view's business (`HealthView::ramping`).
     #[inline]

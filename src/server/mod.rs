@@ -2,10 +2,13 @@
 //! stop cleanly on SIGTERM/SIGINT.
 
 mod error;
+mod padding;
 mod published;
+mod quic;
 mod reload;
 mod reload_queue;
 mod tcp;
+mod tls;
 mod udp;
 #[cfg(target_os = "linux")]
 mod udp_batch;
@@ -16,6 +19,7 @@ pub use error::ServeError;
 pub use published::{health_targets, Published};
 pub use reload::Reloader;
 pub use reload_queue::ReloadQueue;
+pub use tls::{CertError, Certs};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +33,9 @@ use tracing::{info, warn};
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub listen: Vec<SocketAddr>,
+    /// `listen` is the built-in default: an address this host does not have
+    /// (no `::1`) is skipped with a warning; configured addresses must bind.
+    pub listen_is_default: bool,
     pub tcp_idle_timeout: Duration,
     /// How often input files are checked for changes (`None`: only SIGHUP).
     pub watch_interval: Option<Duration>,
@@ -37,6 +44,10 @@ pub struct ServeOptions {
     /// Response rate limiting for UDP (`None`: off).
     pub rrl: Option<Arc<crate::rrl::Limiter>>,
     pub tcp_limits: tcp::Limits,
+    /// DNS over TLS and over QUIC: where, and with which certificate (needed when either is set).
+    pub listen_tls: Vec<SocketAddr>,
+    pub listen_quic: Vec<SocketAddr>,
+    pub certs: Option<Arc<Certs>>,
 }
 
 pub use tcp::Limits as TcpLimits;
@@ -54,12 +65,28 @@ pub async fn serve(
     let mut tcp_listeners = Vec::new();
     // Several blocking receivers per address, so UDP uses every core.
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut skipped = None;
     for addr in &opts.listen {
         let bind = |proto| move |source| ServeError::Bind { proto, addr: *addr, source };
-        let udp = udp::bind_all(*addr, workers).map_err(bind("UDP"))?;
-        let tcp = TcpListener::bind(addr).await.map_err(bind("TCP"))?;
-        udp_sockets.push(udp);
-        tcp_listeners.push(tcp);
+        let bound = match udp::bind_all(*addr, workers).map_err(bind("UDP")) {
+            Ok(udp) => TcpListener::bind(addr).await.map_err(bind("TCP")).map(|tcp| (udp, tcp)),
+            Err(e) => Err(e),
+        };
+        match bound {
+            Ok((udp, tcp)) => {
+                udp_sockets.push(udp);
+                tcp_listeners.push(tcp);
+            }
+            Err(e) if opts.listen_is_default && e.is_missing_address() => {
+                warn!("default listen address {addr} skipped (this host does not have it): {e}");
+                skipped = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // Skipping is for a missing extra address, not for serving on nothing.
+    if let (true, Some(e)) = (udp_sockets.is_empty(), skipped) {
+        return Err(e);
     }
     let udp_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let udp_cx = udp::UdpContext {
@@ -101,19 +128,51 @@ pub async fn serve(
         conns: Arc::new(tcp::Connections::default()),
         workers: Arc::new(tcp::Workers::new(opts.metrics.clone())),
         metrics: opts.metrics.clone(),
+        pad: false,
     };
     for listener in tcp_listeners {
         info!(addr = %listener.local_addr().map_err(ServeError::LocalAddr)?, "serving TCP");
         tracker.spawn(tcp::run(listener, tcp_cx.clone()));
+    }
+    // Encrypted transports: TCP's caps and timeouts, counted apart per transport.
+    let encrypted_cx = || tcp::TcpContext { conns: Arc::new(tcp::Connections::default()), pad: true, ..tcp_cx.clone() };
+    if let Some(certs) = opts.certs.as_ref().filter(|_| !opts.listen_tls.is_empty()) {
+        let (cx, acceptor) = (encrypted_cx(), tokio_rustls::TlsAcceptor::from(certs.server_config(b"dot", false)));
+        for addr in &opts.listen_tls {
+            let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind {
+                proto: "TLS",
+                addr: *addr,
+                source,
+            })?;
+            info!(addr = %listener.local_addr().map_err(ServeError::LocalAddr)?, "serving DNS over TLS");
+            tracker.spawn(tls::run(listener, acceptor.clone(), cx.clone()));
+        }
+    }
+    if let Some(certs) = opts.certs.as_ref().filter(|_| !opts.listen_quic.is_empty()) {
+        let cx = encrypted_cx();
+        for addr in &opts.listen_quic {
+            let endpoint = quic::bind(*addr, certs, &cx).map_err(|source| ServeError::Bind {
+                proto: "QUIC",
+                addr: *addr,
+                source,
+            })?;
+            info!(addr = %endpoint.local_addr().map_err(ServeError::LocalAddr)?, "serving DNS over QUIC");
+            tracker.spawn(quic::run(endpoint, cx.clone()));
+        }
     }
     if let Some(every) = opts.watch_interval {
         tokio::spawn(Arc::clone(&reloader).watch(every));
     }
     info!("ready");
 
+    let certs = opts.certs.clone();
     let on_hup = move || {
         let r = Arc::clone(&reloader);
         tokio::task::spawn_blocking(move || r.reload("SIGHUP"));
+        // New handshakes get the renewed certificate; sessions keep theirs.
+        if let Some(c) = certs.clone() {
+            tokio::task::spawn_blocking(move || c.reload());
+        }
     };
     signals.wait(on_hup).await;
     info!("shutting down: no new queries; finishing TCP answers in flight");

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
@@ -36,7 +36,7 @@ impl Workers {
     }
 
     /// Answer `msg` (see `Worker::answer`) with a worker from the pool, or a new one.
-    fn answer(&self, msg: &[u8], src: std::net::SocketAddr, state: &Published, out: &mut Vec<u8>) -> bool {
+    pub(super) fn answer(&self, msg: &[u8], src: std::net::SocketAddr, state: &Published, out: &mut Vec<u8>) -> bool {
         let idle = || self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let taken = idle().pop();
         let mut worker = taken.unwrap_or_else(|| Worker::new(self.metrics.as_deref()));
@@ -75,14 +75,14 @@ struct Open {
 }
 
 /// Holds a connection's place; gives it back when dropped.
-struct Slot {
+pub(super) struct Slot {
     conns: Arc<Connections>,
     ip: IpAddr,
 }
 
 impl Connections {
     /// Take a place for `ip`, or say which cap is full (`true`: per client).
-    fn admit(self: &Arc<Self>, ip: IpAddr, limits: &Limits) -> Result<Slot, bool> {
+    pub(super) fn admit(self: &Arc<Self>, ip: IpAddr, limits: &Limits) -> Result<Slot, bool> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         if open.total >= limits.max_connections {
             return Err(false);
@@ -121,6 +121,8 @@ pub struct TcpContext {
     pub conns: Arc<Connections>,
     pub workers: Arc<Workers>,
     pub metrics: Option<Arc<Metrics>>,
+    /// Pad answers to queries that ask for it (encrypted transports, `super::padding`).
+    pub pad: bool,
 }
 
 pub async fn run(listener: TcpListener, cx: TcpContext) {
@@ -163,7 +165,12 @@ pub async fn run(listener: TcpListener, cx: TcpContext) {
 /// before it closes.
 const STOP_LINGER: Duration = Duration::from_millis(200);
 
-async fn connection(mut stream: TcpStream, src: std::net::SocketAddr, cx: &TcpContext) {
+/// Serve one connection (plain TCP, or TLS once its handshake is done).
+pub(super) async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    src: std::net::SocketAddr,
+    cx: &TcpContext,
+) {
     let (shutdown, idle, read_timeout) = (&cx.shutdown, cx.idle, cx.limits.read_timeout);
     let mut len_buf = [0u8; 2];
     let mut out = Vec::new();
@@ -201,6 +208,9 @@ async fn connection(mut stream: TcpStream, src: std::net::SocketAddr, cx: &TcpCo
         if !cx.workers.answer(&msg, src, &cx.state, &mut out) {
             break; // junk we do not answer: close rather than stall the client
         }
+        if cx.pad {
+            super::padding::pad_if_asked(&msg, &mut out);
+        }
         // The answer path keeps TCP answers within 65,535 bytes; were one
         // longer, its length would not fit the prefix and the stream would
         // desynchronise: close instead.
@@ -221,7 +231,7 @@ async fn connection(mut stream: TcpStream, src: std::net::SocketAddr, cx: &TcpCo
 /// Close with FIN, not RST: the kernel resets a connection closed with
 /// unread bytes, and a reset can discard answers the client has not read
 /// yet. So shut our side, then read and drop until the client closes (briefly).
-async fn close(mut stream: TcpStream) {
+async fn close<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
     if stream.shutdown().await.is_err() {
         return;
     }

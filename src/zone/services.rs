@@ -10,8 +10,8 @@ use toml::Spanned;
 
 use crate::config::zone_file::{ExpectSpec, ProbeSpec, RegionSpec, RuleSpec, ServiceSpec};
 use crate::config::{ConfigError, Source};
-use crate::health::{Endpoint, HttpProbe, ProbeKind, ProbeTarget};
-use crate::policy::{FailMode, Matcher, Region, RegionId, Service, Step};
+use crate::health::{Endpoint, HttpProbe, LoadSource, ProbeKind, ProbeTarget};
+use crate::policy::{FailMode, Matcher, Region, RegionId, Service, ShedFail, Step};
 use std::time::Duration;
 
 /// An `[[expect]]` case, checked by `meridian check`.
@@ -110,6 +110,15 @@ pub fn build_regions(
                 .collect::<Result<Vec<_>, ConfigError>>()?,
             None => addresses.iter().map(|a| Endpoint { addr: *a, target: None }).collect(),
         };
+        let (watermarks, load_max_age) = match &r.load {
+            None => (None, crate::policy::DEFAULT_LOAD_MAX_AGE),
+            Some(l) => {
+                let l = l.get_ref();
+                let marks = l.low.as_ref().zip(l.high.as_ref()).map(|(lo, hi)| (*lo.get_ref(), *hi.get_ref()));
+                let age = l.max_age.as_ref().map(|d| duration(src, d)).transpose()?;
+                (marks, age.unwrap_or(crate::policy::DEFAULT_LOAD_MAX_AGE))
+            }
+        };
         if r.min_healthy == 0 {
             return Err(src.error(r.name.span(), "min_healthy must be at least 1"));
         }
@@ -123,6 +132,8 @@ pub fn build_regions(
             endpoints,
             min_healthy: r.min_healthy,
             slow_start,
+            watermarks,
+            load_max_age,
         });
     }
     Ok(out)
@@ -171,6 +182,8 @@ fn probe_target(
             ("body", p.body.is_some()),
             ("status", p.status.is_some()),
             ("ca", p.ca.is_some()),
+            ("load_header", p.load_header.is_some()),
+            ("load_json", p.load_json.is_some()),
         ]
         .iter()
         .find(|(_, set)| *set)
@@ -216,6 +229,19 @@ fn probe_target(
                 },
             };
             let base = src.path.parent().unwrap_or(std::path::Path::new("."));
+            let load = match (&p.load_header, &p.load_json) {
+                (Some(h), Some(_)) => {
+                    return Err(src.error(h.span(), "a probe reads load from `load_header` or `load_json`, not both"))
+                }
+                (Some(h), None) => {
+                    if reqwest::header::HeaderName::from_bytes(h.get_ref().as_bytes()).is_err() {
+                        return Err(src.error(h.span(), format!("{:?} is not an HTTP header name", h.get_ref())));
+                    }
+                    Some(LoadSource::Header(h.get_ref().clone()))
+                }
+                (None, Some(j)) => Some(LoadSource::Json(j.get_ref().clone())),
+                (None, None) => None,
+            };
             ProbeKind::Http(HttpProbe {
                 url: full,
                 method: p.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase(),
@@ -224,6 +250,7 @@ fn probe_target(
                 body: p.body.clone(),
                 body_limit: p.body_limit.unwrap_or(64 * 1024),
                 verify_tls: p.verify_tls.unwrap_or(true),
+                load,
                 ca_file: match &p.ca {
                     None => None,
                     Some(c) => {
@@ -373,6 +400,18 @@ pub fn build_service(
             "nearest" => no_args(Step::Nearest)?,
             "weighted" => no_args(Step::Weighted)?,
             "sticky" => no_args(Step::Sticky)?,
+            "least_loaded" => no_args(Step::LeastLoaded)?,
+            "shed" => match args.as_slice() {
+                [] | ["nearest"] => Step::Shed(ShedFail::Nearest),
+                ["headroom"] => Step::Shed(ShedFail::Headroom),
+                _ => {
+                    return Err(src.error(
+                        step.span(),
+                        "shed takes what to do when every candidate is busy: \"shed nearest\" (the default: keep \
+                         the leading region) or \"shed headroom\" (spread by room under `high`)",
+                    ))
+                }
+            },
             "failover" => {
                 if args.is_empty() {
                     return Err(src.error(
@@ -392,7 +431,10 @@ pub fn build_service(
             other => {
                 return Err(src.error(
                     step.span(),
-                    format!("unknown step {other:?} (steps: geo, nearest, latency, weighted, sticky, failover, multi)"),
+                    format!(
+                    "unknown step {other:?} (steps: geo, nearest, latency, weighted, sticky, failover, multi, shed, \
+                         least_loaded)"
+                ),
                 ))
             }
         });

@@ -21,7 +21,7 @@
 //!
 //! Needs root, `ip`, `bird`/`birdc` and `exabgp`; otherwise it prints
 //! `SKIP: …` and passes, unless `MERIDIAN_ANYCAST_E2E=require` (set by
-//! `.ci/run`), when a missing piece fails the test.
+//! `.ci/run`) or `CI` is set, when a missing piece fails the test.
 
 use crate::common::{bin, repo, TempDir};
 use std::path::{Path, PathBuf};
@@ -80,7 +80,7 @@ fn skip(why: &str) {
     if required() {
         panic!("MERIDIAN_ANYCAST_E2E=require but: {why}");
     }
-    eprintln!("SKIP: {why}");
+    crate::common::skip_or_fail(why);
 }
 
 fn run(cmd: &mut Command) -> Output {

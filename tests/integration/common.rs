@@ -15,10 +15,27 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_meridian"))
 }
 
-/// `../shared` beside the project (or `$MERIDIAN_SHARED`), if present.
-pub fn shared_dir() -> Option<PathBuf> {
-    let p = std::env::var_os("MERIDIAN_SHARED").map(PathBuf::from).unwrap_or_else(|| repo().join("../shared"));
-    p.is_dir().then_some(p)
+/// MaxMind's test databases, kept in the repository: `tests/data/geoip/<sub>`
+/// (`maxmind-test` or `maxmind-bad`; see the README there).
+pub fn test_geoip(sub: &str) -> PathBuf {
+    let dir = repo().join("tests/data/geoip").join(sub);
+    assert!(dir.is_dir(), "{} missing: MaxMind's test databases travel with the repository", dir.display());
+    dir
+}
+
+/// Under CI (`$CI` set, as CI services do) a test that cannot run fails,
+/// so a missing tool shows up as red instead of a quiet pass; elsewhere it
+/// prints `SKIP: …` (visible with `--nocapture`) and the test returns.
+pub fn skip_or_fail(why: &str) {
+    if in_ci() {
+        panic!("cannot run under CI: {why}");
+    }
+    eprintln!("SKIP: {why}");
+}
+
+/// `$CI` is set to something other than empty, `0` or `false`.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
 }
 
 /// A loopback port free for both UDP and TCP right now, and never handed out

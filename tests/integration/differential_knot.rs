@@ -283,7 +283,7 @@ fn meridian_and_knot_answer_the_static_zone_alike() {
     assert_eq!(lines.len(), loaded, "master file for Knot:\n{master}");
     assert_eq!(lines[0].split_whitespace().nth(3), Some("SOA"), "SOA first:\n{master}");
     let Some(knot) = KnotServer::start(Z, &master) else {
-        eprintln!("SKIP: knotd not installed (Debian package `knot`)");
+        skip_or_fail("knotd not installed (Debian package `knot`)");
         return;
     };
     let meridian = Server::start();

@@ -3,8 +3,8 @@
 //! databases are refused at start without a panic, and a reload with a corrupt
 //! database keeps serving the previous one.
 //!
-//! Every test here uses `../shared/geoip/` (MaxMind's test and bad-data
-//! databases); when it is absent the test prints `SKIP: ...` and passes.
+//! The tests use MaxMind's test and bad-data databases, kept in the
+//! repository under `tests/data/geoip/`.
 
 use crate::common::*;
 use ipnet::IpNet;
@@ -12,17 +12,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// `../shared/geoip/<sub>`, or `None` after printing the SKIP line.
-fn shared_geoip(sub: &str) -> Option<PathBuf> {
-    match shared_dir().map(|d| d.join("geoip").join(sub)) {
-        Some(d) if d.is_dir() => Some(d),
-        _ => {
-            eprintln!("SKIP: ../shared/geoip/{sub} absent");
-            None
-        }
-    }
-}
 
 /// (region, its A, its AAAA) as zones/gslb.example.test.toml has them.
 const US_EAST: (&str, &str, &str) = ("us-east", "192.0.2.10", "2001:db8:10::10");
@@ -88,10 +77,8 @@ fn deciding_network(nets: &[IpNet], addr: IpAddr) -> IpNet {
 
 #[test]
 fn maxmind_city_test_db_decides_www_with_bounded_ecs_scope() {
-    // Uses ../shared/geoip/maxmind-test.
-    let Some(dir) = shared_geoip("maxmind-test") else {
-        return;
-    };
+    // Uses tests/data/geoip/maxmind-test.
+    let dir = test_geoip("maxmind-test");
     let db = dir.join("GeoIP2-City-Test.mmdb");
     let nets = json_networks(&dir.join("GeoIP2-City-Test.json"));
     let db_arg = db.to_str().unwrap();
@@ -189,13 +176,9 @@ fn run_bounded(args: &[&str], secs: u64) -> (std::process::ExitStatus, String) {
 
 #[test]
 fn corrupt_databases_are_refused_by_check_and_serve_without_panic() {
-    // Uses ../shared/geoip/maxmind-bad and ../shared/geoip/maxmind-test.
-    let Some(bad) = shared_geoip("maxmind-bad") else {
-        return;
-    };
-    let Some(test) = shared_geoip("maxmind-test") else {
-        return;
-    };
+    // Uses tests/data/geoip/maxmind-bad and tests/data/geoip/maxmind-test.
+    let bad = test_geoip("maxmind-bad");
+    let test = test_geoip("maxmind-test");
     let mut failures = Vec::new();
     for path in corrupt_databases(&bad, &test) {
         let file = path.to_str().unwrap();
@@ -256,10 +239,8 @@ fn www_a(s: &Server, subnet: &str) -> Vec<String> {
 
 #[test]
 fn reload_with_a_corrupt_database_keeps_the_old_one_then_a_good_one_takes_over() {
-    // Uses ../shared/geoip/maxmind-test (a corrupt database and the City test db).
-    let Some(test) = shared_geoip("maxmind-test") else {
-        return;
-    };
+    // Uses tests/data/geoip/maxmind-test (a corrupt database and the City test db).
+    let test = test_geoip("maxmind-test");
     let corrupt = test.join("GeoIP2-City-Test-Broken-Double-Format.mmdb");
     let city = test.join("GeoIP2-City-Test.mmdb");
     let demo = repo().join("geoip/demo.mmdb");

@@ -212,7 +212,7 @@ fn wait_log(s: &Server, from: usize, needle: &str, limit: Duration) -> String {
 #[test]
 fn reload_of_a_broken_zone_under_load_loses_nothing_and_a_fix_is_picked_up() {
     if std::process::Command::new("dnsperf").arg("-h").output().is_err() {
-        eprintln!("SKIP: dnsperf not installed (Debian package `dnsperf`)");
+        skip_or_fail("dnsperf not installed (Debian package `dnsperf`)");
         return;
     }
     let zones = zones_copy();

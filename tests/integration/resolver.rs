@@ -102,7 +102,7 @@ fn check_port53() -> PortCheck {
 }
 
 fn skip(why: &str) {
-    eprintln!("SKIP: resolver test (issue \"Must show 6\"): {why}");
+    skip_or_fail(&format!("resolver test (issue \"Must show 6\"): {why}"));
 }
 
 /// The authoritative parent: NSD, or Knot when NSD is absent (or
@@ -573,15 +573,7 @@ fn resolver_follows_delegation_and_answers_by_subnet_demo_geoip() {
 
 #[test]
 fn resolver_answers_by_subnet_maxmind_test_geoip() {
-    let Some(shared) = shared_dir() else {
-        skip("../shared not present (MaxMind test databases); set MERIDIAN_SHARED to run the MaxMind variant");
-        return;
-    };
-    let db: PathBuf = shared.join("geoip/maxmind-test/GeoIP2-City-Test.mmdb");
-    if !db.is_file() {
-        skip(&format!("{} not present", db.display()));
-        return;
-    }
+    let db: PathBuf = test_geoip("maxmind-test").join("GeoIP2-City-Test.mmdb");
     let db = db.canonicalize().unwrap();
     let Some(mut stack) = Stack::start(Some(&db)) else {
         return;

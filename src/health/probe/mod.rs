@@ -38,6 +38,8 @@ pub struct ProbeResult {
     pub rtt: Duration,
     /// Why it failed (or what it saw), for `/status`.
     pub detail: String,
+    /// The load the backend reported (HTTP probes configured to read one).
+    pub load: Option<f64>,
 }
 
 /// Run `target` once, bounded by its timeout.
@@ -46,14 +48,14 @@ pub async fn run(target: &ProbeTarget, clients: &HttpClients) -> ProbeResult {
     let outcome = tokio::time::timeout(target.timeout, async {
         match &target.kind {
             ProbeKind::Http(h) => http::check(h, clients).await,
-            ProbeKind::Tcp(addr) => tcp::check(*addr).await,
+            ProbeKind::Tcp(addr) => tcp::check(*addr).await.map(|d| (d, None)),
         }
     })
     .await;
     let rtt = start.elapsed();
     match outcome {
-        Ok(Ok(detail)) => ProbeResult { ok: true, rtt, detail },
-        Ok(Err(detail)) => ProbeResult { ok: false, rtt, detail },
-        Err(_) => ProbeResult { ok: false, rtt, detail: format!("timeout after {:?}", target.timeout) },
+        Ok(Ok((detail, load))) => ProbeResult { ok: true, rtt, detail, load },
+        Ok(Err(detail)) => ProbeResult { ok: false, rtt, detail, load: None },
+        Err(_) => ProbeResult { ok: false, rtt, detail: format!("timeout after {:?}", target.timeout), load: None },
     }
 }
