@@ -240,7 +240,7 @@ pub(crate) fn decide_service(
         client
     };
     let family = if rtype == RecordType::AAAA { Family::V6 } else { Family::V4 };
-    policy::decide(svc, &zone.regions, client, &state.health, family, trace)
+    policy::decide_scoped(svc, &zone.regions, client, &state.health, Some(&state.scopes), family, trace)
 }
 
 /// Encode; over UDP, an answer larger than the client's limit is replaced by a

@@ -9,6 +9,7 @@ use super::FastIndex;
 use crate::config::{ConfigError, ServerConfig};
 use crate::geo::GeoDb;
 use crate::health::HealthView;
+use crate::policy::GeoScopes;
 use crate::zone::Zones;
 
 /// Everything the query path reads. Built completely off the query path.
@@ -21,6 +22,8 @@ pub struct Snapshot {
     pub health: Arc<HealthView>,
     /// Prebuilt answers for the UDP fast path (built from `zones`).
     pub fast: Arc<FastIndex>,
+    /// Widest ECS scopes of the geo steps (built from `zones` and `geo`).
+    pub scopes: Arc<GeoScopes>,
 }
 
 impl Snapshot {
@@ -35,7 +38,14 @@ impl Snapshot {
     /// New configuration: these zones and GeoIP, this snapshot's health, and
     /// the fast index built for them (the expensive part).
     pub fn with_zones(&self, zones: Arc<Zones>, geo: Option<Arc<GeoDb>>) -> Snapshot {
-        let mut next = Snapshot { zones, geo, health: Arc::clone(&self.health), fast: Default::default() };
+        let scopes = GeoScopes::build(geo.as_deref(), zones.zones.iter().flat_map(|z| z.services().map(|(_, s)| &**s)));
+        let mut next = Snapshot {
+            zones,
+            geo,
+            health: Arc::clone(&self.health),
+            fast: Default::default(),
+            scopes: Arc::new(scopes),
+        };
         // The index holds static answers only (services are decided per
         // query), so it does not depend on the health it is built beside.
         next.fast = Arc::new(FastIndex::build(&next));
@@ -45,7 +55,13 @@ impl Snapshot {
     /// New availability: this snapshot with `health` instead. Cheap (shares
     /// everything else), so it may run inside a compare-and-swap retry.
     pub fn with_health(&self, health: Arc<HealthView>) -> Snapshot {
-        Snapshot { zones: Arc::clone(&self.zones), geo: self.geo.clone(), health, fast: Arc::clone(&self.fast) }
+        Snapshot {
+            zones: Arc::clone(&self.zones),
+            geo: self.geo.clone(),
+            health,
+            fast: Arc::clone(&self.fast),
+            scopes: Arc::clone(&self.scopes),
+        }
     }
 }
 
@@ -95,6 +111,8 @@ mod tests {
         assert!(Arc::ptr_eq(&health_changed.health, &down));
         assert!(Arc::ptr_eq(&health_changed.zones, &base.zones));
         assert!(Arc::ptr_eq(&health_changed.fast, &base.fast));
+        assert!(Arc::ptr_eq(&health_changed.scopes, &base.scopes));
+        assert!(!base.scopes.is_empty(), "the demo's geo steps have widest-scope runs");
         assert_eq!(health_changed.geo.is_some(), base.geo.is_some());
 
         let zones = Arc::new(Zones::default());
