@@ -40,11 +40,11 @@ pub struct Runs {
 
 impl Runs {
     /// Merge `db`'s networks by the rule `rules` gives their location.
-    fn build(db: &GeoDb, rules: &Matcher<Vec<RegionId>>) -> Runs {
+    fn build(db: &GeoDb, rules: &Matcher<Vec<RegionId>>, cap: usize) -> Runs {
         let family = |v6: bool| {
             let mut runs = FamilyRuns::default();
             let mut last: Option<Option<&Vec<RegionId>>> = None;
-            let complete = db.for_each_network(v6, MAX_NETWORKS, |net, loc| {
+            let complete = db.for_each_network(v6, cap, |net, loc| {
                 let (start, end) = bounds(net.network(), net.prefix_len());
                 let answer = rules.location_rule(Some(loc));
                 match runs.ends.last_mut() {
@@ -114,7 +114,7 @@ impl GeoScopes {
             for step in &svc.chain {
                 if let Step::Geo(rules) = step {
                     if !rules.uses_asn() {
-                        by_rules.entry(key(rules)).or_insert_with(|| Runs::build(db, rules));
+                        by_rules.entry(key(rules)).or_insert_with(|| Runs::build(db, rules, MAX_NETWORKS));
                     }
                 }
             }
@@ -179,6 +179,29 @@ mod tests {
         assert_eq!(r.widest(ip("2001:db8::1")), None, "no IPv6 runs");
         // One run over everything: /0.
         assert_eq!(runs(&[(0, u128::from(u32::MAX))]).widest(ip("1.1.1.1")), Some(0));
+    }
+
+    /// MaxMind's City test database under `www`'s continent map: runs for
+    /// both families; over the cap, none (the deciding network stays the scope).
+    #[test]
+    fn city_test_database_merges_unless_over_the_cap() {
+        let db = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/geoip/maxmind-test/GeoIP2-City-Test.mmdb");
+        let db = GeoDb::open(&db, None).unwrap();
+        let mut rules: Matcher<Vec<RegionId>> = Matcher::default();
+        for (c, r) in [("NA", 0), ("SA", 0), ("EU", 1), ("AF", 1), ("AS", 2), ("OC", 2)] {
+            rules.continent.insert(c.into(), vec![r]);
+        }
+        // Without a default, the unlocated gaps around 216.160.83.56/29 answer
+        // differently (no rule); with one naming the same region, they merge.
+        let runs = Runs::build(&db, &rules, MAX_NETWORKS);
+        assert_eq!(runs.widest(ip("216.160.83.56")), Some(29));
+        rules.default = Some(vec![0]);
+        let runs = Runs::build(&db, &rules, MAX_NETWORKS);
+        assert_eq!(runs.widest(ip("216.160.83.56")), Some(5), "gdnsd's figure in the issue");
+        assert!(runs.widest(ip("2001:218::1")).is_some_and(|p| p <= 32));
+        let none = Runs::build(&db, &rules, 10);
+        assert_eq!((none.widest(ip("216.160.83.56")), none.widest(ip("2001:218::1"))), (None, None));
     }
 
     #[test]
