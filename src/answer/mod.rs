@@ -148,6 +148,12 @@ fn general_lowercase<'a>(
         resp.metadata.response_code = ResponseCode::FormErr;
         return encode(resp, transport, limit, obs);
     }
+    // A malformed COOKIE option (RFC 7873 §5.2.2); well-formed ones are
+    // answered as if absent (no server cookie: `wire::cookie`).
+    if query.edns.is_some() && !wire::cookie::lengths_ok(packet) {
+        resp.metadata.response_code = ResponseCode::FormErr;
+        return encode(resp, transport, limit, obs);
+    }
     let mut query_ecs = None;
     if let Some(qedns) = &query.edns {
         if let Some(EdnsOption::Subnet(cs)) = qedns.option(EdnsCode::Subnet) {

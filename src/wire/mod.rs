@@ -1,6 +1,8 @@
 //! The few wire checks hickory-proto's decoder leaves to us: the header
-//! bits we need before a full parse, and RFC 7871's rules for ECS.
+//! bits we need before a full parse, RFC 7871's rules for ECS, RFC 7873's
+//! COOKIE lengths.
 
+pub mod cookie;
 pub mod ecs;
 pub mod query;
 

@@ -108,12 +108,12 @@ pub fn has_upper(name: &[u8]) -> bool {
 }
 
 /// ECS (validated), COOKIE and PADDING are understood; any other option, or
-/// a second ECS, sends the query the general way. Inlined: returned from a
+/// a second ECS or COOKIE, sends the query the general way. Inlined: returned from a
 /// call, its nested options were written to the stack in pieces and read
 /// back wider, stalling on store forwarding.
 #[inline(always)]
 fn parse_options(mut o: &[u8]) -> Option<Option<(SimpleEcs, &[u8])>> {
-    let mut ecs = None;
+    let (mut ecs, mut cookie) = (None, false);
     while !o.is_empty() {
         if o.len() < 4 {
             return None;
@@ -123,7 +123,8 @@ fn parse_options(mut o: &[u8]) -> Option<Option<(SimpleEcs, &[u8])>> {
         let data = o.get(4..4 + len)?;
         match code {
             8 if ecs.is_none() => ecs = Some((parse_ecs(data)?, data)),
-            10 if len == 8 || (16..=40).contains(&len) => {}
+            // One well-formed cookie; anything else is the general path's FORMERR.
+            10 if !cookie && super::cookie::length_ok(len) => cookie = true,
             12 => {}
             _ => return None,
         }

@@ -1,6 +1,7 @@
 //! Issue 19: what real resolvers send. Opcodes other than QUERY get NOTIMP
 //! with RD and CD cleared (BIND's reply); names in random case (DNS 0x20)
-//! with DO, a cookie and ECS are answered with the question exactly as asked.
+//! with DO, a cookie and ECS are answered with the question exactly as asked;
+//! malformed cookies get FORMERR (RFC 7873).
 
 use crate::common::*;
 
@@ -55,5 +56,25 @@ fn random_case_with_do_cookie_and_ecs_keeps_the_askers_case() {
         assert!(d.edns.as_deref().is_some_and(|e| e.contains("flags: do")), "DO echoed: {}", d.raw);
         assert!(!d.raw.contains("COOKIE"), "no cookie echoed: {}", d.raw);
         assert!(d.ecs.is_some(), "ECS echoed: {}", d.raw);
+    }
+}
+
+/// RFC 7873: a well-formed COOKIE option (a client cookie, or one with a
+/// server cookie of 8 to 32 bytes) is answered as if absent, over UDP (the
+/// fast path) and TCP; a malformed one (a length of 0 to 7, 9 to 15, over
+/// 40) is FORMERR (§5.2.2), on both, with the OPT record.
+#[test]
+fn well_formed_cookies_are_answered_and_malformed_ones_get_formerr() {
+    let s = Server::start();
+    let hex = |len: usize| (0..len).map(|i| format!("{:02x}", (i * 37 + 11) % 256)).collect::<String>();
+    for transport in ["", "+tcp"] {
+        for (len, status) in [(8, "NOERROR"), (16, "NOERROR"), (40, "NOERROR"), (5, "FORMERR"), (9, "FORMERR")] {
+            let d = s.dig(&format!("{transport} +cookie={} static.{Z} A", hex(len)));
+            assert_eq!(d.status, status, "{transport} cookie of {len} bytes: {}", d.raw);
+            assert!(d.edns.is_some(), "OPT in the answer: {}", d.raw);
+            if status == "NOERROR" {
+                assert_eq!(d.answers_of("A"), vec!["192.0.2.1".to_string()], "{}", d.raw);
+            }
+        }
     }
 }
