@@ -132,7 +132,9 @@ impl GeoScopes {
     /// narrowest of them): with the database networks, what decides a
     /// cached decision's scope (`answer::decisions`). 0 without any.
     pub fn service_key(&self, svc: &Service, addr: IpAddr) -> u8 {
-        if self.by_rules.is_empty() {
+        // `nearest` and `latency` scope at least the database network, which
+        // holds the merged prefix: the chain's scope is theirs (`www`).
+        if self.by_rules.is_empty() || svc.chain.iter().any(|s| matches!(s, Step::Nearest | Step::Latency(_))) {
             return 0;
         }
         let mut k = 0;
