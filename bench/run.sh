@@ -175,6 +175,16 @@ trap 'exit 130' INT TERM
 # ---------------------------------------------------------------------------
 # Content (bench/lib.sh): zone file, query files, SETS and their arguments.
 bench_content
+# RUN_SETS: only these sets in the fixed-rate phase (e.g. "resolver" for a
+# long interleaved CPU run of one set); default: every set.
+if [[ -n ${RUN_SETS:-} ]]; then
+    wanted=()
+    for s in $RUN_SETS; do
+        [[ -n ${SET_ARGS[$s]:-} ]] || die "RUN_SETS: unknown set '$s' (${SETS[*]})"
+        wanted+=("$s")
+    done
+    SETS=("${wanted[@]}")
+fi
 PEAK_SETS=(static www-ecs-var)
 
 # ---------------------------------------------------------------------------
