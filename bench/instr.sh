@@ -20,6 +20,10 @@
 #   static     static.gslb.example.test A, EDNS0            (run.sh: static)
 #   ecs-mix    www A, 10,000 queries each with its own ECS subnet drawn from
 #              geoip/demo.csv, 5,890 distinct         (run.sh: www-ecs-var)
+#   resolver   issue 19's resolver-shaped mix, 10,000 queries: every name in
+#              random case (0x20), DO=1, a client cookie, RD=0, ECS /24 or /56
+#              on 85 %; 60 % www A, 15 % www AAAA, 15 % static A, 10 %
+#              NXDOMAIN (bench/gen_resolver_queries.py, seed 1)
 #   run.sh's other set names (www-ecs1, weighted, nxdomain) work too.
 #
 # Loopback only. Every dnsperf run is bounded by a query count (-n) and a
@@ -114,8 +118,8 @@ fi
 bench_content
 mkdir -p "$TMP/cg"
 # Queries in one pass over each set's file (dnsperf -n counts passes).
-declare -A PASS_N=([static]=1 [www-ecs1]=1 [weighted]=1 [nxdomain]=1000 [www-ecs-var]=10000)
-declare -A WARM_PASSES=([static]=2000 [www-ecs1]=2000 [weighted]=2000 [nxdomain]=2 [www-ecs-var]=1)
+declare -A PASS_N=([static]=1 [www-ecs1]=1 [weighted]=1 [nxdomain]=1000 [www-ecs-var]=10000 [resolver]=10000)
+declare -A WARM_PASSES=([static]=2000 [www-ecs1]=2000 [weighted]=2000 [nxdomain]=2 [www-ecs-var]=1 [resolver]=1)
 set_of() { # this script's set name -> bench/run.sh's
     case $1 in
         ecs-mix) echo www-ecs-var ;;
@@ -125,7 +129,7 @@ set_of() { # this script's set name -> bench/run.sh's
 SETS_RUN=()
 for s in $SETS_WANTED; do
     r=$(set_of "$s")
-    [[ -n ${SET_ARGS[$r]:-} ]] || die "unknown set '$s' (static ecs-mix www-ecs1 weighted nxdomain)"
+    [[ -n ${SET_ARGS[$r]:-} ]] || die "unknown set '$s' (static ecs-mix resolver www-ecs1 weighted nxdomain)"
     supports "$PEER" "$r" || die "$PEER does not serve set '$s'"
     SETS_RUN+=("$s")
 done
@@ -186,7 +190,7 @@ run_one() { # run set
     [[ -n $comp && -n $lost ]] || { cat "$out" >&2; die "cannot parse dnsperf output ($PEER, $set)"; }
     ((comp > 0)) || die "$PEER answered none of $set"
     # Every answer carries the set's rcode, or the figure is of something else.
-    [[ $rc =~ ^${SET_RCODE[$r]}\ [0-9]+\ \(100\.00%\)$ ]] || die "$PEER $set: unexpected response codes: $rc"
+    rcodes_ok "$r" "$rc" || die "$PEER $set: unexpected response codes: $rc"
     local per
     per=$(awk -v i="$ir" -v c="$comp" 'BEGIN { printf "%.0f", i / c }')
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$PEER" "$set" "$run" "$comp" "$lost" "$ir" "$per" >>"$RESULTS"

@@ -50,27 +50,39 @@ bench_content() { # into $TMP; defines SETS, SET_ARGS, SET_RCODE, ECS_ONE
     for i in $(seq 1000); do echo "nx-$i.$ORIGIN A"; done >"$TMP/q/nxdomain.txt"
     python3 "$BENCH/gen_ecs_queries.py" --csv "$ROOT/geoip/demo.csv" --out "$TMP/q/ecs-var.bin" \
         --count 10000 --name "www.$ORIGIN" --samples 24 >"$TMP/q/ecs-samples.txt" || die "gen_ecs_queries.py failed"
+    python3 "$BENCH/gen_resolver_queries.py" --csv "$ROOT/geoip/demo.csv" --out "$TMP/q/resolver.bin" \
+        --count 10000 --origin "$ORIGIN" 2>/dev/null || die "gen_resolver_queries.py failed"
 
     # Query sets: name | dnsperf arguments | rcode every answer must have.
     # RFC 7871 §6: FAMILY 0001 (IPv4), SOURCE PREFIX 18 (/24), SCOPE PREFIX 00,
     # ADDRESS 0a0300 (10.3.0, only the prefix's 3 bytes). verify() digs the same
     # bytes with +ednsopt, so a malformed option fails before anything is measured.
     ECS_ONE=000118000a0300
-    SETS=(static www-ecs1 www-ecs-var weighted nxdomain)
+    # resolver: issue 19's resolver-shaped mix (bench/gen_resolver_queries.py):
+    # 0x20 case, DO, a cookie, ECS on 85 %; www A/AAAA, static A, 10 % NXDOMAIN.
+    SETS=(static www-ecs1 www-ecs-var weighted nxdomain resolver)
     declare -gA SET_ARGS=(
         [static]="-d $TMP/q/static.txt -e"
         [www-ecs1]="-d $TMP/q/www.txt -E 8:$ECS_ONE"
         [www-ecs-var]="-d $TMP/q/ecs-var.bin -B"
         [weighted]="-d $TMP/q/weighted.txt -e"
         [nxdomain]="-d $TMP/q/nxdomain.txt -e"
+        [resolver]="-d $TMP/q/resolver.bin -B"
     )
     # The same, for bench/sampled.sh on a kept work directory: "set<TAB>args" per line.
     for s in "${SETS[@]}"; do printf '%s\t%s\n' "$s" "${SET_ARGS[$s]}"; done >"$TMP/q/sets.tsv"
-    declare -gA SET_RCODE=([static]=NOERROR [www-ecs1]=NOERROR [www-ecs-var]=NOERROR [weighted]=NOERROR [nxdomain]=NXDOMAIN)
+    declare -gA SET_RCODE=([static]=NOERROR [www-ecs1]=NOERROR [www-ecs-var]=NOERROR [weighted]=NOERROR [nxdomain]=NXDOMAIN [resolver]=NOERROR+NXDOMAIN)
+}
+rcodes_ok() { # set "dnsperf's Response codes line": every answer has the set's rcode(s)
+    local want=${SET_RCODE[$1]} n='[0-9]+ \([0-9.]+%\)'
+    case $want in
+        *+*) [[ $2 =~ ^${want%+*}\ $n,\ ${want#*+}\ $n$ ]] ;;
+        *) [[ $2 =~ ^$want\ [0-9]+\ \(100\.00%\)$ ]] ;;
+    esac
 }
 supports() { # server set: does this server serve the set's names equivalently?
     case $1:$2 in
-        knot:www-* | knot:weighted) return 1 ;; # Knot: static answers only
+        knot:www-* | knot:weighted | knot:resolver) return 1 ;; # Knot: static answers only
         *) return 0 ;;
     esac
 }

@@ -260,7 +260,7 @@ pub struct Decisions {
     /// Every decision made for this snapshot through the front (which points into it).
     by_network: FxHashMap<Key, Box<Cached>>,
     /// Every decision made for this snapshot from small trees (`class_key`).
-    by_class: FxHashMap<u64, Box<Cached>>,
+    by_class: FxHashMap<u128, Box<Cached>>,
 }
 
 // SAFETY: the front's raw pointers (the only thing that is not `Send`) point
@@ -323,9 +323,10 @@ fn through_front(state: &Snapshot, svc: &Service) -> bool {
     svc.decided_by_networks() && svc.needs_location() && !state.geo.as_ref().is_some_and(|g| g.has_classes())
 }
 
-/// The `by_class` key: service, family bits as in the front, network class.
-fn class_key(service: u32, family: u8, class: u32) -> u64 {
-    u64::from(service) << 32 | u64::from(family) << 30 | u64::from(class)
+/// The `by_class` key: service, family bits as in the front, network class,
+/// and the widest geo scope around the client (`GeoScopes::service_key`).
+fn class_key(service: u32, family: u8, class: u32, merged: u8) -> u128 {
+    u128::from(merged) << 64 | u128::from(service) << 32 | u128::from(family) << 30 | u128::from(class)
 }
 
 /// A decision made now and kept under `key` in `map` (the whole cache starts
@@ -408,7 +409,10 @@ impl Decisions {
         // network entry is the whole cache, no front slot needed.
         let located = svc.needs_location();
         if let Some(class) = state.geo.as_ref().filter(|_| located).and_then(|g| g.class(client.addr)) {
-            let key = class_key(service, Front::family(client, v6), class);
+            // Two networks of one class may lie in runs of different widths
+            // (`policy::scopes`): the widest scope is part of the key.
+            let merged = state.scopes.service_key(svc, client.addr);
+            let key = class_key(service, Front::family(client, v6), class, merged);
             if let Some(d) = self.by_class.get(&key) {
                 return &**d;
             }

@@ -74,12 +74,19 @@ pub(super) fn try_answer<'a>(
         (None, _) => 512,
     };
     let Some(entry) = ahead.entry else {
-        // Not indexed: NXDOMAIN or NODATA when sure, else the general path
-        // (which also takes every mixed-case name: no key has uppercase).
-        if has_upper(q.qname) {
-            return None;
-        }
-        let neg = state.fast.negative(q.qname, q.qtype)?;
+        // Not indexed: NXDOMAIN or NODATA when sure, else the general path.
+        // The negative index hashes suffixes as they are, so a name in mixed
+        // case is looked up lowercased (the answer still echoes it as asked:
+        // the SOA's owner points into the question).
+        let mut lower = [0u8; 255];
+        let qname = if has_upper(q.qname) {
+            let lower = &mut lower[..q.qname.len()];
+            lower.iter_mut().zip(q.qname).for_each(|(l, b)| *l = b.to_ascii_lowercase());
+            &*lower
+        } else {
+            q.qname
+        };
+        let neg = state.fast.negative(qname, q.qtype)?;
         header(out, q, true, neg.rcode, [0, 1, 0]);
         neg.write_soa(out);
         obs.rcode = Some(ResponseCode::from(0, neg.rcode));
@@ -327,14 +334,153 @@ mod tests {
         assert!(checked > 40 && fast_without > 40, "{fast_without} of {checked} fast without NSID");
     }
 
+    /// ECS as `(family, source, address bytes)`.
+    type RawEcs<'a> = Option<(u16, u8, &'a [u8])>;
+
+    /// A query as resolvers send it, built byte by byte: `name` exactly as
+    /// given (any case), RD, CD, and an OPT with DO, a client cookie (alone,
+    /// or with a server cookie) and ECS `(family, source, address bytes)`.
+    struct Raw<'a> {
+        name: &'a str,
+        qtype: u16,
+        rd: bool,
+        cd: bool,
+        edns: Option<(bool, usize, RawEcs<'a>)>,
+    }
+
+    impl Raw<'_> {
+        fn bytes(&self) -> Vec<u8> {
+            let mut p = vec![0x12, 0x34, u8::from(self.rd), if self.cd { 0x10 } else { 0 }, 0, 1, 0, 0, 0, 0, 0];
+            p.push(u8::from(self.edns.is_some()));
+            p.extend_from_slice(&wire(self.name));
+            p.extend_from_slice(&self.qtype.to_be_bytes());
+            p.extend_from_slice(&[0, 1]);
+            if let Some((dnssec_ok, cookie_len, ecs)) = self.edns {
+                let mut opts = Vec::new();
+                if cookie_len > 0 {
+                    opts.extend_from_slice(&[0, 10, 0, cookie_len as u8]);
+                    opts.extend((0..cookie_len as u8).map(|i| i.wrapping_mul(31) ^ 0xa5));
+                }
+                if let Some((family, source, addr)) = ecs {
+                    opts.extend_from_slice(&[0, 8, 0, 4 + addr.len() as u8]);
+                    opts.extend_from_slice(&family.to_be_bytes());
+                    opts.extend_from_slice(&[source, 0]);
+                    opts.extend_from_slice(addr);
+                }
+                p.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, if dnssec_ok { 0x80 } else { 0 }, 0]);
+                p.extend_from_slice(&(opts.len() as u16).to_be_bytes());
+                p.extend_from_slice(&opts);
+            }
+            p
+        }
+    }
+
+    /// `name` with the case of each letter from the bits of `pattern` (DNS
+    /// 0x20 as resolvers randomise it).
+    fn recase(name: &str, pattern: u64) -> String {
+        let mut bits = pattern;
+        name.chars()
+            .map(|c| {
+                let up = c.is_ascii_alphabetic() && bits & 1 == 1;
+                if c.is_ascii_alphabetic() {
+                    bits = bits.rotate_right(1);
+                }
+                if up {
+                    c.to_ascii_uppercase()
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect()
+    }
+
+    /// Issue 19: names in any case (DNS 0x20), with DO, cookies and ECS in
+    /// every combination, take the fast path exactly when their lowercase
+    /// form does, and both paths give the same bytes: the lowercase name's
+    /// answer with the question as asked (names compressed to the question
+    /// point at it, so they keep its case; the record bytes are the same).
+    #[test]
+    fn any_case_with_do_cookies_and_ecs_is_answered_fast_and_identically() {
+        let state = crate::answer::snapshot::demo();
+        let src: SocketAddr = "127.0.0.1:5353".parse().unwrap();
+        let (a, aaaa, txt, mx) = (1u16, 28u16, 16u16, 15u16);
+        // (name, type, whether the lowercase query must be answered fast)
+        let names: &[(&str, u16, bool)] = &[
+            ("static.gslb.example.test.", a, true),
+            ("static.gslb.example.test.", aaaa, true),
+            ("www.gslb.example.test.", a, true),
+            ("www.gslb.example.test.", aaaa, true),
+            ("nearest.gslb.example.test.", a, true),
+            ("failover.gslb.example.test.", aaaa, true),
+            ("gslb.example.test.", mx, true),
+            ("gslb.example.test.", txt, true),
+            ("nx-1.gslb.example.test.", a, true),       // NXDOMAIN
+            ("a.b.nx.gslb.example.test.", aaaa, true),  // NXDOMAIN
+            ("static.gslb.example.test.", txt, true),   // NODATA
+            ("deep.ent.gslb.example.test.", mx, false), // an empty non-terminal's child
+            ("x.wild.gslb.example.test.", a, false),    // wildcard
+            ("x.wild.gslb.example.test.", mx, false),   // wildcard NODATA
+            ("alias.gslb.example.test.", a, false),     // CNAME
+            ("chain.gslb.example.test.", aaaa, false),  // CNAME chain
+            ("x.sub.gslb.example.test.", a, false),     // referral
+        ];
+        let v4: &[u8] = &[81, 2, 69];
+        let v6: &[u8] = &[0x20, 0x01, 0x02, 0x18, 0, 0, 0];
+        let ecs_cases: [RawEcs; 4] = [None, Some((1, 24, v4)), Some((2, 56, v6)), Some((1, 0, &[]))];
+        let patterns =
+            [0u64, u64::MAX, 0xaaaa_aaaa_aaaa_aaaa, 0x5555_5555_5555_5555, 0x9e37_79b9_7f4a_7c15, 0x0123_4567];
+        let (mut fast_mixed, mut asked) = (0, 0);
+        for &(name, qtype, must_be_fast) in names {
+            for (rd, cd) in [(false, false), (true, true)] {
+                let mut edns_cases = vec![None];
+                for dnssec_ok in [false, true] {
+                    for cookie_len in [0, 8, 24] {
+                        for ecs in ecs_cases {
+                            edns_cases.push(Some((dnssec_ok, cookie_len, ecs)));
+                        }
+                    }
+                }
+                for edns in edns_cases {
+                    let lower_q = Raw { name, qtype, rd, cd, edns }.bytes();
+                    let mut obs = QueryObservation::default();
+                    let lower_fast = fast_only(&state, &lower_q, src, &mut obs);
+                    let lower = super::super::respond_general(&state, &lower_q, src, Transport::Udp).unwrap();
+                    if must_be_fast {
+                        assert!(lower_fast.is_some(), "{name} {qtype} {edns:?}: not answered fast");
+                    }
+                    for pattern in patterns {
+                        let cased = recase(name, pattern);
+                        let q = Raw { name: &cased, qtype, rd, cd, edns }.bytes();
+                        let what = format!("{cased} {qtype} rd={rd} cd={cd} {edns:?}");
+                        let general = super::super::respond_general(&state, &q, src, Transport::Udp).unwrap();
+                        let qlen = wire(name).len() + 4;
+                        let question = 12..12 + qlen;
+                        assert_eq!(general[question.clone()], q[question.clone()], "{what}: question as asked");
+                        let mut expect = lower.clone();
+                        expect[question.clone()].copy_from_slice(&q[question.clone()]);
+                        assert_eq!(general, expect, "{what}: the lowercase answer with the question as asked");
+                        let mut obs = QueryObservation::default();
+                        let fast = fast_only(&state, &q, src, &mut obs);
+                        assert_eq!(fast.is_some(), lower_fast.is_some(), "{what}: case changed the path");
+                        if let Some(f) = fast {
+                            assert_eq!(f, general, "{what}");
+                            fast_mixed += usize::from(pattern != 0);
+                        }
+                        assert_eq!(respond(&state, &q, src, Transport::Udp), Some(general), "{what}");
+                        asked += 1;
+                    }
+                }
+            }
+        }
+        assert!(fast_mixed > 2_000, "the fast path answered {fast_mixed} mixed-case queries of {asked}");
+    }
+
     #[test]
     fn unusual_queries_go_the_general_way() {
         let state = crate::answer::snapshot::demo();
         let src: SocketAddr = "127.0.0.1:5353".parse().unwrap();
         let mut obs = QueryObservation::default();
         for q in [
-            query("StAtIc.gslb.example.test.", RecordType::A, None, false),
-            query("NX.gslb.example.test.", RecordType::A, None, false),
             query("x.wild.gslb.example.test.", RecordType::A, None, false),
             query("nx.sub.gslb.example.test.", RecordType::A, None, false),
             query("nx.example.org.", RecordType::A, None, false),
@@ -429,9 +575,11 @@ mod tests {
         add(&["sub"], &[RecordType::DS], NoData); // DS at the cut: the parent side's, none held
         add(&["x.wild", "a.b.wild", "b.x.wild"], &[RecordType::MX, RecordType::SRV], General);
         add(&["*.wild", "exists.wild"], &[RecordType::MX, RecordType::SRV], NoData);
-        let mixed =
-            ["NX", "Nx-1", "nx.GSLB.example.test.", "Nx.Gslb.Example.Test.", "x.Deep.ent", "gslb.EXAMPLE.test."];
-        add(&mixed, &[RecordType::A, RecordType::TXT], General);
+        // Any case (DNS 0x20): the lowercase name's answer, the question as asked.
+        let mixed = ["NX", "Nx-1", "nx.GSLB.example.test.", "Nx.Gslb.Example.Test.", "x.Deep.ent", "X.STATIC"];
+        add(&mixed, &[RecordType::A, RecordType::TXT], NxDomain);
+        add(&["gslb.EXAMPLE.test.", "Static", "ENT"], &[RecordType::SRV], NoData);
+        add(&["X.Wild", "nx.SUB"], &[RecordType::MX], General);
         let outside = ["example.test.", "nx.example.org.", "test.", ".", "xgslb.example.test.", "example.test.x."];
         add(&outside, NX_TYPES, General);
         let apex_nodata = [RecordType::SRV, RecordType::PTR, RecordType::DS, RecordType::DNSKEY, RecordType::HINFO];

@@ -55,7 +55,39 @@ fn note_decision(obs: &mut QueryObservation, zone: &zone::Zone, svc: &policy::Se
 
 /// The general path: parse with hickory, look up, decide (through
 /// `decisions` when given), encode. Described in `obs`.
-fn general<'a>(
+///
+/// The question is answered in lowercase and its bytes as asked are put back
+/// over the encoded question (RFC 4343): every name compressed to it then
+/// keeps the asker's case, exactly as the fast path's prebuilt sections,
+/// which point into the question, do. (hickory compresses case-sensitively:
+/// left alone it would write `www` again after a question of `WWW`.)
+fn general(
+    state: &Snapshot,
+    decisions: Option<&mut Decisions>,
+    packet: &[u8],
+    src: SocketAddr,
+    transport: Transport,
+    obs: &mut QueryObservation,
+) -> Option<Vec<u8>> {
+    let mut out = general_lowercase(state, decisions, packet, src, transport, obs)?;
+    restore_question_case(packet, &mut out);
+    Some(out)
+}
+
+/// Copy the query's question name over the answer's when the two are the
+/// same name in another case (both written out from offset 12, no pointer).
+fn restore_question_case(packet: &[u8], out: &mut [u8]) {
+    if packet.get(4..6) != Some(&[0, 1]) || out.get(4..6) != Some(&[0, 1]) {
+        return;
+    }
+    let Some(len) = wire::plain_name_len(packet, wire::HEADER_LEN) else { return };
+    let (asked, answered) = (&packet[wire::HEADER_LEN..][..len], out.get_mut(wire::HEADER_LEN..wire::HEADER_LEN + len));
+    if let Some(answered) = answered.filter(|a| a.eq_ignore_ascii_case(asked)) {
+        answered.copy_from_slice(asked);
+    }
+}
+
+fn general_lowercase<'a>(
     state: &'a Snapshot,
     mut decisions: Option<&mut Decisions>,
     packet: &[u8],
@@ -67,7 +99,7 @@ fn general<'a>(
         return None;
     }
     let mut decoder = BinDecoder::new(packet);
-    let query = match Message::read(&mut decoder) {
+    let mut query = match Message::read(&mut decoder) {
         Ok(q) => q,
         Err(_) => {
             let out = wire::formerr_header(packet);
@@ -75,6 +107,10 @@ fn general<'a>(
             return out;
         }
     };
+    for q in &mut query.queries {
+        let lower = q.name().to_lowercase();
+        q.set_name(lower);
+    }
     obs.qtype = query.queries.first().map(|q| q.query_type());
     let mut resp = Message::new(query.metadata.id, MessageType::Response, query.metadata.op_code);
     resp.metadata.recursion_desired = query.metadata.recursion_desired;
@@ -109,10 +145,19 @@ fn general<'a>(
     }
 
     if query.metadata.op_code != OpCode::Query {
+        // RD and CD mean nothing outside QUERY: cleared, as BIND does.
+        resp.metadata.recursion_desired = false;
+        resp.metadata.checking_disabled = false;
         resp.metadata.response_code = ResponseCode::NotImp;
         return encode(resp, transport, limit, obs);
     }
     if query.queries.len() != 1 {
+        resp.metadata.response_code = ResponseCode::FormErr;
+        return encode(resp, transport, limit, obs);
+    }
+    // A malformed COOKIE option (RFC 7873 §5.2.2); well-formed ones are
+    // answered as if absent (no server cookie: `wire::cookie`).
+    if query.edns.is_some() && !wire::cookie::lengths_ok(packet) {
         resp.metadata.response_code = ResponseCode::FormErr;
         return encode(resp, transport, limit, obs);
     }
@@ -219,7 +264,7 @@ pub(crate) fn decide_service(
         client
     };
     let family = if rtype == RecordType::AAAA { Family::V6 } else { Family::V4 };
-    policy::decide(svc, &zone.regions, client, &state.health, family, trace)
+    policy::decide_scoped(svc, &zone.regions, client, &state.health, Some(&state.scopes), family, trace)
 }
 
 /// Encode; over UDP, an answer larger than the client's limit is replaced by a

@@ -10,6 +10,7 @@ use super::FastIndex;
 use crate::config::{ConfigError, ServerConfig};
 use crate::geo::GeoDb;
 use crate::health::HealthView;
+use crate::policy::GeoScopes;
 use crate::zone::Zones;
 
 /// Everything the query path reads. Built completely off the query path.
@@ -24,6 +25,8 @@ pub struct Snapshot {
     pub fast: Arc<FastIndex>,
     /// What NSID and CHAOS `id.server` say (from meridian.toml).
     pub identity: Arc<Identity>,
+    /// Widest ECS scopes of the geo steps (built from `zones` and `geo`).
+    pub scopes: Arc<GeoScopes>,
 }
 
 impl Snapshot {
@@ -42,9 +45,15 @@ impl Snapshot {
     /// New configuration: these zones and GeoIP, this snapshot's health, and
     /// the fast index built for them (the expensive part).
     pub fn with_zones(&self, zones: Arc<Zones>, geo: Option<Arc<GeoDb>>) -> Snapshot {
-        let health = Arc::clone(&self.health);
-        let identity = Arc::clone(&self.identity);
-        let mut next = Snapshot { zones, geo, health, fast: Default::default(), identity };
+        let scopes = GeoScopes::build(geo.as_deref(), zones.zones.iter().flat_map(|z| z.services().map(|(_, s)| &**s)));
+        let mut next = Snapshot {
+            zones,
+            geo,
+            health: Arc::clone(&self.health),
+            fast: Default::default(),
+            identity: Arc::clone(&self.identity),
+            scopes: Arc::new(scopes),
+        };
         // The index holds static answers only (services are decided per
         // query), so it does not depend on the health it is built beside.
         next.fast = Arc::new(FastIndex::build(&next));
@@ -60,6 +69,7 @@ impl Snapshot {
             health,
             fast: Arc::clone(&self.fast),
             identity: Arc::clone(&self.identity),
+            scopes: Arc::clone(&self.scopes),
         }
     }
 }
@@ -110,6 +120,8 @@ mod tests {
         assert!(Arc::ptr_eq(&health_changed.health, &down));
         assert!(Arc::ptr_eq(&health_changed.zones, &base.zones));
         assert!(Arc::ptr_eq(&health_changed.fast, &base.fast));
+        assert!(Arc::ptr_eq(&health_changed.scopes, &base.scopes));
+        assert!(!base.scopes.is_empty(), "the demo's geo steps have widest-scope runs");
         assert_eq!(health_changed.geo.is_some(), base.geo.is_some());
 
         let zones = Arc::new(Zones::default());

@@ -148,6 +148,47 @@ impl GeoDb {
         Ok(())
     }
 
+    /// Every network of the City/Country database in one family, in address
+    /// order, with the `Location` `lookup` gives inside it (ASN fields
+    /// unset; gaps in the tree come as empty locations): a partition of the
+    /// family's space (`Runs`, the widest ECS scopes, is built from it).
+    /// False, having called `f` for some, when there are more than `cap`
+    /// networks, or for IPv6 in an IPv4 database.
+    pub fn for_each_network(&self, v6: bool, cap: usize, mut f: impl FnMut(IpNet, &Location)) -> bool {
+        let r = &self.geo.reader;
+        let all: ipnetwork::IpNetwork = if v6 { "::/0" } else { "0.0.0.0/0" }.parse().expect("literal");
+        let opts = maxminddb::WithinOptions::default().include_aliased_networks().include_networks_without_data();
+        let Ok(iter) = r.within(all, opts) else { return false };
+        // Many networks share a record: decode each record once.
+        let mut decoded: rustc_hash::FxHashMap<usize, Location> = Default::default();
+        for (n, item) in iter.enumerate() {
+            let Ok(found) = item else { return false };
+            let Ok(net) = found.network() else { return false };
+            if n >= cap {
+                return false;
+            }
+            let net = match IpNet::new(net.network(), net.prefix()) {
+                Ok(net) => net.trunc(),
+                Err(_) => return false,
+            };
+            let empty = Location::empty(net);
+            let loc = match found.offset() {
+                Some(off) => decoded.entry(off).or_insert_with(|| match found.decode::<GeoRecord>() {
+                    Ok(Some(rec)) => rec.into_location(net),
+                    _ => Location::empty(net),
+                }),
+                None => &empty,
+            };
+            f(net, loc);
+        }
+        true
+    }
+
+    /// Whether the City/Country database covers IPv6 (an IPv6 tree).
+    pub fn is_v6(&self) -> bool {
+        self.geo.reader.metadata().ip_version == 6
+    }
+
     /// Paths of the City/Country and (if any) ASN database, for reload logic.
     pub fn paths(&self) -> (&Path, Option<&Path>) {
         (&self.geo.path, self.asn.as_ref().map(|a| a.path.as_path()))

@@ -6,6 +6,7 @@
 use smallvec::smallvec;
 
 use super::ctx::Ctx;
+use super::scopes::GeoScopes;
 use super::tiers::{Tier, Tiers};
 use super::trace::TraceStep;
 use super::{Client, Decision, FailMode, Family, HealthView, Region, RegionId, Service, Step};
@@ -17,9 +18,22 @@ pub fn decide(
     client: &Client,
     health: &HealthView,
     family: Family,
+    trace: Option<&mut Vec<TraceStep>>,
+) -> Decision {
+    decide_scoped(svc, regions, client, health, None, family, trace)
+}
+
+/// `decide`, with geo steps' scopes widened by `scopes` (`scopes.rs`).
+pub fn decide_scoped(
+    svc: &Service,
+    regions: &[Region],
+    client: &Client,
+    health: &HealthView,
+    scopes: Option<&GeoScopes>,
+    family: Family,
     mut trace: Option<&mut Vec<TraceStep>>,
 ) -> Decision {
-    let ctx = Ctx { regions, client, health, explain: trace.is_some() };
+    let ctx = Ctx { regions, client, health, explain: trace.is_some(), scopes };
     let up: Tier = svc.regions.iter().copied().filter(|id| health.is_up(&regions[*id].name)).collect();
     let all_down = up.is_empty();
     let degraded = up.len() < svc.regions.len();

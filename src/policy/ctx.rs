@@ -2,6 +2,7 @@
 //! interface between `chain.rs` and the step files.
 
 use super::distance::distance_km;
+use super::scopes::GeoScopes;
 use super::tiers::Tiers;
 use super::{Client, HealthView, Region, RegionId};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
@@ -13,6 +14,8 @@ pub struct Ctx<'a> {
     pub health: &'a HealthView,
     /// Whether an explanation is being recorded (notes cost formatting).
     pub explain: bool,
+    /// Widest scopes of the snapshot's geo steps, when built.
+    pub scopes: Option<&'a GeoScopes>,
 }
 
 impl Ctx<'_> {
@@ -89,7 +92,7 @@ mod tests {
         rs[AP_NORTHEAST].location = None;
         let mut health = HealthView::all_up();
         health.set_ramp("eu-west", Instant::now(), Duration::from_secs(3600));
-        let quiet = Ctx { regions: &rs, client: &client, health: &health, explain: false };
+        let quiet = Ctx { regions: &rs, client: &client, health: &health, explain: false, scopes: None };
         assert_eq!(quiet.weight(US_EAST), 50.0);
         // Just returned: the floor share of its configured 30.
         assert!(

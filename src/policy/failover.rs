@@ -19,7 +19,7 @@ mod tests {
 
     fn run(tiers: Tiers, order: &[RegionId]) -> StepOutput {
         let (rs, client, health) = (regions(), londoner(), HealthView::all_up());
-        apply(tiers, order, &Ctx { regions: &rs, client: &client, health: &health, explain: true })
+        apply(tiers, order, &Ctx { regions: &rs, client: &client, health: &health, explain: true, scopes: None })
     }
 
     fn flat(out: &StepOutput) -> Vec<Vec<RegionId>> {

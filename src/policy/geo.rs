@@ -6,10 +6,12 @@ use super::tiers::{promote, Tiers};
 use super::{Matcher, RegionId};
 
 pub fn apply(tiers: Tiers, rules: &Matcher<Vec<RegionId>>, ctx: &Ctx) -> StepOutput {
-    let Some(m) = rules.find_explained(ctx.client.addr, ctx.client.location.as_ref(), ctx.explain) else {
+    // Neighbouring networks with the same answer widen the scope (`scopes.rs`).
+    let merged = ctx.scopes.and_then(|s| s.widest(rules, ctx.client.addr));
+    let Some(m) = rules.find_scoped(ctx.client.addr, ctx.client.location.as_ref(), ctx.explain, merged) else {
         // No rule and no default: the answer still depends on the client
         // being in this place, so the scope is that of the miss.
-        let scope = rules.find_scope_of_miss(ctx.client.addr, ctx.client.location.as_ref());
+        let scope = rules.find_scope_of_miss(ctx.client.addr, ctx.client.location.as_ref(), merged);
         return StepOutput {
             tiers,
             scope: Some(scope),
@@ -29,7 +31,7 @@ mod tests {
 
     fn run(rules: &Matcher<Vec<RegionId>>, client: &Client, tiers: Tiers) -> (Vec<Vec<RegionId>>, Option<u8>, String) {
         let (rs, health) = (regions(), HealthView::all_up());
-        let ctx = Ctx { regions: &rs, client, health: &health, explain: true };
+        let ctx = Ctx { regions: &rs, client, health: &health, explain: true, scopes: None };
         let out = apply(tiers, rules, &ctx);
         (out.tiers.iter().map(|t| t.to_vec()).collect(), out.scope, out.note)
     }

@@ -12,7 +12,7 @@ pub fn apply(tiers: Tiers, table: &Matcher<Vec<(RegionId, u32)>>, ctx: &Ctx) -> 
     let loc = ctx.client.location.as_ref();
     let coords = loc.and_then(|l| l.coords);
     let Some(m) = table.find_explained(ctx.client.addr, loc, ctx.explain) else {
-        let scope = table.find_scope_of_miss(ctx.client.addr, loc).max(loc.map_or(0, |l| l.network.prefix_len()));
+        let scope = table.find_scope_of_miss(ctx.client.addr, loc, None).max(loc.map_or(0, |l| l.network.prefix_len()));
         let tiers = match coords {
             Some(c) => order_by_distance(tiers, ctx.regions, c),
             None => tiers,
@@ -118,7 +118,7 @@ mod tests {
 
     fn run(t: &Matcher<Row>, client: &Client) -> StepOutput {
         let (rs, health) = (regions(), HealthView::all_up());
-        apply(all(), t, &Ctx { regions: &rs, client, health: &health, explain: true })
+        apply(all(), t, &Ctx { regions: &rs, client, health: &health, explain: true, scopes: None })
     }
 
     #[test]
@@ -158,7 +158,7 @@ mod tests {
         for (name, ms) in rtts {
             health.set_rtt(name, *ms);
         }
-        apply_probe(all(), &Ctx { regions: &rs, client, health: &health, explain: true })
+        apply_probe(all(), &Ctx { regions: &rs, client, health: &health, explain: true, scopes: None })
     }
 
     #[test]

@@ -47,7 +47,7 @@ mod tests {
     fn leader(h: &HealthView, i: u32, tiers: Tiers) -> (RegionId, StepOutput) {
         let rs = regions();
         let c = client(&IpAddr::from((0x0a00_0000 | (i << 8)).to_be_bytes()).to_string(), 24, None);
-        let out = apply(tiers, &Ctx { regions: &rs, client: &c, health: h, explain: true });
+        let out = apply(tiers, &Ctx { regions: &rs, client: &c, health: h, explain: true, scopes: None });
         (out.tiers[0][0], out)
     }
 

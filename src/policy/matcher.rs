@@ -70,6 +70,33 @@ impl<T> Matcher<T> {
 
     /// `find`, with the human-readable `label` only when `explain` (formatting costs).
     pub fn find_explained(&self, client: IpAddr, loc: Option<&Location>, explain: bool) -> Option<RuleMatch<'_, T>> {
+        self.find_scoped(client, loc, explain, None)
+    }
+
+    /// The rule a location matches, CIDR rules aside (which look at the
+    /// address): what `find` picks for a client no CIDR rule covers. The
+    /// widest-scope runs (`scopes.rs`) merge networks by it.
+    pub fn location_rule(&self, loc: Option<&Location>) -> Option<&T> {
+        let rule = loc.and_then(|l| {
+            l.asn
+                .and_then(|a| self.asn.get(&a))
+                .or_else(|| l.subdivision.as_ref().and_then(|s| self.subdivision.get(s)))
+                .or_else(|| l.country.as_ref().and_then(|c| self.country.get(c)))
+                .or_else(|| l.continent.as_ref().and_then(|c| self.continent.get(c)))
+        });
+        rule.or(self.default.as_ref())
+    }
+
+    /// `find_explained`; `merged`: the widest prefix around the client over
+    /// which the location rules give the same answer (`scopes.rs`), the
+    /// scope's base instead of the deciding network when known.
+    pub fn find_scoped(
+        &self,
+        client: IpAddr,
+        loc: Option<&Location>,
+        explain: bool,
+        merged: Option<u8>,
+    ) -> Option<RuleMatch<'_, T>> {
         let lab = |f: &dyn Fn() -> String| if explain { f() } else { String::new() };
         if let Some((net, v)) = self.cidr.iter().find(|(n, _)| n.contains(&client)) {
             let scope = self.narrow(client, net.prefix_len(), Some(net));
@@ -78,7 +105,7 @@ impl<T> Matcher<T> {
         // Everything below depends on the database's networks.
         let geo_prefix = loc.map_or(0, |l| l.network.prefix_len());
         let asn_prefix = loc.and_then(|l| l.asn_network).map_or(0, |n| n.prefix_len());
-        let base = if self.uses_asn() { geo_prefix.max(asn_prefix) } else { geo_prefix };
+        let base = if self.uses_asn() { geo_prefix.max(asn_prefix) } else { merged.unwrap_or(geo_prefix) };
         let scope = self.narrow(client, base, None);
         let found = loc.and_then(|l| {
             if let Some(v) = l.asn.and_then(|a| self.asn.get(&a)) {
@@ -162,10 +189,10 @@ fn common_prefix(a: IpAddr, b: IpAddr) -> u8 {
 impl<T> Matcher<T> {
     /// Scope for a client no rule matched: the database network (and ASN
     /// network when ASN rules exist), kept clear of CIDR rules.
-    pub fn find_scope_of_miss(&self, client: IpAddr, loc: Option<&Location>) -> u8 {
+    pub fn find_scope_of_miss(&self, client: IpAddr, loc: Option<&Location>, merged: Option<u8>) -> u8 {
         let geo_prefix = loc.map_or(0, |l| l.network.prefix_len());
         let asn_prefix = loc.and_then(|l| l.asn_network).map_or(0, |n| n.prefix_len());
-        let base = if self.uses_asn() { geo_prefix.max(asn_prefix) } else { geo_prefix };
+        let base = if self.uses_asn() { geo_prefix.max(asn_prefix) } else { merged.unwrap_or(geo_prefix) };
         self.narrow(client, base, None)
     }
 }

@@ -9,6 +9,7 @@ mod chain;
 mod ctx;
 mod distance;
 mod matcher;
+pub mod scopes;
 mod tiers;
 pub mod trace;
 
@@ -26,9 +27,10 @@ mod weighted;
 #[cfg(test)]
 mod fixtures;
 
-pub use chain::decide;
+pub use chain::{decide, decide_scoped};
 pub use distance::distance_km;
 pub use matcher::{MatchKind, Matcher, RuleMatch};
+pub use scopes::GeoScopes;
 
 use crate::geo::Location;
 use crate::health::Endpoint;

@@ -79,7 +79,7 @@ mod tests {
 
     fn pick(rs: &[Region], health: &HealthView, multi: Option<usize>, fail_open: bool) -> (Vec<RegionId>, Vec<IpAddr>) {
         let client = londoner();
-        let ctx = Ctx { regions: rs, client: &client, health, explain: false };
+        let ctx = Ctx { regions: rs, client: &client, health, explain: false, scopes: None };
         let tiers: Tiers = smallvec![smallvec![EU_WEST, US_EAST], smallvec![AP_NORTHEAST]];
         select(tiers, multi, Family::V4, fail_open, &ctx)
     }

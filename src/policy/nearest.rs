@@ -24,7 +24,7 @@ mod tests {
 
     fn run(client: &Client, tiers: Tiers) -> (Vec<Vec<RegionId>>, Option<u8>, String) {
         let (rs, health) = (regions(), HealthView::all_up());
-        let out = apply(tiers, &Ctx { regions: &rs, client, health: &health, explain: true });
+        let out = apply(tiers, &Ctx { regions: &rs, client, health: &health, explain: true, scopes: None });
         (out.tiers.iter().map(|t| t.to_vec()).collect(), out.scope, out.note)
     }
 

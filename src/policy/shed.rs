@@ -171,7 +171,7 @@ mod tests {
 
     fn run(rs: &[Region], h: &HealthView, c: &Client, fail: ShedFail, order: &[RegionId]) -> StepOutput {
         let tiers: Tiers = order.iter().map(|id| smallvec![*id]).collect();
-        apply(tiers, fail, &Ctx { regions: rs, client: c, health: h, explain: true })
+        apply(tiers, fail, &Ctx { regions: rs, client: c, health: h, explain: true, scopes: None })
     }
 
     #[test]

@@ -103,7 +103,7 @@ mod tests {
 
     fn sticky(client: &Client, tiers: Tiers) -> StepOutput {
         let (rs, health) = (regions(), HealthView::all_up());
-        apply(tiers, &Ctx { regions: &rs, client, health: &health, explain: false })
+        apply(tiers, &Ctx { regions: &rs, client, health: &health, explain: false, scopes: None })
     }
 
     #[test]
@@ -140,7 +140,7 @@ mod tests {
         let health = HealthView::all_up();
         for i in 0..200u32 {
             let c = client(&IpAddr::from((i << 8).to_be_bytes()).to_string(), 24, None);
-            let ctx = Ctx { regions: &rs, client: &c, health: &health, explain: false };
+            let ctx = Ctx { regions: &rs, client: &c, health: &health, explain: false, scopes: None };
             let out = apply(smallvec![smallvec![US_EAST, EU_WEST, AP_NORTHEAST]], &ctx);
             assert_eq!(out.tiers.last().unwrap().as_slice(), &[US_EAST]);
         }
@@ -155,7 +155,7 @@ mod tests {
         let (mut kept, n) = (0, 2000u32);
         for i in 0..n {
             let c = client(&IpAddr::from((i << 8).to_be_bytes()).to_string(), 24, None);
-            let ctx = Ctx { regions: &rs, client: &c, health: &health, explain: false };
+            let ctx = Ctx { regions: &rs, client: &c, health: &health, explain: false, scopes: None };
             let tiers: Tiers = smallvec![smallvec![US_EAST, EU_WEST], smallvec![AP_NORTHEAST]];
             let (out, scope) = ramp_first(tiers.clone(), &ctx, None);
             assert_eq!(scope, Some(24));
@@ -176,7 +176,7 @@ mod tests {
         let c = client("10.1.2.0", 24, None);
         let mut health = HealthView::all_up();
         health.set_ramp("eu-west", Instant::now(), Duration::from_secs(3600));
-        let ctx = Ctx { regions: &rs, client: &c, health: &health, explain: false };
+        let ctx = Ctx { regions: &rs, client: &c, health: &health, explain: false, scopes: None };
         // eu-west ramps but does not lead: no demotion, and no scope of its own.
         let (out, scope) = ramp_first(smallvec![smallvec![US_EAST], smallvec![EU_WEST]], &ctx, None);
         assert_eq!((flat(&out), scope), (vec![vec![US_EAST], vec![EU_WEST]], None));
@@ -192,7 +192,7 @@ mod tests {
         let mut trace = Vec::new();
         for i in 0..100u32 {
             let c = client(&IpAddr::from((i << 8).to_be_bytes()).to_string(), 24, None);
-            let ctx = Ctx { regions: &rs, client: &c, health: &health, explain: true };
+            let ctx = Ctx { regions: &rs, client: &c, health: &health, explain: true, scopes: None };
             let (out, _) = ramp_first(smallvec![smallvec![US_EAST, EU_WEST]], &ctx, Some(&mut trace));
             if out[0].as_slice() == [EU_WEST] {
                 break;

@@ -37,7 +37,7 @@ mod tests {
     #[test]
     fn tiers_render_as_order_and_ties_by_name() {
         let (rs, client, health) = (regions(), londoner(), HealthView::all_up());
-        let ctx = Ctx { regions: &rs, client: &client, health: &health, explain: true };
+        let ctx = Ctx { regions: &rs, client: &client, health: &health, explain: true, scopes: None };
         let step = TraceStep::new(
             "geo",
             &ctx,

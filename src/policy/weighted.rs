@@ -64,7 +64,7 @@ mod tests {
             .collect();
         let client = Client::from_ecs_or_source(None, "192.0.2.9".parse().unwrap());
         let health = HealthView::all_up();
-        let ctx = Ctx { regions: &regions, client: &client, health: &health, explain: false };
+        let ctx = Ctx { regions: &regions, client: &client, health: &health, explain: false, scopes: None };
         let n = 30_000;
         let (mut first, mut second_after_a, mut a_first) = ([0usize; 4], [0usize; 4], 0);
         for _ in 0..n {
@@ -92,7 +92,7 @@ mod tests {
             ["a", "b"].iter().map(|n| Region::unprobed(n, vec!["192.0.2.1".parse().unwrap()], None, 0)).collect();
         let client = Client::from_ecs_or_source(None, "192.0.2.9".parse().unwrap());
         let health = HealthView::all_up();
-        let ctx = Ctx { regions: &regions, client: &client, health: &health, explain: false };
+        let ctx = Ctx { regions: &regions, client: &client, health: &health, explain: false, scopes: None };
         let out = apply(smallvec![smallvec![1, 0]], &ctx);
         assert_eq!(out.tiers.iter().flatten().copied().collect::<Vec<_>>(), vec![1, 0]);
         assert_eq!(pick(&[(0.0, 0), (2.0, 1)], 5.0), 1, "rounding past the end takes the last weighted entry");

@@ -135,7 +135,7 @@ pub fn has_ecs(packet: &[u8]) -> bool {
 }
 
 /// The RDATA of the OPT record in the additional section, if any.
-fn find_opt_rdata(p: &[u8]) -> Option<&[u8]> {
+pub(super) fn find_opt_rdata(p: &[u8]) -> Option<&[u8]> {
     let count = |at: usize| u16::from_be_bytes([p[at], p[at + 1]]) as usize;
     if p.len() < 12 {
         return None;

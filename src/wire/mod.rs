@@ -1,6 +1,8 @@
 //! The few wire checks hickory-proto's decoder leaves to us: the header
-//! bits we need before a full parse, and RFC 7871's rules for ECS.
+//! bits we need before a full parse, RFC 7871's rules for ECS, RFC 7873's
+//! COOKIE lengths.
 
+pub mod cookie;
 pub mod ecs;
 pub mod query;
 
@@ -31,4 +33,21 @@ pub fn formerr_header(packet: &[u8]) -> Option<Vec<u8>> {
     out.push(1); // RCODE = FORMERR
     out.extend_from_slice(&[0; 8]);
     Some(out)
+}
+
+/// Length of the uncompressed wire name at `at` in `packet`, its terminating
+/// zero included; `None` for a pointer, a bad length or a name running off
+/// the end.
+pub fn plain_name_len(packet: &[u8], at: usize) -> Option<usize> {
+    let mut i = at;
+    loop {
+        let len = *packet.get(i)? as usize;
+        if len > 63 {
+            return None;
+        }
+        i += 1 + len;
+        if len == 0 {
+            return Some(i - at);
+        }
+    }
 }

@@ -100,22 +100,20 @@ pub fn parse_simple(p: &[u8]) -> Option<SimpleQuery<'_>> {
     Some(SimpleQuery { rd: p[2] & 1 != 0, cd: p[3] & 0x10 != 0, qname, qtype, head, edns, ecs_data })
 }
 
-/// Whether a wire name has an uppercase ASCII letter. The fast path's keys
-/// are lowercase, so a name found among them has none; only a name it did
-/// not find is checked (mixed case goes the general way, which keeps the
-/// asker's case everywhere). One branch-free pass (length bytes are < 64,
-/// never letters).
+/// Whether a wire name has an uppercase ASCII letter: only a name the fast
+/// index did not find is checked, to be lowercased for the negative index.
+/// One branch-free pass (length bytes are < 64, never letters).
 pub fn has_upper(name: &[u8]) -> bool {
     name.iter().fold(false, |up, b| up | b.wrapping_sub(b'A').lt(&26))
 }
 
 /// ECS (validated), COOKIE and PADDING are understood; any other option, or
-/// a second ECS, sends the query the general way. Inlined: returned from a
+/// a second ECS or COOKIE, sends the query the general way. Inlined: returned from a
 /// call, its nested options were written to the stack in pieces and read
 /// back wider, stalling on store forwarding.
 #[inline(always)]
 fn parse_options(mut o: &[u8]) -> Option<Option<(SimpleEcs, &[u8])>> {
-    let mut ecs = None;
+    let (mut ecs, mut cookie) = (None, false);
     while !o.is_empty() {
         if o.len() < 4 {
             return None;
@@ -125,7 +123,8 @@ fn parse_options(mut o: &[u8]) -> Option<Option<(SimpleEcs, &[u8])>> {
         let data = o.get(4..4 + len)?;
         match code {
             8 if ecs.is_none() => ecs = Some((parse_ecs(data)?, data)),
-            10 if len == 8 || (16..=40).contains(&len) => {}
+            // One well-formed cookie; anything else is the general path's FORMERR.
+            10 if !cookie && super::cookie::length_ok(len) => cookie = true,
             12 => {}
             _ => return None,
         }

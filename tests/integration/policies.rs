@@ -423,7 +423,7 @@ fn query_with_raw_ecs(id: u16, name: &str, rtype: RecordType, ecs: &[u8]) -> Vec
 }
 
 /// A well-formed query with an ECS option, built by hickory.
-fn query_with_ecs(id: u16, name: &str, rtype: RecordType, subnet: IpNet) -> Vec<u8> {
+pub(crate) fn query_with_ecs(id: u16, name: &str, rtype: RecordType, subnet: IpNet) -> Vec<u8> {
     let mut m = Message::new(id, MessageType::Query, OpCode::Query);
     m.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
     let mut e = Edns::new();
@@ -500,7 +500,7 @@ fn malformed_ecs_gets_formerr() {
 /// Send every query (each with a distinct ID: its index) to `server`, a window
 /// at a time, resending any unanswered after 500 ms; every one must be
 /// answered. Replies are returned in query order.
-fn exchange_all(server: SocketAddr, queries: &[Vec<u8>]) -> Vec<Message> {
+pub(crate) fn exchange_all(server: SocketAddr, queries: &[Vec<u8>]) -> Vec<Message> {
     const WINDOW: usize = 64;
     assert!(queries.len() <= usize::from(u16::MAX) + 1);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -542,7 +542,7 @@ fn exchange_all(server: SocketAddr, queries: &[Vec<u8>]) -> Vec<Message> {
 }
 
 /// The single answered region and the ECS scope of a reply.
-fn region_and_scope(m: &Message) -> (&'static str, u8) {
+pub(crate) fn region_and_scope(m: &Message) -> (&'static str, u8) {
     assert_eq!(m.metadata.response_code, hickory_proto::op::ResponseCode::NoError, "{m:?}");
     let addrs = answer_addresses(m);
     assert_eq!(addrs.len(), 1, "one address: {m:?}");
@@ -599,7 +599,7 @@ fn weighted_shares_follow_the_weights_within_three_points() {
 
 /// Copy zones/ (the TOML and its included master file) into a temporary
 /// directory, passing the demo zone's TOML text through `edit`.
-fn zones_copy(edit: impl Fn(String) -> String) -> TempDir {
+pub(crate) fn zones_copy(edit: impl Fn(String) -> String) -> TempDir {
     let dir = TempDir::new("policies-zones");
     let to = dir.path().join("zones");
     std::fs::create_dir_all(&to).unwrap();

@@ -1,0 +1,64 @@
+//! DNS cookies (RFC 7873): Meridian keeps no server secret and sends no
+//! server cookie, which §5.2 allows (the query is answered as if it had no
+//! cookie), but a malformed COOKIE option is still FORMERR (§5.2.2). The
+//! fast path only takes well-formed ones (`query::parse_simple`).
+
+use super::ecs::find_opt_rdata;
+
+/// A COOKIE option's length is right: a client cookie alone (8 bytes), or
+/// with a server cookie of 8 to 32 bytes.
+pub fn length_ok(len: usize) -> bool {
+    len == 8 || (16..=40).contains(&len)
+}
+
+/// `false` when a COOKIE option in the OPT record has a wrong length or
+/// there are two of them (the packet was already parsed, so the walk stays
+/// in bounds or gives up).
+pub fn lengths_ok(packet: &[u8]) -> bool {
+    let Some(opt) = find_opt_rdata(packet) else { return true };
+    let (mut i, mut seen) = (0, false);
+    while i + 4 <= opt.len() {
+        let code = u16::from_be_bytes([opt[i], opt[i + 1]]);
+        let len = u16::from_be_bytes([opt[i + 2], opt[i + 3]]) as usize;
+        if code == 10 {
+            if seen || !length_ok(len) {
+                return false;
+            }
+            seen = true;
+        }
+        i += 4 + len;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A query for `.` A with an OPT record holding `opts`.
+    fn packet(opts: &[u8]) -> Vec<u8> {
+        let mut p = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1];
+        p.extend_from_slice(&[0, 0, 41, 4, 0xd0, 0, 0, 0, 0]);
+        p.extend_from_slice(&(opts.len() as u16).to_be_bytes());
+        p.extend_from_slice(opts);
+        p
+    }
+
+    fn cookie(len: u8) -> Vec<u8> {
+        let mut o = vec![0, 10, 0, len];
+        o.extend((0..len).map(|i| i ^ 0x5a));
+        o
+    }
+
+    #[test]
+    fn client_cookies_and_server_cookies_of_rfc_lengths_pass() {
+        for len in [8, 16, 24, 40] {
+            assert!(lengths_ok(&packet(&cookie(len))), "{len}");
+        }
+        for len in [0, 5, 9, 15, 41] {
+            assert!(!lengths_ok(&packet(&cookie(len))), "{len}");
+        }
+        assert!(!lengths_ok(&packet(&[cookie(8), cookie(8)].concat())), "two cookies");
+        assert!(lengths_ok(&packet(&[])), "no options");
+    }
+}
