@@ -30,6 +30,9 @@ pub enum Command {
     Geoip(GeoipCommand),
     /// Ask a running server: status, or drain / undrain / force-up / force-down a region or endpoint.
     Admin(AdminArgs),
+    /// DNSSEC keys: `keygen ZONE` writes one, `ds ZONE` prints the parent's DS records.
+    #[command(subcommand)]
+    Dnssec(DnssecCommand),
     /// BGP anycast helper run by ExaBGP: announce the service prefixes while the local node is healthy.
     Anycast(crate::anycast::AnycastArgs),
 }
@@ -97,6 +100,33 @@ pub struct ExplainArgs {
     pub load: Vec<String>,
     #[command(flatten)]
     pub config: ConfigArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DnssecCommand {
+    /// Write a new signing key for ZONE (PKCS#8 PEM, mode 0600; never overwrites).
+    Keygen {
+        zone: String,
+        #[arg(long, value_enum, default_value_t = AlgorithmArg::Ecdsap256)]
+        algorithm: AlgorithmArg,
+        /// Where to write it (default: ./ZONE.key, without the trailing dot).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print the SHA-256 DS records of ZONE's keys, for the parent zone.
+    Ds {
+        zone: String,
+        #[command(flatten)]
+        config: Box<ConfigArgs>,
+    },
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlgorithmArg {
+    /// ECDSA P-256 with SHA-256 (algorithm 13).
+    Ecdsap256,
+    /// Ed25519 (algorithm 15).
+    Ed25519,
 }
 
 #[derive(Subcommand, Debug)]
@@ -263,6 +293,16 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Dnssec(cmd) => match dnssec(&cmd) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Check(args) => match check(&args) {
             Ok(summary) => {
                 print!("{summary}");
@@ -285,6 +325,19 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn dnssec(cmd: &DnssecCommand) -> anyhow::Result<String> {
+    match cmd {
+        DnssecCommand::Keygen { zone, algorithm, out } => {
+            let alg = match algorithm {
+                AlgorithmArg::Ecdsap256 => crate::dnssec::KeyAlgorithm::EcdsaP256,
+                AlgorithmArg::Ed25519 => crate::dnssec::KeyAlgorithm::Ed25519,
+            };
+            crate::cli_dnssec::keygen(zone, alg, out.as_deref())
+        }
+        DnssecCommand::Ds { zone, config } => crate::cli_dnssec::ds(zone, &config.resolve()?),
     }
 }
 

@@ -68,6 +68,9 @@ pub(super) fn try_answer<'a>(
     out: &mut Vec<u8>,
 ) -> Option<()> {
     let q = &ahead.query;
+    if state.fast.signed && q.edns.is_some_and(|e| e.dnssec_ok) {
+        return None; // to be signed: the general path
+    }
     let limit = match (&q.edns, transport) {
         (_, Transport::Tcp) => super::fit::TCP_MAX, // longer: the general path trims or SERVFAILs
         (Some(e), _) => e.payload.clamp(512, EDNS_PAYLOAD) as usize,

@@ -20,6 +20,7 @@ mod fast;
 mod fit;
 mod negative;
 mod prebuilt;
+mod sign;
 pub(crate) mod snapshot;
 mod worker;
 
@@ -167,8 +168,28 @@ fn general<'a>(
             e.options_mut().insert(EdnsOption::Subnet(echo));
         }
     }
+    // DO=1 to a signed zone: the signed answer (sign.rs).
+    let dnssec = query.edns.as_ref().filter(|e| e.flags().dnssec_ok).map(|e| e.flags().z & sign::CO_FLAG != 0);
+    let signed = dnssec.and_then(|co| {
+        let zone = state.zones.find(name)?;
+        Some((co, zone, zone.signer.as_deref()?))
+    });
     match found {
         None => resp.metadata.response_code = ResponseCode::Refused,
+        Some(mut found) if signed.is_some() => {
+            let (co, zone, signer) = signed.expect("checked");
+            sign::sign_lookup(zone, signer, &mut found, co);
+            if co {
+                if let Some(e) = resp.edns.as_mut() {
+                    e.flags_mut().z |= sign::CO_FLAG;
+                }
+            }
+            resp.metadata.response_code = found.rcode;
+            resp.metadata.authoritative = found.authoritative;
+            resp.insert_answers(found.answers);
+            resp.insert_authorities(found.authority);
+            resp.insert_additionals(found.additional);
+        }
         Some(found) => {
             resp.metadata.response_code = found.rcode;
             resp.metadata.authoritative = found.authoritative;

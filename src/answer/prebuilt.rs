@@ -45,6 +45,9 @@ pub struct FastIndex {
     map: HashTable<Indexed>,
     /// NXDOMAIN and NODATA for the names and types `map` does not hold.
     negative: NegativeIndex,
+    /// Some zone is signed: a query with DO=1 then takes the general path,
+    /// which signs (prebuilt answers carry no RRSIGs).
+    pub(super) signed: bool,
 }
 
 impl std::fmt::Debug for FastIndex {
@@ -127,7 +130,8 @@ impl FastIndex {
     /// `state` is the snapshot being built (its own index still empty).
     pub fn build(state: &Snapshot) -> FastIndex {
         let zones = &state.zones;
-        let mut index = FastIndex { map: HashTable::new(), negative: NegativeIndex::build(zones) };
+        let signed = zones.zones.iter().any(|z| z.signer.is_some());
+        let mut index = FastIndex { map: HashTable::new(), negative: NegativeIndex::build(zones), signed };
         for (zi, z) in zones.zones.iter().enumerate() {
             for (name, node) in &z.nodes {
                 let mut types: Vec<RecordType> = node.rrsets.iter().map(|s| s.rtype).collect();

@@ -132,10 +132,18 @@ pub fn build_zone(parsed: &ParsedZoneFile, labels: &mut Labels) -> Result<Zone, 
     // The apex node holds the SOA too, so `SOA` queries and ANY see it.
     let apex = b.nodes.entry(origin.clone()).or_default();
     apex.rrsets.insert(0, RRset { rtype: RecordType::SOA, ttl: soa.ttl, records: vec![soa.clone()] });
+    let signer = match &z.dnssec {
+        Some(spec) => {
+            let signer = super::signed::load_signer(src, &origin, spec.get_ref())?;
+            super::signed::publish_keys(&origin, z.ttl, &signer, apex);
+            Some(Arc::new(signer))
+        }
+        None => None,
+    };
     add_empty_non_terminals(&origin, &mut b.nodes);
     let names = NameIndex::build(&origin, &b.nodes);
     check_services_answer(src, &names, &spans)?;
-    Ok(Zone { origin, soa, nodes: b.nodes, names: Arc::new(names), regions, expects, file: src.path.clone() })
+    Ok(Zone { origin, soa, nodes: b.nodes, names: Arc::new(names), regions, expects, file: src.path.clone(), signer })
 }
 
 fn parse_origin(src: &Source, text: &str, span: Range<usize>) -> Result<Name, ConfigError> {

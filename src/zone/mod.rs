@@ -6,9 +6,10 @@ mod lookup;
 mod names;
 mod services;
 mod shared_regions;
+mod signed;
 
 pub use build::{build_zone, load_zones};
-pub use lookup::{lookup, Lookup, ServiceAnswer};
+pub use lookup::{lookup, Denial, Lookup, ServiceAnswer};
 pub use names::{wire_name, Held, Location, NameFacts, NameIndex, WireName};
 pub use services::oversized_region_warnings;
 pub use services::{Expect, Labels};
@@ -58,6 +59,8 @@ pub struct Zone {
     pub expects: Vec<Expect>,
     /// The file it came from, for logs and `check`.
     pub file: PathBuf,
+    /// Its keys and signature cache when the zone is signed (`[dnssec]`).
+    pub signer: Option<Arc<crate::dnssec::Signer>>,
 }
 
 impl Zone {
