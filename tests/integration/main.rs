@@ -10,6 +10,7 @@ mod cli;
 mod common;
 mod core_answers;
 mod differential_knot;
+mod dnssec;
 mod encrypted;
 mod geoip;
 mod hardening;
