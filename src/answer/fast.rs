@@ -17,6 +17,9 @@ use crate::policy::Client;
 use crate::wire::query::{has_upper, parse_simple, SimpleQuery};
 use crate::wire::EDNS_PAYLOAD;
 
+/// RFC 9824's NXNAME meta-type, which a signed zone refuses (`general`).
+const NXNAME_CODE: u16 = 128;
+
 /// A datagram parsed ahead of answering it: the query in the common shape
 /// and what the prebuilt index holds for its name and type.
 pub(super) struct Ahead<'s, 'p> {
@@ -68,8 +71,8 @@ pub(super) fn try_answer<'a>(
     out: &mut Vec<u8>,
 ) -> Option<()> {
     let q = &ahead.query;
-    if state.fast.signed && q.edns.is_some_and(|e| e.dnssec_ok) {
-        return None; // to be signed: the general path
+    if state.fast.signed && (q.edns.is_some_and(|e| e.dnssec_ok) || q.qtype == NXNAME_CODE) {
+        return None; // to be signed (or NXNAME, refused): the general path
     }
     let limit = match (&q.edns, transport) {
         (_, Transport::Tcp) => super::fit::TCP_MAX, // longer: the general path trims or SERVFAILs

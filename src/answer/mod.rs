@@ -142,6 +142,11 @@ fn general<'a>(
         resp.metadata.response_code = ResponseCode::FormErr;
         return encode(resp, transport, limit, obs);
     }
+    // RFC 9824 §3.5: NXNAME is a meta-type; asked of a zone that uses it, FORMERR.
+    if qtype == crate::dnssec::NXNAME && state.zones.find(q.name()).is_some_and(|z| z.signer.is_some()) {
+        resp.metadata.response_code = ResponseCode::FormErr;
+        return encode(resp, transport, limit, obs);
+    }
 
     let name = q.name();
     let client = Client::from_ecs_or_source(query_ecs.map(|(_, v)| (v.addr, v.source_prefix)), src.ip());
@@ -178,7 +183,7 @@ fn general<'a>(
         None => resp.metadata.response_code = ResponseCode::Refused,
         Some(mut found) if signed.is_some() => {
             let (co, zone, signer) = signed.expect("checked");
-            sign::sign_lookup(zone, signer, &mut found, co);
+            sign::sign_lookup(zone, signer, &mut found, qtype, co);
             if co {
                 if let Some(e) = resp.edns.as_mut() {
                     e.flags_mut().z |= sign::CO_FLAG;

@@ -15,8 +15,8 @@ pub(super) const CO_FLAG: u16 = 0x4000;
 
 /// Sign `found` in place. "NXDOMAIN" becomes NOERROR with an NXNAME NSEC
 /// unless the client set CO (`compact_ok`), which asks for the NXDOMAIN
-/// rcode back.
-pub(super) fn sign_lookup(zone: &Zone, signer: &Signer, found: &mut Lookup, compact_ok: bool) {
+/// rcode back. An NSEC asked for at a name that exists is the answer itself.
+pub(super) fn sign_lookup(zone: &Zone, signer: &Signer, found: &mut Lookup, qtype: RecordType, compact_ok: bool) {
     if found.rcode == ResponseCode::ServFail {
         return;
     }
@@ -25,6 +25,11 @@ pub(super) fn sign_lookup(zone: &Zone, signer: &Signer, found: &mut Lookup, comp
     let nsec = match found.denial.take() {
         None => return,
         Some(Denial::Delegation { cut }) => compact_nsec(&cut, [RecordType::NS], negative_ttl),
+        Some(Denial::NoData { name, types }) if qtype == RecordType::NSEC && found.answers.is_empty() => {
+            found.answers = with_rrsigs(signer, vec![compact_nsec(&name, types, negative_ttl)]);
+            found.authority.clear();
+            return;
+        }
         Some(Denial::NoData { name, types }) => compact_nsec(&name, types, negative_ttl),
         Some(Denial::NxDomain { name }) => {
             if !compact_ok {

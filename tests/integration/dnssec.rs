@@ -209,6 +209,18 @@ fn do_bit_decides_between_todays_bytes_and_signed_answers() {
     let flags = *r.edns.as_ref().expect("OPT").flags();
     assert!(flags.dnssec_ok && flags.z & 0x4000 != 0, "CO not echoed: {flags:?}");
     assert_eq!(r.authorities.iter().filter(|a| a.record_type() == RecordType::NSEC).count(), 1, "{r:?}");
+    // RFC 9824 §3.5: NXNAME asked for is FORMERR, in a signed zone only.
+    for dnssec in ["+dnssec", ""] {
+        assert_eq!(signed.dig(&format!("static.gslb.example.test TYPE128 {dnssec}")).status, "FORMERR");
+    }
+    assert_eq!(plain.dig("static.gslb.example.test TYPE128").status, "NOERROR");
+    // An NSEC asked for at a name that exists: the compact NSEC, signed.
+    let d = signed.dig("static.gslb.example.test NSEC +dnssec");
+    assert_eq!(d.answers_of("NSEC"), ["\\000.static.gslb.example.test. A AAAA RRSIG NSEC"], "{}", d.raw);
+    assert_eq!(d.answers_of("RRSIG").len(), 1, "{}", d.raw);
+    // Over TCP too.
+    let d = signed.dig("www.gslb.example.test A +dnssec +tcp");
+    assert_eq!(d.answers_of("RRSIG").len(), 1, "{}", d.raw);
     // The keys at the apex.
     let d = signed.dig("gslb.example.test DNSKEY +dnssec");
     assert!(rr_data(&d.answer, "DNSKEY")[0].starts_with("257 3 13 "), "{}", d.raw);
