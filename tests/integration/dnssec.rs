@@ -122,6 +122,37 @@ fn bad_key_files_refuse_check_and_start_naming_the_file() {
     }
 }
 
+/// A key file replaced under a running server is picked up like a changed
+/// zone file: the apex DNSKEY changes without a signal.
+#[test]
+fn a_replaced_key_file_reloads_the_zone() {
+    if !dig_available() {
+        return skip_or_fail("dig not installed (bind9-dnsutils)");
+    }
+    let dir = TempDir::new("dnssec-reload");
+    let zones = signed_zones(dir.path(), "ecdsap256", "");
+    let server = serve(&zones);
+    let before = server.dig("gslb.example.test DNSKEY").answers_of("DNSKEY");
+    assert_eq!(before.len(), 1);
+    let out = meridian(&["dnssec", "keygen", ZONE, "--algorithm", "ed25519", "--out", "zones/new.key"], dir.path());
+    assert!(out.status.success());
+    std::fs::rename(zones.join("new.key"), zones.join("zone.key")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = server.dig("gslb.example.test DNSKEY").answers_of("DNSKEY");
+        if now.len() == 1 && now != before {
+            assert!(now[0].starts_with("257 3 15 "), "{now:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "DNSKEY still {now:?} 15 s after the key changed\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// A query with EDNS: DO and the other flag bits (`flags`) as given.
 fn edns_query(name: &str, rtype: RecordType, flags: u16, ecs: bool) -> Vec<u8> {
     let mut m = Message::new(0x4242, MessageType::Query, OpCode::Query);
