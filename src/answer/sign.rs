@@ -15,7 +15,8 @@ pub(super) const CO_FLAG: u16 = 0x4000;
 
 /// Sign `found` in place. "NXDOMAIN" becomes NOERROR with an NXNAME NSEC
 /// unless the client set CO (`compact_ok`), which asks for the NXDOMAIN
-/// rcode back. An NSEC asked for at a name that exists is the answer itself.
+/// rcode back. An NSEC asked for at a name that exists is the answer itself;
+/// RRSIG asked for: the signatures held at the name.
 pub(super) fn sign_lookup(zone: &Zone, signer: &Signer, found: &mut Lookup, qtype: RecordType, compact_ok: bool) {
     if found.rcode == ResponseCode::ServFail {
         return;
@@ -27,6 +28,19 @@ pub(super) fn sign_lookup(zone: &Zone, signer: &Signer, found: &mut Lookup, qtyp
         Some(Denial::Delegation { cut }) => compact_nsec(&cut, [RecordType::NS], negative_ttl),
         Some(Denial::NoData { name, types }) if qtype == RecordType::NSEC && found.answers.is_empty() => {
             found.answers = with_rrsigs(signer, vec![compact_nsec(&name, types, negative_ttl)]);
+            found.authority.clear();
+            return;
+        }
+        Some(Denial::NoData { name, types }) if qtype == RecordType::RRSIG && found.answers.is_empty() => {
+            // The RRSIGs held at the name: its static RRsets' and its NSEC's
+            // (a NODATA would deny what its own NSEC bitmap lists).
+            let mut sets: Vec<Vec<Record>> = zone
+                .nodes
+                .get(&name)
+                .map(|node| node.rrsets.iter().map(|s| owned(&s.records, &name)).collect())
+                .unwrap_or_default();
+            sets.push(vec![compact_nsec(&name, types, negative_ttl)]);
+            found.answers = sets.iter().flat_map(|set| signer.sign(set)).collect();
             found.authority.clear();
             return;
         }
@@ -44,6 +58,18 @@ pub(super) fn sign_lookup(zone: &Zone, signer: &Signer, found: &mut Lookup, qtyp
     }
     authority.extend(with_rrsigs(signer, vec![nsec]));
     found.authority = authority;
+}
+
+/// `records` owned by `name` as asked.
+fn owned(records: &[Record], name: &hickory_proto::rr::Name) -> Vec<Record> {
+    records
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.name = name.clone();
+            r
+        })
+        .collect()
 }
 
 /// `records` with each run of one owner and type followed by its RRSIGs.

@@ -249,6 +249,17 @@ fn do_bit_decides_between_todays_bytes_and_signed_answers() {
     let d = signed.dig("static.gslb.example.test NSEC +dnssec");
     assert_eq!(d.answers_of("NSEC"), ["\\000.static.gslb.example.test. A AAAA RRSIG NSEC"], "{}", d.raw);
     assert_eq!(d.answers_of("RRSIG").len(), 1, "{}", d.raw);
+    // RRSIG asked for: the signatures held there, not a NODATA its own NSEC would contradict.
+    let d = signed.dig("static.gslb.example.test RRSIG +dnssec");
+    let mut covered: Vec<String> =
+        d.answers_of("RRSIG").iter().map(|r| r.split_whitespace().next().unwrap().to_string()).collect();
+    covered.sort();
+    assert_eq!(covered, ["A", "AAAA", "NSEC"], "{}", d.raw);
+    // ANY and CD with DO: one signed RRset, as without DO; CD changes nothing.
+    let d = signed.dig("static.gslb.example.test ANY +dnssec");
+    assert_eq!((d.answers_of("A").len(), d.answers_of("RRSIG").len()), (1, 1), "{}", d.raw);
+    let d = signed.dig("www.gslb.example.test AAAA +dnssec +cdflag");
+    assert!(d.has_flag("cd") && d.answers_of("RRSIG").len() == 1, "{}", d.raw);
     // Over TCP too.
     let d = signed.dig("www.gslb.example.test A +dnssec +tcp");
     assert_eq!(d.answers_of("RRSIG").len(), 1, "{}", d.raw);
