@@ -25,7 +25,14 @@ pub(super) fn sign_lookup(zone: &Zone, signer: &Signer, found: &mut Lookup, qtyp
     let negative_ttl = zone.negative_soa().ttl;
     let nsec = match found.denial.take() {
         None => return,
-        Some(Denial::Delegation { cut }) => compact_nsec(&cut, [RecordType::NS], negative_ttl),
+        Some(Denial::Delegation { cut }) => {
+            // A secure child: its DS, signed, says so; else an NSEC proves there is none.
+            if let Some(ds) = zone.nodes.get(&cut).and_then(|n| n.get(RecordType::DS)) {
+                found.authority.extend(with_rrsigs(signer, owned(&ds.records, &cut)));
+                return;
+            }
+            compact_nsec(&cut, [RecordType::NS], negative_ttl)
+        }
         Some(Denial::NoData { name, types }) if qtype == RecordType::NSEC && found.answers.is_empty() => {
             found.answers = with_rrsigs(signer, vec![compact_nsec(&name, types, negative_ttl)]);
             found.authority.clear();

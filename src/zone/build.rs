@@ -26,6 +26,9 @@ const ALLOWED: &[RecordType] = &[
     RecordType::CAA,
     RecordType::PTR,
     RecordType::NS,
+    // At a delegation only (checked in `validate`): the child's key digests,
+    // signed when the zone is (docs/dnssec.md).
+    RecordType::DS,
 ];
 
 /// Load every `*.toml` zone in `dir`. The first error stops the load.
@@ -289,6 +292,11 @@ impl Builder<'_> {
                     return Err(self.src.whole(format!("the zone apex {name} cannot be a CNAME")));
                 }
             }
+            if node.get(RecordType::DS).is_some() && (*name == self.origin || node.get(RecordType::NS).is_none()) {
+                return Err(self.src.whole(format!(
+                    "{name} has a DS record but is not a delegation: DS belongs at a name with NS records below the apex"
+                )));
+            }
         }
         let apex_ns = self.nodes.get(&self.origin).and_then(|n| n.get(RecordType::NS));
         if apex_ns.is_none() {
@@ -365,7 +373,7 @@ fn check_type(src: &Source, rtype: &str, span: Range<usize>) -> Result<RecordTyp
         return Err(src.error(
             span,
             format!(
-                "record type {rtype} is not supported here (use one of A, AAAA, CNAME, MX, TXT, SRV, CAA, PTR, NS)"
+                "record type {rtype} is not supported here (use one of A, AAAA, CNAME, MX, TXT, SRV, CAA, PTR, NS, DS)"
             ),
         ));
     }

@@ -122,6 +122,42 @@ fn bad_key_files_refuse_check_and_start_naming_the_file() {
     }
 }
 
+/// A DS at a delegation makes it secure: the signed referral carries the DS
+/// and its RRSIG instead of the no-DS NSEC, and the DS asked for is signed
+/// data. A DS anywhere else is refused when the zone loads.
+#[test]
+fn a_ds_record_makes_a_signed_secure_referral() {
+    if !dig_available() {
+        return skip_or_fail("dig not installed (bind9-dnsutils)");
+    }
+    let dir = TempDir::new("dnssec-ds");
+    let ds = "[[records]]\nname = \"sub\"\ntype = \"DS\"\ndata = \"12345 13 2 ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789\"\n";
+    let zones = signed_zones(dir.path(), "ecdsap256", ds);
+    let server = serve(&zones);
+    let d = server.dig("host.sub.gslb.example.test A +dnssec");
+    assert!(!d.has_flag("aa"), "{}", d.raw);
+    assert_eq!(rr_data(&d.authority, "NS").len(), 2, "{}", d.raw);
+    assert_eq!(rr_data(&d.authority, "DS").len(), 1, "{}", d.raw);
+    let sigs = rr_data(&d.authority, "RRSIG");
+    assert!(sigs.len() == 1 && sigs[0].starts_with("DS 13 4 "), "{}", d.raw);
+    assert!(rr_data(&d.authority, "NSEC").is_empty(), "{}", d.raw);
+    // Without DO the referral is what it always was: NS and glue only.
+    let d = server.dig("host.sub.gslb.example.test A");
+    assert!(rr_data(&d.authority, "DS").is_empty(), "{}", d.raw);
+    let d = server.dig("sub.gslb.example.test DS +dnssec");
+    assert!(d.has_flag("aa") && d.answers_of("DS").len() == 1 && d.answers_of("RRSIG").len() == 1, "{}", d.raw);
+    drop(server);
+
+    let toml = zones.join("gslb.example.test.toml");
+    let text = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("name = \"sub\"\ntype = \"DS\"", "name = \"static\"\ntype = \"DS\"");
+    std::fs::write(&toml, text).unwrap();
+    let check = meridian(&["check", "--zones", zones.to_str().unwrap()], dir.path());
+    let err = String::from_utf8_lossy(&check.stderr);
+    assert!(!check.status.success() && err.contains("has a DS record but is not a delegation"), "{err}");
+}
+
 /// A key file replaced under a running server is picked up like a changed
 /// zone file: the apex DNSKEY changes without a signal.
 #[test]
