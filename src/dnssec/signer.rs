@@ -10,7 +10,7 @@ use hickory_proto::dnssec::TBS;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, SerialNumber};
 use hickory_proto::serialize::binary::BinEncodable;
 use rustc_hash::FxHashMap;
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::ZoneKey;
@@ -28,7 +28,9 @@ pub struct Signer {
     keys: Vec<ZoneKey>,
     /// Seconds a signature is valid after now.
     validity: u32,
-    cache: Mutex<FxHashMap<Vec<u8>, Cached>>,
+    /// Read-locked by every signed answer, write-locked only to add: the
+    /// worker threads share hits without waiting on each other.
+    cache: RwLock<FxHashMap<Vec<u8>, Cached>>,
 }
 
 #[derive(Debug, Clone)]
@@ -40,7 +42,7 @@ struct Cached {
 
 impl Signer {
     pub fn new(zone: Name, keys: Vec<ZoneKey>, validity_days: u32) -> Signer {
-        Signer { zone, keys, validity: validity_days.saturating_mul(86_400), cache: Mutex::default() }
+        Signer { zone, keys, validity: validity_days.saturating_mul(86_400), cache: RwLock::default() }
     }
 
     pub fn zone(&self) -> &Name {
@@ -60,14 +62,14 @@ impl Signer {
         let Some(first) = rrset.first() else { return Vec::new() };
         let now = unix_now();
         let key = cache_key(rrset);
-        if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        if let Some(hit) = self.cache.read().ok().and_then(|c| c.get(&key).cloned()) {
             if now < hit.renew_after {
                 return with_owner(hit.rrsigs, &first.name);
             }
         }
         let rrsigs: Vec<Record> = self.keys.iter().filter_map(|k| self.sign_with(k, rrset, now)).collect();
         if rrsigs.len() == self.keys.len() {
-            if let Ok(mut cache) = self.cache.lock() {
+            if let Ok(mut cache) = self.cache.write() {
                 if cache.len() >= CACHE_MAX {
                     cache.clear();
                 }
@@ -116,7 +118,7 @@ impl Signer {
 
     /// Entries in the signature cache (tests and status).
     pub fn cached(&self) -> usize {
-        self.cache.lock().map_or(0, |c| c.len())
+        self.cache.read().map_or(0, |c| c.len())
     }
 }
 
