@@ -23,6 +23,8 @@ pub struct Prebuilt {
     /// Answer, authority, additional record counts (no OPT).
     pub counts: [u16; 3],
     pub body: Vec<u8>,
+    /// The name's zone is signed: a DO=1 query takes the general path, which signs.
+    pub signed: bool,
 }
 
 /// What the fast path knows about one (name, type).
@@ -45,9 +47,6 @@ pub struct FastIndex {
     map: HashTable<Indexed>,
     /// NXDOMAIN and NODATA for the names and types `map` does not hold.
     negative: NegativeIndex,
-    /// Some zone is signed: a query with DO=1 then takes the general path,
-    /// which signs (prebuilt answers carry no RRSIGs).
-    pub(super) signed: bool,
 }
 
 impl std::fmt::Debug for FastIndex {
@@ -130,8 +129,7 @@ impl FastIndex {
     /// `state` is the snapshot being built (its own index still empty).
     pub fn build(state: &Snapshot) -> FastIndex {
         let zones = &state.zones;
-        let signed = zones.zones.iter().any(|z| z.signer.is_some());
-        let mut index = FastIndex { map: HashTable::new(), negative: NegativeIndex::build(zones), signed };
+        let mut index = FastIndex { map: HashTable::new(), negative: NegativeIndex::build(zones) };
         for (zi, z) in zones.zones.iter().enumerate() {
             for (name, node) in &z.nodes {
                 let mut types: Vec<RecordType> = node.rrsets.iter().map(|s| s.rtype).collect();
@@ -198,6 +196,7 @@ fn prebuild(state: &Snapshot, name: &Name, qtype: RecordType) -> Option<Prebuilt
         rcode: resp[3] & 0x0f,
         counts: [c(6), c(8), c(10)],
         body: resp[body_at..].to_vec(),
+        signed: state.zones.find(name).is_some_and(|z| z.signer.is_some()),
     })
 }
 
