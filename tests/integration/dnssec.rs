@@ -296,6 +296,12 @@ fn do_bit_decides_between_todays_bytes_and_signed_answers() {
     assert_eq!((d.answers_of("A").len(), d.answers_of("RRSIG").len()), (1, 1), "{}", d.raw);
     let d = signed.dig("www.gslb.example.test AAAA +dnssec +cdflag");
     assert!(d.has_flag("cd") && d.answers_of("RRSIG").len() == 1, "{}", d.raw);
+    // A signed answer past the client's UDP size: TC=1 (the unsigned one fits); TCP carries it.
+    assert!(!signed.dig("big.gslb.example.test TXT +bufsize=800 +ignore").has_flag("tc"));
+    let d = signed.dig("big.gslb.example.test TXT +dnssec +bufsize=800 +ignore");
+    assert!(d.has_flag("tc") && d.answer.is_empty(), "{}", d.raw);
+    let d = signed.dig("big.gslb.example.test TXT +dnssec +bufsize=800 +tcp");
+    assert!(!d.has_flag("tc") && d.answers_of("RRSIG").len() == 1, "{}", d.raw);
     // Over TCP too.
     let d = signed.dig("www.gslb.example.test A +dnssec +tcp");
     assert_eq!(d.answers_of("RRSIG").len(), 1, "{}", d.raw);
