@@ -358,6 +358,14 @@ fn check(args: &ConfigArgs) -> anyhow::Result<String> {
             z.expects.len()
         ));
         expects += z.expects.len();
+        if let Some(signer) = &z.signer {
+            let keys: Vec<String> = signer
+                .keys()
+                .iter()
+                .map(|k| format!("{} (algorithm {}, tag {})", k.file.display(), k.algorithm.number(), k.tag))
+                .collect();
+            out.push_str(&format!("  signed online with {}\n", keys.join(", ")));
+        }
         for w in crate::zone::oversized_region_warnings(&z.file, &z.regions) {
             out.push_str(&w);
             out.push('\n');

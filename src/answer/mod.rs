@@ -181,25 +181,23 @@ fn general<'a>(
     });
     match found {
         None => resp.metadata.response_code = ResponseCode::Refused,
-        Some(mut found) if signed.is_some() => {
-            let (co, zone, signer) = signed.expect("checked");
-            sign::sign_lookup(zone, signer, &mut found, qtype, co);
-            if co {
-                if let Some(e) = resp.edns.as_mut() {
-                    e.flags_mut().z |= sign::CO_FLAG;
+        Some(mut found) => {
+            match signed {
+                Some((co, zone, signer)) => {
+                    sign::sign_lookup(zone, signer, &mut found, qtype, co);
+                    if co {
+                        if let Some(e) = resp.edns.as_mut() {
+                            e.flags_mut().z |= sign::CO_FLAG;
+                        }
+                    }
                 }
+                // Unsigned: the SOA written as the fast path writes it.
+                None => found.authority = negative::explicit_soa(found.authority, name),
             }
             resp.metadata.response_code = found.rcode;
             resp.metadata.authoritative = found.authoritative;
             resp.insert_answers(found.answers);
             resp.insert_authorities(found.authority);
-            resp.insert_additionals(found.additional);
-        }
-        Some(found) => {
-            resp.metadata.response_code = found.rcode;
-            resp.metadata.authoritative = found.authoritative;
-            resp.insert_answers(found.answers);
-            resp.insert_authorities(negative::explicit_soa(found.authority, name));
             resp.insert_additionals(found.additional);
         }
     }

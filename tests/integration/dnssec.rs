@@ -71,6 +71,11 @@ fn keygen_writes_a_private_file_and_ds_prints_the_digest() {
     let check =
         meridian(&["check", "--zones", zones.to_str().unwrap(), "--geoip", geoip.to_str().unwrap()], dir.path());
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    let summary = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        summary.contains(&format!("signed online with {} (algorithm 15, tag {})", key.display(), f[3])),
+        "{summary}"
+    );
 }
 
 /// Must-show 4: a missing, unreadable, wrong-zone or unsupported key stops
