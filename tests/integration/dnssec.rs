@@ -329,34 +329,74 @@ const NAMES: &[(&str, &str)] = &[
     ("www.gslb.example.test", "A"),
 ];
 
-/// `delv` with the zone's DS as its only anchor: "fully validated" for each
-/// name (it sends no ECS: one `www` decision).
-#[test]
-fn delv_fully_validates_with_the_ds_as_anchor() {
-    if Command::new("delv").arg("-v").output().is_err() {
-        return skip_or_fail("delv not installed (bind9-dnsutils)");
-    }
-    let dir = TempDir::new("dnssec-delv");
-    let zones = signed_zones(dir.path(), "ecdsap256", "");
-    let ds = ds_record(dir.path(), &zones);
+/// `delv` output for `name`/`t` asked of `server` with `ds` (a `meridian
+/// dnssec ds` line) as its only trust anchor.
+fn delv(dir: &Path, server: &Server, ds: &str, name: &str, t: &str) -> String {
     let f: Vec<&str> = ds.split_whitespace().collect();
-    let anchor = dir.path().join("anchor.conf");
+    let anchor = dir.join(format!("anchor-{}.conf", f[3]));
     std::fs::write(
         &anchor,
         format!("trust-anchors {{\n  {ZONE} static-ds {} {} {} \"{}\";\n}};\n", f[3], f[4], f[5], f[6]),
     )
     .unwrap();
+    let out = Command::new("delv")
+        .arg(format!("@{}", server.addr.ip()))
+        .args(["-p", &server.port().to_string(), "-a", anchor.to_str().unwrap(), "+root=gslb.example.test"])
+        .args([name, t])
+        .output()
+        .unwrap();
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn delv_available() -> bool {
+    Command::new("delv").arg("-v").output().is_ok()
+}
+
+/// `delv` with the zone's DS as its only anchor: "fully validated" for each
+/// name (it sends no ECS: one `www` decision).
+#[test]
+fn delv_fully_validates_with_the_ds_as_anchor() {
+    if !delv_available() {
+        return skip_or_fail("delv not installed (bind9-dnsutils)");
+    }
+    let dir = TempDir::new("dnssec-delv");
+    let zones = signed_zones(dir.path(), "ecdsap256", "");
+    let ds = ds_record(dir.path(), &zones);
     let server = serve(&zones);
     for (name, t) in NAMES {
-        let out = Command::new("delv")
-            .arg(format!("@{}", server.addr.ip()))
-            .args(["-p", &server.port().to_string(), "-a", anchor.to_str().unwrap(), "+root=gslb.example.test"])
-            .args([*name, *t])
-            .output()
-            .unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = delv(dir.path(), &server, &ds, name, t);
         println!("delv {name} {t}: {}", text.lines().find(|l| l.contains("validated")).unwrap_or("?"));
         assert!(text.contains("fully validated"), "delv {name} {t}:\n{text}");
+    }
+}
+
+/// Two keys listed (the middle of a manual rollover): both published, both
+/// sign, and a validator holding either one's DS validates the answers.
+#[test]
+fn with_two_keys_either_ds_validates() {
+    if !delv_available() {
+        return skip_or_fail("delv not installed (bind9-dnsutils)");
+    }
+    let dir = TempDir::new("dnssec-twokeys");
+    let zones = signed_zones(dir.path(), "ecdsap256", "");
+    let out = meridian(&["dnssec", "keygen", ZONE, "--algorithm", "ed25519", "--out", "zones/second.key"], dir.path());
+    assert!(out.status.success());
+    let toml = zones.join("gslb.example.test.toml");
+    let text = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("keys = [\"zone.key\"]", "keys = [\"zone.key\", \"second.key\"]");
+    std::fs::write(&toml, text).unwrap();
+    let ds_lines = ds_record(dir.path(), &zones);
+    let ds: Vec<&str> = ds_lines.lines().collect();
+    assert_eq!(ds.len(), 2, "{ds_lines}");
+    let server = serve(&zones);
+    let d = server.dig("gslb.example.test DNSKEY +dnssec");
+    assert_eq!((d.answers_of("DNSKEY").len(), d.answers_of("RRSIG").len()), (2, 2), "{}", d.raw);
+    for anchor in &ds {
+        for (name, t) in [("www.gslb.example.test", "A"), ("nope.gslb.example.test", "A")] {
+            let text = delv(dir.path(), &server, anchor, name, t);
+            assert!(text.contains("fully validated"), "delv {name} {t} with {anchor}:\n{text}");
+        }
     }
 }
 
