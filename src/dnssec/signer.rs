@@ -59,8 +59,12 @@ impl Signer {
     /// next-closer proof). Empty when signing fails (logged): the answer
     /// then goes out unsigned and a validator calls it bogus, never silent.
     pub fn sign(&self, rrset: &[Record]) -> Vec<Record> {
+        self.sign_at(rrset, unix_now())
+    }
+
+    /// `sign` as at Unix time `now`.
+    fn sign_at(&self, rrset: &[Record], now: u32) -> Vec<Record> {
         let Some(first) = rrset.first() else { return Vec::new() };
-        let now = unix_now();
         let key = cache_key(rrset);
         if let Some(hit) = self.cache.read().ok().and_then(|c| c.get(&key).cloned()) {
             if now < hit.renew_after {
@@ -187,5 +191,23 @@ mod tests {
         let (inception, expiration) = (sig.input().sig_inception.get(), sig.input().sig_expiration.get());
         assert!(inception <= now - 3600 && inception > now - 3700, "{inception} vs {now}");
         assert!(expiration >= now + 14 * 86_400 - 5, "{expiration} vs {now}");
+    }
+
+    /// A cached signature is made anew once half its validity has gone,
+    /// long before it expires; until then the cache answers.
+    #[test]
+    fn a_cached_signature_is_renewed_at_half_its_validity() {
+        let s = signer();
+        let now = unix_now();
+        let expiry = |r: &[Record]| match &r[0].data {
+            RData::DNSSEC(DNSSECRData::RRSIG(sig)) => sig.input().sig_expiration.get(),
+            _ => panic!("not an RRSIG"),
+        };
+        let first = s.sign_at(&[a("www.s.test.", 1)], now);
+        let week = 7 * 86_400;
+        assert_eq!(expiry(&s.sign_at(&[a("www.s.test.", 1)], now + week - 60)), expiry(&first));
+        let renewed = s.sign_at(&[a("www.s.test.", 1)], now + week + 1);
+        assert_eq!(expiry(&renewed), now + week + 1 + 14 * 86_400);
+        assert_eq!(s.cached(), 1);
     }
 }
