@@ -365,6 +365,17 @@ fn check(args: &ConfigArgs) -> anyhow::Result<String> {
                 .map(|k| format!("{} (algorithm {}, tag {})", k.file.display(), k.algorithm.number(), k.tag))
                 .collect();
             out.push_str(&format!("  signed online with {}\n", keys.join(", ")));
+            for k in signer.keys() {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&k.file).map_or(0, |m| m.permissions().mode());
+                if mode & 0o077 != 0 {
+                    out.push_str(&format!(
+                        "warning: {}: a private key readable by group or others (mode {:o}): chmod 600\n",
+                        k.file.display(),
+                        mode & 0o777
+                    ));
+                }
+            }
         }
         for w in crate::zone::oversized_region_warnings(&z.file, &z.regions) {
             out.push_str(&w);

@@ -76,6 +76,14 @@ fn keygen_writes_a_private_file_and_ds_prints_the_digest() {
         summary.contains(&format!("signed online with {} (algorithm 15, tag {})", key.display(), f[3])),
         "{summary}"
     );
+    assert!(!summary.contains("warning"), "{summary}");
+    // A key others may read: loaded, with a warning to fix it.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let check =
+        meridian(&["check", "--zones", zones.to_str().unwrap(), "--geoip", geoip.to_str().unwrap()], dir.path());
+    let summary = String::from_utf8_lossy(&check.stdout);
+    let want = format!("warning: {}: a private key readable by group or others (mode 644): chmod 600", key.display());
+    assert!(check.status.success() && summary.contains(&want), "{summary}");
 }
 
 /// Must-show 4: a missing, unreadable, wrong-zone or unsupported key stops
