@@ -22,7 +22,6 @@ const BACKDATE: u32 = 3600;
 const CACHE_MAX: usize = 100_000;
 
 /// Signs one zone's RRsets with its keys.
-#[derive(Debug)]
 pub struct Signer {
     zone: Name,
     keys: Vec<ZoneKey>,
@@ -31,6 +30,18 @@ pub struct Signer {
     /// Read-locked by every signed answer, write-locked only to add: the
     /// worker threads share hits without waiting on each other.
     cache: RwLock<FxHashMap<Vec<u8>, Cached>>,
+}
+
+impl std::fmt::Debug for Signer {
+    // The keys print without their private halves; the cache by its size.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("zone", &self.zone)
+            .field("keys", &self.keys)
+            .field("validity", &self.validity)
+            .field("cached", &self.cached())
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -163,9 +174,12 @@ mod tests {
         let zone = Name::from_ascii("s.test.").unwrap();
         let dir = std::env::temp_dir().join(format!("meridian-signer-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("k.key");
+        // One file per call: tests run in parallel.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let path = dir.join(format!("k{}.key", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
         std::fs::write(&path, generate_key_file(&zone, KeyAlgorithm::EcdsaP256).unwrap()).unwrap();
         let key = crate::dnssec::load_key(&path, &zone).unwrap();
+        let _ = std::fs::remove_file(&path);
         Signer::new(zone, vec![key], 14)
     }
 
@@ -209,5 +223,23 @@ mod tests {
         let renewed = s.sign_at(&[a("www.s.test.", 1)], now + week + 1);
         assert_eq!(expiry(&renewed), now + week + 1 + 14 * 86_400);
         assert_eq!(s.cached(), 1);
+    }
+
+    /// Whatever prints a zone (`{:?}`) never prints a private key.
+    #[test]
+    fn debug_output_holds_no_private_key() {
+        let zone = Name::from_ascii("s.test.").unwrap();
+        let text = generate_key_file(&zone, KeyAlgorithm::Ed25519).unwrap();
+        let path = std::env::temp_dir().join(format!("meridian-signer-debug-{}.key", std::process::id()));
+        std::fs::write(&path, &text).unwrap();
+        let s = Signer::new(zone.clone(), vec![crate::dnssec::load_key(&path, &zone).unwrap()], 14);
+        let _ = std::fs::remove_file(&path);
+        s.sign(&[a("www.s.test.", 1)]);
+        let printed = format!("{s:?}");
+        assert!(printed.contains("cached: 1") && printed.contains("tag"), "{printed}");
+        let der = text.lines().filter(|l| !l.starts_with(';') && !l.starts_with("-----")).collect::<String>();
+        let der = data_encoding::BASE64.decode(der.as_bytes()).unwrap();
+        let hex = der.iter().map(|b| format!("{b}")).collect::<Vec<_>>().join(", ");
+        assert!(!printed.contains(&hex[..40]), "{printed}");
     }
 }
