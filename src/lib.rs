@@ -11,6 +11,7 @@ pub mod anycast;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod dnssec;
 pub mod explain;
 pub mod geo;
 pub mod health;

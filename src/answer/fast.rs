@@ -68,6 +68,8 @@ pub(super) fn try_answer<'a>(
     out: &mut Vec<u8>,
 ) -> Option<()> {
     let q = &ahead.query;
+    // DO=1 to a signed zone: the general path signs (prebuilt bytes carry no RRSIGs).
+    let dnssec_ok = q.edns.is_some_and(|e| e.dnssec_ok);
     let limit = match (&q.edns, transport) {
         (_, Transport::Tcp) => super::fit::TCP_MAX, // longer: the general path trims or SERVFAILs
         (Some(e), _) => e.payload.clamp(512, EDNS_PAYLOAD) as usize,
@@ -86,7 +88,7 @@ pub(super) fn try_answer<'a>(
         } else {
             q.qname
         };
-        let neg = state.fast.negative(qname, q.qtype)?;
+        let neg = state.fast.negative(qname, q.qtype).filter(|n| !(dnssec_ok && n.signed))?;
         header(out, q, true, neg.rcode, [0, 1, 0]);
         neg.write_soa(out);
         obs.rcode = Some(ResponseCode::from(0, neg.rcode));
@@ -98,6 +100,7 @@ pub(super) fn try_answer<'a>(
     };
     let mut decided = None;
     let scope = match entry {
+        FastEntry::Static(pb) if dnssec_ok && pb.signed => return None,
         FastEntry::Static(pb) => {
             header(out, q, pb.aa, pb.rcode, pb.counts);
             out.extend_from_slice(&pb.body);
@@ -106,6 +109,9 @@ pub(super) fn try_answer<'a>(
         }
         FastEntry::Service { zone, service } => {
             let z = state.zones.zones.get(*zone)?;
+            if dnssec_ok && z.signer.is_some() {
+                return None;
+            }
             let d = worker.decisions.decide(state, z, service, &client_of(q, src), rtype(q.qtype));
             if d.records.is_empty() {
                 return None; // SERVFAIL and NODATA: the general path says them
@@ -706,5 +712,41 @@ mod tests {
         }
         let answerable = cases.iter().filter(|(_, w)| *w != General).count();
         assert_eq!(fast, answerable * 3 * EDNS_CASES.len() * 2);
+    }
+
+    /// A signed zone's DO=1 queries leave the fast path (to be signed); its
+    /// DO=0 queries and every query to an unsigned zone beside it stay on it,
+    /// with the general path's bytes.
+    #[test]
+    fn only_do_queries_to_a_signed_zone_leave_the_fast_path() {
+        let dir = std::env::temp_dir().join(format!("meridian-fast-signed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("s.key");
+        let s_name = Name::from_ascii("s.test.").unwrap();
+        let text = crate::dnssec::generate_key_file(&s_name, crate::dnssec::KeyAlgorithm::EcdsaP256).unwrap();
+        std::fs::write(&key, text).unwrap();
+        let labels = &mut crate::zone::Labels::default();
+        let body = "ns = [\"ns.example.net.\"]\n[soa]\nmname = \"ns.example.net.\"\nrname = \"h\"\nserial = 1\n\
+                    [[records]]\nname = \"host\"\ntype = \"A\"\ndata = \"192.0.2.1\"\n";
+        let signed = format!("origin = \"s.test.\"\n{body}[dnssec]\nkeys = [\"{}\"]\n", key.display());
+        let zones = vec![zone(&signed, labels), zone(&format!("origin = \"u.test.\"\n{body}"), labels)];
+        let labels = std::mem::take(labels).finish();
+        let state = Snapshot::default().with_zones(Arc::new(crate::zone::Zones { zones, labels }), None);
+        let src: SocketAddr = "127.0.0.1:5353".parse().unwrap();
+        for (zone_name, is_signed) in [("s.test.", true), ("u.test.", false)] {
+            for (name, t) in [("host", RecordType::A), ("host", RecordType::TXT), ("nx", RecordType::A)] {
+                for dnssec_ok in [false, true] {
+                    let q = query(&format!("{name}.{zone_name}"), t, Some((dnssec_ok, None)), false);
+                    let fast = fast_only(&state, &q, src, &mut QueryObservation::default());
+                    let general = super::super::respond_general(&state, &q, src, Transport::Udp);
+                    if is_signed && dnssec_ok {
+                        assert!(fast.is_none(), "{name}.{zone_name} {t:?}: a DO=1 answer from the fast path");
+                    } else {
+                        assert_eq!(fast, general, "{name}.{zone_name} {t:?} DO={dnssec_ok}");
+                    }
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -21,6 +21,7 @@ mod fit;
 pub mod identity;
 mod negative;
 mod prebuilt;
+mod sign;
 pub(crate) mod snapshot;
 mod worker;
 
@@ -204,6 +205,11 @@ fn general_lowercase<'a>(
         resp.metadata.response_code = ResponseCode::FormErr;
         return encode(resp, transport, limit, obs);
     }
+    // RFC 9824 §3.5: NXNAME is a meta-type; asked of a zone that uses it, FORMERR.
+    if qtype == crate::dnssec::NXNAME && state.zones.find(q.name()).is_some_and(|z| z.signer.is_some()) {
+        resp.metadata.response_code = ResponseCode::FormErr;
+        return encode(resp, transport, limit, obs);
+    }
 
     let name = q.name();
     let client = Client::from_ecs_or_source(query_ecs.map(|(_, v)| (v.addr, v.source_prefix)), src.ip());
@@ -230,13 +236,31 @@ fn general_lowercase<'a>(
             e.options_mut().insert(EdnsOption::Subnet(echo));
         }
     }
+    // DO=1 to a signed zone: the signed answer (sign.rs).
+    let dnssec = query.edns.as_ref().filter(|e| e.flags().dnssec_ok).map(|e| e.flags().z & sign::CO_FLAG != 0);
+    let signed = dnssec.and_then(|co| {
+        let zone = state.zones.find(name)?;
+        Some((co, zone, zone.signer.as_deref()?))
+    });
     match found {
         None => resp.metadata.response_code = ResponseCode::Refused,
-        Some(found) => {
+        Some(mut found) => {
+            match signed {
+                Some((co, zone, signer)) => {
+                    sign::sign_lookup(zone, signer, &mut found, qtype, co);
+                    if co {
+                        if let Some(e) = resp.edns.as_mut() {
+                            e.flags_mut().z |= sign::CO_FLAG;
+                        }
+                    }
+                }
+                // Unsigned: the SOA written as the fast path writes it.
+                None => found.authority = negative::explicit_soa(found.authority, name),
+            }
             resp.metadata.response_code = found.rcode;
             resp.metadata.authoritative = found.authoritative;
             resp.insert_answers(found.answers);
-            resp.insert_authorities(negative::explicit_soa(found.authority, name));
+            resp.insert_authorities(found.authority);
             resp.insert_additionals(found.additional);
         }
     }

@@ -38,6 +38,7 @@ pub struct NegativeIndex {
 struct NegZone {
     names: Arc<NameIndex>,
     soa: SoaWire,
+    signed: bool,
 }
 
 /// The authority SOA of a negative answer in wire form, written the same way
@@ -131,6 +132,8 @@ pub fn explicit_soa(authority: Vec<Record>, qname: &Name) -> Vec<Record> {
 #[derive(Debug)]
 pub struct NegativeAnswer<'a> {
     pub rcode: u8,
+    /// The zone is signed: a DO=1 query takes the general path, which signs.
+    pub signed: bool,
     soa: &'a SoaWire,
     apex_at: u16,
 }
@@ -179,12 +182,12 @@ impl NegativeIndex {
             Location::NxDomain => 3,
             _ => return None,
         };
-        Some(NegativeAnswer { rcode, soa: &z.soa, apex_at: (QUESTION_AT + w.start(k)) as u16 })
+        Some(NegativeAnswer { rcode, soa: &z.soa, apex_at: (QUESTION_AT + w.start(k)) as u16, signed: z.signed })
     }
 }
 
 fn neg_zone(z: &Zone) -> Option<NegZone> {
-    Some(NegZone { names: Arc::clone(&z.names), soa: SoaWire::new(&z.negative_soa())? })
+    Some(NegZone { names: Arc::clone(&z.names), soa: SoaWire::new(&z.negative_soa())?, signed: z.signer.is_some() })
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ pub struct Prebuilt {
     /// Answer, authority, additional record counts (no OPT).
     pub counts: [u16; 3],
     pub body: Vec<u8>,
+    /// The name's zone is signed: a DO=1 query takes the general path, which signs.
+    pub signed: bool,
 }
 
 /// What the fast path knows about one (name, type).
@@ -220,6 +222,7 @@ fn prebuild(state: &Snapshot, name: &Name, qtype: RecordType) -> Option<Prebuilt
         rcode: resp[3] & 0x0f,
         counts: [c(6), c(8), c(10)],
         body: resp[body_at..].to_vec(),
+        signed: state.zones.find(name).is_some_and(|z| z.signer.is_some()),
     })
 }
 

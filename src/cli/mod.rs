@@ -1,5 +1,6 @@
-//! Command-line interface: `serve`, `check`, `explain`, `geoip`, `admin`, `anycast`, `map`.
+//! Command-line interface: `serve`, `check`, `explain`, `geoip`, `admin`, `anycast`, `map`, `dnssec`.
 
+mod dnssec;
 mod map;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -40,6 +41,9 @@ pub enum Command {
     Geoip(GeoipCommand),
     /// Ask a running server: status, or drain / undrain / force-up / force-down a region or endpoint.
     Admin(AdminArgs),
+    /// DNSSEC keys: `keygen ZONE` writes one, `ds ZONE` prints the parent's DS records.
+    #[command(subcommand)]
+    Dnssec(DnssecCommand),
     /// BGP anycast helper run by ExaBGP: announce the service prefixes while the local node is healthy.
     Anycast(crate::anycast::AnycastArgs),
     /// Where every client goes, per service, now and after regions fail or are drained.
@@ -128,6 +132,33 @@ pub struct ExplainArgs {
     pub config: ConfigArgs,
     #[command(flatten)]
     pub inputs: InputArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DnssecCommand {
+    /// Write a new signing key for ZONE (PKCS#8 PEM, mode 0600; never overwrites).
+    Keygen {
+        zone: String,
+        #[arg(long, value_enum, default_value_t = AlgorithmArg::Ecdsap256)]
+        algorithm: AlgorithmArg,
+        /// Where to write it (default: ./ZONE.key, without the trailing dot).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print the SHA-256 DS records of ZONE's keys, for the parent zone.
+    Ds {
+        zone: String,
+        #[command(flatten)]
+        config: Box<ConfigArgs>,
+    },
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlgorithmArg {
+    /// ECDSA P-256 with SHA-256 (algorithm 13).
+    Ecdsap256,
+    /// Ed25519 (algorithm 15).
+    Ed25519,
 }
 
 #[derive(Subcommand, Debug)]
@@ -337,6 +368,16 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Dnssec(cmd) => match dnssec(&cmd) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Check(args) => match check(&args) {
             Ok(summary) => {
                 print!("{summary}");
@@ -370,6 +411,19 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+fn dnssec(cmd: &DnssecCommand) -> anyhow::Result<String> {
+    match cmd {
+        DnssecCommand::Keygen { zone, algorithm, out } => {
+            let alg = match algorithm {
+                AlgorithmArg::Ecdsap256 => crate::dnssec::KeyAlgorithm::EcdsaP256,
+                AlgorithmArg::Ed25519 => crate::dnssec::KeyAlgorithm::Ed25519,
+            };
+            dnssec::keygen(zone, alg, out.as_deref())
+        }
+        DnssecCommand::Ds { zone, config } => dnssec::ds(zone, &resolve(config, None, None, None)?),
+    }
+}
+
 fn check(args: &CheckArgs) -> anyhow::Result<String> {
     let cfg = resolve(&args.config, Some(&args.inputs), None, None)?;
     let state = Snapshot::load(&cfg)?;
@@ -387,6 +441,25 @@ fn check(args: &CheckArgs) -> anyhow::Result<String> {
             z.expects.len()
         ));
         expects += z.expects.len();
+        if let Some(signer) = &z.signer {
+            let keys: Vec<String> = signer
+                .keys()
+                .iter()
+                .map(|k| format!("{} (algorithm {}, tag {})", k.file.display(), k.algorithm.number(), k.tag))
+                .collect();
+            out.push_str(&format!("  signed online with {}\n", keys.join(", ")));
+            for k in signer.keys() {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&k.file).map_or(0, |m| m.permissions().mode());
+                if mode & 0o077 != 0 {
+                    out.push_str(&format!(
+                        "warning: {}: a private key readable by group or others (mode {:o}): chmod 600\n",
+                        k.file.display(),
+                        mode & 0o777
+                    ));
+                }
+            }
+        }
         for w in &z.warnings {
             out.push_str(w);
             out.push('\n');

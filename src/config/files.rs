@@ -181,13 +181,31 @@ fn toml_includes(file: &Path, text: &str) -> Vec<PathBuf> {
     // multi-line value does not parse; then the whole text is parsed.
     let head_end = text.find("\n[").map_or(text.len(), |i| i + 1);
     let parsed = toml::from_str::<IncludeOnly>(&text[..head_end]).or_else(|_| toml::from_str::<IncludeOnly>(text));
-    let Ok(IncludeOnly { include: Some(v) }) = parsed else { return Vec::new() };
-    let names: Vec<&str> = match &v {
-        toml::Value::String(s) => vec![s.as_str()],
-        toml::Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect(),
+    let mut out: Vec<PathBuf> = match parsed {
+        Ok(IncludeOnly { include: Some(toml::Value::String(s)) }) => vec![base.join(s)],
+        Ok(IncludeOnly { include: Some(toml::Value::Array(a)) }) => {
+            a.iter().filter_map(|x| x.as_str()).map(|n| base.join(n)).collect()
+        }
         _ => Vec::new(),
     };
-    names.into_iter().map(|n| base.join(n)).collect()
+    out.extend(dnssec_keys(text).into_iter().map(|k| base.join(k)));
+    out
+}
+
+/// The key files a zone's `[dnssec]` table names: a replaced key reloads the zone.
+fn dnssec_keys(text: &str) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Keys {
+        keys: Vec<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct DnssecOnly {
+        dnssec: Option<Keys>,
+    }
+    if !text.contains("[dnssec]") {
+        return Vec::new(); // the common case: no second parse
+    }
+    toml::from_str::<DnssecOnly>(text).ok().and_then(|d| d.dnssec).map_or(Vec::new(), |d| d.keys)
 }
 
 type Stamp = (Option<SystemTime>, u64);
@@ -308,6 +326,17 @@ mod tests {
         let mut got = zone_inputs(&d);
         got.sort();
         assert_eq!(got, vec![d.join("../inputs-outside.zone"), d.join("a.zone")]);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn zone_inputs_lists_dnssec_key_files() {
+        let d = tmp("keys");
+        std::fs::write(d.join("z.toml"), "origin = \"z.\"\n[soa]\nx = 1\n[dnssec]\nkeys = [\"k1.key\", \"k2.key\"]\n")
+            .unwrap();
+        let mut got = zone_inputs(&d);
+        got.sort();
+        assert_eq!(got, vec![d.join("k1.key"), d.join("k2.key")]);
         let _ = std::fs::remove_dir_all(&d);
     }
 }

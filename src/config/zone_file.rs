@@ -37,6 +37,20 @@ pub struct ZoneFile {
     /// Cases `meridian check` evaluates: client → name → expected region or answer.
     #[serde(default)]
     pub expect: Vec<Spanned<ExpectSpec>>,
+    /// Online DNSSEC signing (docs/dnssec.md): absent, the zone is unsigned.
+    #[serde(default)]
+    pub dnssec: Option<Spanned<DnssecSpec>>,
+}
+
+/// `[dnssec]`: the key files (relative to the zone file) and how long
+/// signatures are valid.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnssecSpec {
+    pub keys: Spanned<Vec<Spanned<String>>>,
+    /// Days a signature is valid after it is made (default 14).
+    #[serde(default)]
+    pub signature_days: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

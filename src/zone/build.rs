@@ -26,6 +26,9 @@ const ALLOWED: &[RecordType] = &[
     RecordType::CAA,
     RecordType::PTR,
     RecordType::NS,
+    // At a delegation only (checked in `validate`): the child's key digests,
+    // signed when the zone is (docs/dnssec.md).
+    RecordType::DS,
 ];
 
 /// Load every `*.toml` zone in `dir`. The first error stops the load.
@@ -132,13 +135,21 @@ pub fn build_zone(parsed: &ParsedZoneFile, labels: &mut Labels) -> Result<Zone, 
     // The apex node holds the SOA too, so `SOA` queries and ANY see it.
     let apex = b.nodes.entry(origin.clone()).or_default();
     apex.rrsets.insert(0, RRset { rtype: RecordType::SOA, ttl: soa.ttl, records: vec![soa.clone()] });
+    let signer = match &z.dnssec {
+        Some(spec) => {
+            let signer = super::signed::load_signer(src, &origin, spec.get_ref())?;
+            super::signed::publish_keys(&origin, z.ttl, &signer, apex);
+            Some(Arc::new(signer))
+        }
+        None => None,
+    };
     add_empty_non_terminals(&origin, &mut b.nodes);
     let names = NameIndex::build(&origin, &b.nodes);
     check_services_answer(src, &names, &spans)?;
     let mut warnings = super::services::probe_addr_warnings(src, &z.regions);
     warnings.extend(super::services::oversized_region_warnings(&src.path, &regions));
     let names = Arc::new(names);
-    Ok(Zone { origin, soa, nodes: b.nodes, names, regions, expects, file: src.path.clone(), warnings })
+    Ok(Zone { origin, soa, nodes: b.nodes, names, regions, expects, file: src.path.clone(), warnings, signer })
 }
 
 fn parse_origin(src: &Source, text: &str, span: Range<usize>) -> Result<Name, ConfigError> {
@@ -284,6 +295,11 @@ impl Builder<'_> {
                     return Err(self.src.whole(format!("the zone apex {name} cannot be a CNAME")));
                 }
             }
+            if node.get(RecordType::DS).is_some() && (*name == self.origin || node.get(RecordType::NS).is_none()) {
+                return Err(self.src.whole(format!(
+                    "{name} has a DS record but is not a delegation: DS belongs at a name with NS records below the apex"
+                )));
+            }
         }
         let apex_ns = self.nodes.get(&self.origin).and_then(|n| n.get(RecordType::NS));
         if apex_ns.is_none() {
@@ -360,7 +376,7 @@ fn check_type(src: &Source, rtype: &str, span: Range<usize>) -> Result<RecordTyp
         return Err(src.error(
             span,
             format!(
-                "record type {rtype} is not supported here (use one of A, AAAA, CNAME, MX, TXT, SRV, CAA, PTR, NS)"
+                "record type {rtype} is not supported here (use one of A, AAAA, CNAME, MX, TXT, SRV, CAA, PTR, NS, DS)"
             ),
         ));
     }

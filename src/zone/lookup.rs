@@ -22,6 +22,19 @@ pub struct Lookup {
     pub answers: Vec<Record>,
     pub authority: Vec<Record>,
     pub additional: Vec<Record>,
+    /// What a signed answer must prove absent (read only when signing).
+    pub denial: Option<Denial>,
+}
+
+/// The absence a negative answer or a referral states, for its NSEC.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Denial {
+    /// `name` exists (or a wildcard answers for it) and holds `types`, not the asked one.
+    NoData { name: Name, types: Vec<RecordType> },
+    /// `name` does not exist.
+    NxDomain { name: Name },
+    /// A referral to the child at `cut`, which has no DS here (an insecure delegation).
+    Delegation { cut: Name },
 }
 
 /// What a GSLB service answers for one question.
@@ -38,8 +51,9 @@ enum Resolution<'z> {
     Referral(Name, &'z Node),
     Cname(Box<Record>, Name),
     Data(Vec<Record>),
-    Service(&'z Service, Name),
-    NoData,
+    Service(&'z Service, Name, &'z Node),
+    /// No data of the type; the node whose types are listed, if any.
+    NoData(Option<&'z Node>),
     NxDomain,
 }
 
@@ -60,6 +74,7 @@ pub fn lookup<'z>(
         answers: Vec::new(),
         authority: Vec::new(),
         additional: Vec::new(),
+        denial: None,
     };
     let mut name = qname.clone();
     let mut seen: Vec<Name> = Vec::new();
@@ -72,6 +87,7 @@ pub fn lookup<'z>(
                     out.authoritative = false;
                     out.authority = with_owner(node.get(RecordType::NS).map(|s| &s.records[..]).unwrap_or(&[]), &cut);
                     out.additional = addresses_for(zone, &out.authority);
+                    out.denial = Some(Denial::Delegation { cut });
                 }
                 break;
             }
@@ -89,7 +105,7 @@ pub fn lookup<'z>(
                 out.answers.extend(records);
                 break;
             }
-            Resolution::Service(svc, owner) => {
+            Resolution::Service(svc, owner, node) => {
                 let rtype = if qtype == RecordType::ANY { RecordType::A } else { qtype };
                 let ans = decide(zone, svc, rtype);
                 if ans.servfail {
@@ -100,6 +116,7 @@ pub fn lookup<'z>(
                 }
                 if ans.addrs.is_empty() {
                     out.authority.push(zone.negative_soa());
+                    out.denial = Some(Denial::NoData { types: types_held(Some(node), qtype), name: owner.clone() });
                 }
                 out.answers.extend(ans.addrs.into_iter().map(|a| {
                     let data = match a {
@@ -110,18 +127,33 @@ pub fn lookup<'z>(
                 }));
                 break;
             }
-            Resolution::NoData => {
+            Resolution::NoData(node) => {
                 out.authority.push(zone.negative_soa());
+                out.denial = Some(Denial::NoData { types: types_held(node, qtype), name });
                 break;
             }
             Resolution::NxDomain => {
                 out.rcode = ResponseCode::NXDomain;
                 out.authority.push(zone.negative_soa());
+                out.denial = Some(Denial::NxDomain { name });
                 break;
             }
         }
     }
     Some(out)
+}
+
+/// The types `node` holds (a service: A and AAAA), less the one asked for,
+/// which a NODATA answer says is not there (a service with no address of
+/// that family left, say).
+fn types_held(node: Option<&Node>, qtype: RecordType) -> Vec<RecordType> {
+    let Some(node) = node else { return Vec::new() };
+    let mut types: Vec<RecordType> = node.rrsets.iter().map(|s| s.rtype).collect();
+    if node.service.is_some() {
+        types.extend([RecordType::A, RecordType::AAAA]);
+    }
+    types.retain(|t| *t != qtype);
+    types
 }
 
 fn resolve_one<'z>(zone: &'z Zone, name: &Name, qtype: RecordType) -> Resolution<'z> {
@@ -159,12 +191,12 @@ fn from_node<'z>(node: &'z Node, held: Held, qtype: RecordType, owner: &Name) ->
     let set = |t: RecordType| node.get(t).map(|s| with_owner(&s.records, owner));
     match held {
         Held::Service => match &node.service {
-            Some(svc) => Resolution::Service(svc, owner.clone()),
-            None => Resolution::NoData,
+            Some(svc) => Resolution::Service(svc, owner.clone(), node),
+            None => Resolution::NoData(Some(node)),
         },
         Held::FirstRRset => match node.rrsets.first() {
             Some(s) => Resolution::Data(with_owner(&s.records, owner)),
-            None => Resolution::NoData,
+            None => Resolution::NoData(Some(node)),
         },
         Held::Cname => {
             let rec = set(RecordType::CNAME).and_then(|mut v| (!v.is_empty()).then(|| v.remove(0)));
@@ -174,13 +206,13 @@ fn from_node<'z>(node: &'z Node, held: Held, qtype: RecordType, owner: &Name) ->
                         let target = c.0.clone();
                         Resolution::Cname(Box::new(rec), target)
                     }
-                    _ => Resolution::NoData,
+                    _ => Resolution::NoData(Some(node)),
                 },
-                None => Resolution::NoData,
+                None => Resolution::NoData(Some(node)),
             }
         }
-        Held::Data => set(qtype).map_or(Resolution::NoData, Resolution::Data),
-        Held::NoData => Resolution::NoData,
+        Held::Data => set(qtype).map_or(Resolution::NoData(Some(node)), Resolution::Data),
+        Held::NoData => Resolution::NoData(Some(node)),
     }
 }
 

@@ -6,9 +6,10 @@ mod lookup;
 mod names;
 mod services;
 mod shared_regions;
+mod signed;
 
 pub use build::{build_zone, load_zones};
-pub use lookup::{lookup, Lookup, ServiceAnswer};
+pub use lookup::{lookup, Denial, Lookup, ServiceAnswer};
 pub use names::{wire_name, Held, Location, NameFacts, NameIndex, WireName};
 pub use services::{Expect, Labels};
 
@@ -59,6 +60,8 @@ pub struct Zone {
     pub file: PathBuf,
     /// What `check` prints and `serve` logs as warnings (`FILE:LINE:COL: warning: …`).
     pub warnings: Vec<String>,
+    /// Its keys and signature cache when the zone is signed (`[dnssec]`).
+    pub signer: Option<Arc<crate::dnssec::Signer>>,
 }
 
 impl Zone {

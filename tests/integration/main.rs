@@ -11,6 +11,7 @@ mod cluster;
 mod common;
 mod core_answers;
 mod differential_knot;
+mod dnssec;
 mod ecs_scopes;
 mod encrypted;
 mod geoip;

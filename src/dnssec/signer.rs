@@ -1,0 +1,245 @@
+//! RRSIGs made online, when an answer is made, and cached by RRset: a GSLB
+//! decision repeated for many clients, or a static RRset asked again, costs
+//! one hash lookup, not a signature. Signatures are backdated an hour (clock
+//! skew between us and validators) and valid `validity` ahead; a cached one
+//! is made anew once half its validity is gone, long before it expires.
+
+use hickory_proto::dnssec::rdata::sig::SigInput;
+use hickory_proto::dnssec::rdata::{DNSSECRData, RRSIG};
+use hickory_proto::dnssec::TBS;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, SerialNumber};
+use hickory_proto::serialize::binary::BinEncodable;
+use rustc_hash::FxHashMap;
+use std::sync::RwLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::ZoneKey;
+
+/// Inception this far in the past (RFC 6781 §4.4.2.2: validators' clocks drift).
+const BACKDATE: u32 = 3600;
+/// Cached RRsets kept before the cache starts over (bounds memory whatever
+/// the clients ask: ECS can make many distinct decisions).
+const CACHE_MAX: usize = 100_000;
+
+/// Signs one zone's RRsets with its keys.
+pub struct Signer {
+    zone: Name,
+    keys: Vec<ZoneKey>,
+    /// Seconds a signature is valid after now.
+    validity: u32,
+    /// Read-locked by every signed answer, write-locked only to add: the
+    /// worker threads share hits without waiting on each other.
+    cache: RwLock<FxHashMap<Vec<u8>, Cached>>,
+}
+
+impl std::fmt::Debug for Signer {
+    // The keys print without their private halves; the cache by its size.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("zone", &self.zone)
+            .field("keys", &self.keys)
+            .field("validity", &self.validity)
+            .field("cached", &self.cached())
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    /// Unix time after which this entry is signed anew.
+    renew_after: u32,
+    rrsigs: Vec<Record>,
+}
+
+impl Signer {
+    pub fn new(zone: Name, keys: Vec<ZoneKey>, validity_days: u32) -> Signer {
+        Signer { zone, keys, validity: validity_days.saturating_mul(86_400), cache: RwLock::default() }
+    }
+
+    pub fn zone(&self) -> &Name {
+        &self.zone
+    }
+
+    pub fn keys(&self) -> &[ZoneKey] {
+        &self.keys
+    }
+
+    /// RRSIGs (one per key) over `rrset`: records of one owner, type and
+    /// TTL, owned by the name as it goes on the wire (a wildcard expansion
+    /// is signed as the query name: RFC 9824 online signing needs no
+    /// next-closer proof). Empty when signing fails (logged): the answer
+    /// then goes out unsigned and a validator calls it bogus, never silent.
+    pub fn sign(&self, rrset: &[Record]) -> Vec<Record> {
+        self.sign_at(rrset, unix_now())
+    }
+
+    /// `sign` as at Unix time `now`.
+    fn sign_at(&self, rrset: &[Record], now: u32) -> Vec<Record> {
+        let Some(first) = rrset.first() else { return Vec::new() };
+        let key = cache_key(rrset);
+        if let Some(hit) = self.cache.read().ok().and_then(|c| c.get(&key).cloned()) {
+            if now < hit.renew_after {
+                return with_owner(hit.rrsigs, &first.name);
+            }
+        }
+        let rrsigs: Vec<Record> = self.keys.iter().filter_map(|k| self.sign_with(k, rrset, now)).collect();
+        if rrsigs.len() == self.keys.len() {
+            if let Ok(mut cache) = self.cache.write() {
+                if cache.len() >= CACHE_MAX {
+                    cache.clear();
+                }
+                cache
+                    .insert(key, Cached { renew_after: now.saturating_add(self.validity / 2), rrsigs: rrsigs.clone() });
+            }
+        }
+        rrsigs
+    }
+
+    fn sign_with(&self, key: &ZoneKey, rrset: &[Record], now: u32) -> Option<Record> {
+        let first = &rrset[0];
+        let owner = first.name.to_lowercase();
+        let input = SigInput {
+            type_covered: first.record_type(),
+            algorithm: key.key.algorithm(),
+            num_labels: owner.num_labels(),
+            original_ttl: first.ttl,
+            sig_expiration: SerialNumber::new(now.saturating_add(self.validity)),
+            sig_inception: SerialNumber::new(now.saturating_sub(BACKDATE)),
+            key_tag: key.tag,
+            signer_name: self.zone.to_lowercase(),
+        };
+        let records: Vec<Record> = rrset
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.name = owner.clone();
+                r
+            })
+            .collect();
+        let signed = TBS::from_input(&owner, DNSClass::IN, &input, records.iter())
+            .map_err(|e| e.to_string())
+            .and_then(|tbs| key.key.sign(&tbs).map_err(|e| e.to_string()));
+        match signed {
+            Ok(sig) => {
+                let rrsig = RRSIG::from_sig(input, sig);
+                Some(Record::from_rdata(first.name.clone(), first.ttl, RData::DNSSEC(DNSSECRData::RRSIG(rrsig))))
+            }
+            Err(e) => {
+                tracing::error!(zone = %self.zone, file = %key.file.display(), error = %e, "cannot sign an RRset");
+                None
+            }
+        }
+    }
+
+    /// Entries in the signature cache (tests and status).
+    pub fn cached(&self) -> usize {
+        self.cache.read().map_or(0, |c| c.len())
+    }
+}
+
+/// What makes two RRsets the same signature: owner (lowercase), type, TTL
+/// and the RDATA of each record.
+fn cache_key(rrset: &[Record]) -> Vec<u8> {
+    let first = &rrset[0];
+    let mut key = first.name.to_lowercase().to_bytes().unwrap_or_default();
+    key.extend_from_slice(&u16::from(first.record_type()).to_be_bytes());
+    key.extend_from_slice(&first.ttl.to_be_bytes());
+    for r in rrset {
+        let rdata = r.data.to_bytes().unwrap_or_default();
+        key.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        key.extend_from_slice(&rdata);
+    }
+    key
+}
+
+fn with_owner(mut rrsigs: Vec<Record>, owner: &Name) -> Vec<Record> {
+    for r in &mut rrsigs {
+        r.name = owner.clone();
+    }
+    rrsigs
+}
+
+fn unix_now() -> u32 {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dnssec::{generate_key_file, KeyAlgorithm};
+    use hickory_proto::rr::rdata::A;
+
+    fn signer() -> Signer {
+        let zone = Name::from_ascii("s.test.").unwrap();
+        let dir = std::env::temp_dir().join(format!("meridian-signer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // One file per call: tests run in parallel.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let path = dir.join(format!("k{}.key", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+        std::fs::write(&path, generate_key_file(&zone, KeyAlgorithm::EcdsaP256).unwrap()).unwrap();
+        let key = crate::dnssec::load_key(&path, &zone).unwrap();
+        let _ = std::fs::remove_file(&path);
+        Signer::new(zone, vec![key], 14)
+    }
+
+    fn a(owner: &str, last: u8) -> Record {
+        Record::from_rdata(Name::from_ascii(owner).unwrap(), 30, RData::A(A::new(192, 0, 2, last)))
+    }
+
+    /// ECDSA signatures are randomised: the same bytes twice means the second
+    /// came from the cache. A different decision is signed anew; the owner
+    /// keeps the case it was asked with; validity is backdated an hour.
+    #[test]
+    fn a_repeated_rrset_is_signed_once() {
+        let s = signer();
+        let first = s.sign(&[a("www.s.test.", 1)]);
+        let again = s.sign(&[a("WWW.s.test.", 1)]);
+        assert_eq!(s.cached(), 1);
+        assert_eq!(first[0].data, again[0].data);
+        assert_eq!(again[0].name.to_ascii(), "WWW.s.test.");
+        let other = s.sign(&[a("www.s.test.", 2)]);
+        assert_eq!(s.cached(), 2);
+        let RData::DNSSEC(DNSSECRData::RRSIG(sig)) = &other[0].data else { panic!("not an RRSIG") };
+        let now = unix_now();
+        let (inception, expiration) = (sig.input().sig_inception.get(), sig.input().sig_expiration.get());
+        assert!(inception <= now - 3600 && inception > now - 3700, "{inception} vs {now}");
+        assert!(expiration >= now + 14 * 86_400 - 5, "{expiration} vs {now}");
+    }
+
+    /// A cached signature is made anew once half its validity has gone,
+    /// long before it expires; until then the cache answers.
+    #[test]
+    fn a_cached_signature_is_renewed_at_half_its_validity() {
+        let s = signer();
+        let now = unix_now();
+        let expiry = |r: &[Record]| match &r[0].data {
+            RData::DNSSEC(DNSSECRData::RRSIG(sig)) => sig.input().sig_expiration.get(),
+            _ => panic!("not an RRSIG"),
+        };
+        let first = s.sign_at(&[a("www.s.test.", 1)], now);
+        let week = 7 * 86_400;
+        assert_eq!(expiry(&s.sign_at(&[a("www.s.test.", 1)], now + week - 60)), expiry(&first));
+        let renewed = s.sign_at(&[a("www.s.test.", 1)], now + week + 1);
+        assert_eq!(expiry(&renewed), now + week + 1 + 14 * 86_400);
+        assert_eq!(s.cached(), 1);
+    }
+
+    /// Whatever prints a zone (`{:?}`) never prints a private key.
+    #[test]
+    fn debug_output_holds_no_private_key() {
+        let zone = Name::from_ascii("s.test.").unwrap();
+        let text = generate_key_file(&zone, KeyAlgorithm::Ed25519).unwrap();
+        let path = std::env::temp_dir().join(format!("meridian-signer-debug-{}.key", std::process::id()));
+        std::fs::write(&path, &text).unwrap();
+        let s = Signer::new(zone.clone(), vec![crate::dnssec::load_key(&path, &zone).unwrap()], 14);
+        let _ = std::fs::remove_file(&path);
+        s.sign(&[a("www.s.test.", 1)]);
+        let printed = format!("{s:?}");
+        assert!(printed.contains("cached: 1") && printed.contains("tag"), "{printed}");
+        let der = text.lines().filter(|l| !l.starts_with(';') && !l.starts_with("-----")).collect::<String>();
+        let der = data_encoding::BASE64.decode(der.as_bytes()).unwrap();
+        let hex = der.iter().map(|b| format!("{b}")).collect::<Vec<_>>().join(", ");
+        assert!(!printed.contains(&hex[..40]), "{printed}");
+    }
+}
