@@ -7,7 +7,9 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterFile {
-    /// This node's name: unique in the cluster, no `/`.
+    /// This node's name: unique in the cluster, no `/` (default: the
+    /// server file's `node_id`, so NSID and the cluster name the node alike).
+    #[serde(default)]
     pub node: String,
     /// etcd v3 client URLs (`http://127.0.0.1:2379`, `https://...` with TLS).
     pub endpoints: Vec<String>,
@@ -113,7 +115,10 @@ impl ClusterFile {
             return Some(("quorum", e));
         }
         if self.node.is_empty() || self.node.contains('/') || self.node.chars().any(char::is_whitespace) {
-            return Some(("node", format!("node {:?} must be a non-empty name without '/' or spaces", self.node)));
+            return Some((
+                "node",
+                format!("node {:?} must be a non-empty name without '/' or spaces (set it, or node_id)", self.node),
+            ));
         }
         if self.endpoints.is_empty() {
             return Some(("endpoints", "endpoints must name at least one etcd URL".into()));
@@ -175,6 +180,16 @@ mod tests {
         let c = cfg.cluster.unwrap();
         assert_eq!((c.prefix.as_str(), c.first_sync_secs), ("/meridian", 3));
         assert!(c.ca_file.unwrap().is_absolute(), "relative to the file's directory");
+    }
+
+    #[test]
+    fn the_cluster_node_defaults_to_node_id() {
+        let c = load("node_id = \"fra-1\"\n[cluster]\nendpoints = [\"http://x:1\"]\n").unwrap().cluster.unwrap();
+        assert_eq!(c.node, "fra-1");
+        let c = load("node_id = \"fra-1\"\n[cluster]\nnode = \"b\"\nendpoints = [\"http://x:1\"]\n").unwrap();
+        assert_eq!(c.cluster.unwrap().node, "b", "an explicit node wins");
+        let e = load("[cluster]\nendpoints = [\"http://x:1\"]\n").unwrap_err();
+        assert!(e.contains("set it, or node_id"), "neither: {e}");
     }
 
     #[test]

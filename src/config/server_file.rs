@@ -233,6 +233,11 @@ impl ServerConfig {
                 source.error(at..at, format!("cold_start must be \"up\" or \"down\", not {:?}", cfg.health.cold_start))
             );
         }
+        if let (Some(c), Some(id)) = (cfg.cluster.as_mut(), cfg.node_id.as_ref()) {
+            if c.node.is_empty() {
+                c.node = id.clone();
+            }
+        }
         if let Some((key, msg)) = cfg.cluster.as_ref().and_then(|c| c.problem()) {
             let at = source.text.find("[cluster]").map_or(0, |c| source.text[c..].find(key).map_or(c, |k| c + k));
             return Err(source.error(at..at, msg));
