@@ -24,7 +24,6 @@ pub use tls::{CertError, Certs};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -69,7 +68,7 @@ pub async fn serve(
     for addr in &opts.listen {
         let bind = |proto| move |source| ServeError::Bind { proto, addr: *addr, source };
         let bound = match udp::bind_all(*addr, workers).map_err(bind("UDP")) {
-            Ok(udp) => TcpListener::bind(addr).await.map_err(bind("TCP")).map(|tcp| (udp, tcp)),
+            Ok(udp) => tcp::bind(*addr).map_err(bind("TCP")).map(|tcp| (udp, tcp)),
             Err(e) => Err(e),
         };
         match bound {
@@ -139,11 +138,7 @@ pub async fn serve(
     if let Some(certs) = opts.certs.as_ref().filter(|_| !opts.listen_tls.is_empty()) {
         let (cx, acceptor) = (encrypted_cx(), tokio_rustls::TlsAcceptor::from(certs.server_config(b"dot", false)));
         for addr in &opts.listen_tls {
-            let listener = TcpListener::bind(addr).await.map_err(|source| ServeError::Bind {
-                proto: "TLS",
-                addr: *addr,
-                source,
-            })?;
+            let listener = tcp::bind(*addr).map_err(|source| ServeError::Bind { proto: "TLS", addr: *addr, source })?;
             info!(addr = %listener.local_addr().map_err(ServeError::LocalAddr)?, "serving DNS over TLS");
             tracker.spawn(tls::run(listener, acceptor.clone(), cx.clone()));
         }

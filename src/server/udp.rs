@@ -65,10 +65,41 @@ fn bind(addr: SocketAddr, reuse_port: bool, recv_buf: usize) -> std::io::Result<
     #[cfg(not(target_os = "linux"))]
     debug_assert!(!reuse_port);
     let _ = socket.set_recv_buffer_size(recv_buf);
+    #[cfg(target_os = "linux")]
+    if addr.ip().is_unspecified() {
+        enable_pktinfo(&socket, addr.is_ipv6())?;
+    }
     socket.bind(&addr.into())?;
     #[cfg(not(target_os = "linux"))]
     socket.set_read_timeout(Some(POLL_STOP))?;
     Ok(socket.into())
+}
+
+/// Ask for each datagram's destination address (IP_PKTINFO, IPV6_RECVPKTINFO)
+/// on a wildcard socket, so its answer is sent from that address: a host
+/// with several addresses (an anycast address on `lo`) would otherwise answer
+/// from the one routing picks, and the resolver would drop the answer.
+#[cfg(target_os = "linux")]
+pub(super) fn enable_pktinfo(socket: &socket2::Socket, v6: bool) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (level, name) =
+        if v6 { (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO) } else { (libc::IPPROTO_IP, libc::IP_PKTINFO) };
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket, and a pointer to a c_int with its length.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// What the UDP receivers share.
@@ -95,7 +126,9 @@ const SLOT: usize = 65_535;
 #[cfg(target_os = "linux")]
 pub fn run(sock: UdpSocket, cx: UdpContext) {
     let mut name_buf = [0u8; 256];
-    let mut batch = super::udp_batch::Batch::new(BATCH, SLOT);
+    // Bound to a wildcard address: answer from each query's destination.
+    let pktinfo = sock.local_addr().is_ok_and(|a| a.ip().is_unspecified());
+    let mut batch = super::udp_batch::Batch::new(BATCH, SLOT, pktinfo);
     // This thread's answer worker: its decision cache and metric shard stay
     // warm from batch to batch, touched by no other thread.
     let mut worker = Worker::new(cx.metrics.as_deref());

@@ -14,6 +14,11 @@ use tracing::debug;
 
 const ADDR_LEN: libc::socklen_t = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
 
+/// Room for one IP_PKTINFO or IPV6_PKTINFO control message (40 bytes on
+/// 64-bit Linux), 8-byte aligned as cmsg headers need.
+const CTRL_WORDS: usize = 8;
+const CTRL_LEN: usize = CTRL_WORDS * 8;
+
 /// Each answer buffer's allocation: no UDP answer is larger than our EDNS
 /// payload (a larger one is sent truncated), so none grows.
 const REPLY_CAPACITY: usize = crate::wire::EDNS_PAYLOAD as usize;
@@ -51,6 +56,11 @@ pub struct Received {
     addrs: Vec<libc::sockaddr_storage>,
     iovs: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
+    /// Per slot, the destination address the query was sent to (IP_PKTINFO /
+    /// IPV6_PKTINFO), when the socket is bound to a wildcard address: the
+    /// answer must leave from that address (an anycast address on `lo`, a
+    /// second address of the host), or the resolver drops it. Empty otherwise.
+    ctrls: Vec<[u64; CTRL_WORDS]>,
     /// How many headers the last `recv` filled.
     received: usize,
 }
@@ -88,8 +98,10 @@ fn stride(slot: usize) -> usize {
 }
 
 impl Batch {
-    /// `n` slots of `slot` bytes each.
-    pub fn new(n: usize, slot: usize) -> Batch {
+    /// `n` slots of `slot` bytes each; `pktinfo`: the socket is bound to a
+    /// wildcard address with `enable_pktinfo`, and each answer is sent from
+    /// the address its query was sent to.
+    pub fn new(n: usize, slot: usize, pktinfo: bool) -> Batch {
         assert!(n > 0 && slot > 0);
         // SAFETY: all-zero is a valid value of these plain C structs (null pointers, zero lengths).
         let (zero_addr, zero_iov, mut zero_hdr) = unsafe {
@@ -104,9 +116,11 @@ impl Batch {
             addrs: vec![zero_addr; n],
             iovs: vec![zero_iov; n],
             hdrs: vec![zero_hdr; n],
+            ctrls: if pktinfo { vec![[0; CTRL_WORDS]; n] } else { Vec::new() },
             received: 0,
         };
         let (buf, addr, iov) = (b.bufs.as_mut_ptr(), b.addrs.as_mut_ptr(), b.iovs.as_mut_ptr());
+        let ctrl = b.ctrls.as_mut_ptr();
         for (i, h) in b.hdrs.iter_mut().enumerate() {
             // SAFETY: i < n and each vector holds n elements (`bufs` n * stride bytes, and
             // slot <= stride), so every pointer is in bounds.
@@ -114,8 +128,12 @@ impl Batch {
                 *iov.add(i) = libc::iovec { iov_base: buf.add(i * stride).cast(), iov_len: slot };
                 h.msg_hdr.msg_name = addr.add(i).cast();
                 h.msg_hdr.msg_iov = iov.add(i);
+                if pktinfo {
+                    h.msg_hdr.msg_control = ctrl.add(i).cast();
+                }
             }
             h.msg_hdr.msg_namelen = ADDR_LEN;
+            h.msg_hdr.msg_controllen = if pktinfo { CTRL_LEN } else { 0 };
         }
         let mut tx = ReplyBuffers {
             queued: 0,
@@ -151,9 +169,11 @@ impl Batch {
 impl Received {
     #[inline]
     fn recv(&mut self, sock: &UdpSocket) -> io::Result<usize> {
-        // The kernel overwrote the address lengths of the slots it filled.
+        // The kernel overwrote the address (and control) lengths of the slots it filled.
+        let ctrl_len = if self.ctrls.is_empty() { 0 } else { CTRL_LEN };
         for h in &mut self.hdrs[..self.received] {
             h.msg_hdr.msg_namelen = ADDR_LEN;
+            h.msg_hdr.msg_controllen = ctrl_len;
         }
         self.received = 0;
         // SAFETY: `hdrs` holds hdrs.len() initialised headers whose pointers are valid (see the
@@ -174,7 +194,56 @@ impl Received {
             return Err(io::Error::last_os_error());
         }
         self.received = n as usize;
+        if !self.ctrls.is_empty() {
+            for i in 0..self.received {
+                self.ctrl_for_reply(i);
+            }
+        }
         Ok(self.received)
+    }
+
+    /// Turn the PKTINFO received with datagram `i` into the one its answer is
+    /// sent with: the source is the address the query was sent to, and the
+    /// interface is left to routing (the kernel's incoming interface would pin
+    /// the answer to it), except for an IPv6 link-local address, which needs
+    /// it. Anything else in the control buffer is dropped.
+    fn ctrl_for_reply(&mut self, i: usize) {
+        let h = &mut self.hdrs[i].msg_hdr;
+        let len = h.msg_controllen;
+        let keep = h.msg_flags & libc::MSG_CTRUNC == 0 && len >= mem::size_of::<libc::cmsghdr>();
+        if !keep {
+            h.msg_controllen = 0;
+            return;
+        }
+        // SAFETY: msg_control points at this slot's 8-byte aligned buffer of CTRL_LEN bytes, of
+        // which the kernel filled `len` (<= CTRL_LEN) with well-formed cmsgs; `h` is a valid
+        // msghdr for the CMSG_* walk.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(h);
+            while !c.is_null() {
+                match ((*c).cmsg_level, (*c).cmsg_type) {
+                    (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
+                        let p = libc::CMSG_DATA(c).cast::<libc::in_pktinfo>();
+                        (*p).ipi_ifindex = 0;
+                        h.msg_controllen = libc::CMSG_SPACE(mem::size_of::<libc::in_pktinfo>() as u32) as usize;
+                        std::ptr::copy(c.cast::<u8>(), h.msg_control.cast::<u8>(), (*c).cmsg_len);
+                        return;
+                    }
+                    (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                        let p = libc::CMSG_DATA(c).cast::<libc::in6_pktinfo>();
+                        let a = (*p).ipi6_addr.s6_addr;
+                        if !(a[0] == 0xfe && a[1] & 0xc0 == 0x80) {
+                            (*p).ipi6_ifindex = 0;
+                        }
+                        h.msg_controllen = libc::CMSG_SPACE(mem::size_of::<libc::in6_pktinfo>() as u32) as usize;
+                        std::ptr::copy(c.cast::<u8>(), h.msg_control.cast::<u8>(), (*c).cmsg_len);
+                        return;
+                    }
+                    _ => c = libc::CMSG_NXTHDR(h, c),
+                }
+            }
+        }
+        h.msg_controllen = 0;
     }
 
     /// Datagram `i` of the last `recv` (`None` past the end or for a source
@@ -219,6 +288,9 @@ impl Replies<'_> {
         // The kernel only reads the destination while sending (hence the cast to *mut).
         h.msg_name = &rx.addrs[i] as *const libc::sockaddr_storage as *mut _;
         h.msg_namelen = rx.hdrs[i].msg_hdr.msg_namelen;
+        // The source address to answer from (see `ctrl_for_reply`); none: the socket's own.
+        h.msg_control = rx.hdrs[i].msg_hdr.msg_control;
+        h.msg_controllen = rx.hdrs[i].msg_hdr.msg_controllen;
         tx.queued += 1;
     }
 
@@ -241,7 +313,7 @@ impl Replies<'_> {
         }
         let mut at = 0;
         while at < total {
-            // SAFETY: send_hdrs[..total] point at addresses in `self.rx.addrs` (set by `send`
+            // SAFETY: send_hdrs[..total] point at addresses (and control buffers) of `self.rx` (set by `send`
             // through this `Replies`, whose shared borrow of that `Received` keeps it alive and
             // unwritten) and at their iovecs in `send_iovs` (set in `new`), which describe
             // bufs[..total] (lengths set by `send`, pointers above); none of these is changed
@@ -318,7 +390,7 @@ mod tests {
             client.send_to(&[i; 3], to).unwrap();
         }
         client.send_to(&[9; 100], to).unwrap();
-        let mut batch = Batch::new(4, 64);
+        let mut batch = Batch::new(4, 64, false);
         let mut seen = Vec::new();
         while seen.len() < 6 {
             let n = batch.recv(&server).unwrap();
@@ -362,11 +434,40 @@ mod tests {
         }
     }
 
+    /// On a wildcard socket with PKTINFO, each answer leaves from the address
+    /// its query was sent to (127.0.0.2 and 127.0.0.3 here), not the one
+    /// routing would pick (127.0.0.1).
+    #[test]
+    fn answers_leave_from_the_address_asked_on_a_wildcard_socket() {
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        super::super::udp::enable_pktinfo(&sock, false).unwrap();
+        sock.bind(&"0.0.0.0:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+        let server: UdpSocket = sock.into();
+        server.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let port = server.local_addr().unwrap().port();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut batch = Batch::new(4, 64, true);
+        for last in [2u8, 3, 1] {
+            let to: SocketAddr = format!("127.0.0.{last}:{port}").parse().unwrap();
+            client.send_to(&[last], to).unwrap();
+            assert_eq!(batch.recv(&server).unwrap(), 1);
+            let (rx, mut tx) = batch.split();
+            let d = rx.datagram(0).unwrap();
+            assert_eq!(d.data, [last]);
+            tx.reply(0, &[last, 0xaa]);
+            tx.flush(&server);
+            let mut buf = [0u8; 8];
+            let (len, from) = client.recv_from(&mut buf).unwrap();
+            assert_eq!((&buf[..len], from), (&[last, 0xaa][..], to), "answered from the address asked");
+        }
+    }
+
     #[test]
     fn recv_times_out_with_the_socket_timeout() {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-        let e = Batch::new(2, 16).recv(&sock).unwrap_err();
+        let e = Batch::new(2, 16, false).recv(&sock).unwrap_err();
         assert!(matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut));
     }
 }

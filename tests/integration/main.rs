@@ -37,4 +37,5 @@ mod resolver_traffic;
 mod service_env;
 mod shared_regions;
 mod udp_burst;
+mod wildcard_listen;
 mod zone_files;
