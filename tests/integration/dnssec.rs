@@ -73,7 +73,7 @@ fn keygen_writes_a_private_file_and_ds_prints_the_digest() {
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
     let summary = String::from_utf8_lossy(&check.stdout);
     assert!(
-        summary.contains(&format!("signed online with {} (algorithm 15, tag {})", key.display(), f[3])),
+        summary.contains(&format!("signed online with {} (algorithm 15, tag {}, csk active)", key.display(), f[3])),
         "{summary}"
     );
     assert!(!summary.contains("warning"), "{summary}");
