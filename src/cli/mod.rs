@@ -150,6 +150,8 @@ pub enum DnssecCommand {
         zone: String,
         #[command(flatten)]
         config: Box<ConfigArgs>,
+        #[command(flatten)]
+        inputs: InputArgs,
     },
 }
 
@@ -420,7 +422,7 @@ fn dnssec(cmd: &DnssecCommand) -> anyhow::Result<String> {
             };
             dnssec::keygen(zone, alg, out.as_deref())
         }
-        DnssecCommand::Ds { zone, config } => dnssec::ds(zone, &resolve(config, None, None, None)?),
+        DnssecCommand::Ds { zone, config, inputs } => dnssec::ds(zone, &resolve(config, Some(inputs), None, None)?),
     }
 }
 

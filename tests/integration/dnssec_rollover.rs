@@ -1,0 +1,279 @@
+//! Issue 21 must-show 2: a ZSK pre-publish rollover (RFC 6781 §4.1.1) run
+//! by the server from the key times in the zone file, on a timeline of
+//! seconds, while Unbound (the KSK's DS as its anchor, caches capped at 2 s)
+//! is asked every second: every answer validates. And the key schedule's
+//! errors, each naming the file, line and column.
+
+use crate::common::*;
+use crate::dnssec::{ask, ds_record, edns_query, serve, ZONE};
+use crate::peers::*;
+use hickory_proto::dnssec::rdata::DNSSECRData;
+use hickory_proto::op::Message;
+use hickory_proto::rr::{RData, RecordType};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The shipped zones copied into `dir/zones` with keys made by `meridian
+/// dnssec keygen` (one per name in `keys`) and `dnssec` appended.
+fn zones_with_keys(dir: &Path, keys: &[&str], dnssec: &str) -> PathBuf {
+    let zones = dir.join("zones");
+    std::fs::create_dir_all(&zones).unwrap();
+    for f in ["gslb.example.test.toml", "gslb.example.test.inc.zone"] {
+        std::fs::copy(repo().join("zones").join(f), zones.join(f)).unwrap();
+    }
+    for k in keys {
+        let out = meridian(&["dnssec", "keygen", ZONE, "--out", &format!("zones/{k}")], dir);
+        assert!(out.status.success(), "keygen: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    crate::dnssec::append(&zones.join("gslb.example.test.toml"), &format!("\n{dnssec}"));
+    zones
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn rfc3339(t: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t)).to_string()
+}
+
+/// A KSK that stays, the old ZSK retired at `t1` and removed at `t2`, the
+/// new one published at `t0` and signing from `t1`.
+fn rollover_keys(t0: u64, t1: u64, t2: u64) -> String {
+    format!(
+        r#"[dnssec]
+[[dnssec.key]]
+file = "ksk.key"
+role = "ksk"
+
+[[dnssec.key]]
+file = "zsk1.key"
+role = "zsk"
+retire = "{}"
+remove = {t2}
+
+[[dnssec.key]]
+file = "zsk2.key"
+role = "zsk"
+publish = "{}"
+activate = {t1}
+"#,
+        rfc3339(t1),
+        rfc3339(t0)
+    )
+}
+
+/// `FILE (algorithm 13, tag N, ROLE STATE)` from `check`'s summary: the tag.
+fn tag_in(summary: &str, file: &str) -> u16 {
+    let at = summary.find(&format!("{file} (algorithm 13, tag ")).unwrap_or_else(|| panic!("{file} in {summary}"));
+    let rest = &summary[at + file.len() + " (algorithm 13, tag ".len()..];
+    rest[..rest.find(',').unwrap()].parse().unwrap()
+}
+
+/// Asked of Meridian directly: the key tags of the DNSKEY set and of the
+/// RRSIG over `static…` A.
+fn key_phase(addr: SocketAddr) -> (Vec<u16>, Vec<u16>) {
+    let m = |name: &str, t| Message::from_vec(&ask(addr, &edns_query(name, t, 0x8000, false))).unwrap();
+    let mut published: Vec<u16> = m(ZONE, RecordType::DNSKEY)
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::DNSKEY(k)) => Some(k.calculate_key_tag().unwrap()),
+            _ => None,
+        })
+        .collect();
+    published.sort_unstable();
+    let signing = m("static.gslb.example.test.", RecordType::A)
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::DNSSEC(DNSSECRData::RRSIG(sig)) => Some(sig.input().key_tag),
+            _ => None,
+        })
+        .collect();
+    (published, signing)
+}
+
+/// Must-show 2. Phases, 8 s apart: old ZSK signs; new ZSK published too;
+/// new ZSK signs, old still published; old removed. Unbound is asked each
+/// second for a static name, a `www` decision (ECS) and a nonexistent name,
+/// all with DO: every answer NOERROR with AD, none SERVFAIL; Meridian asked
+/// directly goes through exactly the four phases, in order.
+#[test]
+fn zsk_rollover_keeps_unbound_validating_every_second() {
+    if unbound_path().is_none() {
+        return skip_or_fail("unbound not installed (Debian package unbound)");
+    }
+    if !dig_available() {
+        return skip_or_fail("dig not installed (bind9-dnsutils)");
+    }
+    let dir = TempDir::new("dnssec-rollover");
+    let start = unix_now();
+    let (t0, t1, t2) = (start + 8, start + 16, start + 24);
+    let end = t2 + 6;
+    let zones = zones_with_keys(dir.path(), &["ksk.key", "zsk1.key", "zsk2.key"], &rollover_keys(t0, t1, t2));
+    let ds = ds_record(dir.path(), &zones);
+    assert_eq!(ds.lines().count(), 1, "only the KSK has a DS: {ds}");
+    let geoip = repo().join("geoip/demo.mmdb");
+    let check =
+        meridian(&["check", "--zones", zones.to_str().unwrap(), "--geoip", geoip.to_str().unwrap()], dir.path());
+    let summary = String::from_utf8_lossy(&check.stdout).to_string();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    for want in ["ksk active)", "zsk active)", "zsk not yet published)", &format!("next key event: {}", rfc3339(t0))] {
+        assert!(summary.contains(want), "check lacks {want:?}:\n{summary}");
+    }
+    // An 8 s pre-publish period is far below the DNSKEY TTL (3600 s): fine
+    // here (Unbound caches 2 s at most), worth a warning to an operator.
+    assert!(
+        summary.contains("zsk2.key signs 8 s after it is published, less than the DNSKEY TTL (3600 s)"),
+        "{summary}"
+    );
+    assert!(summary.contains("zsk1.key leaves the DNSKEY set 8 s after it retires"), "{summary}");
+    let (ksk, zsk1, zsk2) = (tag_in(&summary, "ksk.key"), tag_in(&summary, "zsk1.key"), tag_in(&summary, "zsk2.key"));
+    assert!(ds.contains(&format!(" DS {ksk} 13 2 ")), "{ds}");
+
+    let server = serve(&zones);
+    let server_conf = format!(
+        r#"    outgoing-interface: 127.0.0.1
+    do-ip4: yes
+    do-ip6: no
+    do-not-query-localhost: no
+    local-zone: "test." nodefault
+    trust-anchor: "{ds}"
+    module-config: "subnetcache validator iterator"
+    client-subnet-always-forward: yes
+    max-client-subnet-ipv4: 24
+    send-client-subnet: 127.0.0.1
+    cache-max-ttl: 2
+    cache-max-negative-ttl: 2
+    prefetch: no
+    log-servfail: yes
+    val-log-level: 2
+"#
+    );
+    let at = format!("{}@{}", server.addr.ip(), server.addr.port());
+    let stubs = format!(
+        "stub-zone:\n    name: \"{ZONE}\"\n    stub-addr: {at}\nstub-zone:\n    name: \".\"\n    stub-addr: {at}\n"
+    );
+    let unbound = start_unbound(&server_conf, &stubs).expect("unbound checked above");
+    let logs = || {
+        format!(
+            "--- unbound log:\n{}\n--- meridian log tail:\n{}",
+            unbound.log_text(),
+            server.log_text().lines().rev().take(30).collect::<Vec<_>>().join("\n")
+        )
+    };
+
+    let asks =
+        ["static.gslb.example.test A", "www.gslb.example.test A +subnet=10.3.0.0/24", "nope.gslb.example.test A"];
+    let mut phases: Vec<(Vec<u16>, Vec<u16>)> = Vec::new();
+    let (mut answers, mut failures) = (0, Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while unix_now() <= end {
+        assert!(Instant::now() < deadline, "the rollover loop overran\n{}", logs());
+        let tick = Instant::now();
+        let second = unix_now();
+        for q in asks {
+            let d = dig(unbound.addr, &format!("{q} +rec +dnssec +time=2 +tries=1"));
+            answers += 1;
+            if d.status != "NOERROR" || !d.has_flag("ad") {
+                failures.push(format!("t+{} {q}: {} {:?}", second - start, d.status, d.flags));
+            }
+        }
+        let phase = key_phase(server.addr);
+        if phases.last() != Some(&phase) {
+            println!("t+{}: DNSKEY tags {:?}, static A signed by {:?}", second - start, phase.0, phase.1);
+            phases.push(phase);
+        }
+        std::thread::sleep(Duration::from_secs(1).saturating_sub(tick.elapsed()));
+    }
+    println!("{answers} answers through unbound, {} not validated", failures.len());
+    assert!(failures.is_empty(), "answers not validated:\n{}\n{}", failures.join("\n"), logs());
+    assert!(answers >= 3 * 25, "only {answers} answers");
+    let sorted = |mut v: Vec<u16>| {
+        v.sort_unstable();
+        v
+    };
+    let want = vec![
+        (sorted(vec![ksk, zsk1]), vec![zsk1]),
+        (sorted(vec![ksk, zsk1, zsk2]), vec![zsk1]),
+        (sorted(vec![ksk, zsk1, zsk2]), vec![zsk2]),
+        (sorted(vec![ksk, zsk2]), vec![zsk2]),
+    ];
+    assert_eq!(phases, want, "key phases seen (ksk {ksk}, old {zsk1}, new {zsk2})\n{}", logs());
+    assert_eq!(server.log_text().matches("DNSSEC key event at").count(), 3, "{}", logs());
+}
+
+/// Must-show 4 for the key schedule: an unknown role or state, times out of
+/// order, a state with times, a time that is not one, no active key now, and
+/// a retirement that leaves no key signing later each stop `check` (and
+/// `serve`) with `FILE:LINE:COL: message` at the field, exit status 1.
+#[test]
+fn key_schedule_errors_name_file_line_and_column() {
+    let dir = TempDir::new("dnssec-schedule");
+    let zones = zones_with_keys(dir.path(), &["ksk.key", "zsk1.key", "zsk2.key"], "");
+    let toml = zones.join("gslb.example.test.toml");
+    let base = std::fs::read_to_string(&toml).unwrap();
+    let head = "[dnssec]\n[[dnssec.key]]\nfile = \"ksk.key\"\nrole = \"ksk\"\n[[dnssec.key]]\nfile = \"zsk1.key\"\n";
+    let soon = unix_now() + 3600;
+    // (what follows `head`, the line the error points at, the message)
+    let cases: Vec<(String, &str, String)> = vec![
+        ("role = \"zsk2\"\n".into(), "role = \"zsk2\"", "unknown key role \"zsk2\": csk, ksk or zsk".into()),
+        (
+            "role = \"zsk\"\nstate = \"pending\"\n".into(),
+            "state = \"pending\"",
+            "unknown key state \"pending\": published, active or retired".into(),
+        ),
+        (
+            "role = \"zsk\"\nactivate = \"2026-12-10T00:00:00Z\"\nretire = \"2026-12-09T00:00:00Z\"\n".into(),
+            "retire = ",
+            "retire (2026-12-09T00:00:00Z) is before activate (2026-12-10T00:00:00Z)".into(),
+        ),
+        (
+            "role = \"zsk\"\nstate = \"active\"\nretire = 1\n".into(),
+            "state = \"active\"",
+            "a key has a state or times (publish, activate, retire, remove), not both".into(),
+        ),
+        ("role = \"zsk\"\npublish = \"next week\"\n".into(), "publish = ", "publish: not a date and time".into()),
+        (
+            "role = \"zsk\"\nstate = \"published\"\n".into(),
+            "[dnssec]",
+            "no active key signs the zone's data (a csk or zsk) now".into(),
+        ),
+        (
+            format!("role = \"zsk\"\nretire = {soon}\n"),
+            "retire = ",
+            format!("no active key signs the zone's data (a csk or zsk) from {}", rfc3339(soon)),
+        ),
+        (
+            format!("role = \"zsk\"\n[[dnssec.key]]\nfile = \"zsk2.key\"\nrole = \"zsk\"\npublish = {soon}\nactivate = {}\n[[dnssec.key]]\nfile = \"ksk.key\"\n", soon + 1),
+            "file = \"ksk.key\"",
+            "is the same key as one listed before it".into(),
+        ),
+    ];
+    for (tail, at, want) in cases {
+        let text = format!("{base}\n{head}{tail}");
+        std::fs::write(&toml, &text).unwrap();
+        // The error's line: the last line holding `at` (the table's own for `[dnssec]`).
+        let from = text.find(head).unwrap();
+        let offset = from + if at == "[dnssec]" { 0 } else { text[from..].rfind(at).unwrap() };
+        let line = text[..offset].lines().count() + 1;
+        let check = meridian(&["check", "--zones", zones.to_str().unwrap()], dir.path());
+        let err = String::from_utf8_lossy(&check.stderr);
+        assert_eq!(check.status.code(), Some(1), "check passed: {want}\n{err}");
+        let prefix = format!("{}:{line}:", toml.display());
+        assert!(err.starts_with(&prefix) && err.contains(&want), "wanted {prefix}…{want}, got {err:?}");
+    }
+    // `serve` refuses the same way (one case).
+    let text = format!("{base}\n{head}role = \"zsk\"\nstate = \"pending\"\n");
+    std::fs::write(&toml, text).unwrap();
+    let serve = std::process::Command::new(bin())
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port()), "--admin", "off"])
+        .args(["--zones", zones.to_str().unwrap(), "--state-dir", dir.path().join("state").to_str().unwrap()])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&serve.stderr);
+    assert!(!serve.status.success() && err.contains("unknown key state \"pending\""), "serve said {err:?}");
+}
