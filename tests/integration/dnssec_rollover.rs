@@ -259,6 +259,64 @@ fn a_zsk_swapped_without_pre_publishing_fails_validation() {
     assert!(w.log.contains("signatures from unknown keys"), "{}", w.log);
 }
 
+/// The same rollover driven by the operator: `state` per key, edited and
+/// reloaded with SIGHUP at each step (the file watcher may reload first). Each reload
+/// changes the DNSKEY set and the signing key as the states say.
+#[test]
+fn key_states_edited_and_reloaded_step_the_rollover() {
+    let dir = TempDir::new("dnssec-states");
+    let states = |old: &str, new: Option<&str>| {
+        let mut t = format!(
+            "[dnssec]\n[[dnssec.key]]\nfile = \"ksk.key\"\nrole = \"ksk\"\n\n[[dnssec.key]]\nfile = \"zsk1.key\"\nrole = \"zsk\"\nstate = \"{old}\"\n"
+        );
+        if let Some(new) = new {
+            t.push_str(&format!("\n[[dnssec.key]]\nfile = \"zsk2.key\"\nrole = \"zsk\"\nstate = \"{new}\"\n"));
+        }
+        t
+    };
+    let zones = zones_with_keys(dir.path(), &["ksk.key", "zsk1.key", "zsk2.key"], &states("active", None));
+    let toml = zones.join("gslb.example.test.toml");
+    let base = std::fs::read_to_string(&toml).unwrap().replace(&states("active", None), "");
+    let geoip = repo().join("geoip/demo.mmdb");
+    let server = Server::start_with(&["--zones", zones.to_str().unwrap(), "--geoip", geoip.to_str().unwrap()], None);
+    // Write the zone, SIGHUP, wait for the reload, and read the phase.
+    let step = |text: String| {
+        std::fs::write(&toml, text).unwrap();
+        let reloads = server.log_text().matches("reloaded configuration").count();
+        server.signal(libc::SIGHUP);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.log_text().matches("reloaded configuration").count() == reloads {
+            assert!(Instant::now() < deadline, "no reload after SIGHUP\n{}", server.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        key_phase(server.addr)
+    };
+    let mut phases = vec![key_phase(server.addr)];
+    for (old, new) in [("active", "published"), ("retired", "active")] {
+        phases.push(step(format!("{base}{}", states(old, Some(new)))));
+    }
+    // The old ZSK's entry deleted: gone from the DNSKEY set.
+    phases.push(step(format!("{base}{}", states("active", None).replace("zsk1.key", "zsk2.key"))));
+    let (k, z1, z2) = (phases[0].0.clone(), phases[0].1[0], phases[3].1[0]);
+    assert_ne!(z1, z2, "{phases:?}");
+    let ksk = k.iter().copied().find(|t| *t != z1).unwrap();
+    let sorted = |mut v: Vec<u16>| {
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(
+        phases,
+        [
+            (sorted(vec![ksk, z1]), vec![z1]),
+            (sorted(vec![ksk, z1, z2]), vec![z1]),
+            (sorted(vec![ksk, z1, z2]), vec![z2]),
+            (sorted(vec![ksk, z2]), vec![z2]),
+        ],
+        "{}",
+        server.log_text()
+    );
+}
+
 /// Must-show 4 for the key schedule: an unknown role or state, times out of
 /// order, a state with times, a time that is not one, no active key now, and
 /// a retirement that leaves no key signing later each stop `check` (and
