@@ -185,7 +185,7 @@ fn unbound_and_dig_or_skip() -> bool {
     true
 }
 
-/// Must-show 2. Phases 12 s apart (longer than Unbound's 10 s cache cap):
+/// Must-show 2. Phases 14 s apart (longer than Unbound's 10 s cache cap):
 /// old ZSK signs; new ZSK published too; new ZSK signs, old still
 /// published; old removed. Every answer through Unbound, asked each second,
 /// is NOERROR with AD (none SERVFAIL); Meridian asked directly goes through
@@ -197,7 +197,7 @@ fn zsk_rollover_keeps_unbound_validating_every_second() {
     }
     let dir = TempDir::new("dnssec-rollover");
     let start = unix_now();
-    let step = CACHE_CAP + 2;
+    let step = CACHE_CAP + 4;
     let (t0, t1, t2) = (start + 6, start + 6 + step, start + 6 + 2 * step);
     let zones = zones_with_keys(dir.path(), &["ksk.key", "zsk1.key", "zsk2.key"], &rollover_keys(t0, t1, t2));
     let ds = ds_record(dir.path(), &zones);
@@ -221,7 +221,7 @@ fn zsk_rollover_keeps_unbound_validating_every_second() {
     let w = watch_through_unbound(&zones, &ds, start, t2 + 6);
     let failures: Vec<&str> = w.failures.iter().map(|(_, f)| f.as_str()).collect();
     assert!(failures.is_empty(), "answers not validated:\n{}\n{}", failures.join("\n"), w.log);
-    assert!(w.answers >= 4 * 30, "only {} answers\n{}", w.answers, w.log);
+    assert!(w.answers >= 4 * 20, "only {} answers\n{}", w.answers, w.log);
     let sorted = |mut v: Vec<u16>| {
         v.sort_unstable();
         v
