@@ -110,21 +110,22 @@ struct Watched {
     log: String,
 }
 
-/// Serve `zones`, put Unbound in front (the DS `ds` as its anchor, ECS on,
+/// Serve `zones`, put Unbound in front (each DS line of `ds` an anchor, ECS on,
 /// caches capped at `CACHE_CAP`), and ask it every second until Unix time
 /// `end`: a static name, a `www` decision (ECS), a nonexistent name and a
 /// nonexistent name not asked before, all with DO; Meridian directly for
 /// the key phase.
 fn watch_through_unbound(zones: &Path, ds: &str, start: u64, end: u64) -> Watched {
     let server = serve(zones);
+    // One anchor per DS line: a parent that holds both DS of a double-DS rollover.
+    let anchors: String = ds.lines().map(|l| format!("    trust-anchor: \"{l}\"\n")).collect();
     let server_conf = format!(
         r#"    outgoing-interface: 127.0.0.1
     do-ip4: yes
     do-ip6: no
     do-not-query-localhost: no
     local-zone: "test." nodefault
-    trust-anchor: "{ds}"
-    module-config: "subnetcache validator iterator"
+{anchors}    module-config: "subnetcache validator iterator"
     client-subnet-always-forward: yes
     max-client-subnet-ipv4: 24
     send-client-subnet: 127.0.0.1
@@ -222,10 +223,6 @@ fn zsk_rollover_keeps_unbound_validating_every_second() {
     let failures: Vec<&str> = w.failures.iter().map(|(_, f)| f.as_str()).collect();
     assert!(failures.is_empty(), "answers not validated:\n{}\n{}", failures.join("\n"), w.log);
     assert!(w.answers >= 4 * 20, "only {} answers\n{}", w.answers, w.log);
-    let sorted = |mut v: Vec<u16>| {
-        v.sort_unstable();
-        v
-    };
     let want = vec![
         (sorted(vec![ksk, zsk1]), vec![zsk1]),
         (sorted(vec![ksk, zsk1, zsk2]), vec![zsk1]),
@@ -257,6 +254,77 @@ fn a_zsk_swapped_without_pre_publishing_fails_validation() {
     assert!(!w.failures.is_empty(), "no answer failed validation across a swap without pre-publishing\n{}", w.log);
     assert!(w.failures.iter().all(|(t, _)| *t >= swap - start), "failures before the swap: {:?}", w.failures);
     assert!(w.log.contains("signatures from unknown keys"), "{}", w.log);
+}
+
+/// Key tags by file from `check`'s summary.
+fn tags(zones: &Path, dir: &Path, files: &[&str]) -> Vec<u16> {
+    let geoip = repo().join("geoip/demo.mmdb");
+    let check = meridian(&["check", "--zones", zones.to_str().unwrap(), "--geoip", geoip.to_str().unwrap()], dir);
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    let summary = String::from_utf8_lossy(&check.stdout).to_string();
+    files.iter().map(|f| tag_in(&summary, f)).collect()
+}
+
+fn sorted(mut v: Vec<u16>) -> Vec<u16> {
+    v.sort_unstable();
+    v
+}
+
+/// A CSK rollover (docs/dnssec.md): the new CSK pre-published, its DS
+/// beside the old one at the parent (Unbound holds both as anchors), then
+/// it signs everything while the old one stays published, then the old one
+/// goes. Every answer through Unbound validates; four phases in order.
+#[test]
+fn csk_rollover_with_both_ds_keeps_unbound_validating() {
+    if !unbound_and_dig_or_skip() {
+        return;
+    }
+    let dir = TempDir::new("dnssec-csk-roll");
+    let start = unix_now();
+    let step = CACHE_CAP + 4;
+    let (publish, switch, remove) = (start + 6, start + 6 + step, start + 6 + 2 * step);
+    let keys = format!(
+        "[[dnssec.key]]\nfile = \"csk1.key\"\nretire = {switch}\nremove = {remove}\n\n[[dnssec.key]]\nfile = \"csk2.key\"\npublish = {publish}\nactivate = {switch}\n"
+    );
+    let zones = zones_with_keys(dir.path(), &["csk1.key", "csk2.key"], &keys);
+    let ds = ds_record(dir.path(), &zones);
+    assert_eq!(ds.lines().count(), 2, "a DS for each CSK, the one not yet published too: {ds}");
+    let t = tags(&zones, dir.path(), &["csk1.key", "csk2.key"]);
+    let w = watch_through_unbound(&zones, &ds, start, remove + 6);
+    let failures: Vec<&str> = w.failures.iter().map(|(_, f)| f.as_str()).collect();
+    assert!(failures.is_empty(), "answers not validated:\n{}\n{}", failures.join("\n"), w.log);
+    let want = vec![
+        (vec![t[0]], vec![t[0]]),
+        (sorted(t.clone()), vec![t[0]]),
+        (sorted(t.clone()), vec![t[1]]),
+        (vec![t[1]], vec![t[1]]),
+    ];
+    assert_eq!(w.phases, want, "CSK phases (old {}, new {})\n{}", t[0], t[1], w.log);
+}
+
+/// A KSK double-DS rollover (RFC 6781 §4.1.2): with both DS at the parent,
+/// the KSKs swap in the DNSKEY set at one moment; the ZSK goes on signing
+/// the data. Every answer through Unbound validates.
+#[test]
+fn ksk_double_ds_swap_keeps_unbound_validating() {
+    if !unbound_and_dig_or_skip() {
+        return;
+    }
+    let dir = TempDir::new("dnssec-ksk-roll");
+    let start = unix_now();
+    let swap = start + 8;
+    let keys = format!(
+        "[[dnssec.key]]\nfile = \"ksk1.key\"\nrole = \"ksk\"\nremove = {swap}\n\n[[dnssec.key]]\nfile = \"ksk2.key\"\nrole = \"ksk\"\npublish = {swap}\n\n[[dnssec.key]]\nfile = \"zsk.key\"\nrole = \"zsk\"\n"
+    );
+    let zones = zones_with_keys(dir.path(), &["ksk1.key", "ksk2.key", "zsk.key"], &keys);
+    let ds = ds_record(dir.path(), &zones);
+    assert_eq!(ds.lines().count(), 2, "{ds}");
+    let t = tags(&zones, dir.path(), &["ksk1.key", "ksk2.key", "zsk.key"]);
+    let w = watch_through_unbound(&zones, &ds, start, swap + CACHE_CAP + 4);
+    let failures: Vec<&str> = w.failures.iter().map(|(_, f)| f.as_str()).collect();
+    assert!(failures.is_empty(), "answers not validated:\n{}\n{}", failures.join("\n"), w.log);
+    let want = vec![(sorted(vec![t[0], t[2]]), vec![t[2]]), (sorted(vec![t[1], t[2]]), vec![t[2]])];
+    assert_eq!(w.phases, want, "KSK phases (old {}, new {}, zsk {})\n{}", t[0], t[1], t[2], w.log);
 }
 
 /// The same rollover driven by the operator: `state` per key, edited and
@@ -300,10 +368,6 @@ fn key_states_edited_and_reloaded_step_the_rollover() {
     let (k, z1, z2) = (phases[0].0.clone(), phases[0].1[0], phases[3].1[0]);
     assert_ne!(z1, z2, "{phases:?}");
     let ksk = k.iter().copied().find(|t| *t != z1).unwrap();
-    let sorted = |mut v: Vec<u16>| {
-        v.sort_unstable();
-        v
-    };
     assert_eq!(
         phases,
         [
