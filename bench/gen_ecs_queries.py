@@ -96,7 +96,7 @@ def encode_name(name):
     return out + b"\x00"
 
 
-def query(name, qtype, subnet):
+def query(name, qtype, subnet, do=False):
     header = struct.pack("!HHHHHH", 0, 0, 1, 0, 0, 1)  # id (rewritten), flags, QD=1, AR=1
     question = encode_name(name) + struct.pack("!HH", qtype, 1)
     family = 1 if subnet.version == 4 else 2
@@ -104,7 +104,8 @@ def query(name, qtype, subnet):
     addr = subnet.network_address.packed[: (plen + 7) // 8]
     ecs = struct.pack("!HBB", family, plen, 0) + addr
     option = struct.pack("!HH", 8, len(ecs)) + ecs
-    opt = b"\x00" + struct.pack("!HHIH", 41, 1232, 0, len(option)) + option
+    # OPT TTL: extended rcode 0, version 0, flags (DO is the top bit: signed answers).
+    opt = b"\x00" + struct.pack("!HHIH", 41, 1232, 0x8000 if do else 0, len(option)) + option
     return header + question + opt
 
 
@@ -117,6 +118,7 @@ def main():
     ap.add_argument("--qtype", type=int, default=1, help="numeric query type (default 1 = A)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--samples", type=int, default=0)
+    ap.add_argument("--do", action="store_true", help="set the DO bit (ask for DNSSEC signatures)")
     a = ap.parse_args()
 
     rng = random.Random(a.seed)
@@ -126,7 +128,7 @@ def main():
         for _ in range(a.count):
             net, cont, lat, lon = rng.choice(nets)
             sub = random_subnet(rng, net)
-            q = query(a.name, a.qtype, sub)
+            q = query(a.name, a.qtype, sub, a.do)
             f.write(struct.pack("!H", len(q)) + q)
             chosen.append((sub, expected_a(cont, lat, lon)))
     if a.samples:

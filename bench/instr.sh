@@ -44,6 +44,10 @@
 #                          `cargo build --release`
 #   GDNSD_BIN              gdnsd binary [/usr/sbin, then $PATH]
 #   KEEP_TMP=1             keep the work directory (logs, dnsperf output, dumps)
+#   SIGNED=1               Meridian only, sets static and ecs-mix: the zone signed
+#                          online (a fresh ECDSA P-256 key, docs/dnssec.md) and every
+#                          query with DO=1, so each answer carries its RRSIG
+#                          (issue 21 must-show 3); checked signed before measuring
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -116,6 +120,30 @@ else
 fi
 
 bench_content
+SIGNED=${SIGNED:-0}
+if [[ $SIGNED == 1 ]]; then
+    [[ $PEER == meridian ]] || die "SIGNED=1 measures Meridian's signed answers: PEER must be meridian"
+    mkdir -p "$TMP/zones"
+    cp "$ROOT/zones/"* "$TMP/zones/"
+    "$BIN" dnssec keygen "$ORIGIN." --out "$TMP/zones/bench.key" >/dev/null || die "meridian dnssec keygen failed"
+    printf '\n[dnssec]\nkeys = ["bench.key"]\n' >>"$TMP/zones/$ORIGIN.toml"
+    export MERIDIAN_ZONES=$TMP/zones
+    python3 "$BENCH/gen_ecs_queries.py" --csv "$ROOT/geoip/demo.csv" --out "$TMP/q/ecs-var-do.bin" \
+        --count 10000 --name "www.$ORIGIN" --do 2>/dev/null || die "gen_ecs_queries.py --do failed"
+    SET_ARGS[static]+=" -D"
+    SET_ARGS[www-ecs-var]="-d $TMP/q/ecs-var-do.bin -B"
+    for s in $SETS_WANTED; do
+        [[ $s == static || $s == ecs-mix ]] || die "SIGNED=1 measures the sets static and ecs-mix only (not '$s')"
+    done
+fi
+check_signed() { # the answers carry RRSIGs, or the figure is of unsigned answers
+    local q
+    for q in "static.$ORIGIN A" "www.$ORIGIN A +subnet=10.3.0.0/24"; do
+        # shellcheck disable=SC2086
+        dig @127.0.0.1 -p "${PORT[$PEER]}" $q +dnssec +norec +time=5 +tries=2 | grep -q "RRSIG" \
+            || die "no RRSIG in the answer to $q with DO=1: not signed"
+    done
+}
 mkdir -p "$TMP/cg"
 # Queries in one pass over each set's file (dnsperf -n counts passes).
 declare -A PASS_N=([static]=1 [www-ecs1]=1 [weighted]=1 [nxdomain]=1000 [www-ecs-var]=10000 [resolver]=10000)
@@ -169,6 +197,7 @@ run_one() { # run set
     WRAP=()
     wait_ready "$PEER" 1200
     verify "$PEER" # exits, naming every wrong answer, before anything is measured
+    [[ $SIGNED != 1 ]] || check_signed
     pid=${PID[$PEER]}
     # shellcheck disable=SC2086
     timeout 300 taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "${PORT[$PEER]}" ${SET_ARGS[$r]} \
@@ -205,7 +234,9 @@ for run in $(seq "$RUNS"); do
     for set in "${SETS_RUN[@]}"; do run_one "$run" "$set"; done
 done
 
-echo "# instructions per answer (callgrind, counters zeroed after warm-up): $PEER, $COUNT queries at $RATE q/s"
+SIGNED_NOTE=
+[[ $SIGNED != 1 ]] || SIGNED_NOTE=", signed zone, DO=1 (SIGNED=1)"
+echo "# instructions per answer (callgrind, counters zeroed after warm-up): $PEER, $COUNT queries at $RATE q/s$SIGNED_NOTE"
 printf '%-8s %-8s %-48s %s\n' server set "runs (instructions per answer)" median
 for set in "${SETS_RUN[@]}"; do
     runs=$(awk -F'\t' -v s="$set" '$2 == s {print $7}' "$RESULTS")

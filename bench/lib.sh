@@ -117,7 +117,7 @@ start_meridian() {
     local mode=$1 d=$TMP/meridian threads pin=()
     mkdir -p "$d/state"
     if [[ $mode == pinned ]]; then threads=1; pin=(taskset -c "$SERVER_CPU"); else threads=$NCPU; fi
-    local args=(serve --zones "$ROOT/zones" --geoip "$ROOT/geoip/demo.mmdb"
+    local args=(serve --zones "${MERIDIAN_ZONES:-$ROOT/zones}" --geoip "$ROOT/geoip/demo.mmdb"
         --listen "127.0.0.1:${PORT[meridian]}" --state-dir "$d/state")
     # Options that exist only in some versions of the binary: asked at run time.
     grep -q -- '--admin' <<<"$SERVE_HELP" && args+=(--admin off)

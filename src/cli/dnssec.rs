@@ -31,7 +31,7 @@ pub fn keygen(zone: &str, alg: KeyAlgorithm, out: Option<&Path>) -> anyhow::Resu
     Ok(format!("{}: key for {zone}, algorithm {}\n", path.display(), alg.number()))
 }
 
-/// The SHA-256 DS records of `zone`'s keys, as the parent publishes them.
+/// The SHA-256 DS records of `zone`'s KSKs and CSKs, as the parent publishes them.
 pub fn ds(zone: &str, cfg: &crate::config::ServerConfig) -> anyhow::Result<String> {
     let name = zone_name(zone)?;
     let zones = crate::zone::load_zones(&cfg.zones)?;
@@ -43,7 +43,9 @@ pub fn ds(zone: &str, cfg: &crate::config::ServerConfig) -> anyhow::Result<Strin
     let signer =
         z.signer.as_ref().ok_or_else(|| anyhow::anyhow!("zone {name} ({}) has no [dnssec] keys", z.file.display()))?;
     let mut out = String::new();
-    for k in signer.keys() {
+    // Every key the DS may name (csk, ksk), whatever its state: a key
+    // rolled in needs its DS at the parent before it is published.
+    for k in signer.keys().iter().filter(|k| k.role.signs_keys()) {
         let ds = k.ds(&name).map_err(anyhow::Error::msg)?;
         out.push_str(&format!(
             "{name} IN DS {} {} 2 {}\n",

@@ -445,11 +445,22 @@ fn check(args: &CheckArgs) -> anyhow::Result<String> {
         expects += z.expects.len();
         if let Some(signer) = &z.signer {
             let keys: Vec<String> = signer
-                .keys()
-                .iter()
-                .map(|k| format!("{} (algorithm {}, tag {})", k.file.display(), k.algorithm.number(), k.tag))
+                .key_states()
+                .map(|(k, state)| {
+                    format!(
+                        "{} (algorithm {}, tag {}, {} {})",
+                        k.file.display(),
+                        k.algorithm.number(),
+                        k.tag,
+                        k.role.name(),
+                        state.name()
+                    )
+                })
                 .collect();
             out.push_str(&format!("  signed online with {}\n", keys.join(", ")));
+            if let Some(t) = signer.next_event() {
+                out.push_str(&format!("  next key event: {} (the zone reloads then)\n", crate::dnssec::format_time(t)));
+            }
             for k in signer.keys() {
                 use std::os::unix::fs::PermissionsExt;
                 let mode = std::fs::metadata(&k.file).map_or(0, |m| m.permissions().mode());

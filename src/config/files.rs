@@ -195,17 +195,25 @@ fn toml_includes(file: &Path, text: &str) -> Vec<PathBuf> {
 /// The key files a zone's `[dnssec]` table names: a replaced key reloads the zone.
 fn dnssec_keys(text: &str) -> Vec<String> {
     #[derive(serde::Deserialize)]
+    struct File {
+        file: String,
+    }
+    #[derive(serde::Deserialize)]
     struct Keys {
+        #[serde(default)]
         keys: Vec<String>,
+        #[serde(default)]
+        key: Vec<File>,
     }
     #[derive(serde::Deserialize)]
     struct DnssecOnly {
         dnssec: Option<Keys>,
     }
-    if !text.contains("[dnssec]") {
+    if !text.contains("dnssec") {
         return Vec::new(); // the common case: no second parse
     }
-    toml::from_str::<DnssecOnly>(text).ok().and_then(|d| d.dnssec).map_or(Vec::new(), |d| d.keys)
+    let Some(d) = toml::from_str::<DnssecOnly>(text).ok().and_then(|d| d.dnssec) else { return Vec::new() };
+    d.keys.into_iter().chain(d.key.into_iter().map(|k| k.file)).collect()
 }
 
 type Stamp = (Option<SystemTime>, u64);
@@ -332,11 +340,11 @@ mod tests {
     #[test]
     fn zone_inputs_lists_dnssec_key_files() {
         let d = tmp("keys");
-        std::fs::write(d.join("z.toml"), "origin = \"z.\"\n[soa]\nx = 1\n[dnssec]\nkeys = [\"k1.key\", \"k2.key\"]\n")
+        std::fs::write(d.join("z.toml"), "origin = \"z.\"\n[soa]\nx = 1\n[dnssec]\nkeys = [\"k1.key\", \"k2.key\"]\n[[dnssec.key]]\nfile = \"z3.key\"\nrole = \"zsk\"\n")
             .unwrap();
         let mut got = zone_inputs(&d);
         got.sort();
-        assert_eq!(got, vec![d.join("k1.key"), d.join("k2.key")]);
+        assert_eq!(got, vec![d.join("k1.key"), d.join("k2.key"), d.join("z3.key")]);
         let _ = std::fs::remove_dir_all(&d);
     }
 }

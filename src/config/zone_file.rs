@@ -47,10 +47,32 @@ pub struct ZoneFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnssecSpec {
-    pub keys: Spanned<Vec<Spanned<String>>>,
+    /// Combined signing keys, always active (shorthand for `[[dnssec.key]]`
+    /// with only `file`).
+    #[serde(default)]
+    pub keys: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Keys with a role and a schedule (rollovers, docs/dnssec.md).
+    #[serde(default)]
+    pub key: Vec<Spanned<KeySpec>>,
     /// Days a signature is valid after it is made (default 14).
     #[serde(default)]
     pub signature_days: Option<Spanned<u32>>,
+}
+
+/// `[[dnssec.key]]`: one key file, what it signs, and when (a fixed
+/// `state`, or times: RFC 3339 UTC strings, TOML datetimes or Unix seconds).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySpec {
+    pub file: Spanned<String>,
+    /// "csk" (default), "ksk" or "zsk".
+    pub role: Option<Spanned<String>>,
+    /// "published", "active" or "retired" (not with times).
+    pub state: Option<Spanned<String>>,
+    pub publish: Option<Spanned<toml::Value>>,
+    pub activate: Option<Spanned<toml::Value>>,
+    pub retire: Option<Spanned<toml::Value>>,
+    pub remove: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -19,6 +19,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::PrivatePkcs8KeyDer;
 use std::path::{Path, PathBuf};
 
+use super::KeyTiming;
+
 /// The algorithms Meridian signs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyAlgorithm {
@@ -52,16 +54,67 @@ impl KeyAlgorithm {
     }
 }
 
-/// DNSKEY flags of a combined signing key: zone key + secure entry point.
-const CSK_FLAGS: u16 = 257;
+/// What a key signs, as the zone's `[dnssec]` says (the key file does not:
+/// one file can serve as either). The role sets the DNSKEY flags, so the
+/// key tag and DS follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRole {
+    /// Combined signing key: signs everything, flags 257 (zone key + SEP).
+    Csk,
+    /// Key signing key: signs the DNSKEY, CDS and CDNSKEY sets, flags 257;
+    /// the parent's DS points at it.
+    Ksk,
+    /// Zone signing key: signs everything else, flags 256 (no DS).
+    Zsk,
+}
+
+impl KeyRole {
+    pub fn parse(text: &str) -> Option<KeyRole> {
+        match text {
+            "csk" => Some(KeyRole::Csk),
+            "ksk" => Some(KeyRole::Ksk),
+            "zsk" => Some(KeyRole::Zsk),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyRole::Csk => "csk",
+            KeyRole::Ksk => "ksk",
+            KeyRole::Zsk => "zsk",
+        }
+    }
+
+    /// DNSKEY flags: zone key (256), plus the secure entry point bit for keys the DS names.
+    pub fn flags(self) -> u16 {
+        match self {
+            KeyRole::Csk | KeyRole::Ksk => 257,
+            KeyRole::Zsk => 256,
+        }
+    }
+
+    /// Signs the apex key sets (DNSKEY, CDS, CDNSKEY).
+    pub fn signs_keys(self) -> bool {
+        self != KeyRole::Zsk
+    }
+
+    /// Signs the zone's data (every other RRset).
+    pub fn signs_data(self) -> bool {
+        self != KeyRole::Ksk
+    }
+}
 
 /// One loaded key: the private half and the DNSKEY it publishes.
 pub struct ZoneKey {
     pub file: PathBuf,
+    pub role: KeyRole,
     pub algorithm: KeyAlgorithm,
     pub key: Box<dyn SigningKey>,
     pub dnskey: DNSKEY,
     pub tag: u16,
+    /// When it is published and signs (set by the zone loader; default: always active).
+    pub timing: KeyTiming,
 }
 
 impl std::fmt::Debug for ZoneKey {
@@ -69,8 +122,10 @@ impl std::fmt::Debug for ZoneKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ZoneKey")
             .field("file", &self.file)
+            .field("role", &self.role)
             .field("algorithm", &self.algorithm)
             .field("tag", &self.tag)
+            .field("timing", &self.timing)
             .finish()
     }
 }
@@ -92,14 +147,14 @@ impl ZoneKey {
     }
 }
 
-/// Read `path` as a key for `zone`. The error is the message only; the
-/// caller prefixes the file (`FILE: message`).
-pub fn load_key(path: &Path, zone: &Name) -> Result<ZoneKey, String> {
+/// Read `path` as a key for `zone` in `role`. The error is the message
+/// only; the caller prefixes the file (`FILE: message`).
+pub fn load_key(path: &Path, zone: &Name, role: KeyRole) -> Result<ZoneKey, String> {
     let text = crate::config::files::read_text(path).map_err(|e| format!("cannot read the DNSSEC key: {e}"))?;
-    parse_key(path, &text, zone)
+    parse_key(path, &text, zone, role)
 }
 
-fn parse_key(path: &Path, text: &str, zone: &Name) -> Result<ZoneKey, String> {
+fn parse_key(path: &Path, text: &str, zone: &Name, role: KeyRole) -> Result<ZoneKey, String> {
     let header = |field: &str| {
         text.lines()
             .take_while(|l| !l.starts_with("-----BEGIN"))
@@ -132,9 +187,9 @@ fn parse_key(path: &Path, text: &str, zone: &Name) -> Result<ZoneKey, String> {
         ),
     };
     let public = key.to_public_key().map_err(|e| format!("cannot derive the public key: {e}"))?;
-    let dnskey = DNSKEY::with_flags(CSK_FLAGS, public);
+    let dnskey = DNSKEY::with_flags(role.flags(), public);
     let tag = dnskey.calculate_key_tag().map_err(|e| format!("cannot compute the key tag: {e}"))?;
-    Ok(ZoneKey { file: path.to_path_buf(), algorithm, key, dnskey, tag })
+    Ok(ZoneKey { file: path.to_path_buf(), role, algorithm, key, dnskey, tag, timing: KeyTiming::default() })
 }
 
 /// A new key file's text for `zone` (PEM with the header lines).
@@ -146,7 +201,7 @@ pub fn generate_key_file(zone: &Name, algorithm: KeyAlgorithm) -> Result<String,
     .map_err(|e| format!("cannot generate a key: {e}"))?;
     let b64 = data_encoding::BASE64.encode(der.secret_pkcs8_der());
     let mut out = format!(
-        "; Meridian DNSSEC key (combined signing key, DNSKEY flags 257). Keep it private (mode 0600).\n; zone: {}\n; algorithm: {}\n-----BEGIN PRIVATE KEY-----\n",
+        "; Meridian DNSSEC key (its role, csk, ksk or zsk, is set in the zone's [dnssec]). Keep it private (mode 0600).\n; zone: {}\n; algorithm: {}\n-----BEGIN PRIVATE KEY-----\n",
         zone.to_lowercase(),
         algorithm.number()
     );
@@ -170,12 +225,12 @@ mod tests {
     fn generated_keys_load_for_their_zone_only() {
         for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Ed25519] {
             let text = generate_key_file(&zone(), alg).unwrap();
-            let key = parse_key(Path::new("k"), &text, &zone()).unwrap();
+            let key = parse_key(Path::new("k"), &text, &zone(), KeyRole::Csk).unwrap();
             assert_eq!(key.algorithm, alg);
             assert_eq!(key.dnskey.flags(), 257);
             assert_eq!(key.ds(&zone()).unwrap().key_tag(), key.tag);
             let other = Name::from_ascii("other.test.").unwrap();
-            let err = parse_key(Path::new("k"), &text, &other).unwrap_err();
+            let err = parse_key(Path::new("k"), &text, &other, KeyRole::Csk).unwrap_err();
             assert!(err.contains("this key is for zone k.test."), "{err}");
         }
     }
@@ -184,10 +239,12 @@ mod tests {
     fn unsupported_and_broken_keys_are_refused() {
         let text = generate_key_file(&zone(), KeyAlgorithm::EcdsaP256).unwrap();
         let rsa = text.replace("; algorithm: 13", "; algorithm: 8");
-        assert!(parse_key(Path::new("k"), &rsa, &zone()).unwrap_err().contains("unsupported algorithm 8"));
+        assert!(parse_key(Path::new("k"), &rsa, &zone(), KeyRole::Csk)
+            .unwrap_err()
+            .contains("unsupported algorithm 8"));
         let mismatched = text.replace("; algorithm: 13", "; algorithm: 15");
-        assert!(parse_key(Path::new("k"), &mismatched, &zone()).unwrap_err().contains("not an Ed25519"));
+        assert!(parse_key(Path::new("k"), &mismatched, &zone(), KeyRole::Csk).unwrap_err().contains("not an Ed25519"));
         let no_pem = "; zone: k.test.\n; algorithm: 13\n";
-        assert!(parse_key(Path::new("k"), no_pem, &zone()).unwrap_err().contains("no PKCS#8"));
+        assert!(parse_key(Path::new("k"), no_pem, &zone(), KeyRole::Csk).unwrap_err().contains("no PKCS#8"));
     }
 }

@@ -3,17 +3,22 @@
 //! one hash lookup, not a signature. Signatures are backdated an hour (clock
 //! skew between us and validators) and valid `validity` ahead; a cached one
 //! is made anew once half its validity is gone, long before it expires.
+//!
+//! Which keys sign is fixed when the signer is made (the zone's load): the
+//! keys active then, KSK/CSK over the apex key sets, ZSK/CSK over the rest.
+//! A key event (a ZSK turning active, retired…) reloads the zone and so
+//! makes a new signer with an empty cache: no signature by a key that left
+//! the active set is ever served from it.
 
 use hickory_proto::dnssec::rdata::sig::SigInput;
 use hickory_proto::dnssec::rdata::{DNSSECRData, RRSIG};
 use hickory_proto::dnssec::TBS;
-use hickory_proto::rr::{DNSClass, Name, RData, Record, SerialNumber};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber};
 use hickory_proto::serialize::binary::BinEncodable;
 use rustc_hash::FxHashMap;
 use std::sync::RwLock;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::ZoneKey;
+use super::{unix_now, KeyState, ZoneKey};
 
 /// Inception this far in the past (RFC 6781 §4.4.2.2: validators' clocks drift).
 const BACKDATE: u32 = 3600;
@@ -25,6 +30,11 @@ const CACHE_MAX: usize = 100_000;
 pub struct Signer {
     zone: Name,
     keys: Vec<ZoneKey>,
+    /// Each key's state when the signer was made (parallel to `keys`).
+    states: Vec<KeyState>,
+    /// When the signer was made (Unix seconds): the states hold from then
+    /// until `next_event`.
+    made_at: u32,
     /// Seconds a signature is valid after now.
     validity: u32,
     /// Read-locked by every signed answer, write-locked only to add: the
@@ -38,6 +48,7 @@ impl std::fmt::Debug for Signer {
         f.debug_struct("Signer")
             .field("zone", &self.zone)
             .field("keys", &self.keys)
+            .field("states", &self.states)
             .field("validity", &self.validity)
             .field("cached", &self.cached())
             .finish()
@@ -52,16 +63,57 @@ struct Cached {
 }
 
 impl Signer {
+    /// A signer for `keys` in the states their timing gives now.
     pub fn new(zone: Name, keys: Vec<ZoneKey>, validity_days: u32) -> Signer {
-        Signer { zone, keys, validity: validity_days.saturating_mul(86_400), cache: RwLock::default() }
+        Signer::made_at(zone, keys, validity_days, unix_now())
+    }
+
+    /// `new` as at Unix time `now`.
+    pub fn made_at(zone: Name, keys: Vec<ZoneKey>, validity_days: u32, now: u32) -> Signer {
+        let states = keys.iter().map(|k| k.timing.state_at(now)).collect();
+        Signer {
+            zone,
+            keys,
+            states,
+            made_at: now,
+            validity: validity_days.saturating_mul(86_400),
+            cache: RwLock::default(),
+        }
     }
 
     pub fn zone(&self) -> &Name {
         &self.zone
     }
 
+    /// Every key the zone lists, whatever its state.
     pub fn keys(&self) -> &[ZoneKey] {
         &self.keys
+    }
+
+    /// Each key with its state now (as of the zone's load).
+    pub fn key_states(&self) -> impl Iterator<Item = (&ZoneKey, KeyState)> {
+        self.keys.iter().zip(self.states.iter().copied())
+    }
+
+    /// The keys in the DNSKEY set.
+    pub fn published(&self) -> impl Iterator<Item = &ZoneKey> {
+        self.key_states().filter(|(_, s)| s.published()).map(|(k, _)| k)
+    }
+
+    /// The next time a key changes state (Unix seconds): the server
+    /// reloads the zone then.
+    pub fn next_event(&self) -> Option<u32> {
+        self.keys.iter().flat_map(|k| k.timing.events()).filter(|&t| t > self.made_at).min()
+    }
+
+    /// The active keys that sign an RRset of type `rtype`.
+    fn signers(&self, rtype: RecordType) -> impl Iterator<Item = &ZoneKey> {
+        let apex_keys = matches!(rtype, RecordType::DNSKEY | RecordType::CDS | RecordType::CDNSKEY);
+        self.key_states()
+            .filter(move |(k, s)| {
+                *s == KeyState::Active && if apex_keys { k.role.signs_keys() } else { k.role.signs_data() }
+            })
+            .map(|(k, _)| k)
     }
 
     /// RRSIGs (one per key) over `rrset`: records of one owner, type and
@@ -82,8 +134,9 @@ impl Signer {
                 return with_owner(hit.rrsigs, &first.name);
             }
         }
-        let rrsigs: Vec<Record> = self.keys.iter().filter_map(|k| self.sign_with(k, rrset, now)).collect();
-        if rrsigs.len() == self.keys.len() {
+        let signers: Vec<&ZoneKey> = self.signers(first.record_type()).collect();
+        let rrsigs: Vec<Record> = signers.iter().filter_map(|k| self.sign_with(k, rrset, now)).collect();
+        if rrsigs.len() == signers.len() {
             if let Ok(mut cache) = self.cache.write() {
                 if cache.len() >= CACHE_MAX {
                     cache.clear();
@@ -159,11 +212,6 @@ fn with_owner(mut rrsigs: Vec<Record>, owner: &Name) -> Vec<Record> {
     rrsigs
 }
 
-fn unix_now() -> u32 {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    u32::try_from(secs).unwrap_or(u32::MAX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,7 +226,7 @@ mod tests {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let path = dir.join(format!("k{}.key", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
         std::fs::write(&path, generate_key_file(&zone, KeyAlgorithm::EcdsaP256).unwrap()).unwrap();
-        let key = crate::dnssec::load_key(&path, &zone).unwrap();
+        let key = crate::dnssec::load_key(&path, &zone, crate::dnssec::KeyRole::Csk).unwrap();
         let _ = std::fs::remove_file(&path);
         Signer::new(zone, vec![key], 14)
     }
@@ -225,6 +273,59 @@ mod tests {
         assert_eq!(s.cached(), 1);
     }
 
+    fn key(role: crate::dnssec::KeyRole, timing: crate::dnssec::KeyTiming) -> ZoneKey {
+        let mut k = signer().keys.remove(0);
+        k.dnskey = hickory_proto::dnssec::rdata::DNSKEY::with_flags(role.flags(), k.dnskey.public_key().clone());
+        k.tag = k.dnskey.calculate_key_tag().unwrap();
+        k.role = role;
+        k.timing = timing;
+        k
+    }
+
+    fn tags(rrsigs: &[Record]) -> Vec<u16> {
+        rrsigs
+            .iter()
+            .map(|r| match &r.data {
+                RData::DNSSEC(DNSSECRData::RRSIG(sig)) => sig.input().key_tag,
+                _ => panic!("not an RRSIG"),
+            })
+            .collect()
+    }
+
+    /// A KSK signs the DNSKEY set only; the active ZSK signs the rest; a
+    /// published (not yet active) or retired ZSK signs nothing; the next
+    /// event is the earliest time after the signer was made.
+    #[test]
+    fn roles_and_states_choose_the_signing_keys() {
+        use crate::dnssec::{KeyRole, KeyTiming};
+        let ksk = key(KeyRole::Ksk, KeyTiming::default());
+        let old =
+            key(KeyRole::Zsk, KeyTiming::Times { publish: None, activate: None, retire: Some(200), remove: Some(300) });
+        let new =
+            key(KeyRole::Zsk, KeyTiming::Times { publish: Some(100), activate: Some(200), retire: None, remove: None });
+        assert_eq!((ksk.dnskey.flags(), old.dnskey.flags()), (257, 256));
+        let (kt, ot, nt) = (ksk.tag, old.tag, new.tag);
+        let dnskey = Record::from_rdata(
+            Name::from_ascii("s.test.").unwrap(),
+            30,
+            RData::DNSSEC(DNSSECRData::DNSKEY(ksk.dnskey.clone())),
+        );
+        let zone = Name::from_ascii("s.test.").unwrap();
+        let mut keys = vec![ksk, old, new];
+        for (at, published, data, next) in [
+            (150, vec![kt, ot, nt], vec![ot], Some(200)),
+            (250, vec![kt, ot, nt], vec![nt], Some(300)),
+            (300, vec![kt, nt], vec![nt], None),
+        ] {
+            let s = Signer::made_at(zone.clone(), std::mem::take(&mut keys), 14, at);
+            assert_eq!(s.published().map(|k| k.tag).collect::<Vec<_>>(), published, "at {at}");
+            assert_eq!(tags(&s.sign(&[a("www.s.test.", 1)])), data, "at {at}");
+            assert_eq!(tags(&s.sign(std::slice::from_ref(&dnskey))), [kt], "at {at}");
+            assert_eq!(s.next_event(), next, "at {at}");
+            keys = s.keys;
+        }
+    }
+
     /// Whatever prints a zone (`{:?}`) never prints a private key.
     #[test]
     fn debug_output_holds_no_private_key() {
@@ -232,7 +333,11 @@ mod tests {
         let text = generate_key_file(&zone, KeyAlgorithm::Ed25519).unwrap();
         let path = std::env::temp_dir().join(format!("meridian-signer-debug-{}.key", std::process::id()));
         std::fs::write(&path, &text).unwrap();
-        let s = Signer::new(zone.clone(), vec![crate::dnssec::load_key(&path, &zone).unwrap()], 14);
+        let s = Signer::new(
+            zone.clone(),
+            vec![crate::dnssec::load_key(&path, &zone, crate::dnssec::KeyRole::Csk).unwrap()],
+            14,
+        );
         let _ = std::fs::remove_file(&path);
         s.sign(&[a("www.s.test.", 1)]);
         let printed = format!("{s:?}");

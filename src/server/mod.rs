@@ -158,6 +158,7 @@ pub async fn serve(
     if let Some(every) = opts.watch_interval {
         tokio::spawn(Arc::clone(&reloader).watch(every));
     }
+    tokio::spawn(Arc::clone(&reloader).key_events());
     info!("ready");
 
     let certs = opts.certs.clone();

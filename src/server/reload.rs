@@ -1,7 +1,9 @@
 //! Reload: build a whole new snapshot off the query path, validate it, swap
 //! it in; on error keep serving the old one and say why. Triggered by SIGHUP
 //! and by a change to a zone file or GeoIP database (polled: cheap, and
-//! works for editors and for `mv` of a new database into place alike).
+//! works for editors and for `mv` of a new database into place alike), and
+//! at each DNSSEC key event (a key's publish, activate, retire or remove
+//! time: the zone's DNSKEY set and signers are those of its load).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -114,4 +116,27 @@ impl Reloader {
             }
         }
     }
+
+    /// Reload when a signed zone's next key event has come (checked each
+    /// second: one snapshot load). Each event is tried once: a failed reload
+    /// keeps the old keys, logged, until the next reload succeeds.
+    pub async fn key_events(self: Arc<Self>) {
+        let mut last_tried = 0;
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let Some(next) = next_key_event(&self.state.load().zones) else { continue };
+            if next > crate::dnssec::unix_now() || next <= last_tried {
+                continue;
+            }
+            last_tried = next;
+            let this = Arc::clone(&self);
+            let why = format!("DNSSEC key event at {}", crate::dnssec::format_time(next));
+            let _ = tokio::task::spawn_blocking(move || this.reload(&why)).await;
+        }
+    }
+}
+
+/// The earliest time a key of a signed zone changes state.
+fn next_key_event(zones: &crate::zone::Zones) -> Option<u32> {
+    zones.zones.iter().filter_map(|z| z.signer.as_ref()?.next_event()).min()
 }

@@ -132,12 +132,22 @@ pub fn build_zone(parsed: &ParsedZoneFile, labels: &mut Labels) -> Result<Zone, 
         .map(|e| super::services::build_expect(src, &origin, e.get_ref()))
         .collect::<Result<Vec<_>, _>>()?;
 
+    // What a retired key's signatures may outlive in caches (docs/dnssec.md).
+    let largest_ttl = b
+        .nodes
+        .values()
+        .flat_map(|n| n.rrsets.iter().map(|s| s.ttl))
+        .chain(z.services.iter().map(|s| s.get_ref().ttl))
+        .fold(soa.ttl.max(z.ttl), u32::max);
     // The apex node holds the SOA too, so `SOA` queries and ANY see it.
     let apex = b.nodes.entry(origin.clone()).or_default();
     apex.rrsets.insert(0, RRset { rtype: RecordType::SOA, ttl: soa.ttl, records: vec![soa.clone()] });
+    let mut key_warnings = Vec::new();
     let signer = match &z.dnssec {
         Some(spec) => {
-            let signer = super::signed::load_signer(src, &origin, spec.get_ref())?;
+            let ttls = super::signed::Ttls { dnskey: z.ttl, largest: largest_ttl };
+            let (signer, warnings) = super::signed::load_signer(src, &origin, spec, &ttls, crate::dnssec::unix_now())?;
+            key_warnings = warnings;
             super::signed::publish_keys(&origin, z.ttl, &signer, apex);
             Some(Arc::new(signer))
         }
@@ -148,6 +158,7 @@ pub fn build_zone(parsed: &ParsedZoneFile, labels: &mut Labels) -> Result<Zone, 
     check_services_answer(src, &names, &spans)?;
     let mut warnings = super::services::probe_addr_warnings(src, &z.regions);
     warnings.extend(super::services::oversized_region_warnings(&src.path, &regions));
+    warnings.extend(key_warnings);
     let names = Arc::new(names);
     Ok(Zone { origin, soa, nodes: b.nodes, names, regions, expects, file: src.path.clone(), warnings, signer })
 }

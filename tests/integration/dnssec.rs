@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-const ZONE: &str = "gslb.example.test.";
+pub(crate) const ZONE: &str = "gslb.example.test.";
 
 /// The shipped zones copied into `dir/zones`, the GSLB zone signed with a
 /// key made by `meridian dnssec keygen` (`extra` goes into `[dnssec]`).
@@ -31,20 +31,20 @@ fn signed_zones(dir: &Path, algorithm: &str, extra: &str) -> PathBuf {
     zones
 }
 
-fn append(path: &Path, text: &str) {
+pub(crate) fn append(path: &Path, text: &str) {
     let mut s = std::fs::read_to_string(path).unwrap();
     s.push_str(text);
     std::fs::write(path, s).unwrap();
 }
 
 /// `meridian dnssec ds` for the zone: `NAME IN DS TAG ALG 2 HEX`.
-fn ds_record(dir: &Path, zones: &Path) -> String {
+pub(crate) fn ds_record(dir: &Path, zones: &Path) -> String {
     let out = meridian(&["dnssec", "ds", ZONE, "--zones", zones.to_str().unwrap()], dir);
     assert!(out.status.success(), "ds: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-fn serve(zones: &Path) -> Server {
+pub(crate) fn serve(zones: &Path) -> Server {
     let geoip = repo().join("geoip/demo.mmdb");
     Server::start_with(&["--zones", zones.to_str().unwrap(), "--geoip", geoip.to_str().unwrap()], None)
 }
@@ -73,7 +73,7 @@ fn keygen_writes_a_private_file_and_ds_prints_the_digest() {
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
     let summary = String::from_utf8_lossy(&check.stdout);
     assert!(
-        summary.contains(&format!("signed online with {} (algorithm 15, tag {})", key.display(), f[3])),
+        summary.contains(&format!("signed online with {} (algorithm 15, tag {}, csk active)", key.display(), f[3])),
         "{summary}"
     );
     assert!(!summary.contains("warning"), "{summary}");
@@ -203,7 +203,7 @@ fn a_replaced_key_file_reloads_the_zone() {
 }
 
 /// A query with EDNS: DO and the other flag bits (`flags`) as given.
-fn edns_query(name: &str, rtype: RecordType, flags: u16, ecs: bool) -> Vec<u8> {
+pub(crate) fn edns_query(name: &str, rtype: RecordType, flags: u16, ecs: bool) -> Vec<u8> {
     let mut m = Message::new(0x4242, MessageType::Query, OpCode::Query);
     m.add_query(Query::query(Name::from_ascii(name).unwrap(), rtype));
     let mut e = Edns::new();
@@ -218,7 +218,7 @@ fn edns_query(name: &str, rtype: RecordType, flags: u16, ecs: bool) -> Vec<u8> {
     m.to_vec().unwrap()
 }
 
-fn ask(addr: SocketAddr, packet: &[u8]) -> Vec<u8> {
+pub(crate) fn ask(addr: SocketAddr, packet: &[u8]) -> Vec<u8> {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
     s.send_to(packet, addr).unwrap();

@@ -12,6 +12,7 @@ mod common;
 mod core_answers;
 mod differential_knot;
 mod dnssec;
+mod dnssec_rollover;
 mod ecs_scopes;
 mod encrypted;
 mod geoip;
