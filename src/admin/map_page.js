@@ -72,11 +72,20 @@ function topRegion(shares) {
   return best ? best[0] : null;
 }
 
+let inflight = 0;
+
+// The timer's poll waits for the previous one (the first map of a large
+// GeoIP database takes seconds); a switch asks at once.
+function tick() {
+  if (!inflight) poll();
+}
+
 async function poll() {
   const my = ++seq;
   const ask = whatif();
   const ctl = new AbortController();
-  const timer = setTimeout(() => ctl.abort(), 5000);
+  const timer = setTimeout(() => ctl.abort(), 30000);
+  inflight++;
   try {
     const q = ask.length ? "?fail=" + ask.map(encodeURIComponent).join(",") : "";
     const resp = await fetch("/map.json" + q, { cache: "no-store", signal: ctl.signal });
@@ -91,10 +100,12 @@ async function poll() {
     $("error").textContent = "cannot read /map.json: " + e.message;
   } finally {
     clearTimeout(timer);
+    inflight--;
   }
 }
 
 let preselected = false;
+let lastMapped = null;    // the last document with a map
 
 function draw(doc) {
   last = doc;
@@ -105,10 +116,16 @@ function draw(doc) {
   }
   const up = $("updated");
   up.dataset.polls = String(Number(up.dataset.polls) + 1);
-  up.textContent = "updated " + doc.generated_at;
+  up.textContent = "updated " + doc.generated_at + (doc.map_stale ? " (computing the map of the latest state…)" : "");
+  up.dataset.stale = doc.map_stale ? "1" : "0";
   drawRegions(doc);
-  drawServices(doc);
-  drawMap(doc);
+  // No map yet for this what-if set (a large database): keep the last drawing.
+  if (!(doc.map_stale && !doc.services.length)) {
+    lastMapped = doc;
+    drawServices(doc);
+    drawMap(doc);
+  }
+  drawSites(doc);
 }
 
 function rates(doc) {
@@ -258,6 +275,20 @@ function drawMap(doc) {
   }
   for (const d of [...dots.children]) if (!seen.has(d.dataset.country)) d.remove();
 
+  $("legend").replaceChildren(...doc.regions.map((r) => {
+    const s = el("span");
+    s.append(el("span", { class: "swatch" }), r.name);
+    s.firstChild.style.background = colour(r.name);
+    return s;
+  }));
+  const moves = fam ? fam.moves : [];
+  $("moves").textContent = moves.length
+    ? `moves of ${svc.service.split(".")[0]} (${fam.family}): ` + moves.map((m) => `${m.from} → ${m.to} ${pct(m.share)}`).join("; ")
+    : "";
+}
+
+// Region markers: drawn from the live regions even while the map is computed.
+function drawSites(doc) {
   const sites = $("sites");
   sites.replaceChildren();
   for (const r of doc.regions) {
@@ -275,17 +306,6 @@ function drawMap(doc) {
     sites.appendChild(el("text", { class: "label", x: x(r.location.lon) + (right ? -12 : 12), y: y(r.location.lat) + 4,
       "text-anchor": right ? "end" : "start" }, `${r.name} (${r.state}${r.whatif_failed ? ", what-if: failed" : ""})`, true));
   }
-
-  $("legend").replaceChildren(...doc.regions.map((r) => {
-    const s = el("span");
-    s.append(el("span", { class: "swatch" }), r.name);
-    s.firstChild.style.background = colour(r.name);
-    return s;
-  }));
-  const moves = fam ? fam.moves : [];
-  $("moves").textContent = moves.length
-    ? `moves of ${svc.service.split(".")[0]} (${fam.family}): ` + moves.map((m) => `${m.from} → ${m.to} ${pct(m.share)}`).join("; ")
-    : "";
 }
 
 async function override(region, action) {
@@ -306,6 +326,6 @@ async function override(region, action) {
 
 drawStatic();
 $("token").value = sessionStorage.getItem("meridian-admin-token") || "";
-$("service").addEventListener("change", () => last && drawMap(last));
+$("service").addEventListener("change", () => lastMapped && drawMap(lastMapped));
 poll();
-setInterval(poll, POLL_MS);
+setInterval(tick, POLL_MS);

@@ -13,10 +13,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::map_view::{self, MAX_WHATIF};
+use super::map_view::{self, ViewError, MAX_WHATIF};
 use super::server::{ApiError, ApiResult};
 use super::AdminCtx;
-use crate::map::MapError;
 
 const PAGE: &str = include_str!("map_page.html");
 const SCRIPT: &str = include_str!("map_page.js");
@@ -63,13 +62,13 @@ pub(super) async fn data(
     if whatif.len() > MAX_WHATIF {
         return Err(ApiError(StatusCode::BAD_REQUEST, format!("more than {MAX_WHATIF} what-if regions")));
     }
-    // The first request reads the whole GeoIP database: off the async workers.
+    // It may wait a moment for a map: off the async workers.
     let doc = tokio::task::spawn_blocking(move || map_view::document(&ctx, &whatif))
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("the map computation failed: {e}")))?;
     match doc {
         Ok(v) => Ok(Json(v)),
-        Err(e @ MapError::UnknownRegion(_)) => Err(ApiError(StatusCode::BAD_REQUEST, e.to_string())),
-        Err(e) => Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        Err(ViewError::BadRequest(e)) => Err(ApiError(StatusCode::BAD_REQUEST, e)),
+        Err(ViewError::Unavailable(e)) => Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, e)),
     }
 }

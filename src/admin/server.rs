@@ -32,7 +32,7 @@ pub struct AdminCtx {
     /// When set, override changes go through etcd to every node.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// The traffic map page's population and computed maps.
-    pub maps: super::map_view::MapCache,
+    pub maps: Arc<super::map_view::MapCache>,
 }
 
 /// Serve the API on `listener` until the task is dropped.
