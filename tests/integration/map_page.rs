@@ -23,11 +23,42 @@ struct Running {
 }
 
 fn start() -> Running {
+    start_with(&[])
+}
+
+fn start_with(extra: &[&str]) -> Running {
     let state = TempDir::new("map-page");
     let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let (a, s) = (admin.to_string(), state.path().display().to_string());
-    let server = Server::start_with(&["--admin", &a, "--state-dir", &s], None);
+    let mut args = vec!["--admin", a.as_str(), "--state-dir", s.as_str()];
+    args.extend_from_slice(extra);
+    let server = Server::start_with(&args, None);
     Running { _server: server, admin, state }
+}
+
+/// `GET /map.json` and how long it took.
+fn timed(r: &Running, path: &str) -> (serde_json::Value, Duration) {
+    let t = Instant::now();
+    let (code, doc) = json(r, path);
+    assert_eq!(code, 200, "{doc}");
+    (doc, t.elapsed())
+}
+
+/// Poll until the map is the current snapshot's (bounded).
+fn fresh_map(r: &Running, within: Duration) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let (doc, _) = timed(r, "/map.json");
+        if doc["map_stale"] == false {
+            return doc;
+        }
+        assert!(Instant::now() < deadline, "no fresh map within {within:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn state_of<'a>(doc: &'a serde_json::Value, region: &str) -> &'a serde_json::Value {
+    &doc["regions"].as_array().unwrap().iter().find(|x| x["name"] == region).expect("region listed")["state"]
 }
 
 fn json(r: &Running, path: &str) -> (u16, serde_json::Value) {
@@ -184,4 +215,47 @@ fn chromium_sees_states_what_if_and_a_drain_within_two_seconds() {
     }
     let committed = std::fs::read(&docs).expect("docs/map-page.png is committed");
     assert!(png_size(&committed).is_some(), "docs/map-page.png is a PNG");
+}
+
+/// A database large enough that a map takes seconds (in a debug build): the
+/// page's data still answers at once with the live regions and the last map,
+/// so a drain shows within a poll, and the new map follows.
+#[test]
+fn a_drain_shows_at_once_while_a_large_map_is_computed() {
+    let dir = TempDir::new("map-page-big");
+    let (csv, mmdb) = (dir.path().join("big.csv"), dir.path().join("big.mmdb"));
+    if !Path::new(PYTHON).exists() {
+        return skip_or_fail("bench/gen_geoip_csv.py needs /usr/bin/python3");
+    }
+    let gen = Command::new(PYTHON).arg(repo().join("bench/gen_geoip_csv.py")).arg("60000").output().unwrap();
+    assert!(gen.status.success(), "{}", String::from_utf8_lossy(&gen.stderr));
+    std::fs::write(&csv, gen.stdout).unwrap();
+    let built = meridian(&["geoip", "build", csv.to_str().unwrap(), mmdb.to_str().unwrap()], &repo());
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let r = start_with(&["--geoip", mmdb.to_str().unwrap()]);
+
+    let (first, took) = timed(&r, "/map.json");
+    assert!(took < Duration::from_secs(2), "the first poll took {took:?}");
+    assert!(REGIONS.iter().all(|g| state_of(&first, g) == "up"), "{}", first["regions"]);
+    if cfg!(debug_assertions) {
+        assert_eq!(first["map_stale"], true, "a debug build maps 60,000 networks in well over 300 ms");
+    }
+    let before = fresh_map(&r, Duration::from_secs(180));
+    assert_eq!(before["services"].as_array().unwrap().len(), 7);
+
+    let (a, s) = (r.admin.to_string(), r.state.path().display().to_string());
+    let out = meridian(&["admin", "drain", "eu-west", "--admin", &a, "--state-dir", &s], &repo());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (drained, took) = timed(&r, "/map.json");
+    assert!(took < Duration::from_secs(2), "the poll after the drain took {took:?}");
+    assert_eq!(state_of(&drained, "eu-west"), "drained");
+    assert!(!drained["services"].as_array().unwrap().is_empty(), "the last map is kept meanwhile");
+
+    let after = fresh_map(&r, Duration::from_secs(180));
+    assert_eq!(state_of(&after, "eu-west"), "drained");
+    let www = after["services"].as_array().unwrap().iter().find(|x| x["service"] == "www.gslb.example.test.").unwrap();
+    for fam in www["families"].as_array().unwrap() {
+        let eu = fam["regions"].as_array().unwrap().iter().find(|x| x["region"] == "eu-west");
+        assert!(eu.is_none_or(|x| x["now"] == 0.0), "the new map has eu-west drained: {fam}");
+    }
 }
