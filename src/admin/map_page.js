@@ -1,9 +1,9 @@
 // The traffic map page (served as /map.js by the admin API). Polls
-// /map.json every second with the what-if regions ticked, and redraws in
+// /map.json twice a second with the what-if regions ticked, and redraws in
 // place. No library, no external asset.
 "use strict";
 
-const POLL_MS = 1000;
+const POLL_MS = 500;
 const W = 1000, H = 500;
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f"];
 const OTHER = { "SERVFAIL": "#000000", "(no address)": "#bbbbbb" };

@@ -168,7 +168,9 @@ impl MapCache {
 
     /// Map `state` with `whatif` failed and keep the result (or the failure).
     fn compute(&self, state: &Arc<Snapshot>, db: &Arc<GeoDb>, whatif: &[String]) {
-        let result = self.map(state, db, whatif);
+        // A panic must not leave `running` set: no map would ever be computed again.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.map(state, db, whatif)))
+            .unwrap_or(Err(MapError::Panicked));
         let mut inner = self.lock();
         inner.running = None;
         match result {
