@@ -9,6 +9,8 @@
 
 pub mod client;
 mod error;
+mod map_page;
+mod map_view;
 mod server;
 mod status;
 mod table;

@@ -31,6 +31,8 @@ pub struct AdminCtx {
     pub token: String,
     /// When set, override changes go through etcd to every node.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// The traffic map page's population and computed maps.
+    pub maps: Arc<super::map_view::MapCache>,
 }
 
 /// Serve the API on `listener` until the task is dropped.
@@ -47,6 +49,10 @@ pub fn router(ctx: Arc<AdminCtx>) -> Router {
         .route("/load/{target}", post(report_load))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&ctx), guard));
     Router::new()
+        .route("/", get(super::map_page::page))
+        .route("/map", get(super::map_page::page))
+        .route("/map.js", get(super::map_page::script))
+        .route("/map.json", get(super::map_page::data))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .merge(mutations)
@@ -55,7 +61,7 @@ pub fn router(ctx: Arc<AdminCtx>) -> Router {
 }
 
 /// A JSON error: `{"error": "..."}`.
-struct ApiError(StatusCode, String);
+pub(super) struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -63,7 +69,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult = Result<Json<serde_json::Value>, ApiError>;
+pub(super) type ApiResult = Result<Json<serde_json::Value>, ApiError>;
 
 /// Mutations: body size first (no body is read past the limit), then the token.
 async fn guard(State(ctx): State<Arc<AdminCtx>>, req: Request, next: Next) -> Response {

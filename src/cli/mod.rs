@@ -625,6 +625,7 @@ async fn start_admin(
         metrics: Arc::clone(metrics),
         token,
         cluster,
+        maps: Default::default(),
     });
     tracing::info!(%addr, token_file = %settings.token_file.display(), "admin API listening");
     tokio::spawn(async move {

@@ -32,4 +32,6 @@ pub enum MapError {
     UnknownRegion(String),
     #[error("no service {0:?} in any zone")]
     UnknownService(String),
+    #[error("the map computation failed unexpectedly (see the log)")]
+    Panicked,
 }

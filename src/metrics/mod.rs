@@ -300,6 +300,18 @@ impl Metrics {
         self.shards.add()
     }
 
+    /// Answers so far by the first region they named (every service, type
+    /// and code summed): the admin page turns two readings into a rate.
+    pub fn answers_by_region(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        for shard in self.shards.all() {
+            for c in shard.counts().iter().filter(|c| !c.region.is_empty()) {
+                *out.entry(c.region.to_string()).or_default() += c.n.load(std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        out
+    }
+
     /// Count one response held back by rate limiting.
     pub fn rrl(&self, slipped: bool) {
         self.rrl.get_or_create(&RrlActionLabel { action: if slipped { "slip" } else { "drop" } }).inc();

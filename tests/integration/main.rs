@@ -24,6 +24,7 @@ mod lifecycle;
 mod load_shedding;
 mod malformed;
 mod map;
+mod map_page;
 mod metrics_formats;
 mod name_index;
 mod operator_words;
