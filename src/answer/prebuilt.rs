@@ -251,7 +251,7 @@ fn prebuild(state: &Snapshot, name: &Name, qtype: RecordType) -> Option<Prebuilt
     }
     let (aa, rcode, counts, body, _) = general_body(state, name, qtype, false)?;
     let signer = state.zones.find(name).and_then(|z| z.signer.as_deref());
-    let dnssec = signer.and_then(|signer| {
+    let dnssec = signer.filter(|s| s.room_to_prebuild()).and_then(|signer| {
         let (aa, rcode, counts, body, expiry) = general_body(state, name, qtype, true)?;
         let fresh_until = signer.renewed_at(expiry?);
         Some(Box::new(SignedBody { aa, rcode, counts, body, fresh_until }))

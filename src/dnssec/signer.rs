@@ -191,6 +191,15 @@ impl Signer {
         expiration.saturating_sub(self.validity - self.validity / 2)
     }
 
+    /// Whether the cache has room for more prebuilt answers' signatures: the
+    /// fast index stops prebuilding signed answers at half the cache, so the
+    /// cache never starts over under it (which would make the general path's
+    /// signatures differ from the replayed ones) and a big zone's load does
+    /// not sign every RRset.
+    pub fn room_to_prebuild(&self) -> bool {
+        self.cached() < CACHE_MAX / 2
+    }
+
     /// Entries in the signature cache (tests and status).
     pub fn cached(&self) -> usize {
         self.cache.read().map_or(0, |c| c.len())
