@@ -20,15 +20,18 @@
 //!   receiver prefetches for a whole batch (`prefetch`); on a front miss the
 //!   reader's walk gives the networks, the key of `by_network`.
 
-use hickory_proto::rr::RecordType;
+use hickory_proto::dnssec::rdata::DNSSECRData;
+use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use ipnet::IpNet;
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
-use std::cell::Cell;
+use std::cell::{Cell, Ref, RefCell};
 use std::net::IpAddr;
 use std::sync::{Arc, Weak};
 
 use super::Snapshot;
+use crate::dnssec::Signer;
 use crate::geo::GeoDb;
 use crate::metrics::{CounterId, LabelTable, QueryCounts, QueryObservation};
 use crate::policy::{Client, Decision, Service};
@@ -148,6 +151,18 @@ pub struct Cached {
     /// Kept in the cache, so its counter will be used again (a decision
     /// made for one answer only is counted with its receive batch instead).
     kept: bool,
+    /// The RRSIGs over `records` for a DO=1 query to a signed zone, made on
+    /// the first such answer from this decision (`rrsigs`).
+    signed: RefCell<Option<SignedPart>>,
+}
+
+/// The RRSIG records a signed answer from one decision adds after its
+/// address records, as the general path writes them, and until when the
+/// signer's cache gives these same signatures (`Signer::renewed_at`).
+pub struct SignedPart {
+    pub bytes: Vec<u8>,
+    pub count: u16,
+    fresh_until: u32,
 }
 
 /// A decision from `Decisions::decide`: the cache's own, or made for one answer.
@@ -176,7 +191,57 @@ impl std::ops::Deref for Cached {
 
 impl Cached {
     fn new(decision: Decision, kept: bool) -> Box<Cached> {
-        Box::new(Cached { records: answer_records(&decision), decision, counter: Cell::new(None), kept })
+        let records = answer_records(&decision);
+        Box::new(Cached { records, decision, counter: Cell::new(None), kept, signed: RefCell::new(None) })
+    }
+
+    /// The RRSIGs over this decision's address records owned by `owner`
+    /// (lowercase), at Unix time `now`: made once (through the signer's
+    /// cache, which the general path reads too, so the bytes are the same)
+    /// and kept until the signer would renew them. `None`: no records, or
+    /// signing failed (the general path answers and logs).
+    pub fn rrsigs(&self, signer: &Signer, owner: &Name, now: u32) -> Option<Ref<'_, SignedPart>> {
+        let fresh = |s: &Option<SignedPart>| s.as_ref().is_some_and(|s| now < s.fresh_until);
+        if !fresh(&self.signed.borrow()) {
+            let made = self.sign(signer, owner, now)?;
+            *self.signed.borrow_mut() = Some(made);
+        }
+        Ref::filter_map(self.signed.borrow(), Option::as_ref).ok()
+    }
+
+    fn sign(&self, signer: &Signer, owner: &Name, now: u32) -> Option<SignedPart> {
+        if self.records.is_empty() {
+            return None;
+        }
+        let records: Vec<Record> = self
+            .addresses
+            .iter()
+            .map(|a| {
+                let data = match a {
+                    IpAddr::V4(v4) => RData::A((*v4).into()),
+                    IpAddr::V6(v6) => RData::AAAA((*v6).into()),
+                };
+                Record::from_rdata(owner.clone(), self.ttl, data)
+            })
+            .collect();
+        let rrsigs = signer.sign_at(&records, now);
+        let expiry = rrsigs
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::DNSSEC(DNSSECRData::RRSIG(sig)) => Some(sig.input().sig_expiration.get()),
+                _ => None,
+            })
+            .min()?;
+        let count = u16::try_from(rrsigs.len()).ok()?;
+        // Encoded after the question and the address records, as the
+        // general path does: the RRSIGs' names compress the same way.
+        let mut m = Message::new(0, MessageType::Response, OpCode::Query);
+        m.add_query(Query::query(owner.clone(), records[0].record_type()));
+        m.insert_answers(records.into_iter().chain(rrsigs).collect());
+        let bytes = m.to_vec().ok()?;
+        let at = 12 + crate::zone::wire_name(owner).len() + 4;
+        let tail = bytes.get(at..)?.strip_prefix(&self.records[..])?;
+        Some(SignedPart { bytes: tail.to_vec(), count, fresh_until: signer.renewed_at(expiry) })
     }
 
     /// Count one fast-path answer from this decision in `counts` (the

@@ -68,8 +68,10 @@ pub(super) fn try_answer<'a>(
     out: &mut Vec<u8>,
 ) -> Option<()> {
     let q = &ahead.query;
-    // DO=1 to a signed zone: the general path signs (prebuilt bytes carry no RRSIGs).
+    // DO=1 to a signed zone: the signed answer, prebuilt or from the
+    // decision's cached RRSIGs; CO (RFC 9824) is echoed by the general path.
     let dnssec_ok = q.edns.is_some_and(|e| e.dnssec_ok);
+    let compact_ok = q.edns.is_some_and(|e| e.compact_ok);
     let limit = match (&q.edns, transport) {
         (_, Transport::Tcp) => super::fit::TCP_MAX, // longer: the general path trims or SERVFAILs
         (Some(e), _) => e.payload.clamp(512, EDNS_PAYLOAD) as usize,
@@ -100,24 +102,43 @@ pub(super) fn try_answer<'a>(
     };
     let mut decided = None;
     let scope = match entry {
-        FastEntry::Static(pb) if dnssec_ok && pb.signed => return None,
+        FastEntry::Static(pb) if dnssec_ok && pb.signed => {
+            let s = pb.dnssec.as_deref().filter(|s| !compact_ok && worker.unix_now() < s.fresh_until)?;
+            header(out, q, s.aa, s.rcode, s.counts);
+            out.extend_from_slice(&s.body);
+            obs.rcode = Some(ResponseCode::from(0, s.rcode));
+            0
+        }
         FastEntry::Static(pb) => {
             header(out, q, pb.aa, pb.rcode, pb.counts);
             out.extend_from_slice(&pb.body);
             obs.rcode = Some(ResponseCode::from(0, pb.rcode));
             0
         }
-        FastEntry::Service { zone, service } => {
+        FastEntry::Service { zone, service, owner } => {
             let z = state.zones.zones.get(*zone)?;
-            if dnssec_ok && z.signer.is_some() {
+            let signer = z.signer.as_deref().filter(|_| dnssec_ok);
+            let now = if signer.is_some() { worker.unix_now() } else { 0 };
+            if signer.is_some() && compact_ok {
                 return None;
             }
             let d = worker.decisions.decide(state, z, service, &client_of(q, src), rtype(q.qtype));
             if d.records.is_empty() {
                 return None; // SERVFAIL and NODATA: the general path says them
             }
-            header(out, q, true, 0, [d.addresses.len() as u16, 0, 0]);
-            out.extend_from_slice(&d.records);
+            let an = d.addresses.len() as u16;
+            match signer {
+                Some(signer) => {
+                    let sigs = d.rrsigs(signer, owner, now)?;
+                    header(out, q, true, 0, [an + sigs.count, 0, 0]);
+                    out.extend_from_slice(&d.records);
+                    out.extend_from_slice(&sigs.bytes);
+                }
+                None => {
+                    header(out, q, true, 0, [an, 0, 0]);
+                    out.extend_from_slice(&d.records);
+                }
+            }
             obs.rcode = Some(ResponseCode::NoError);
             let scope = d.scope;
             decided = Some((z, service, d));
@@ -714,11 +735,12 @@ mod tests {
         assert_eq!(fast, answerable * 3 * EDNS_CASES.len() * 2);
     }
 
-    /// A signed zone's DO=1 queries leave the fast path (to be signed); its
-    /// DO=0 queries and every query to an unsigned zone beside it stay on it,
-    /// with the general path's bytes.
+    /// A signed zone's negative DO=1 answers (per-name compact-denial NSECs)
+    /// leave the fast path, to be signed; its positive DO=1 answers (signed
+    /// sections prebuilt), its DO=0 queries and every query to an unsigned
+    /// zone beside it stay on it, with the general path's bytes.
     #[test]
-    fn only_do_queries_to_a_signed_zone_leave_the_fast_path() {
+    fn only_negative_do_answers_of_a_signed_zone_leave_the_fast_path() {
         let dir = std::env::temp_dir().join(format!("meridian-fast-signed-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let key = dir.join("s.key");
@@ -739,7 +761,7 @@ mod tests {
                     let q = query(&format!("{name}.{zone_name}"), t, Some((dnssec_ok, None)), false);
                     let fast = fast_only(&state, &q, src, &mut QueryObservation::default());
                     let general = super::super::respond_general(&state, &q, src, Transport::Udp);
-                    if is_signed && dnssec_ok {
+                    if is_signed && dnssec_ok && (name, t) != ("host", RecordType::A) {
                         assert!(fast.is_none(), "{name}.{zone_name} {t:?}: a DO=1 answer from the fast path");
                     } else {
                         assert_eq!(fast, general, "{name}.{zone_name} {t:?} DO={dnssec_ok}");
@@ -747,6 +769,215 @@ mod tests {
                 }
             }
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// The signed fast path (issue 21 must-show 3): DO=1 answers of a signed
+/// zone replayed from prebuilt signed sections or a decision's cached
+/// RRSIGs, byte for byte the general path's.
+#[cfg(test)]
+mod signed_tests {
+    use super::*;
+    use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
+    use hickory_proto::rr::Name;
+
+    /// The demo zones with the demo zone signed by a fresh CSK, in a
+    /// temporary directory (removed by the caller).
+    fn signed_demo(tag: &str) -> (Snapshot, std::path::PathBuf) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = std::env::temp_dir().join(format!("meridian-fast-signed-{tag}-{}", std::process::id()));
+        let zones = dir.join("zones");
+        std::fs::create_dir_all(&zones).unwrap();
+        for f in std::fs::read_dir(root.join("zones")).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, zones.join(f.file_name().unwrap())).unwrap();
+        }
+        let apex = Name::from_ascii("gslb.example.test.").unwrap();
+        let key = crate::dnssec::generate_key_file(&apex, crate::dnssec::KeyAlgorithm::EcdsaP256).unwrap();
+        std::fs::write(zones.join("k.key"), key).unwrap();
+        let toml = zones.join("gslb.example.test.toml");
+        let text = std::fs::read_to_string(&toml).unwrap() + "\n[dnssec]\nkeys = [\"k.key\"]\n";
+        std::fs::write(&toml, text).unwrap();
+        let cfg =
+            crate::config::ServerConfig { zones, geoip: Some(root.join("geoip/demo.mmdb")), ..Default::default() };
+        (Snapshot::load(&cfg).unwrap(), dir)
+    }
+
+    fn query(name: &str, t: RecordType, ecs: Option<&str>) -> Vec<u8> {
+        let mut m = Message::new(0x4242, MessageType::Query, OpCode::Query);
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), t));
+        let mut e = Edns::new();
+        e.set_max_payload(1232);
+        e.set_dnssec_ok(true);
+        if let Some(net) = ecs {
+            e.options_mut().insert(EdnsOption::Subnet(net.parse::<ClientSubnet>().unwrap()));
+        }
+        m.set_edns(e);
+        m.to_vec().unwrap()
+    }
+
+    fn fast_with(worker: &mut Worker, state: &Snapshot, q: &[u8]) -> Option<Vec<u8>> {
+        let src: SocketAddr = "127.0.0.1:5353".parse().unwrap();
+        let (mut out, mut ahead, mut obs) = (Vec::new(), None, QueryObservation::default());
+        look_ahead_into(state, &worker.decisions, q, &src, &mut ahead);
+        try_answer(worker, state, &ahead?, &src, Transport::Udp, &mut obs, &mut out).map(|()| out)
+    }
+
+    fn general(state: &Snapshot, q: &[u8]) -> Vec<u8> {
+        super::super::respond_general(state, q, "127.0.0.1:5353".parse().unwrap(), Transport::Udp).unwrap()
+    }
+
+    fn rrsigs(answer: &[u8]) -> Vec<hickory_proto::dnssec::rdata::RRSIG> {
+        use hickory_proto::dnssec::rdata::DNSSECRData;
+        use hickory_proto::rr::RData;
+        let m = Message::from_vec(answer).unwrap();
+        (m.answers.iter().chain(&m.authorities))
+            .filter_map(|r| match &r.data {
+                RData::DNSSEC(DNSSECRData::RRSIG(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const SUBNETS: &[Option<&str>] = &[
+        None,
+        Some("10.3.0.0/24"),
+        Some("2001:db8:5::/48"),
+        Some("192.168.7.0/24"),
+        Some("0.0.0.0/0"),
+        Some("2001:db8:3:0:1200::/72"),
+        Some("10.3.16.0/20"),
+        Some("::ffff:10.3.0.0/120"),
+        Some("198.51.100.0/24"),
+        Some("203.0.113.0/24"),
+    ];
+
+    /// Static names, CNAME chains, the apex's sets, a referral, and the GSLB
+    /// services under many ECS subnets, in lower and mixed case, asked with
+    /// DO=1 of the signed demo zone: the fast path answers each (a fresh
+    /// worker and one whose decision cache is warm), with RRSIGs, and with
+    /// exactly the general path's bytes. With CO set it leaves them to the
+    /// general path (which echoes CO).
+    #[test]
+    fn signed_do_answers_are_fast_and_identical_to_the_general_path() {
+        let (state, dir) = signed_demo("same");
+        let names: &[(&str, RecordType)] = &[
+            ("static.gslb.example.test.", RecordType::A),
+            ("static.gslb.example.test.", RecordType::AAAA),
+            ("alias.gslb.example.test.", RecordType::A),
+            ("chain.gslb.example.test.", RecordType::AAAA),
+            ("gslb.example.test.", RecordType::MX),
+            ("gslb.example.test.", RecordType::NS),
+            ("gslb.example.test.", RecordType::SOA),
+            ("gslb.example.test.", RecordType::TXT),
+            ("gslb.example.test.", RecordType::DNSKEY),
+            ("_sip._udp.gslb.example.test.", RecordType::SRV),
+            ("sub.gslb.example.test.", RecordType::NS),
+            ("www.gslb.example.test.", RecordType::A),
+            ("www.gslb.example.test.", RecordType::AAAA),
+            ("nearest.gslb.example.test.", RecordType::A),
+            ("failover.gslb.example.test.", RecordType::AAAA),
+            ("multi.gslb.example.test.", RecordType::A),
+            ("latency.gslb.example.test.", RecordType::A),
+        ];
+        let mut warm = Worker::new(None);
+        let (mut fast, mut asked, mut www_sigs) = (0, 0, std::collections::HashSet::new());
+        for (name, t) in names {
+            for ecs in SUBNETS {
+                for pattern in [0u64, 0x5a5a_5a5a, u64::MAX] {
+                    let cased: String = name
+                        .chars()
+                        .enumerate()
+                        .map(|(i, c)| if pattern >> (i % 64) & 1 == 1 { c.to_ascii_uppercase() } else { c })
+                        .collect();
+                    let q = query(&cased, *t, *ecs);
+                    let what = format!("{cased} {t:?} {ecs:?}");
+                    let general = general(&state, &q);
+                    for _ in 0..2 {
+                        let got = fast_with(&mut warm, &state, &q);
+                        assert_eq!(got.as_ref(), Some(&general), "{what}: warm worker");
+                    }
+                    let got = fast_with(&mut Worker::new(None), &state, &q);
+                    assert_eq!(got.as_ref(), Some(&general), "{what}: cold worker");
+                    let sigs = rrsigs(&general);
+                    assert!(!sigs.is_empty(), "{what}: unsigned");
+                    if name.starts_with("www") {
+                        www_sigs.insert(sigs[0].sig().to_vec());
+                    }
+                    // CO: the general path's (it echoes the flag).
+                    let mut co = q.clone();
+                    co[opt_flags_at(&q)] |= 0x40;
+                    assert!(fast_with(&mut warm, &state, &co).is_none(), "{what}: CO from the fast path");
+                    fast += 1;
+                    asked += 1;
+                }
+            }
+        }
+        assert_eq!(fast, asked);
+        assert!(www_sigs.len() >= 2, "different decisions, different signatures: {}", www_sigs.len());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Where the OPT's high flags byte (DO, CO) is in a query with one
+    /// question and an OPT as its only additional record.
+    fn opt_flags_at(q: &[u8]) -> usize {
+        let mut i = 12;
+        while q[i] != 0 {
+            i += 1 + q[i] as usize;
+        }
+        let at = i + 1 + 4 + 7;
+        assert_eq!(q[at - 6..at - 4], [0, 41], "the OPT record");
+        assert_eq!(q[at] & 0x80, 0x80, "DO");
+        at
+    }
+
+    /// A prebuilt signed answer is replayed only until its signatures'
+    /// renewal point (half their validity, `Signer::renewed_at`), the
+    /// server's reload time (`FastIndex::refresh_at`); a decision's RRSIGs
+    /// are signed anew from then on, and again equal the general path's.
+    #[test]
+    fn signed_answers_are_not_replayed_past_their_renewal() {
+        let (state, dir) = signed_demo("expiry");
+        let now = crate::dnssec::unix_now();
+        let q = query("static.gslb.example.test.", RecordType::A, None);
+        let wire = crate::zone::wire_name(&Name::from_ascii("static.gslb.example.test.").unwrap());
+        let Some(FastEntry::Static(pb)) = state.fast.get(&wire, 1) else { panic!("static A not indexed") };
+        let fresh_until = pb.dnssec.as_ref().expect("a signed body").fresh_until;
+        let expiry = rrsigs(&general(&state, &q))[0].input().sig_expiration.get();
+        assert_eq!(fresh_until, expiry - 7 * 86_400, "renewed at half the 14 days");
+        assert!(fresh_until >= now + 7 * 86_400 - 5);
+        let refresh = state.fast.refresh_at().expect("a refresh time");
+        assert!(refresh <= fresh_until && refresh >= now + 7 * 86_400 - 5, "{refresh} vs {fresh_until}");
+
+        let mut worker = Worker::new(None);
+        worker.signing_time = Some(fresh_until - 1);
+        assert_eq!(fast_with(&mut worker, &state, &q), Some(general(&state, &q)), "still fresh");
+        worker.signing_time = Some(fresh_until);
+        assert_eq!(fast_with(&mut worker, &state, &q), None, "replayed at its renewal point");
+        // The whole path still answers, signed, through the general path.
+        let mut out = Vec::new();
+        let src = "127.0.0.1:5353".parse().unwrap();
+        assert!(worker.answer(&state, &q, src, Transport::Udp, &mut out));
+        assert_eq!(out, general(&state, &q));
+
+        // A decision: fresh until its RRSIGs' renewal, then signed anew.
+        let q = query("www.gslb.example.test.", RecordType::A, Some("10.3.0.0/24"));
+        let mut worker = Worker::new(None);
+        let first = fast_with(&mut worker, &state, &q).unwrap();
+        assert_eq!(first, general(&state, &q));
+        let sig = rrsigs(&first)[0].clone();
+        let renew = sig.input().sig_expiration.get() - 7 * 86_400;
+        worker.signing_time = Some(renew - 1);
+        assert_eq!(fast_with(&mut worker, &state, &q).as_ref(), Some(&first), "cached until renewal");
+        worker.signing_time = Some(renew);
+        let renewed = fast_with(&mut worker, &state, &q).unwrap();
+        let new_sig = rrsigs(&renewed)[0].clone();
+        assert_eq!(new_sig.input().sig_expiration.get(), renew + 14 * 86_400, "signed anew at the renewal");
+        assert_ne!(renewed, first);
+        // The signer's cache holds the new signature: the general path agrees.
+        assert_eq!(renewed, general(&state, &q));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

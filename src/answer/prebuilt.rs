@@ -4,7 +4,7 @@
 //! Built with the general path itself, so the two cannot disagree.
 
 use hashbrown::hash_table::{Entry, HashTable};
-use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RecordType};
 use rustc_hash::FxHasher;
 use std::hash::Hasher;
@@ -23,8 +23,28 @@ pub struct Prebuilt {
     /// Answer, authority, additional record counts (no OPT).
     pub counts: [u16; 3],
     pub body: Vec<u8>,
-    /// The name's zone is signed: a DO=1 query takes the general path, which signs.
+    /// The name's zone is signed: a DO=1 query gets `dnssec`, else the
+    /// general path (which signs).
     pub signed: bool,
+    /// The signed zone's DO=1 answer (RRsets with their RRSIGs), as the
+    /// general path gives it; `None` if it could not be prebuilt.
+    pub dnssec: Option<Box<SignedBody>>,
+}
+
+/// A prebuilt DO=1 answer of a signed zone: its sections carry RRSIGs out
+/// of the signer's cache, so it is the general path's answer only until the
+/// first of them is made anew (`Signer::renewed_at`); from then on the
+/// fast path leaves it to the general path, and the server rebuilds the
+/// index (`FastIndex::refresh_at`, a reload).
+#[derive(Debug, Clone)]
+pub struct SignedBody {
+    pub aa: bool,
+    pub rcode: u8,
+    /// Answer, authority, additional record counts (no OPT).
+    pub counts: [u16; 3],
+    pub body: Vec<u8>,
+    /// Unix seconds: replayed while `now < fresh_until`.
+    pub fresh_until: u32,
 }
 
 /// What the fast path knows about one (name, type).
@@ -35,6 +55,8 @@ pub enum FastEntry {
     Service {
         zone: usize,
         service: Arc<Service>,
+        /// The name, lowercase: the owner a signed answer's RRSIGs cover.
+        owner: Box<Name>,
     },
 }
 
@@ -47,6 +69,8 @@ pub struct FastIndex {
     map: HashTable<Indexed>,
     /// NXDOMAIN and NODATA for the names and types `map` does not hold.
     negative: NegativeIndex,
+    /// The earliest `SignedBody::fresh_until` of the index, if any.
+    refresh_at: Option<u32>,
 }
 
 impl std::fmt::Debug for FastIndex {
@@ -142,6 +166,13 @@ impl FastIndex {
         self.map.len()
     }
 
+    /// When the first prebuilt signed answer stops being replayed (Unix
+    /// seconds): the server reloads then, so that signed answers of static
+    /// names come from the fast path again, with their new signatures.
+    pub fn refresh_at(&self) -> Option<u32> {
+        self.refresh_at
+    }
+
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
@@ -151,7 +182,7 @@ impl FastIndex {
     /// `state` is the snapshot being built (its own index still empty).
     pub fn build(state: &Snapshot) -> FastIndex {
         let zones = &state.zones;
-        let mut index = FastIndex { map: HashTable::new(), negative: NegativeIndex::build(zones) };
+        let mut index = FastIndex { map: HashTable::new(), negative: NegativeIndex::build(zones), refresh_at: None };
         for (zi, z) in zones.zones.iter().enumerate() {
             for (name, node) in &z.nodes {
                 let mut types: Vec<RecordType> = node.rrsets.iter().map(|s| s.rtype).collect();
@@ -168,11 +199,22 @@ impl FastIndex {
                 for t in types {
                     if let (Some(svc), RecordType::A | RecordType::AAAA) = (&node.service, t) {
                         if decides_with(state, name, t, svc) {
-                            index.insert(&wire, t.into(), FastEntry::Service { zone: zi, service: Arc::clone(svc) });
+                            index.insert(
+                                &wire,
+                                t.into(),
+                                FastEntry::Service {
+                                    zone: zi,
+                                    service: Arc::clone(svc),
+                                    owner: Box::new(name.to_lowercase()),
+                                },
+                            );
                             continue;
                         }
                     }
                     if let Some(pb) = prebuild(state, name, t) {
+                        if let Some(d) = &pb.dnssec {
+                            index.refresh_at = Some(index.refresh_at.map_or(d.fresh_until, |r| r.min(d.fresh_until)));
+                        }
                         index.insert(&wire, t.into(), FastEntry::Static(pb));
                     }
                 }
@@ -207,8 +249,32 @@ fn prebuild(state: &Snapshot, name: &Name, qtype: RecordType) -> Option<Prebuilt
     if dynamic {
         return None;
     }
+    let (aa, rcode, counts, body, _) = general_body(state, name, qtype, false)?;
+    let signer = state.zones.find(name).and_then(|z| z.signer.as_deref());
+    let dnssec = signer.filter(|s| s.room_to_prebuild()).and_then(|signer| {
+        let (aa, rcode, counts, body, expiry) = general_body(state, name, qtype, true)?;
+        let fresh_until = signer.renewed_at(expiry?);
+        Some(Box::new(SignedBody { aa, rcode, counts, body, fresh_until }))
+    });
+    Some(Prebuilt { aa, rcode, counts, body, signed: signer.is_some(), dnssec })
+}
+
+/// AA, RCODE, counts, the sections' bytes, the first RRSIG expiry.
+type GeneralBody = (bool, u8, [u16; 3], Vec<u8>, Option<u32>);
+
+/// The general path's answer to `name`/`qtype` asked over TCP (never
+/// truncated), without EDNS or with only DO=1: AA, RCODE, the counts and
+/// the bytes after the question, OPT left out (the fast path writes its
+/// own), and with DO the first expiry of its RRSIGs.
+fn general_body(state: &Snapshot, name: &Name, qtype: RecordType, dnssec_ok: bool) -> Option<GeneralBody> {
     let mut q = Message::new(0, MessageType::Query, OpCode::Query);
     q.add_query(Query::query(name.clone(), qtype));
+    if dnssec_ok {
+        let mut e = Edns::new();
+        e.set_max_payload(crate::wire::EDNS_PAYLOAD);
+        e.set_dnssec_ok(true);
+        q.set_edns(e);
+    }
     let bytes = q.to_vec().ok()?;
     let resp = super::respond_general(state, &bytes, "127.0.0.1:53".parse().ok()?, super::Transport::Tcp)?;
     let qlen = wire_name(name).len() + 4;
@@ -217,13 +283,32 @@ fn prebuild(state: &Snapshot, name: &Name, qtype: RecordType) -> Option<Prebuilt
         return None;
     }
     let c = |at: usize| u16::from_be_bytes([resp[at], resp[at + 1]]);
-    Some(Prebuilt {
-        aa: resp[2] & 0x04 != 0,
-        rcode: resp[3] & 0x0f,
-        counts: [c(6), c(8), c(10)],
-        body: resp[body_at..].to_vec(),
-        signed: state.zones.find(name).is_some_and(|z| z.signer.is_some()),
-    })
+    let (mut counts, mut end) = ([c(6), c(8), c(10)], resp.len());
+    if dnssec_ok {
+        // Our OPT, last: payload 1232, DO, no options (as `fast::opt` writes it).
+        let [p0, p1] = crate::wire::EDNS_PAYLOAD.to_be_bytes();
+        let opt = [0, 0, 41, p0, p1, 0, 0, 0x80, 0, 0, 0];
+        if counts[2] == 0 || !resp.ends_with(&opt) || resp.len() < body_at + opt.len() {
+            return None;
+        }
+        counts[2] -= 1;
+        end -= opt.len();
+    }
+    let expiry = if dnssec_ok { first_expiry(&resp) } else { None };
+    Some((resp[2] & 0x04 != 0, resp[3] & 0x0f, counts, resp[body_at..end].to_vec(), expiry))
+}
+
+/// The earliest expiration of the RRSIGs in a response (`u32::MAX`
+/// without any); `None` if it does not parse.
+fn first_expiry(resp: &[u8]) -> Option<u32> {
+    use hickory_proto::dnssec::rdata::DNSSECRData;
+    use hickory_proto::rr::RData;
+    let m = Message::from_vec(resp).ok()?;
+    let expiries = m.answers.iter().chain(&m.authorities).chain(&m.additionals).filter_map(|r| match &r.data {
+        RData::DNSSEC(DNSSECRData::RRSIG(sig)) => Some(sig.input().sig_expiration.get()),
+        _ => None,
+    });
+    Some(expiries.min().unwrap_or(u32::MAX))
 }
 
 #[cfg(test)]

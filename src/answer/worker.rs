@@ -27,6 +27,9 @@ pub struct Worker {
     /// costs a fraction of `Instant::now`, which was 5% of the user time of a
     /// UDP batch.
     clock: quanta::Clock,
+    /// Unix seconds the signed fast path judges its cached signatures'
+    /// freshness by; `None`: the system clock (tests set a time).
+    pub(super) signing_time: Option<u32>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -61,7 +64,17 @@ struct Pending<'s, 'p> {
 impl Worker {
     /// A worker with cold caches, counting into a new shard of `metrics`.
     pub fn new(metrics: Option<&Metrics>) -> Worker {
-        Worker { decisions: Decisions::new(), counts: metrics.map(Metrics::query_counts), clock: quanta::Clock::new() }
+        Worker {
+            decisions: Decisions::new(),
+            counts: metrics.map(Metrics::query_counts),
+            clock: quanta::Clock::new(),
+            signing_time: None,
+        }
+    }
+
+    /// Now in Unix seconds, for signatures.
+    pub(super) fn unix_now(&self) -> u32 {
+        self.signing_time.unwrap_or_else(crate::dnssec::unix_now)
     }
 
     /// Answer one query from `snapshot` into `out` (cleared first), counted

@@ -126,7 +126,7 @@ impl Signer {
     }
 
     /// `sign` as at Unix time `now`.
-    fn sign_at(&self, rrset: &[Record], now: u32) -> Vec<Record> {
+    pub fn sign_at(&self, rrset: &[Record], now: u32) -> Vec<Record> {
         let Some(first) = rrset.first() else { return Vec::new() };
         let key = cache_key(rrset);
         if let Some(hit) = self.cache.read().ok().and_then(|c| c.get(&key).cloned()) {
@@ -182,6 +182,22 @@ impl Signer {
                 None
             }
         }
+    }
+
+    /// When the cache makes anew a signature that expires at `expiration`
+    /// (`sign` renews at half the validity): a copy of its bytes kept
+    /// elsewhere (the fast path's) is the cache's answer until then.
+    pub fn renewed_at(&self, expiration: u32) -> u32 {
+        expiration.saturating_sub(self.validity - self.validity / 2)
+    }
+
+    /// Whether the cache has room for more prebuilt answers' signatures: the
+    /// fast index stops prebuilding signed answers at half the cache, so the
+    /// cache never starts over under it (which would make the general path's
+    /// signatures differ from the replayed ones) and a big zone's load does
+    /// not sign every RRset.
+    pub fn room_to_prebuild(&self) -> bool {
+        self.cached() < CACHE_MAX / 2
     }
 
     /// Entries in the signature cache (tests and status).

@@ -118,19 +118,27 @@ impl Reloader {
     }
 
     /// Reload when a signed zone's next key event has come (checked each
-    /// second: one snapshot load). Each event is tried once: a failed reload
-    /// keeps the old keys, logged, until the next reload succeeds.
+    /// second: one snapshot load), and when the fast path's prebuilt signed
+    /// answers reach their signatures' renewal (`FastIndex::refresh_at`:
+    /// until the reload, those names are signed by the general path). Each
+    /// event is tried once: a failed reload keeps the old keys, logged,
+    /// until the next reload succeeds.
     pub async fn key_events(self: Arc<Self>) {
         let mut last_tried = 0;
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let Some(next) = next_key_event(&self.state.load().zones) else { continue };
+            let events = {
+                let state = self.state.load();
+                [next_key_event(&state.zones), state.fast.refresh_at()]
+            };
+            let Some(next) = events.into_iter().flatten().min() else { continue };
             if next > crate::dnssec::unix_now() || next <= last_tried {
                 continue;
             }
             last_tried = next;
             let this = Arc::clone(&self);
-            let why = format!("DNSSEC key event at {}", crate::dnssec::format_time(next));
+            let what = if Some(next) == events[0] { "DNSSEC key event" } else { "DNSSEC signatures renewal" };
+            let why = format!("{what} at {}", crate::dnssec::format_time(next));
             let _ = tokio::task::spawn_blocking(move || this.reload(&why)).await;
         }
     }

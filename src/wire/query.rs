@@ -27,6 +27,9 @@ pub struct SimpleQuery<'a> {
 pub struct SimpleEdns {
     pub payload: u16,
     pub dnssec_ok: bool,
+    /// RFC 9824's Compact Answers OK flag: a signed answer echoes it (the
+    /// general path's job).
+    pub compact_ok: bool,
     pub ecs: Option<SimpleEcs>,
 }
 
@@ -83,6 +86,7 @@ pub fn parse_simple(p: &[u8]) -> Option<SimpleQuery<'_>> {
         }
         let payload = be16(p, i + 3);
         let dnssec_ok = p[i + 7] & 0x80 != 0;
+        let compact_ok = p[i + 7] & 0x40 != 0;
         let rdlen = be16(p, i + 9) as usize;
         let opts = p.get(i + 11..i + 11 + rdlen)?;
         i += 11 + rdlen;
@@ -90,7 +94,7 @@ pub fn parse_simple(p: &[u8]) -> Option<SimpleQuery<'_>> {
             ecs_data = data;
             ecs
         });
-        Some(SimpleEdns { payload, dnssec_ok, ecs })
+        Some(SimpleEdns { payload, dnssec_ok, compact_ok, ecs })
     } else {
         None
     };
