@@ -666,6 +666,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         return Ok(());
     };
     let initial = initial??;
+    crate::server::release_free_memory(); // the load's temporaries
     for z in &initial.zones.zones {
         tracing::info!(zone = %z.origin, file = %z.file.display(), records = z.record_count(), "zone loaded");
     }

@@ -53,8 +53,12 @@ impl Reloader {
     fn load_and_swap(&self, why: &str) -> bool {
         match Snapshot::load(&self.cfg) {
             Ok(loaded) => {
+                let old = self.state.load_full();
+                let (old_zones, old_fast) = (Arc::downgrade(&old.zones), Arc::downgrade(&old.fast));
+                drop(old);
                 // Health is not configuration: keep whatever view is current.
                 self.state.publish_config(&loaded);
+                drop(loaded);
                 tracing::info!(reason = why, "reloaded configuration");
                 if let Some(m) = &self.metrics {
                     m.set_probe_owners(probe_owners(&self.state.load().zones));
@@ -70,6 +74,9 @@ impl Reloader {
                         m.sync(health_targets(&self.state.load().zones));
                     }
                 }
+                // The old snapshot goes once the query threads let go of it:
+                // hand its memory (and the build's temporaries) back.
+                super::trim::release_after_drop(&[&old_zones, &old_fast], Duration::from_secs(5));
                 true
             }
             Err(e) => {

@@ -134,7 +134,7 @@ pub fn build_zone(parsed: &ParsedZoneFile, labels: &mut Labels) -> Result<Zone, 
 
     // The apex node holds the SOA too, so `SOA` queries and ANY see it.
     let apex = b.nodes.entry(origin.clone()).or_default();
-    apex.rrsets.insert(0, RRset { rtype: RecordType::SOA, ttl: soa.ttl, records: vec![soa.clone()] });
+    apex.rrsets.insert(0, RRset { rtype: RecordType::SOA, ttl: soa.ttl, rdata: vec![soa.data.clone()] });
     let signer = match &z.dnssec {
         Some(spec) => {
             let signer = super::signed::load_signer(src, &origin, spec.get_ref())?;
@@ -241,9 +241,9 @@ impl Builder<'_> {
                     }),
                 }
             })?;
+        // Taken by value: each record moves into the zone, not a copy of it.
         for (_, set) in sets {
-            for rec in set.records_without_rrsigs() {
-                let mut rec = rec.clone();
+            for mut rec in set.into_parts().records {
                 rec.name = rec.name.to_lowercase();
                 if rec.record_type() == RecordType::SOA {
                     continue; // the TOML's [soa] is the zone's SOA
@@ -262,20 +262,22 @@ impl Builder<'_> {
         if !self.origin.zone_of(&rec.name) {
             return Err(self.src.error(span, format!("{} is outside the zone {}", rec.name, self.origin)));
         }
-        let node = self.nodes.entry(rec.name.clone()).or_default();
         let rtype = rec.record_type();
+        let node = self.nodes.entry(rec.name).or_default();
         match node.rrsets.iter_mut().find(|s| s.rtype == rtype) {
             Some(set) => {
-                if set.records.iter().any(|r| r.data == rec.data) {
+                if set.rdata.contains(&rec.data) {
                     return Ok(()); // a duplicate RR is the same RR (RFC 2181 §5)
                 }
                 // RFC 2181 §5.2: one TTL per RRset; the lowest wins, as BIND does.
                 set.ttl = set.ttl.min(rec.ttl);
-                set.records.push(rec);
-                let ttl = set.ttl;
-                set.records.iter_mut().for_each(|r| r.ttl = ttl);
+                set.rdata.push(rec.data);
             }
-            None => node.rrsets.push(RRset { rtype, ttl: rec.ttl, records: vec![rec] }),
+            None => {
+                // Most names hold one type: no room for four (Vec's first growth).
+                node.rrsets.reserve_exact(1);
+                node.rrsets.push(RRset { rtype, ttl: rec.ttl, rdata: vec![rec.data] });
+            }
         }
         Ok(())
     }
@@ -288,7 +290,7 @@ impl Builder<'_> {
                 if node.rrsets.len() > 1 {
                     return Err(self.src.whole(format!("{name} has a CNAME and other records: a CNAME must be alone")));
                 }
-                if cname.records.len() > 1 {
+                if cname.rdata.len() > 1 {
                     return Err(self.src.whole(format!("{name} has more than one CNAME")));
                 }
                 if *name == self.origin {
@@ -314,7 +316,8 @@ impl Builder<'_> {
 /// which once left `v` missing when `*.v` was the only name under it.
 fn add_empty_non_terminals(origin: &Name, nodes: &mut HashMap<Name, Node>) {
     let apex_labels = origin.iter().count();
-    let names: Vec<Name> = nodes.keys().cloned().collect();
+    // Only names two or more labels below the apex have ancestors to add.
+    let names: Vec<Name> = nodes.keys().filter(|n| n.iter().count() > apex_labels + 1).cloned().collect();
     for name in names {
         let mut n = name.iter().count();
         while n > apex_labels + 1 {
@@ -416,7 +419,7 @@ mod tests {
         let long = "x".repeat(600);
         let z = zone_with(&format!("[[records]]\nname = \"spf\"\ntype = \"TXT\"\ndata = \"{long}\"\n")).unwrap();
         let name = Name::from_ascii("spf.t.test.").unwrap();
-        let RData::TXT(txt) = &z.nodes[&name].get(RecordType::TXT).unwrap().records[0].data else { panic!() };
+        let RData::TXT(txt) = &z.nodes[&name].get(RecordType::TXT).unwrap().rdata[0] else { panic!() };
         let lens: Vec<usize> = txt.txt_data.iter().map(|s| s.len()).collect();
         assert_eq!(lens, vec![255, 255, 90]);
         let quoted = format!("'\"{}\"'", "y".repeat(300));

@@ -4,7 +4,7 @@
 //! ordinary lookup, and the name index knows the apex holds them.
 
 use hickory_proto::dnssec::rdata::DNSSECRData;
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, RData, RecordType};
 use std::path::Path;
 
 use super::{Node, RRset};
@@ -46,7 +46,7 @@ pub(super) fn publish_keys(origin: &Name, ttl: u32, signer: &Signer, apex: &mut 
     let mut cds = Vec::new();
     let mut cdnskey = Vec::new();
     for k in signer.keys() {
-        let rec = |d: DNSSECRData| Record::from_rdata(origin.clone(), ttl, RData::DNSSEC(d));
+        let rec = RData::DNSSEC;
         dnskey.push(rec(DNSSECRData::DNSKEY(k.dnskey.clone())));
         // A key whose digest cannot be made was refused when it loaded.
         if let Ok((c, ck)) = k.cds(origin) {
@@ -54,7 +54,7 @@ pub(super) fn publish_keys(origin: &Name, ttl: u32, signer: &Signer, apex: &mut 
             cdnskey.push(rec(DNSSECRData::CDNSKEY(ck)));
         }
     }
-    for (rtype, records) in [(RecordType::DNSKEY, dnskey), (RecordType::CDS, cds), (RecordType::CDNSKEY, cdnskey)] {
-        apex.rrsets.push(RRset { rtype, ttl, records });
+    for (rtype, rdata) in [(RecordType::DNSKEY, dnskey), (RecordType::CDS, cds), (RecordType::CDNSKEY, cdnskey)] {
+        apex.rrsets.push(RRset { rtype, ttl, rdata });
     }
 }
