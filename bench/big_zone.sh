@@ -140,10 +140,12 @@ report meridian "$MPID" "$(elapsed "$start" "$(now)")"
 reloads=0
 for target in 1 10; do
     while (( reloads < target )); do
-        before=$(grep -c 'reloaded configuration' "$TMP/meridian/log" || true)
+        # A reload is done once the old configuration is freed and its
+        # memory handed back (logged after "reloaded configuration").
+        before=$(grep -c 'previous configuration freed' "$TMP/meridian/log" || true)
         t0=$(now)
         kill -HUP "$MPID"
-        until (( $(grep -c 'reloaded configuration' "$TMP/meridian/log" || true) > before )); do
+        until (( $(grep -c 'previous configuration freed' "$TMP/meridian/log" || true) > before )); do
             kill -0 "$MPID" 2>/dev/null || { echo "meridian exited" >&2; cat "$TMP/meridian/log" >&2; exit 1; }
             within_limit "$t0" || {
                 echo "reload $((reloads + 1)) not done in $LIMIT s" >&2

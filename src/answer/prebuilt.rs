@@ -202,7 +202,7 @@ fn direct(z: &zone::Zone, wire: &[u8], node: &zone::Node, qtype: RecordType) -> 
     }
     let set = node.get(qtype)?;
     let mut body = Vec::with_capacity(set.rdata.len() * 16);
-    for data in &set.rdata {
+    for data in set.rdata.iter() {
         // The owner is the question's name: a pointer to it (RFC 1035 §4.1.4).
         body.extend_from_slice(&[0xc0, 0x0c]);
         body.extend_from_slice(&u16::from(qtype).to_be_bytes());
@@ -210,7 +210,7 @@ fn direct(z: &zone::Zone, wire: &[u8], node: &zone::Node, qtype: RecordType) -> 
         body.extend_from_slice(&set.ttl.to_be_bytes());
         let len_at = body.len();
         body.extend_from_slice(&[0, 0]);
-        match data {
+        match &data {
             RData::A(a) => body.extend_from_slice(&a.0.octets()),
             RData::AAAA(a) => body.extend_from_slice(&a.0.octets()),
             RData::TXT(txt) => {

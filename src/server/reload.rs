@@ -76,7 +76,15 @@ impl Reloader {
                 }
                 // The old snapshot goes once the query threads let go of it:
                 // hand its memory (and the build's temporaries) back.
-                super::trim::release_after_drop(&[&old_zones, &old_fast], Duration::from_secs(5));
+                let start = std::time::Instant::now();
+                if super::trim::release_after_drop(&[&old_zones, &old_fast], Duration::from_secs(5)) {
+                    let ms = start.elapsed().as_millis() as u64;
+                    tracing::info!(after_ms = ms, "previous configuration freed and its memory released");
+                } else {
+                    tracing::warn!(
+                        "previous configuration still in use 5 s after a reload: its memory is not released yet"
+                    );
+                }
                 true
             }
             Err(e) => {

@@ -21,13 +21,15 @@ pub fn release_free_memory() {
 
 /// Wait (at most `limit`) until nothing holds `old` any more, then release
 /// free memory. Query threads let go of a replaced snapshot at their next
-/// batch or when poked (`udp_wake`), so this is normally a few milliseconds.
-pub fn release_after_drop(old: &[&dyn Held], limit: Duration) {
+/// batch or when poked (`udp_wake`, within a second). True when `old` was
+/// freed in time.
+pub fn release_after_drop(old: &[&dyn Held], limit: Duration) -> bool {
     let start = Instant::now();
     while old.iter().any(|o| o.held()) && start.elapsed() < limit {
         std::thread::sleep(Duration::from_millis(5));
     }
     release_free_memory();
+    !old.iter().any(|o| o.held())
 }
 
 /// Something still referenced, or not.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::names::{wire_name, NameIndex, WireName};
 use super::services::Labels;
-use super::{Node, RRset, Zone, Zones};
+use super::{Node, RRset, Rdatas, Zone, Zones};
 use crate::config::{parse_zone_source, zone_sources, ConfigError, ParsedZoneFile, Source};
 
 /// Types an operator may write in a zone (SOA comes from `[soa]`).
@@ -134,7 +134,7 @@ pub fn build_zone(parsed: &ParsedZoneFile, labels: &mut Labels) -> Result<Zone, 
 
     // The apex node holds the SOA too, so `SOA` queries and ANY see it.
     let apex = b.nodes.entry(origin.clone()).or_default();
-    apex.rrsets.insert(0, RRset { rtype: RecordType::SOA, ttl: soa.ttl, rdata: vec![soa.data.clone()] });
+    apex.rrsets.insert(0, RRset { rtype: RecordType::SOA, ttl: soa.ttl, rdata: Rdatas::one(soa.data.clone()) });
     let signer = match &z.dnssec {
         Some(spec) => {
             let signer = super::signed::load_signer(src, &origin, spec.get_ref())?;
@@ -144,6 +144,9 @@ pub fn build_zone(parsed: &ParsedZoneFile, labels: &mut Labels) -> Result<Zone, 
         None => None,
     };
     add_empty_non_terminals(&origin, &mut b.nodes);
+    for set in b.nodes.values_mut().flat_map(|n| &mut n.rrsets) {
+        set.rdata.shrink_to_fit();
+    }
     let names = NameIndex::build(&origin, &b.nodes);
     check_services_answer(src, &names, &spans)?;
     let mut warnings = super::services::probe_addr_warnings(src, &z.regions);
@@ -276,7 +279,7 @@ impl Builder<'_> {
             None => {
                 // Most names hold one type: no room for four (Vec's first growth).
                 node.rrsets.reserve_exact(1);
-                node.rrsets.push(RRset { rtype, ttl: rec.ttl, rdata: vec![rec.data] });
+                node.rrsets.push(RRset { rtype, ttl: rec.ttl, rdata: Rdatas::one(rec.data) });
             }
         }
         Ok(())
@@ -419,7 +422,7 @@ mod tests {
         let long = "x".repeat(600);
         let z = zone_with(&format!("[[records]]\nname = \"spf\"\ntype = \"TXT\"\ndata = \"{long}\"\n")).unwrap();
         let name = Name::from_ascii("spf.t.test.").unwrap();
-        let RData::TXT(txt) = &z.nodes[&name].get(RecordType::TXT).unwrap().rdata[0] else { panic!() };
+        let Some(RData::TXT(txt)) = z.nodes[&name].get(RecordType::TXT).unwrap().rdata.get(0) else { panic!() };
         let lens: Vec<usize> = txt.txt_data.iter().map(|s| s.len()).collect();
         assert_eq!(lens, vec![255, 255, 90]);
         let quoted = format!("'\"{}\"'", "y".repeat(300));

@@ -4,6 +4,7 @@
 mod build;
 mod lookup;
 mod names;
+mod rdata;
 mod services;
 mod shared_regions;
 mod signed;
@@ -11,6 +12,7 @@ mod signed;
 pub use build::{build_zone, load_zones};
 pub use lookup::{lookup, Denial, Lookup, ServiceAnswer};
 pub use names::{wire_name, Held, Location, NameFacts, NameIndex, WireName};
+pub use rdata::Rdatas;
 pub use services::{Expect, Labels};
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -21,13 +23,14 @@ use std::sync::Arc;
 use crate::policy::{Region, Service};
 
 /// All records of one type at one owner name: only their RDATA is kept (the
-/// owner is the node's name, the TTL the set's), so a big zone does not
-/// hold a copy of every owner name and class per record (issue 26).
+/// owner is the node's name, the TTL the set's), compactly for the common
+/// types, so a big zone does not hold a whole hickory `Record` per record
+/// (issue 26).
 #[derive(Debug, Clone)]
 pub struct RRset {
     pub rtype: RecordType,
     pub ttl: u32,
-    pub rdata: Vec<RData>,
+    pub rdata: Rdatas,
 }
 
 impl RRset {

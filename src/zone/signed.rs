@@ -55,6 +55,6 @@ pub(super) fn publish_keys(origin: &Name, ttl: u32, signer: &Signer, apex: &mut 
         }
     }
     for (rtype, rdata) in [(RecordType::DNSKEY, dnskey), (RecordType::CDS, cds), (RecordType::CDNSKEY, cdnskey)] {
-        apex.rrsets.push(RRset { rtype, ttl, rdata });
+        apex.rrsets.push(RRset { rtype, ttl, rdata: super::Rdatas::from_all(rdata) });
     }
 }
