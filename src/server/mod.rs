@@ -21,7 +21,7 @@ pub use published::{health_targets, probe_owners, Published};
 pub use reload::Reloader;
 pub use reload_queue::ReloadQueue;
 pub use tls::{CertError, Certs};
-pub use trim::release_free_memory;
+pub use trim::{on_loader_thread, release_free_memory};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -51,11 +51,15 @@ impl Reloader {
     }
 
     fn load_and_swap(&self, why: &str) -> bool {
-        match Snapshot::load(&self.cfg) {
+        let cfg = self.cfg.clone();
+        let load = move || {
+            let loaded = Snapshot::load(&cfg);
+            super::trim::release_free_memory(); // the load's temporaries
+            loaded
+        };
+        match super::trim::on_loader_thread(load) {
             Ok(loaded) => {
                 let old = self.state.load_full();
-                let (old_zones, old_fast) = (Arc::downgrade(&old.zones), Arc::downgrade(&old.fast));
-                drop(old);
                 // Health is not configuration: keep whatever view is current.
                 self.state.publish_config(&loaded);
                 drop(loaded);
@@ -75,9 +79,12 @@ impl Reloader {
                     }
                 }
                 // The old snapshot goes once the query threads let go of it:
-                // hand its memory (and the build's temporaries) back.
+                // hand its memory back (see `trim`).
                 let start = std::time::Instant::now();
-                if super::trim::release_after_drop(&[&old_zones, &old_fast], Duration::from_secs(5)) {
+                let alone = |o: &Arc<Snapshot>| {
+                    Arc::strong_count(o) == 1 && Arc::strong_count(&o.zones) == 1 && Arc::strong_count(&o.fast) == 1
+                };
+                if super::trim::drop_on_loader(old, alone, Duration::from_secs(5)) {
                     let ms = start.elapsed().as_millis() as u64;
                     tracing::info!(after_ms = ms, "previous configuration freed and its memory released");
                 } else {
