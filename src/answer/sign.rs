@@ -67,8 +67,6 @@ pub(super) fn sign_lookup(zone: &Zone, signer: &Signer, found: &mut Lookup, qtyp
     found.authority = authority;
 }
 
-/// `records` owned by `name` as asked.
-
 /// `records` with each run of one owner and type followed by its RRSIGs.
 fn with_rrsigs(signer: &Signer, records: Vec<Record>) -> Vec<Record> {
     let mut out = Vec::with_capacity(records.len() * 2);
