@@ -229,34 +229,40 @@ impl Builder<'_> {
         // hickory reads `$INCLUDE`d files itself, with no check of what they are.
         crate::config::files::check_master_includes(&path, &inc.text)
             .map_err(|e| self.src.error(span.clone(), e.to_string()))?;
-        // The zone parser needs a default TTL for lines without one.
-        let text = format!("$TTL {ttl}\n{}", inc.text);
-        let (_, sets) =
-            Parser::new(text.as_str(), Some(path.clone()), Some(self.origin.clone())).parse().map_err(|e| {
-                // hickory reports no position; point at the include line in the TOML too.
-                ConfigError {
-                    file: path.clone(),
-                    line: 0,
-                    col: 0,
-                    message: format!("{e} (included from {})", {
-                        let (l, c) = self.src.line_col(span.start);
-                        format!("{}:{l}:{c}", self.src.path.display())
-                    }),
-                }
-            })?;
-        // Taken by value: each record moves into the zone, not a copy of it.
-        for (_, set) in sets {
-            for mut rec in set.into_parts().records {
-                rec.name = rec.name.to_lowercase();
-                if rec.record_type() == RecordType::SOA {
-                    continue; // the TOML's [soa] is the zone's SOA
-                }
-                if !ALLOWED.contains(&rec.record_type()) {
-                    return Err(inc.whole(format!("record type {} is not supported", rec.record_type())));
-                }
-                check_rdata(&inc, &rec, 0..0)?;
-                self.insert(rec, span.clone())?;
+        // A plain file (most big zones) is read by our own reader, which
+        // gives what hickory's parser would, faster (`zone::master`).
+        let records: Box<dyn Iterator<Item = Record>> = match super::master::read_plain(&inc.text, &self.origin, ttl) {
+            Some(records) => Box::new(records.into_iter()),
+            None => {
+                // The zone parser needs a default TTL for lines without one.
+                let text = format!("$TTL {ttl}\n{}", inc.text);
+                let parsed = Parser::new(text.as_str(), Some(path.clone()), Some(self.origin.clone())).parse();
+                let (_, sets) = parsed.map_err(|e| {
+                    // hickory reports no position; point at the include line in the TOML too.
+                    ConfigError {
+                        file: path.clone(),
+                        line: 0,
+                        col: 0,
+                        message: format!("{e} (included from {})", {
+                            let (l, c) = self.src.line_col(span.start);
+                            format!("{}:{l}:{c}", self.src.path.display())
+                        }),
+                    }
+                })?;
+                // Taken by value: each record moves into the zone, not a copy of it.
+                Box::new(sets.into_values().flat_map(|set| set.into_parts().records))
             }
+        };
+        for mut rec in records {
+            rec.name = rec.name.to_lowercase();
+            if rec.record_type() == RecordType::SOA {
+                continue; // the TOML's [soa] is the zone's SOA
+            }
+            if !ALLOWED.contains(&rec.record_type()) {
+                return Err(inc.whole(format!("record type {} is not supported", rec.record_type())));
+            }
+            check_rdata(&inc, &rec, 0..0)?;
+            self.insert(rec, span.clone())?;
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 mod build;
 mod lookup;
+mod master;
 mod names;
 mod rdata;
 mod services;

@@ -1,0 +1,240 @@
+//! A fast reader for plain master files: the common shape of a big zone
+//! (one record per line, A, AAAA or TXT, optional TTL and class IN, `;`
+//! comments, `$ORIGIN` and `$TTL`). hickory's parser files every record into
+//! a `BTreeMap` ordered by name, and that sorting was over half of a
+//! 400,000-record zone's load time (docs/performance.md, "Big zones").
+//!
+//! It reads exactly what hickory's parser reads for such files, with
+//! hickory's own TTL, class, type, name and address parsing, and gives the
+//! records in the order `include` needs (each name's sets by type, as
+//! hickory's map would, each set in hickory's `RecordSet` order). Anything
+//! else (parentheses, escapes, `$INCLUDE`, other types or classes, anything
+//! odd): `None`, and hickory's parser reads the file, errors and all.
+
+use hickory_proto::rr::rdata::{A, AAAA, TXT};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::txt::parse_ttl;
+use rustc_hash::FxHashMap;
+use std::str::FromStr;
+
+use super::names::wire_name;
+
+/// The records of `text` (origin `origin`, `$TTL` `ttl` until the file sets
+/// one), or `None` when the file is not plain enough for this reader.
+pub fn read_plain(text: &str, origin: &Name, ttl: u32) -> Option<Vec<Record>> {
+    let mut origin = origin.clone();
+    let mut default_ttl = ttl;
+    let mut owner: Option<Name> = None;
+    // Sets in first-seen order; each name's id orders names, the type its sets.
+    let mut sets: Vec<(u32, RecordType, Vec<Record>)> = Vec::new();
+    let mut set_of: FxHashMap<(u32, u16), usize> = FxHashMap::default();
+    let mut name_ids: FxHashMap<Vec<u8>, u32> = FxHashMap::default();
+    for line in text.split('\n') {
+        let tokens = tokens(line)?;
+        let Some(first) = tokens.first() else {
+            continue; // blank or a comment
+        };
+        if let Token::Word(w) = first {
+            if let Some(directive) = w.strip_prefix('$') {
+                let [_, Token::Word(arg)] = tokens[..] else { return None };
+                match directive {
+                    "ORIGIN" if arg.ends_with('.') && !arg.contains('@') => origin = Name::parse(arg, None).ok()?,
+                    "TTL" => default_ttl = parse_ttl(arg).ok()?,
+                    _ => return None,
+                }
+                continue;
+            }
+        }
+        let mut rest = &tokens[..];
+        match first {
+            Token::Blank => rest = &rest[1..],
+            Token::Word("@") => {
+                owner = Some(origin.clone());
+                rest = &rest[1..];
+            }
+            Token::Word(w) if !w.contains('@') => {
+                owner = Some(Name::parse(w, Some(&origin)).ok()?);
+                rest = &rest[1..];
+            }
+            _ => return None,
+        }
+        if rest.is_empty() {
+            continue; // hickory takes an owner alone on a line, and keeps it
+        }
+        // [TTL] [class] type, in any order before the type (as hickory).
+        let mut line_ttl = None;
+        let mut rtype = None;
+        while let Some((Token::Word(w), more)) = rest.split_first() {
+            rest = more;
+            if let Ok(t) = parse_ttl(w) {
+                line_ttl = Some(t);
+                continue;
+            }
+            let upper = w.to_ascii_uppercase();
+            if let Ok(class) = DNSClass::from_str(&upper) {
+                if class != DNSClass::IN {
+                    return None;
+                }
+                continue;
+            }
+            rtype = Some(RecordType::from_str(&upper).ok()?);
+            break;
+        }
+        let rtype = rtype?;
+        let rdata = match (rtype, rest) {
+            (RecordType::A, [Token::Word(a)]) => RData::A(A(a.parse().ok()?)),
+            (RecordType::AAAA, [Token::Word(a)]) => RData::AAAA(AAAA(a.parse().ok()?)),
+            (RecordType::TXT, parts) if !parts.is_empty() => {
+                let strings = parts.iter().map(|p| match p {
+                    Token::Word(w) | Token::Quoted(w) => Some(w.to_string()),
+                    Token::Blank => None,
+                });
+                RData::TXT(TXT::new(strings.collect::<Option<Vec<_>>>()?))
+            }
+            _ => return None,
+        };
+        let mut name = owner.clone()?;
+        name.set_fqdn(true);
+        let record = Record::from_rdata(name, line_ttl.unwrap_or(default_ttl), rdata);
+        let next_id = name_ids.len() as u32;
+        let id = *name_ids.entry(wire_name(&record.name)).or_insert(next_id);
+        let at = *set_of.entry((id, rtype.into())).or_insert_with(|| {
+            sets.push((id, rtype, Vec::new()));
+            sets.len() - 1
+        });
+        add_to_set(&mut sets[at].2, record);
+    }
+    sets.sort_by_key(|(id, rtype, _)| (*id, u16::from(*rtype)));
+    Some(sets.into_iter().flat_map(|(_, _, records)| records).collect())
+}
+
+/// hickory's `RecordSet::insert` for these types: the same data again (at
+/// the same name, class IN) is the same record (RFC 2136 §1.1.1, TTL left
+/// out), and the first one stays.
+fn add_to_set(set: &mut Vec<Record>, record: Record) {
+    if !set.iter().any(|r| r.data == record.data) {
+        set.push(record);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Token<'a> {
+    /// Leading whitespace: the previous owner.
+    Blank,
+    Word(&'a str),
+    Quoted(&'a str),
+}
+
+/// One line's tokens, or `None` for anything this reader leaves to hickory.
+fn tokens(line: &str) -> Option<Vec<Token<'_>>> {
+    let bytes = line.as_bytes();
+    let mut out = Vec::with_capacity(6);
+    let mut at = 0;
+    if bytes.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+        out.push(Token::Blank);
+    }
+    while at < bytes.len() {
+        match bytes[at] {
+            b' ' | b'\t' => at += 1,
+            b';' => break,
+            b'"' => {
+                let len = bytes[at + 1..].iter().position(|b| *b == b'"')?;
+                let inner = &line[at + 1..at + 1 + len];
+                if inner.bytes().any(|b| !(0x20..0x7f).contains(&b) || b == b'\\') {
+                    return None;
+                }
+                out.push(Token::Quoted(inner));
+                at += len + 2;
+                // hickory splits `"a"b` in two: such input is left to it.
+                if bytes.get(at).is_some_and(|b| !matches!(b, b' ' | b'\t' | b';')) {
+                    return None;
+                }
+            }
+            _ => {
+                let len = bytes[at..].iter().position(|b| matches!(b, b' ' | b'\t' | b';')).unwrap_or(bytes.len() - at);
+                let word = &line[at..at + len];
+                let plain = |b: u8| (0x21..0x7f).contains(&b) && !matches!(b, b'"' | b'(' | b')' | b'\\');
+                // `$` and `@` start a token of their own in hickory's lexer:
+                // allowed only first on the line (the caller checks the rest).
+                let special = word.starts_with(['$', '@']) && !out.is_empty();
+                if !word.bytes().all(plain) || word[1..].contains('$') || special {
+                    return None;
+                }
+                out.push(Token::Word(word));
+                at += len;
+            }
+        }
+    }
+    // A line that is only whitespace: nothing.
+    if out == [Token::Blank] {
+        out.clear();
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::serialize::txt::Parser;
+
+    /// What hickory's parser gives, in the order `include` reads it.
+    fn hickory(text: &str, origin: &Name, ttl: u32) -> Vec<Record> {
+        let text = format!("$TTL {ttl}\n{text}");
+        let (_, sets) = Parser::new(text.as_str(), None, Some(origin.clone())).parse().unwrap();
+        sets.into_values().flat_map(|s| s.into_parts().records).collect()
+    }
+
+    /// Records compared with their names' case, which `==` ignores, each
+    /// name's in their order (the order across names means nothing to
+    /// `include`: it fills a map by name).
+    fn shown(records: &[Record]) -> Vec<String> {
+        let mut by_name: Vec<&Record> = records.iter().collect();
+        by_name.sort_by_key(|r| r.name.to_lowercase());
+        by_name.iter().map(|r| format!("{} {} {:?} {:?}", r.name.to_ascii(), r.ttl, r.dns_class, r.data)).collect()
+    }
+
+    #[test]
+    fn plain_files_read_exactly_as_hickory_reads_them() {
+        let origin = Name::from_ascii("big.test.").unwrap();
+        let files = [
+            "a1 IN A 192.0.2.1\na2 300 IN A 192.0.2.2\na3 IN 300 A 192.0.2.3\na4 A 192.0.2.4\n",
+            // Types out of order at one name, a continuation line, comments, blank lines.
+            "m AAAA 2001:db8::1 ; v6\n  TXT \"x y\" plain \"\"\nm A 192.0.2.9\n\n; only a comment\n   \nm a 192.0.2.8",
+            // The same data again, with another TTL, exactly, in another case: the first stays.
+            "d 60 A 192.0.2.1\nd 30 A 192.0.2.1\nd A 192.0.2.2\nD 30 A 192.0.2.1\nd.BIG.test. A 192.0.2.3\n",
+            // Directives, absolute names, `@`, TTL units.
+            "$TTL 1h\n@ A 192.0.2.1\n$ORIGIN sub.big.test.\nx 1d2h A 192.0.2.2\nabs.big.test. TXT \"a;b\" 'q'\n$TTL 7\ny in txt hello\n",
+            // A name alone on a line is the owner of the next, blank-started one.
+            "alone\n\tA 192.0.2.5\n",
+        ];
+        for (i, text) in files.iter().enumerate() {
+            let ours = read_plain(text, &origin, 3600).unwrap_or_else(|| panic!("file {i} left to hickory"));
+            assert_eq!(shown(&ours), shown(&hickory(text, &origin, 3600)), "file {i}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn anything_else_is_left_to_hickorys_parser() {
+        let origin = Name::from_ascii("big.test.").unwrap();
+        for text in [
+            "a IN A ( 192.0.2.1 )\n",
+            "a IN MX 10 mx\n",
+            "a CH TXT x\n",
+            "a TXT \"esc\\\"aped\"\n",
+            "a TXT \"a\"b\n",
+            "$INCLUDE other.zone\n",
+            "$ORIGIN relative\n",
+            "a IN A 192.0.2.1 extra\n",
+            "a IN A 300.0.2.1\n",
+            "  A 192.0.2.1\n",
+            "a@b A 192.0.2.1\n",
+            "a IN A\n",
+            "a TXT \"unclosed\n",
+            "a TXT @\n",
+            "a TXT x$y\n",
+            "a IN A 192.0.2.1\r\n",
+        ] {
+            assert!(read_plain(text, &origin, 3600).is_none(), "{text:?}");
+        }
+    }
+}
