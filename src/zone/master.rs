@@ -13,7 +13,7 @@
 
 use hickory_proto::rr::rdata::{A, AAAA, TXT};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use hickory_proto::serialize::txt::parse_ttl;
+use hickory_proto::serialize::txt::{parse_ttl, Parser};
 use rustc_hash::FxHashMap;
 use std::str::FromStr;
 
@@ -25,6 +25,7 @@ pub fn read_plain(text: &str, origin: &Name, ttl: u32) -> Option<Vec<Record>> {
     let mut origin = origin.clone();
     let mut default_ttl = ttl;
     let mut owner: Option<Name> = None;
+    let mut soa_seen = false;
     // Sets in first-seen order; each name's id orders names, the type its sets.
     let mut sets: Vec<(u32, RecordType, Vec<Record>)> = Vec::new();
     let mut set_of: FxHashMap<(u32, u16), usize> = FxHashMap::default();
@@ -91,6 +92,14 @@ pub fn read_plain(text: &str, origin: &Name, ttl: u32) -> Option<Vec<Record>> {
                 });
                 RData::TXT(TXT::new(strings.collect::<Option<Vec<_>>>()?))
             }
+            // Other types a zone may hold are rare in big files: each such
+            // line is read by hickory's parser alone, with the owner and TTL
+            // written out. A second SOA is hickory's error to report.
+            (t, parts) if OTHERS.contains(&t) && !(t == RecordType::SOA && std::mem::replace(&mut soa_seen, true)) => {
+                let mut name = owner.clone()?;
+                name.set_fqdn(true);
+                one_line(&origin, &name, line_ttl.unwrap_or(default_ttl), t, parts)?
+            }
             _ => return None,
         };
         let mut name = owner.clone()?;
@@ -108,10 +117,46 @@ pub fn read_plain(text: &str, origin: &Name, ttl: u32) -> Option<Vec<Record>> {
     Some(sets.into_iter().flat_map(|(_, _, records)| records).collect())
 }
 
-/// hickory's `RecordSet::insert` for these types: the same data again (at
-/// the same name, class IN) is the same record (RFC 2136 §1.1.1, TTL left
-/// out), and the first one stays.
+/// Types read line by line through hickory's parser (the others a zone may
+/// hold, and the SOA `include` skips).
+const OTHERS: [RecordType; 8] = [
+    RecordType::SOA,
+    RecordType::NS,
+    RecordType::CNAME,
+    RecordType::MX,
+    RecordType::SRV,
+    RecordType::CAA,
+    RecordType::PTR,
+    RecordType::DS,
+];
+
+/// The RDATA of one record line as hickory's parser reads it, the owner
+/// absolute and relative names in the data taken from `origin`.
+fn one_line(origin: &Name, owner: &Name, ttl: u32, rtype: RecordType, parts: &[Token<'_>]) -> Option<RData> {
+    let mut text = format!("{} {ttl} IN {rtype}", owner.to_ascii());
+    for p in parts {
+        match p {
+            Token::Word(w) => text += &format!(" {w}"),
+            Token::Quoted(q) => text += &format!(" \"{q}\""),
+            Token::Blank => return None,
+        }
+    }
+    text.push('\n');
+    let (_, sets) = Parser::new(text.as_str(), None, Some(origin.clone())).parse().ok()?;
+    let mut records = sets.into_values().flat_map(|s| s.into_parts().records);
+    match (records.next(), records.next()) {
+        (Some(r), None) if r.record_type() == rtype => Some(r.data),
+        _ => None,
+    }
+}
+
+/// hickory's `RecordSet::insert`: the same data again (at the same name,
+/// class IN) is the same record (RFC 2136 §1.1.1, TTL left out), and the
+/// first one stays; a CNAME replaces the one before it.
 fn add_to_set(set: &mut Vec<Record>, record: Record) {
+    if record.record_type() == RecordType::CNAME {
+        set.clear();
+    }
     if !set.iter().any(|r| r.data == record.data) {
         set.push(record);
     }
@@ -175,7 +220,6 @@ fn tokens(line: &str) -> Option<Vec<Token<'_>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::serialize::txt::Parser;
 
     /// What hickory's parser gives, in the order `include` reads it.
     fn hickory(text: &str, origin: &Name, ttl: u32) -> Vec<Record> {
@@ -206,6 +250,10 @@ mod tests {
             "$TTL 1h\n@ A 192.0.2.1\n$ORIGIN sub.big.test.\nx 1d2h A 192.0.2.2\nabs.big.test. TXT \"a;b\" 'q'\n$TTL 7\ny in txt hello\n",
             // A name alone on a line is the owner of the next, blank-started one.
             "alone\n\tA 192.0.2.5\n",
+            // Other types, line by line: names relative to the origin in force.
+            "@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\n$ORIGIN s.big.test.\nw MX 10 mail\n\
+             c CNAME a\nc CNAME b\nsrv 60 SRV 1 2 53 t.example.\nq CAA 0 issue \"ca.example\"\nd NS ns.d\n\
+             d DS 60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118\n",
         ];
         for (i, text) in files.iter().enumerate() {
             let ours = read_plain(text, &origin, 3600).unwrap_or_else(|| panic!("file {i} left to hickory"));
@@ -218,7 +266,9 @@ mod tests {
         let origin = Name::from_ascii("big.test.").unwrap();
         for text in [
             "a IN A ( 192.0.2.1 )\n",
-            "a IN MX 10 mx\n",
+            "a IN HINFO x y\n",
+            "@ SOA ns1 h 1 2 3 4 5\n@ SOA ns1 h 2 2 3 4 5\n",
+            "a IN MX ten mx\n",
             "a CH TXT x\n",
             "a TXT \"esc\\\"aped\"\n",
             "a TXT \"a\"b\n",
