@@ -26,9 +26,9 @@ pub fn read_plain(text: &str, origin: &Name, ttl: u32) -> Option<Vec<Record>> {
     let mut default_ttl = ttl;
     let mut owner: Option<Name> = None;
     let mut soa_seen = false;
-    // Sets in first-seen order; each name's id orders names, the type its sets.
-    let mut sets: Vec<(u32, RecordType, Vec<Record>)> = Vec::new();
-    let mut set_of: FxHashMap<(u32, u16), usize> = FxHashMap::default();
+    // Every record with its name's id (first-seen order) and type, sorted
+    // by the two at the end: one flat list, no allocation per set.
+    let mut all: Vec<(u32, u16, Record)> = Vec::with_capacity(text.len() / 32);
     let mut name_ids: FxHashMap<Vec<u8>, u32> = FxHashMap::default();
     for line in text.split('\n') {
         let tokens = tokens(line)?;
@@ -107,14 +107,19 @@ pub fn read_plain(text: &str, origin: &Name, ttl: u32) -> Option<Vec<Record>> {
         let record = Record::from_rdata(name, line_ttl.unwrap_or(default_ttl), rdata);
         let next_id = name_ids.len() as u32;
         let id = *name_ids.entry(wire_name(&record.name)).or_insert(next_id);
-        let at = *set_of.entry((id, rtype.into())).or_insert_with(|| {
-            sets.push((id, rtype, Vec::new()));
-            sets.len() - 1
-        });
-        add_to_set(&mut sets[at].2, record);
+        all.push((id, rtype.into(), record));
     }
-    sets.sort_by_key(|(id, rtype, _)| (*id, u16::from(*rtype)));
-    Some(sets.into_iter().flat_map(|(_, _, records)| records).collect())
+    // Each name's sets by type, each set in file order (the sort is stable).
+    all.sort_by_key(|(id, rtype, _)| (*id, *rtype));
+    let mut out: Vec<Record> = Vec::with_capacity(all.len());
+    let (mut set, mut set_at) = (None, 0);
+    for (id, rtype, record) in all {
+        if set != Some((id, rtype)) {
+            (set, set_at) = (Some((id, rtype)), out.len());
+        }
+        add_to_set(&mut out, set_at, record);
+    }
+    Some(out)
 }
 
 /// Types read line by line through hickory's parser (the others a zone may
@@ -153,12 +158,13 @@ fn one_line(origin: &Name, owner: &Name, ttl: u32, rtype: RecordType, parts: &[T
 /// hickory's `RecordSet::insert`: the same data again (at the same name,
 /// class IN) is the same record (RFC 2136 §1.1.1, TTL left out), and the
 /// first one stays; a CNAME replaces the one before it.
-fn add_to_set(set: &mut Vec<Record>, record: Record) {
+/// The set is `out[set_at..]`.
+fn add_to_set(out: &mut Vec<Record>, set_at: usize, record: Record) {
     if record.record_type() == RecordType::CNAME {
-        set.clear();
+        out.truncate(set_at);
     }
-    if !set.iter().any(|r| r.data == record.data) {
-        set.push(record);
+    if !out[set_at..].iter().any(|r| r.data == record.data) {
+        out.push(record);
     }
 }
 
