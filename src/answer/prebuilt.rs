@@ -5,7 +5,7 @@
 
 use hashbrown::hash_table::{Entry, HashTable};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::{Name, RData, RecordType};
 use rustc_hash::FxHasher;
 use std::hash::Hasher;
 use std::sync::Arc;
@@ -22,7 +22,8 @@ pub struct Prebuilt {
     pub rcode: u8,
     /// Answer, authority, additional record counts (no OPT).
     pub counts: [u16; 3],
-    pub body: Vec<u8>,
+    /// Boxed, not a Vec: one word less in each of a big zone's entries.
+    pub body: Box<[u8]>,
     /// The name's zone is signed: a DO=1 query gets `dnssec`, else the
     /// general path (which signs).
     pub signed: bool,
@@ -184,6 +185,8 @@ impl FastIndex {
         let zones = &state.zones;
         let mut index = FastIndex { map: HashTable::new(), negative: NegativeIndex::build(zones), refresh_at: None };
         for (zi, z) in zones.zones.iter().enumerate() {
+            // Does every name of this zone belong to it (no child zone served here)?
+            let whole = !zones.zones.iter().any(|o| o.origin != z.origin && z.origin.zone_of(&o.origin));
             for (name, node) in &z.nodes {
                 let mut types: Vec<RecordType> = node.rrsets.iter().map(|s| s.rtype).collect();
                 let wire = wire_name(name);
@@ -211,7 +214,8 @@ impl FastIndex {
                             continue;
                         }
                     }
-                    if let Some(pb) = prebuild(state, name, t) {
+                    let direct = if whole { direct(z, &wire, node, t) } else { None };
+                    if let Some(pb) = direct.or_else(|| prebuild(state, name, t)) {
                         if let Some(d) = &pb.dnssec {
                             index.refresh_at = Some(index.refresh_at.map_or(d.fresh_until, |r| r.min(d.fresh_until)));
                         }
@@ -222,6 +226,58 @@ impl FastIndex {
         }
         index
     }
+}
+
+/// The general path's answer to a plain query for data held at the name
+/// itself, written here: no lookup, message and parse per record, which were
+/// most of a big zone's load time (docs/performance.md, "Big zones"). Only
+/// for types whose RDATA holds no names (nothing to compress, no additional
+/// section), at a name of `z` that is no service, CNAME or delegation;
+/// `None` otherwise, and the general path answers. `wire` is `node`'s name.
+fn direct(z: &zone::Zone, wire: &[u8], node: &zone::Node, qtype: RecordType) -> Option<Prebuilt> {
+    // A signed zone's entries carry their DO=1 answer too: `prebuild` makes both.
+    if !matches!(qtype, RecordType::A | RecordType::AAAA | RecordType::TXT)
+        || node.service.is_some()
+        || z.signer.is_some()
+    {
+        return None;
+    }
+    let facts = z.names.get(wire)?;
+    if facts.under_cut || facts.held(qtype) != zone::Held::Data {
+        return None;
+    }
+    let set = node.get(qtype)?;
+    let mut body = Vec::with_capacity(set.rdata.len() * 16);
+    for data in set.rdata.iter() {
+        // The owner is the question's name: a pointer to it (RFC 1035 §4.1.4).
+        body.extend_from_slice(&[0xc0, 0x0c]);
+        body.extend_from_slice(&u16::from(qtype).to_be_bytes());
+        body.extend_from_slice(&[0, 1]); // IN
+        body.extend_from_slice(&set.ttl.to_be_bytes());
+        let len_at = body.len();
+        body.extend_from_slice(&[0, 0]);
+        match &data {
+            RData::A(a) => body.extend_from_slice(&a.0.octets()),
+            RData::AAAA(a) => body.extend_from_slice(&a.0.octets()),
+            RData::TXT(txt) => {
+                for s in txt.txt_data.iter() {
+                    body.push(u8::try_from(s.len()).ok()?);
+                    body.extend_from_slice(s);
+                }
+            }
+            _ => return None,
+        }
+        let len = u16::try_from(body.len() - len_at - 2).ok()?;
+        body[len_at..len_at + 2].copy_from_slice(&len.to_be_bytes());
+    }
+    Some(Prebuilt {
+        aa: true,
+        rcode: 0,
+        counts: [u16::try_from(set.rdata.len()).ok()?, 0, 0],
+        body: body.into(),
+        signed: false,
+        dnssec: None,
+    })
 }
 
 /// Whether the general path answers `name`/`qtype` with `svc`'s decision:
@@ -256,7 +312,7 @@ fn prebuild(state: &Snapshot, name: &Name, qtype: RecordType) -> Option<Prebuilt
         let fresh_until = signer.renewed_at(expiry?);
         Some(Box::new(SignedBody { aa, rcode, counts, body, fresh_until }))
     });
-    Some(Prebuilt { aa, rcode, counts, body, signed: signer.is_some(), dnssec })
+    Some(Prebuilt { aa, rcode, counts, body: body.into(), signed: signer.is_some(), dnssec })
 }
 
 /// AA, RCODE, counts, the sections' bytes, the first RRSIG expiry.
@@ -400,6 +456,50 @@ mod tests {
                 assert_eq!(answer, general, "{name} {t:?}");
             }
         }
+    }
+
+    /// Answers written directly (`direct`) are byte for byte the general
+    /// path's (`prebuild`), and cover the plain data of a zone; CNAMEs,
+    /// services, delegations and the names under them are left to the
+    /// general path.
+    #[test]
+    fn direct_answers_are_the_general_paths() {
+        let z = "origin = \"d.test.\"\nns = [\"ns1\"]\n[soa]\nmname = \"ns1\"\nrname = \"h\"\nserial = 1\n\
+                 [[records]]\nname = \"ns1\"\ntype = \"A\"\ndata = \"192.0.2.1\"\n\
+                 [[records]]\nname = \"@\"\ntype = \"A\"\ndata = [\"192.0.2.5\", \"192.0.2.6\"]\n\
+                 [[records]]\nname = \"m\"\ntype = \"A\"\nttl = 60\ndata = [\"192.0.2.2\", \"192.0.2.3\"]\n\
+                 [[records]]\nname = \"m\"\ntype = \"A\"\nttl = 30\ndata = \"192.0.2.4\"\n\
+                 [[records]]\nname = \"m\"\ntype = \"AAAA\"\ndata = \"2001:db8::1\"\n\
+                 [[records]]\nname = \"m\"\ntype = \"TXT\"\ndata = ['\"a b\" \"\" \"q\\\"x\\255\"', \"plain\"]\n\
+                 [[records]]\nname = \"x.y.deep\"\ntype = \"TXT\"\ndata = \"deep\"\n\
+                 [[records]]\nname = \"c\"\ntype = \"CNAME\"\ndata = \"m\"\n\
+                 [[records]]\nname = \"*.w\"\ntype = \"A\"\ndata = \"192.0.2.7\"\n\
+                 [[records]]\nname = \"cut\"\ntype = \"NS\"\ndata = \"ns.cut\"\n\
+                 [[records]]\nname = \"ns.cut\"\ntype = \"A\"\ndata = \"192.0.2.8\"\n\
+                 [[records]]\nname = \"mx\"\ntype = \"MX\"\ndata = \"10 m\"\n";
+        let mut labels = crate::zone::Labels::default();
+        let zones = vec![zone(z, &mut labels)];
+        let zones = crate::zone::Zones { zones, labels: labels.finish() };
+        let state = Snapshot::default().with_zones(Arc::new(zones), None);
+        let z = &state.zones.zones[0];
+        let mut direct_count = 0;
+        for (name, node) in &z.nodes {
+            let wire = crate::zone::wire_name(name);
+            for t in [RecordType::A, RecordType::AAAA, RecordType::TXT, RecordType::MX] {
+                let Some(d) = super::direct(z, &wire, node, t) else { continue };
+                let g = super::prebuild(&state, name, t).expect("the general path answers");
+                assert_eq!((d.aa, d.rcode, d.counts, &d.body, d.signed), (g.aa, g.rcode, g.counts, &g.body, g.signed));
+                direct_count += 1;
+            }
+        }
+        // @ A, ns1 A, m A/AAAA/TXT, x.y.deep TXT and `*.w` asked as itself;
+        // not c, cut, ns.cut, mx.
+        assert_eq!(direct_count, 7);
+        let m = crate::zone::wire_name(&Name::from_ascii("m.d.test.").unwrap());
+        let node = &z.nodes[&Name::from_ascii("m.d.test.").unwrap()];
+        let a = super::direct(z, &m, node, RecordType::A).unwrap();
+        assert_eq!(a.counts, [3, 0, 0]);
+        assert_eq!(&a.body[6..10], &30u32.to_be_bytes(), "the set's lowest TTL");
     }
 
     /// A lowercase key equals a name exactly when the name lowercased (ASCII

@@ -28,7 +28,7 @@ pub(super) fn sign_lookup(zone: &Zone, signer: &Signer, found: &mut Lookup, qtyp
         Some(Denial::Delegation { cut }) => {
             // A secure child: its DS, signed, says so; else an NSEC proves there is none.
             if let Some(ds) = zone.nodes.get(&cut).and_then(|n| n.get(RecordType::DS)) {
-                found.authority.extend(with_rrsigs(signer, owned(&ds.records, &cut)));
+                found.authority.extend(with_rrsigs(signer, ds.records(&cut)));
                 return;
             }
             compact_nsec(&cut, [RecordType::NS], negative_ttl)
@@ -44,7 +44,7 @@ pub(super) fn sign_lookup(zone: &Zone, signer: &Signer, found: &mut Lookup, qtyp
             let mut sets: Vec<Vec<Record>> = zone
                 .nodes
                 .get(&name)
-                .map(|node| node.rrsets.iter().map(|s| owned(&s.records, &name)).collect())
+                .map(|node| node.rrsets.iter().map(|s| s.records(&name)).collect())
                 .unwrap_or_default();
             sets.push(vec![compact_nsec(&name, types, negative_ttl)]);
             found.answers = sets.iter().flat_map(|set| signer.sign(set)).collect();
@@ -65,18 +65,6 @@ pub(super) fn sign_lookup(zone: &Zone, signer: &Signer, found: &mut Lookup, qtyp
     }
     authority.extend(with_rrsigs(signer, vec![nsec]));
     found.authority = authority;
-}
-
-/// `records` owned by `name` as asked.
-fn owned(records: &[Record], name: &hickory_proto::rr::Name) -> Vec<Record> {
-    records
-        .iter()
-        .map(|r| {
-            let mut r = r.clone();
-            r.name = name.clone();
-            r
-        })
-        .collect()
 }
 
 /// `records` with each run of one owner and type followed by its RRSIGs.

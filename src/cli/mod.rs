@@ -673,7 +673,14 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     admin.check_bind_allowed()?;
     let certs = load_certs(&cfg)?;
     let load_cfg = cfg.clone();
-    let loading = rt.spawn_blocking(move || Snapshot::load(&load_cfg));
+    // Built on the loader thread, which also drops it after a reload (server::trim).
+    let loading = rt.spawn_blocking(move || {
+        crate::server::on_loader_thread(move || {
+            let loaded = Snapshot::load(&load_cfg);
+            crate::server::release_free_memory(); // the load's temporaries
+            loaded
+        })
+    });
     let Some(initial) = rt.block_on(signals.unless_stopped(loading)) else {
         tracing::info!("stopped during start-up");
         rt.shutdown_background(); // the load may still run: do not wait for it

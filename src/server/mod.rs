@@ -9,6 +9,7 @@ mod reload;
 mod reload_queue;
 mod tcp;
 mod tls;
+mod trim;
 mod udp;
 #[cfg(target_os = "linux")]
 mod udp_batch;
@@ -20,6 +21,7 @@ pub use published::{health_targets, probe_owners, Published};
 pub use reload::Reloader;
 pub use reload_queue::ReloadQueue;
 pub use tls::{CertError, Certs};
+pub use trim::{on_loader_thread, release_free_memory};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -53,10 +53,18 @@ impl Reloader {
     }
 
     fn load_and_swap(&self, why: &str) -> bool {
-        match Snapshot::load(&self.cfg) {
+        let cfg = self.cfg.clone();
+        let load = move || {
+            let loaded = Snapshot::load(&cfg);
+            super::trim::release_free_memory(); // the load's temporaries
+            loaded
+        };
+        match super::trim::on_loader_thread(load) {
             Ok(loaded) => {
+                let old = self.state.load_full();
                 // Health is not configuration: keep whatever view is current.
                 self.state.publish_config(&loaded);
+                drop(loaded);
                 tracing::info!(reason = why, "reloaded configuration");
                 if let Some(m) = &self.metrics {
                     m.set_probe_owners(probe_owners(&self.state.load().zones));
@@ -71,6 +79,20 @@ impl Reloader {
                         let _runtime = handle.enter();
                         m.sync(health_targets(&self.state.load().zones));
                     }
+                }
+                // The old snapshot goes once the query threads let go of it:
+                // hand its memory back (see `trim`).
+                let start = std::time::Instant::now();
+                let alone = |o: &Arc<Snapshot>| {
+                    Arc::strong_count(o) == 1 && Arc::strong_count(&o.zones) == 1 && Arc::strong_count(&o.fast) == 1
+                };
+                if super::trim::drop_on_loader(old, alone, Duration::from_secs(5)) {
+                    let ms = start.elapsed().as_millis() as u64;
+                    tracing::info!(after_ms = ms, "previous configuration freed and its memory released");
+                } else {
+                    tracing::warn!(
+                        "previous configuration still in use 5 s after a reload: its memory is not released yet"
+                    );
                 }
                 true
             }

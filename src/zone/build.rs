@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::names::{wire_name, NameIndex, WireName};
 use super::services::Labels;
-use super::{Node, RRset, Zone, Zones};
+use super::{Node, RRset, Rdatas, Zone, Zones};
 use crate::config::{parse_zone_source, zone_sources, ConfigError, ParsedZoneFile, Source};
 
 /// Types an operator may write in a zone (SOA comes from `[soa]`).
@@ -141,7 +141,7 @@ pub fn build_zone(parsed: &ParsedZoneFile, labels: &mut Labels) -> Result<Zone, 
         .fold(soa.ttl.max(z.ttl), u32::max);
     // The apex node holds the SOA too, so `SOA` queries and ANY see it.
     let apex = b.nodes.entry(origin.clone()).or_default();
-    apex.rrsets.insert(0, RRset { rtype: RecordType::SOA, ttl: soa.ttl, records: vec![soa.clone()] });
+    apex.rrsets.insert(0, RRset { rtype: RecordType::SOA, ttl: soa.ttl, rdata: Rdatas::one(soa.data.clone()) });
     let mut key_warnings = Vec::new();
     let signer = match &z.dnssec {
         Some(spec) => {
@@ -154,6 +154,9 @@ pub fn build_zone(parsed: &ParsedZoneFile, labels: &mut Labels) -> Result<Zone, 
         None => None,
     };
     add_empty_non_terminals(&origin, &mut b.nodes);
+    for set in b.nodes.values_mut().flat_map(|n| &mut n.rrsets) {
+        set.rdata.shrink_to_fit();
+    }
     let names = NameIndex::build(&origin, &b.nodes);
     check_services_answer(src, &names, &spans)?;
     let mut warnings = super::services::probe_addr_warnings(src, &z.regions);
@@ -237,34 +240,40 @@ impl Builder<'_> {
         // hickory reads `$INCLUDE`d files itself, with no check of what they are.
         crate::config::files::check_master_includes(&path, &inc.text)
             .map_err(|e| self.src.error(span.clone(), e.to_string()))?;
-        // The zone parser needs a default TTL for lines without one.
-        let text = format!("$TTL {ttl}\n{}", inc.text);
-        let (_, sets) =
-            Parser::new(text.as_str(), Some(path.clone()), Some(self.origin.clone())).parse().map_err(|e| {
-                // hickory reports no position; point at the include line in the TOML too.
-                ConfigError {
-                    file: path.clone(),
-                    line: 0,
-                    col: 0,
-                    message: format!("{e} (included from {})", {
-                        let (l, c) = self.src.line_col(span.start);
-                        format!("{}:{l}:{c}", self.src.path.display())
-                    }),
-                }
-            })?;
-        for (_, set) in sets {
-            for rec in set.records_without_rrsigs() {
-                let mut rec = rec.clone();
-                rec.name = rec.name.to_lowercase();
-                if rec.record_type() == RecordType::SOA {
-                    continue; // the TOML's [soa] is the zone's SOA
-                }
-                if !ALLOWED.contains(&rec.record_type()) {
-                    return Err(inc.whole(format!("record type {} is not supported", rec.record_type())));
-                }
-                check_rdata(&inc, &rec, 0..0)?;
-                self.insert(rec, span.clone())?;
+        // A plain file (most big zones) is read by our own reader, which
+        // gives what hickory's parser would, faster (`zone::master`).
+        let records: Box<dyn Iterator<Item = Record>> = match super::master::read_plain(&inc.text, &self.origin, ttl) {
+            Some(records) => Box::new(records.into_iter()),
+            None => {
+                // The zone parser needs a default TTL for lines without one.
+                let text = format!("$TTL {ttl}\n{}", inc.text);
+                let parsed = Parser::new(text.as_str(), Some(path.clone()), Some(self.origin.clone())).parse();
+                let (_, sets) = parsed.map_err(|e| {
+                    // hickory reports no position; point at the include line in the TOML too.
+                    ConfigError {
+                        file: path.clone(),
+                        line: 0,
+                        col: 0,
+                        message: format!("{e} (included from {})", {
+                            let (l, c) = self.src.line_col(span.start);
+                            format!("{}:{l}:{c}", self.src.path.display())
+                        }),
+                    }
+                })?;
+                // Taken by value: each record moves into the zone, not a copy of it.
+                Box::new(sets.into_values().flat_map(|set| set.into_parts().records))
             }
+        };
+        for mut rec in records {
+            rec.name = rec.name.to_lowercase();
+            if rec.record_type() == RecordType::SOA {
+                continue; // the TOML's [soa] is the zone's SOA
+            }
+            if !ALLOWED.contains(&rec.record_type()) {
+                return Err(inc.whole(format!("record type {} is not supported", rec.record_type())));
+            }
+            check_rdata(&inc, &rec, 0..0)?;
+            self.insert(rec, span.clone())?;
         }
         Ok(())
     }
@@ -273,20 +282,22 @@ impl Builder<'_> {
         if !self.origin.zone_of(&rec.name) {
             return Err(self.src.error(span, format!("{} is outside the zone {}", rec.name, self.origin)));
         }
-        let node = self.nodes.entry(rec.name.clone()).or_default();
         let rtype = rec.record_type();
+        let node = self.nodes.entry(rec.name).or_default();
         match node.rrsets.iter_mut().find(|s| s.rtype == rtype) {
             Some(set) => {
-                if set.records.iter().any(|r| r.data == rec.data) {
+                if set.rdata.contains(&rec.data) {
                     return Ok(()); // a duplicate RR is the same RR (RFC 2181 §5)
                 }
                 // RFC 2181 §5.2: one TTL per RRset; the lowest wins, as BIND does.
                 set.ttl = set.ttl.min(rec.ttl);
-                set.records.push(rec);
-                let ttl = set.ttl;
-                set.records.iter_mut().for_each(|r| r.ttl = ttl);
+                set.rdata.push(rec.data);
             }
-            None => node.rrsets.push(RRset { rtype, ttl: rec.ttl, records: vec![rec] }),
+            None => {
+                // Most names hold one type: no room for four (Vec's first growth).
+                node.rrsets.reserve_exact(1);
+                node.rrsets.push(RRset { rtype, ttl: rec.ttl, rdata: Rdatas::one(rec.data) });
+            }
         }
         Ok(())
     }
@@ -299,7 +310,7 @@ impl Builder<'_> {
                 if node.rrsets.len() > 1 {
                     return Err(self.src.whole(format!("{name} has a CNAME and other records: a CNAME must be alone")));
                 }
-                if cname.records.len() > 1 {
+                if cname.rdata.len() > 1 {
                     return Err(self.src.whole(format!("{name} has more than one CNAME")));
                 }
                 if *name == self.origin {
@@ -325,7 +336,8 @@ impl Builder<'_> {
 /// which once left `v` missing when `*.v` was the only name under it.
 fn add_empty_non_terminals(origin: &Name, nodes: &mut HashMap<Name, Node>) {
     let apex_labels = origin.iter().count();
-    let names: Vec<Name> = nodes.keys().cloned().collect();
+    // Only names two or more labels below the apex have ancestors to add.
+    let names: Vec<Name> = nodes.keys().filter(|n| n.iter().count() > apex_labels + 1).cloned().collect();
     for name in names {
         let mut n = name.iter().count();
         while n > apex_labels + 1 {
@@ -427,7 +439,7 @@ mod tests {
         let long = "x".repeat(600);
         let z = zone_with(&format!("[[records]]\nname = \"spf\"\ntype = \"TXT\"\ndata = \"{long}\"\n")).unwrap();
         let name = Name::from_ascii("spf.t.test.").unwrap();
-        let RData::TXT(txt) = &z.nodes[&name].get(RecordType::TXT).unwrap().records[0].data else { panic!() };
+        let Some(RData::TXT(txt)) = z.nodes[&name].get(RecordType::TXT).unwrap().rdata.get(0) else { panic!() };
         let lens: Vec<usize> = txt.txt_data.iter().map(|s| s.len()).collect();
         assert_eq!(lens, vec![255, 255, 90]);
         let quoted = format!("'\"{}\"'", "y".repeat(300));

@@ -85,7 +85,7 @@ pub fn lookup<'z>(
                 // with what it has (the resolver follows on from there).
                 if out.answers.is_empty() {
                     out.authoritative = false;
-                    out.authority = with_owner(node.get(RecordType::NS).map(|s| &s.records[..]).unwrap_or(&[]), &cut);
+                    out.authority = node.get(RecordType::NS).map(|s| s.records(&cut)).unwrap_or_default();
                     out.additional = addresses_for(zone, &out.authority);
                     out.denial = Some(Denial::Delegation { cut });
                 }
@@ -188,14 +188,14 @@ fn resolve_one<'z>(zone: &'z Zone, name: &Name, qtype: RecordType) -> Resolution
 /// Records of `node` answered with owner `owner` (the name as asked, or the
 /// name a wildcard was expanded for), as its facts say (`held`).
 fn from_node<'z>(node: &'z Node, held: Held, qtype: RecordType, owner: &Name) -> Resolution<'z> {
-    let set = |t: RecordType| node.get(t).map(|s| with_owner(&s.records, owner));
+    let set = |t: RecordType| node.get(t).map(|s| s.records(owner));
     match held {
         Held::Service => match &node.service {
             Some(svc) => Resolution::Service(svc, owner.clone(), node),
             None => Resolution::NoData(Some(node)),
         },
         Held::FirstRRset => match node.rrsets.first() {
-            Some(s) => Resolution::Data(with_owner(&s.records, owner)),
+            Some(s) => Resolution::Data(s.records(owner)),
             None => Resolution::NoData(Some(node)),
         },
         Held::Cname => {
@@ -216,17 +216,6 @@ fn from_node<'z>(node: &'z Node, held: Held, qtype: RecordType, owner: &Name) ->
     }
 }
 
-fn with_owner(records: &[Record], owner: &Name) -> Vec<Record> {
-    records
-        .iter()
-        .map(|r| {
-            let mut r = r.clone();
-            r.name = owner.clone();
-            r
-        })
-        .collect()
-}
-
 /// Additional-section addresses for NS, MX and SRV targets held in this zone
 /// (including glue below a delegation), A before AAAA, each name once.
 fn addresses_for(zone: &Zone, records: &[Record]) -> Vec<Record> {
@@ -243,10 +232,10 @@ fn addresses_for(zone: &Zone, records: &[Record]) -> Vec<Record> {
             continue;
         }
         done.push(target);
-        if let Some(node) = zone.nodes.get(target) {
+        if let Some((owner, node)) = zone.nodes.get_key_value(target) {
             for t in [RecordType::A, RecordType::AAAA] {
                 if let Some(set) = node.get(t) {
-                    out.extend(set.records.iter().cloned());
+                    out.extend(set.records(owner));
                 }
             }
         }

@@ -3,7 +3,9 @@
 
 mod build;
 mod lookup;
+mod master;
 mod names;
+mod rdata;
 mod services;
 mod shared_regions;
 mod signed;
@@ -11,21 +13,33 @@ mod signed;
 pub use build::{build_zone, load_zones};
 pub use lookup::{lookup, Denial, Lookup, ServiceAnswer};
 pub use names::{wire_name, Held, Location, NameFacts, NameIndex, WireName};
+pub use rdata::Rdatas;
 pub use services::{Expect, Labels};
 
-use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::policy::{Region, Service};
 
-/// All records of one type at one owner name.
+/// All records of one type at one owner name: only their RDATA is kept (the
+/// owner is the node's name, the TTL the set's), compactly for the common
+/// types, so a big zone does not hold a whole hickory `Record` per record
+/// (issue 26).
 #[derive(Debug, Clone)]
 pub struct RRset {
     pub rtype: RecordType,
     pub ttl: u32,
-    pub records: Vec<Record>,
+    pub rdata: Rdatas,
+}
+
+impl RRset {
+    /// The set as records owned by `owner` (the name as asked, or the name a
+    /// wildcard was expanded for).
+    pub fn records(&self, owner: &Name) -> Vec<Record> {
+        self.rdata.iter().map(|d| Record::from_rdata(owner.clone(), self.ttl, d.clone())).collect()
+    }
 }
 
 /// One owner name. An empty node is an empty non-terminal (RFC 8020): it
@@ -68,7 +82,7 @@ impl Zone {
     /// TTL of the SOA in negative answers: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5).
     pub fn negative_soa(&self) -> Record {
         let mut soa = self.soa.clone();
-        if let hickory_proto::rr::RData::SOA(s) = &soa.data {
+        if let RData::SOA(s) = &soa.data {
             soa.ttl = soa.ttl.min(s.minimum);
         }
         soa
@@ -80,7 +94,7 @@ impl Zone {
     }
 
     pub fn record_count(&self) -> usize {
-        self.nodes.values().flat_map(|n| &n.rrsets).map(|s| s.records.len()).sum()
+        self.nodes.values().flat_map(|n| &n.rrsets).map(|s| s.rdata.len()).sum()
     }
 }
 
@@ -124,10 +138,10 @@ impl Zone {
                 if set.rtype == RecordType::SOA {
                     continue;
                 }
-                for r in &set.records {
+                for r in &set.records(name) {
                     match &r.data {
                         // hickory's TXT Display drops the quotes; write character-strings.
-                        hickory_proto::rr::RData::TXT(txt) => {
+                        RData::TXT(txt) => {
                             let strings: Vec<String> = txt.txt_data.iter().map(|s| quote_character_string(s)).collect();
                             out.push_str(&format!("{} {} IN TXT {}\n", r.name, r.ttl, strings.join(" ")));
                         }

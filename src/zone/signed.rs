@@ -6,7 +6,7 @@
 
 use hickory_proto::dnssec::rdata::DNSSECRData;
 use hickory_proto::dnssec::PublicKey;
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::{Name, RData, RecordType};
 use std::ops::Range;
 use std::path::Path;
 use toml::Spanned;
@@ -236,7 +236,7 @@ pub(super) fn publish_keys(origin: &Name, ttl: u32, signer: &Signer, apex: &mut 
     let mut cds = Vec::new();
     let mut cdnskey = Vec::new();
     for k in signer.published() {
-        let rec = |d: DNSSECRData| Record::from_rdata(origin.clone(), ttl, RData::DNSSEC(d));
+        let rec = RData::DNSSEC;
         dnskey.push(rec(DNSSECRData::DNSKEY(k.dnskey.clone())));
         // CDS/CDNSKEY for the keys a DS may name (not ZSKs). A key whose
         // digest cannot be made was refused when it loaded.
@@ -245,11 +245,11 @@ pub(super) fn publish_keys(origin: &Name, ttl: u32, signer: &Signer, apex: &mut 
             cdnskey.push(rec(DNSSECRData::CDNSKEY(ck)));
         }
     }
-    for (rtype, records) in [(RecordType::DNSKEY, dnskey), (RecordType::CDS, cds), (RecordType::CDNSKEY, cdnskey)] {
-        if records.is_empty() {
+    for (rtype, rdata) in [(RecordType::DNSKEY, dnskey), (RecordType::CDS, cds), (RecordType::CDNSKEY, cdnskey)] {
+        if rdata.is_empty() {
             continue;
         }
-        apex.rrsets.push(RRset { rtype, ttl, records });
+        apex.rrsets.push(RRset { rtype, ttl, rdata: super::Rdatas::from_all(rdata) });
     }
 }
 

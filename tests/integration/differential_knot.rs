@@ -276,7 +276,7 @@ fn meridian_and_knot_answer_the_static_zone_alike() {
         .values()
         .flat_map(|n| &n.rrsets)
         .filter(|s| s.rtype != RecordType::SOA)
-        .map(|s| s.records.len())
+        .map(|s| s.rdata.len())
         .sum::<usize>()
         + 1;
     let lines: Vec<&str> = master.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('$')).collect();

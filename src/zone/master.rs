@@ -1,0 +1,300 @@
+//! A fast reader for plain master files: the common shape of a big zone
+//! (one record per line, A, AAAA or TXT, optional TTL and class IN, `;`
+//! comments, `$ORIGIN` and `$TTL`). hickory's parser files every record into
+//! a `BTreeMap` ordered by name, and that sorting was over half of a
+//! 400,000-record zone's load time (docs/performance.md, "Big zones").
+//!
+//! It reads exactly what hickory's parser reads for such files, with
+//! hickory's own TTL, class, type, name and address parsing, and gives the
+//! records in the order `include` needs (each name's sets by type, as
+//! hickory's map would, each set in hickory's `RecordSet` order). Anything
+//! else (parentheses, escapes, `$INCLUDE`, other types or classes, anything
+//! odd): `None`, and hickory's parser reads the file, errors and all.
+
+use hickory_proto::rr::rdata::{A, AAAA, TXT};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::txt::{parse_ttl, Parser};
+use rustc_hash::FxHashMap;
+use std::str::FromStr;
+
+use super::names::wire_name;
+
+/// The records of `text` (origin `origin`, `$TTL` `ttl` until the file sets
+/// one), or `None` when the file is not plain enough for this reader.
+pub fn read_plain(text: &str, origin: &Name, ttl: u32) -> Option<Vec<Record>> {
+    let mut origin = origin.clone();
+    let mut default_ttl = ttl;
+    let mut owner: Option<Name> = None;
+    let mut soa_seen = false;
+    // Every record with its name's id (first-seen order) and type, sorted
+    // by the two at the end: one flat list, no allocation per set.
+    let mut all: Vec<(u32, u16, Record)> = Vec::with_capacity(text.len() / 32);
+    let mut name_ids: FxHashMap<Vec<u8>, u32> = FxHashMap::default();
+    for line in text.split('\n') {
+        let tokens = tokens(line)?;
+        let Some(first) = tokens.first() else {
+            continue; // blank or a comment
+        };
+        if let Token::Word(w) = first {
+            if let Some(directive) = w.strip_prefix('$') {
+                let [_, Token::Word(arg)] = tokens[..] else { return None };
+                match directive {
+                    "ORIGIN" if arg.ends_with('.') && !arg.contains('@') => origin = Name::parse(arg, None).ok()?,
+                    "TTL" => default_ttl = parse_ttl(arg).ok()?,
+                    _ => return None,
+                }
+                continue;
+            }
+        }
+        let mut rest = &tokens[..];
+        match first {
+            Token::Blank => rest = &rest[1..],
+            Token::Word("@") => {
+                owner = Some(origin.clone());
+                rest = &rest[1..];
+            }
+            Token::Word(w) if !w.contains('@') => {
+                owner = Some(Name::parse(w, Some(&origin)).ok()?);
+                rest = &rest[1..];
+            }
+            _ => return None,
+        }
+        if rest.is_empty() {
+            continue; // hickory takes an owner alone on a line, and keeps it
+        }
+        // [TTL] [class] type, in any order before the type (as hickory).
+        let mut line_ttl = None;
+        let mut rtype = None;
+        while let Some((Token::Word(w), more)) = rest.split_first() {
+            rest = more;
+            if let Ok(t) = parse_ttl(w) {
+                line_ttl = Some(t);
+                continue;
+            }
+            let upper = w.to_ascii_uppercase();
+            if let Ok(class) = DNSClass::from_str(&upper) {
+                if class != DNSClass::IN {
+                    return None;
+                }
+                continue;
+            }
+            rtype = Some(RecordType::from_str(&upper).ok()?);
+            break;
+        }
+        let rtype = rtype?;
+        let rdata = match (rtype, rest) {
+            (RecordType::A, [Token::Word(a)]) => RData::A(A(a.parse().ok()?)),
+            (RecordType::AAAA, [Token::Word(a)]) => RData::AAAA(AAAA(a.parse().ok()?)),
+            (RecordType::TXT, parts) if !parts.is_empty() => {
+                let strings = parts.iter().map(|p| match p {
+                    Token::Word(w) | Token::Quoted(w) => Some(w.to_string()),
+                    Token::Blank => None,
+                });
+                RData::TXT(TXT::new(strings.collect::<Option<Vec<_>>>()?))
+            }
+            // Other types a zone may hold are rare in big files: each such
+            // line is read by hickory's parser alone, with the owner and TTL
+            // written out. A second SOA is hickory's error to report.
+            (t, parts) if OTHERS.contains(&t) && !(t == RecordType::SOA && std::mem::replace(&mut soa_seen, true)) => {
+                let mut name = owner.clone()?;
+                name.set_fqdn(true);
+                one_line(&origin, &name, line_ttl.unwrap_or(default_ttl), t, parts)?
+            }
+            _ => return None,
+        };
+        let mut name = owner.clone()?;
+        name.set_fqdn(true);
+        let record = Record::from_rdata(name, line_ttl.unwrap_or(default_ttl), rdata);
+        let next_id = name_ids.len() as u32;
+        let id = *name_ids.entry(wire_name(&record.name)).or_insert(next_id);
+        all.push((id, rtype.into(), record));
+    }
+    // Each name's sets by type, each set in file order (the sort is stable;
+    // a generated file is often in that order already, and moving records
+    // of 280 bytes costs).
+    if !all.is_sorted_by_key(|(id, rtype, _)| (*id, *rtype)) {
+        all.sort_by_key(|(id, rtype, _)| (*id, *rtype));
+    }
+    let mut out: Vec<Record> = Vec::with_capacity(all.len());
+    let (mut set, mut set_at) = (None, 0);
+    for (id, rtype, record) in all {
+        if set != Some((id, rtype)) {
+            (set, set_at) = (Some((id, rtype)), out.len());
+        }
+        add_to_set(&mut out, set_at, record);
+    }
+    Some(out)
+}
+
+/// Types read line by line through hickory's parser (the others a zone may
+/// hold, and the SOA `include` skips).
+const OTHERS: [RecordType; 8] = [
+    RecordType::SOA,
+    RecordType::NS,
+    RecordType::CNAME,
+    RecordType::MX,
+    RecordType::SRV,
+    RecordType::CAA,
+    RecordType::PTR,
+    RecordType::DS,
+];
+
+/// The RDATA of one record line as hickory's parser reads it, the owner
+/// absolute and relative names in the data taken from `origin`.
+fn one_line(origin: &Name, owner: &Name, ttl: u32, rtype: RecordType, parts: &[Token<'_>]) -> Option<RData> {
+    let mut text = format!("{} {ttl} IN {rtype}", owner.to_ascii());
+    for p in parts {
+        match p {
+            Token::Word(w) => text += &format!(" {w}"),
+            Token::Quoted(q) => text += &format!(" \"{q}\""),
+            Token::Blank => return None,
+        }
+    }
+    text.push('\n');
+    let (_, sets) = Parser::new(text.as_str(), None, Some(origin.clone())).parse().ok()?;
+    let mut records = sets.into_values().flat_map(|s| s.into_parts().records);
+    match (records.next(), records.next()) {
+        (Some(r), None) if r.record_type() == rtype => Some(r.data),
+        _ => None,
+    }
+}
+
+/// hickory's `RecordSet::insert`: the same data again (at the same name,
+/// class IN) is the same record (RFC 2136 §1.1.1, TTL left out), and the
+/// first one stays; a CNAME replaces the one before it.
+/// The set is `out[set_at..]`.
+fn add_to_set(out: &mut Vec<Record>, set_at: usize, record: Record) {
+    if record.record_type() == RecordType::CNAME {
+        out.truncate(set_at);
+    }
+    if !out[set_at..].iter().any(|r| r.data == record.data) {
+        out.push(record);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Token<'a> {
+    /// Leading whitespace: the previous owner.
+    Blank,
+    Word(&'a str),
+    Quoted(&'a str),
+}
+
+/// One line's tokens, or `None` for anything this reader leaves to hickory.
+fn tokens(line: &str) -> Option<Vec<Token<'_>>> {
+    let bytes = line.as_bytes();
+    let mut out = Vec::with_capacity(6);
+    let mut at = 0;
+    if bytes.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+        out.push(Token::Blank);
+    }
+    while at < bytes.len() {
+        match bytes[at] {
+            b' ' | b'\t' => at += 1,
+            b';' => break,
+            b'"' => {
+                let len = bytes[at + 1..].iter().position(|b| *b == b'"')?;
+                let inner = &line[at + 1..at + 1 + len];
+                if inner.bytes().any(|b| !(0x20..0x7f).contains(&b) || b == b'\\') {
+                    return None;
+                }
+                out.push(Token::Quoted(inner));
+                at += len + 2;
+                // hickory splits `"a"b` in two: such input is left to it.
+                if bytes.get(at).is_some_and(|b| !matches!(b, b' ' | b'\t' | b';')) {
+                    return None;
+                }
+            }
+            _ => {
+                let len = bytes[at..].iter().position(|b| matches!(b, b' ' | b'\t' | b';')).unwrap_or(bytes.len() - at);
+                let word = &line[at..at + len];
+                let plain = |b: u8| (0x21..0x7f).contains(&b) && !matches!(b, b'"' | b'(' | b')' | b'\\');
+                // `$` and `@` start a token of their own in hickory's lexer:
+                // allowed only first on the line (the caller checks the rest).
+                let special = word.starts_with(['$', '@']) && !out.is_empty();
+                if !word.bytes().all(plain) || word[1..].contains('$') || special {
+                    return None;
+                }
+                out.push(Token::Word(word));
+                at += len;
+            }
+        }
+    }
+    // A line that is only whitespace: nothing.
+    if out == [Token::Blank] {
+        out.clear();
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What hickory's parser gives, in the order `include` reads it.
+    fn hickory(text: &str, origin: &Name, ttl: u32) -> Vec<Record> {
+        let text = format!("$TTL {ttl}\n{text}");
+        let (_, sets) = Parser::new(text.as_str(), None, Some(origin.clone())).parse().unwrap();
+        sets.into_values().flat_map(|s| s.into_parts().records).collect()
+    }
+
+    /// Records compared with their names' case, which `==` ignores, each
+    /// name's in their order (the order across names means nothing to
+    /// `include`: it fills a map by name).
+    fn shown(records: &[Record]) -> Vec<String> {
+        let mut by_name: Vec<&Record> = records.iter().collect();
+        by_name.sort_by_key(|r| r.name.to_lowercase());
+        by_name.iter().map(|r| format!("{} {} {:?} {:?}", r.name.to_ascii(), r.ttl, r.dns_class, r.data)).collect()
+    }
+
+    #[test]
+    fn plain_files_read_exactly_as_hickory_reads_them() {
+        let origin = Name::from_ascii("big.test.").unwrap();
+        let files = [
+            "a1 IN A 192.0.2.1\na2 300 IN A 192.0.2.2\na3 IN 300 A 192.0.2.3\na4 A 192.0.2.4\n",
+            // Types out of order at one name, a continuation line, comments, blank lines.
+            "m AAAA 2001:db8::1 ; v6\n  TXT \"x y\" plain \"\"\nm A 192.0.2.9\n\n; only a comment\n   \nm a 192.0.2.8",
+            // The same data again, with another TTL, exactly, in another case: the first stays.
+            "d 60 A 192.0.2.1\nd 30 A 192.0.2.1\nd A 192.0.2.2\nD 30 A 192.0.2.1\nd.BIG.test. A 192.0.2.3\n",
+            // Directives, absolute names, `@`, TTL units.
+            "$TTL 1h\n@ A 192.0.2.1\n$ORIGIN sub.big.test.\nx 1d2h A 192.0.2.2\nabs.big.test. TXT \"a;b\" 'q'\n$TTL 7\ny in txt hello\n",
+            // A name alone on a line is the owner of the next, blank-started one.
+            "alone\n\tA 192.0.2.5\n",
+            // Other types, line by line: names relative to the origin in force.
+            "@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\n$ORIGIN s.big.test.\nw MX 10 mail\n\
+             c CNAME a\nc CNAME b\nsrv 60 SRV 1 2 53 t.example.\nq CAA 0 issue \"ca.example\"\nd NS ns.d\n\
+             d DS 60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118\n",
+        ];
+        for (i, text) in files.iter().enumerate() {
+            let ours = read_plain(text, &origin, 3600).unwrap_or_else(|| panic!("file {i} left to hickory"));
+            assert_eq!(shown(&ours), shown(&hickory(text, &origin, 3600)), "file {i}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn anything_else_is_left_to_hickorys_parser() {
+        let origin = Name::from_ascii("big.test.").unwrap();
+        for text in [
+            "a IN A ( 192.0.2.1 )\n",
+            "a IN HINFO x y\n",
+            "@ SOA ns1 h 1 2 3 4 5\n@ SOA ns1 h 2 2 3 4 5\n",
+            "a IN MX ten mx\n",
+            "a CH TXT x\n",
+            "a TXT \"esc\\\"aped\"\n",
+            "a TXT \"a\"b\n",
+            "$INCLUDE other.zone\n",
+            "$ORIGIN relative\n",
+            "a IN A 192.0.2.1 extra\n",
+            "a IN A 300.0.2.1\n",
+            "  A 192.0.2.1\n",
+            "a@b A 192.0.2.1\n",
+            "a IN A\n",
+            "a TXT \"unclosed\n",
+            "a TXT @\n",
+            "a TXT x$y\n",
+            "a IN A 192.0.2.1\r\n",
+        ] {
+            assert!(read_plain(text, &origin, 3600).is_none(), "{text:?}");
+        }
+    }
+}
