@@ -161,12 +161,11 @@ fn one_line(origin: &Name, owner: &Name, ttl: u32, rtype: RecordType, parts: &[T
 
 /// hickory's `RecordSet::insert`: the same data again (at the same name,
 /// class IN) is the same record (RFC 2136 §1.1.1, TTL left out), and the
-/// first one stays; a CNAME replaces the one before it.
+/// first one stays. Unlike hickory, a second, different CNAME does not
+/// silently replace the first: both are kept, so the zone's check refuses
+/// the name (as Knot refuses such a file) instead of answering the last one.
 /// The set is `out[set_at..]`.
 fn add_to_set(out: &mut Vec<Record>, set_at: usize, record: Record) {
-    if record.record_type() == RecordType::CNAME {
-        out.truncate(set_at);
-    }
     if !out[set_at..].iter().any(|r| r.data == record.data) {
         out.push(record);
     }
@@ -262,13 +261,23 @@ mod tests {
             "alone\n\tA 192.0.2.5\n",
             // Other types, line by line: names relative to the origin in force.
             "@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\n$ORIGIN s.big.test.\nw MX 10 mail\n\
-             c CNAME a\nc CNAME b\nsrv 60 SRV 1 2 53 t.example.\nq CAA 0 issue \"ca.example\"\nd NS ns.d\n\
+             c CNAME a\nsrv 60 SRV 1 2 53 t.example.\nq CAA 0 issue \"ca.example\"\nd NS ns.d\n\
              d DS 60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118\n",
         ];
         for (i, text) in files.iter().enumerate() {
             let ours = read_plain(text, &origin, 3600).unwrap_or_else(|| panic!("file {i} left to hickory"));
             assert_eq!(shown(&ours), shown(&hickory(text, &origin, 3600)), "file {i}:\n{text}");
         }
+    }
+
+    /// Two different CNAMEs at one name are both kept (hickory keeps the
+    /// last), so the zone's check refuses the name instead of answering one.
+    #[test]
+    fn a_second_cname_at_a_name_is_kept_for_the_check_to_refuse() {
+        let origin = Name::from_ascii("big.test.").unwrap();
+        let got = read_plain("c CNAME a\nc CNAME b\nc CNAME a\n", &origin, 60).unwrap();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got.iter().all(|r| r.record_type() == RecordType::CNAME));
     }
 
     #[test]

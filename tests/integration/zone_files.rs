@@ -198,3 +198,23 @@ fn a_change_to_a_dollar_included_file_outside_the_zones_dir_is_reloaded_without_
     std::fs::write(masters.join("top.zone"), "top IN A 192.0.2.121\n$INCLUDE sub.zone\n").unwrap();
     changed("top", "192.0.2.121");
 }
+
+/// Two CNAMEs at one name in an included master file: `check` refuses the
+/// zone naming the name, as it does for TOML records and as Knot refuses
+/// such a file (it used to keep the last CNAME silently and answer it).
+#[test]
+fn two_cnames_at_a_name_in_an_included_file_are_refused() {
+    let dir = TempDir::new("twocnames");
+    let zones = dir.path().join("zones");
+    std::fs::create_dir_all(&zones).unwrap();
+    std::fs::write(zones.join("c.toml"), zone("c.test.", "include = \"c.inc.zone\"")).unwrap();
+    std::fs::write(zones.join("c.inc.zone"), "alias IN CNAME www\nalias IN CNAME ns1\n").unwrap();
+    let out = meridian(&["check", "--zones", zones.to_str().unwrap()], dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "two CNAMEs accepted: {err}");
+    assert!(err.contains("alias.c.test.") && err.contains("more than one CNAME"), "{err}");
+    // One CNAME is fine.
+    std::fs::write(zones.join("c.inc.zone"), "alias IN CNAME www\n").unwrap();
+    let out = meridian(&["check", "--zones", zones.to_str().unwrap()], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
