@@ -38,16 +38,22 @@
 #   SETS ["static ecs-mix"]
 #   WARM_RATE [2000]       -Q of the warm-up pass (one pass over ecs-mix's
 #                          file; 2,000 queries of a one-line set)
-#   PEER [meridian]        gdnsd: measure gdnsd on the same files instead
+#   PEER [meridian]        gdnsd: measure gdnsd on the same files instead;
+#                          knot, pdns (SIGNED=1 only): Knot DNS with
+#                          mod-onlinesign, PowerDNS with live signing
+#                          (bench/signed_peers.sh), sets static and nxdomain
 #   SERVER_CPU [0] CLIENT_CPU [1]
 #   MERIDIAN_BIN           measure this binary instead of building one with
 #                          `cargo build --release`
 #   GDNSD_BIN              gdnsd binary [/usr/sbin, then $PATH]
 #   KEEP_TMP=1             keep the work directory (logs, dnsperf output, dumps)
-#   SIGNED=1               Meridian only, sets static and ecs-mix: the zone signed
-#                          online (a fresh ECDSA P-256 key, docs/dnssec.md) and every
-#                          query with DO=1, so each answer carries its RRSIG
-#                          (issue 21 must-show 3); checked signed before measuring
+#   SIGNED=1               the zone signed online (a fresh ECDSA P-256 key:
+#                          Meridian docs/dnssec.md, Knot mod-onlinesign, PowerDNS
+#                          pdnsutil secure-zone) and every query with DO=1, so each
+#                          answer carries its RRSIG (issue 21 must-show 3); checked
+#                          signed (and NXDOMAIN denied with a signed NSEC) before
+#                          measuring. Sets static, nxdomain, and ecs-mix (Meridian)
+#   PDNS_CACHE [1]         PEER=pdns: 0 turns its packet and query caches off
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,6 +65,7 @@ RATE=${RATE:-8000}
 COUNT=${COUNT:-40000}
 RUNS=${RUNS:-5}
 SETS_WANTED=${SETS:-static ecs-mix}
+[[ -n ${SETS:-} || ! ${PEER:-} =~ ^(knot|pdns)$ ]] || SETS_WANTED="static nxdomain"
 WARM_RATE=${WARM_RATE:-2000}
 PEER=${PEER:-meridian}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -72,7 +79,8 @@ int_in "$SERVER_CPU" 0 $((NCPU - 1)) || die "SERVER_CPU must be a CPU of this ma
 int_in "$CLIENT_CPU" 0 $((NCPU - 1)) || die "CLIENT_CPU must be a CPU of this machine (0..$((NCPU - 1)))"
 case $PEER in
     meridian | gdnsd) ;;
-    *) die "PEER must be meridian or gdnsd (got '$PEER')" ;;
+    knot | pdns) [[ ${SIGNED:-0} == 1 ]] || die "PEER=$PEER is measured signed only (SIGNED=1); bench/run.sh measures it unsigned" ;;
+    *) die "PEER must be meridian, gdnsd, knot or pdns (got '$PEER')" ;;
 esac
 
 missing=()
@@ -86,6 +94,19 @@ if [[ $PEER == gdnsd ]]; then
     GDNSD=${GDNSD_BIN-$(find_bin gdnsd || true)}
     [[ -n $GDNSD ]] || die "PEER=gdnsd but gdnsd is not installed (apt-get install gdnsd)"
 fi
+KNOTD= PDNS= PDNSUTIL=
+if [[ $PEER == knot ]]; then
+    KNOTD=${KNOTD_BIN-$(find_bin knotd || true)}
+    [[ -n $KNOTD ]] || die "PEER=knot but knotd is not installed (apt-get install knot)"
+fi
+if [[ $PEER == pdns ]]; then
+    PDNS=${PDNS_BIN-$(find_bin pdns_server || true)}
+    PDNSUTIL=$(find_bin pdnsutil || true)
+    [[ -n $PDNS && -n $PDNSUTIL ]] || die "PEER=pdns but pdns_server/pdnsutil are not installed (apt-get install pdns-server pdns-backend-bind pdns-backend-sqlite3)"
+    PDNS_SIGNED=1
+fi
+# shellcheck source=bench/signed_peers.sh
+source "$BENCH/signed_peers.sh"
 others=$(ps -eo pid=,comm= | awk '$2 ~ /^(gdnsd|knotd|pdns_server|meridian|named|nsd|unbound|valgrind.*|memcheck.*|callgrind.*)$/ {print $2 "(" $1 ")"}' | tr '\n' ' ')
 [[ -z $others ]] || note "note: other servers are running and share the CPUs: $others (instruction counts barely care; batch sizes do)"
 
@@ -116,33 +137,45 @@ if [[ $PEER == meridian ]]; then
     SERVE_HELP=$("$BIN" serve --help 2>&1) || die "$BIN serve --help failed"
 else
     BIN= SERVE_HELP=
-    note "measuring $GDNSD"
+    note "measuring ${GDNSD:-${KNOTD:-$PDNS}}"
 fi
 
 bench_content
 SIGNED=${SIGNED:-0}
 if [[ $SIGNED == 1 ]]; then
-    [[ $PEER == meridian ]] || die "SIGNED=1 measures Meridian's signed answers: PEER must be meridian"
+    [[ $PEER != gdnsd ]] || die "SIGNED=1: gdnsd has no DNSSEC (measure it unsigned)"
     mkdir -p "$TMP/zones"
     cp "$ROOT/zones/"* "$TMP/zones/"
-    "$BIN" dnssec keygen "$ORIGIN." --out "$TMP/zones/bench.key" >/dev/null || die "meridian dnssec keygen failed"
+    [[ $PEER != meridian ]] || "$BIN" dnssec keygen "$ORIGIN." --out "$TMP/zones/bench.key" >/dev/null || die "meridian dnssec keygen failed"
     printf '\n[dnssec]\nkeys = ["bench.key"]\n' >>"$TMP/zones/$ORIGIN.toml"
     export MERIDIAN_ZONES=$TMP/zones
     python3 "$BENCH/gen_ecs_queries.py" --csv "$ROOT/geoip/demo.csv" --out "$TMP/q/ecs-var-do.bin" \
         --count 10000 --name "www.$ORIGIN" --do 2>/dev/null || die "gen_ecs_queries.py --do failed"
     SET_ARGS[static]+=" -D"
+    SET_ARGS[nxdomain]+=" -D"
     SET_ARGS[www-ecs-var]="-d $TMP/q/ecs-var-do.bin -B"
     for s in $SETS_WANTED; do
-        [[ $s == static || $s == ecs-mix ]] || die "SIGNED=1 measures the sets static and ecs-mix only (not '$s')"
+        [[ $s == static || $s == nxdomain || $s == ecs-mix ]] || die "SIGNED=1 measures the sets static, nxdomain and ecs-mix only (not '$s')"
     done
 fi
 check_signed() { # the answers carry RRSIGs, or the figure is of unsigned answers
-    local q
-    for q in "static.$ORIGIN A" "www.$ORIGIN A +subnet=10.3.0.0/24"; do
+    local q qs=("static.$ORIGIN A") out st
+    supports "$PEER" www-ecs-var && qs+=("www.$ORIGIN A +subnet=10.3.0.0/24")
+    for q in "${qs[@]}"; do
         # shellcheck disable=SC2086
         dig @127.0.0.1 -p "${PORT[$PEER]}" $q +dnssec +norec +time=5 +tries=2 | grep -q "RRSIG" \
             || die "no RRSIG in the answer to $q with DO=1: not signed"
     done
+    # A nonexistent name: denied with a signed NSEC. Its rcode is the server's
+    # choice: NOERROR for compact denial (Meridian, RFC 9824, without CO) and
+    # Knot's online signer, NXDOMAIN for PowerDNS; the run then expects it on
+    # every answer of the set.
+    out=$(dig @127.0.0.1 -p "${PORT[$PEER]}" "nx-1.$ORIGIN" A +dnssec +norec +time=5 +tries=2)
+    grep -q $'\tNSEC\t' <<<"$out" && grep -q $'\tRRSIG\tNSEC ' <<<"$out" \
+        || die "no signed NSEC in the answer to nx-1.$ORIGIN A with DO=1: not signed"
+    st=$(sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$out" | head -1)
+    [[ $st == NOERROR || $st == NXDOMAIN ]] || die "nx-1.$ORIGIN A with DO=1 answered $st"
+    SET_RCODE[nxdomain]=$st
 }
 mkdir -p "$TMP/cg"
 # Queries in one pass over each set's file (dnsperf -n counts passes).
@@ -235,7 +268,7 @@ for run in $(seq "$RUNS"); do
 done
 
 SIGNED_NOTE=
-[[ $SIGNED != 1 ]] || SIGNED_NOTE=", signed zone, DO=1 (SIGNED=1)"
+[[ $SIGNED != 1 ]] || SIGNED_NOTE=", signed zone, DO=1 (SIGNED=1)$([[ $PEER != pdns ]] || echo ", PDNS_CACHE=${PDNS_CACHE:-1}")"
 echo "# instructions per answer (callgrind, counters zeroed after warm-up): $PEER, $COUNT queries at $RATE q/s$SIGNED_NOTE"
 printf '%-8s %-8s %-48s %s\n' server set "runs (instructions per answer)" median
 for set in "${SETS_RUN[@]}"; do

@@ -83,6 +83,8 @@ rcodes_ok() { # set "dnsperf's Response codes line": every answer has the set's 
 supports() { # server set: does this server serve the set's names equivalently?
     case $1:$2 in
         knot:www-* | knot:weighted | knot:resolver) return 1 ;; # Knot: static answers only
+        # PowerDNS signed (bench/signed_peers.sh): the static zone, no LUA records
+        pdns:www-* | pdns:weighted | pdns:resolver) [[ ${PDNS_SIGNED:-0} != 1 ]] ;;
         *) return 0 ;;
     esac
 }
