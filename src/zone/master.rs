@@ -24,11 +24,14 @@ use super::names::wire_name;
 pub fn read_plain(text: &str, origin: &Name, ttl: u32) -> Option<impl ExactSizeIterator<Item = Record>> {
     let mut origin = origin.clone();
     let mut default_ttl = ttl;
-    let mut owner: Option<Name> = None;
+    // Each owner written on a line, with its name's id (first-seen order):
+    // records refer to it, so a record is 40 bytes here, not hickory's 280.
+    let mut owners: Vec<(Name, u32)> = Vec::with_capacity(text.len() / 32);
+    let mut owner: Option<usize> = None;
     let mut soa_seen = false;
-    // Every record with its name's id (first-seen order) and type, sorted
-    // by the two at the end: one flat list, no allocation per set.
-    let mut all: Vec<(u32, u16, Record)> = Vec::with_capacity(text.len() / 32);
+    // Every record with its name's id and type, sorted by the two at the
+    // end: one flat list, no allocation per set.
+    let mut all: Vec<Line> = Vec::with_capacity(text.len() / 32);
     let mut name_ids: FxHashMap<Vec<u8>, u32> = FxHashMap::default();
     for line in text.split('\n') {
         let tokens = tokens(line)?;
@@ -50,11 +53,11 @@ pub fn read_plain(text: &str, origin: &Name, ttl: u32) -> Option<impl ExactSizeI
         match first {
             Token::Blank => rest = &rest[1..],
             Token::Word("@") => {
-                owner = Some(origin.clone());
+                owner = new_owner(&mut owners, &mut name_ids, origin.clone());
                 rest = &rest[1..];
             }
             Token::Word(w) if !w.contains('@') => {
-                owner = Some(Name::parse(w, Some(&origin)).ok()?);
+                owner = new_owner(&mut owners, &mut name_ids, Name::parse(w, Some(&origin)).ok()?);
                 rest = &rest[1..];
             }
             _ => return None,
@@ -96,39 +99,89 @@ pub fn read_plain(text: &str, origin: &Name, ttl: u32) -> Option<impl ExactSizeI
             // line is read by hickory's parser alone, with the owner and TTL
             // written out. A second SOA is hickory's error to report.
             (t, parts) if OTHERS.contains(&t) && !(t == RecordType::SOA && std::mem::replace(&mut soa_seen, true)) => {
-                let mut name = owner.clone()?;
-                name.set_fqdn(true);
-                one_line(&origin, &name, line_ttl.unwrap_or(default_ttl), t, parts)?
+                one_line(&origin, &owners[owner?].0, line_ttl.unwrap_or(default_ttl), t, parts)?
             }
             _ => return None,
         };
-        let mut name = owner.clone()?;
-        name.set_fqdn(true);
-        let record = Record::from_rdata(name, line_ttl.unwrap_or(default_ttl), rdata);
-        let next_id = name_ids.len() as u32;
-        let id = *name_ids.entry(wire_name(&record.name)).or_insert(next_id);
-        all.push((id, rtype.into(), record));
+        let at = owner?;
+        let data = match rdata {
+            RData::A(a) => Data::A(a),
+            RData::AAAA(a) => Data::AAAA(a),
+            RData::TXT(t) => Data::TXT(t),
+            other => Data::Other(Box::new(other)),
+        };
+        all.push(Line {
+            id: owners[at].1,
+            rtype: rtype.into(),
+            owner: at as u32,
+            ttl: line_ttl.unwrap_or(default_ttl),
+            data,
+        });
     }
     // Each name's sets by type, each set in file order (the sort is stable;
     // a generated file is often in that order already, and moving records
     // of 280 bytes costs).
-    if !all.is_sorted_by_key(|(id, rtype, _)| (*id, *rtype)) {
-        all.sort_by_key(|(id, rtype, _)| (*id, *rtype));
+    if !all.is_sorted_by_key(Line::set) {
+        all.sort_by_key(Line::set);
     }
     // Duplicates dropped in place: a second list of records was 110 MiB
     // of a 400,000-record zone's peak, and copying into it a tenth of its load.
     let (mut kept, mut set_at) = (0, 0);
     for i in 0..all.len() {
-        if i == 0 || (all[i].0, all[i].1) != (all[kept - 1].0, all[kept - 1].1) {
+        if i == 0 || all[i].set() != all[kept - 1].set() {
             set_at = kept;
         }
-        if is_new_in_set(&all[set_at..kept], &all[i].2) {
+        if is_new_in_set(&all[set_at..kept], &all[i].data) {
             all.swap(kept, i);
             kept += 1;
         }
     }
     all.truncate(kept);
-    Some(all.into_iter().map(|(_, _, record)| record))
+    Some(all.into_iter().map(move |l| {
+        let data = match l.data {
+            Data::A(a) => RData::A(a),
+            Data::AAAA(a) => RData::AAAA(a),
+            Data::TXT(t) => RData::TXT(t),
+            Data::Other(d) => *d,
+        };
+        Record::from_rdata(owners[l.owner as usize].0.clone(), l.ttl, data)
+    }))
+}
+
+/// A line's owner, kept with its name's id (first-seen order); its index.
+fn new_owner(owners: &mut Vec<(Name, u32)>, name_ids: &mut FxHashMap<Vec<u8>, u32>, mut name: Name) -> Option<usize> {
+    name.set_fqdn(true);
+    let next_id = name_ids.len() as u32;
+    let id = *name_ids.entry(wire_name(&name)).or_insert(next_id);
+    owners.push((name, id));
+    Some(owners.len() - 1)
+}
+
+/// One record as read: its name's id, type, the owner as written on its
+/// line (an index into the owners), TTL and data.
+struct Line {
+    id: u32,
+    rtype: u16,
+    owner: u32,
+    ttl: u32,
+    data: Data,
+}
+
+impl Line {
+    /// The set it belongs to.
+    fn set(&self) -> (u32, u16) {
+        (self.id, self.rtype)
+    }
+}
+
+/// A record's data, the common types without hickory's 184-byte `RData`.
+#[derive(PartialEq)]
+#[allow(clippy::upper_case_acronyms)] // hickory's names
+enum Data {
+    A(A),
+    AAAA(AAAA),
+    TXT(TXT),
+    Other(Box<RData>),
 }
 
 /// Types read line by line through hickory's parser (the others a zone may
@@ -170,8 +223,8 @@ fn one_line(origin: &Name, owner: &Name, ttl: u32, rtype: RecordType, parts: &[T
 /// silently replace the first: both are kept, so the zone's check refuses
 /// the name (as Knot refuses such a file) instead of answering the last one.
 /// `set` is what is kept of the set so far.
-fn is_new_in_set(set: &[(u32, u16, Record)], record: &Record) -> bool {
-    !set.iter().any(|(_, _, r)| r.data == record.data)
+fn is_new_in_set(set: &[Line], data: &Data) -> bool {
+    !set.iter().any(|l| l.data == *data)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
