@@ -183,7 +183,11 @@ impl FastIndex {
     /// `state` is the snapshot being built (its own index still empty).
     pub fn build(state: &Snapshot) -> FastIndex {
         let zones = &state.zones;
-        let mut index = FastIndex { map: HashTable::new(), negative: NegativeIndex::build(zones), refresh_at: None };
+        // About one entry per name (A/AAAA NODATA are the negative index's):
+        // room for them up front rather than a rehash at every doubling.
+        let names: usize = zones.zones.iter().map(|z| z.nodes.len()).sum();
+        let map = HashTable::with_capacity(names + names / 8);
+        let mut index = FastIndex { map, negative: NegativeIndex::build(zones), refresh_at: None };
         for (zi, z) in zones.zones.iter().enumerate() {
             // Does every name of this zone belong to it (no child zone served here)?
             let whole = !zones.zones.iter().any(|o| o.origin != z.origin && z.origin.zone_of(&o.origin));

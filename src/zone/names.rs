@@ -149,7 +149,10 @@ impl NameIndex {
                 (wire.into_boxed_slice(), facts)
             })
             .collect();
-        let keys: Vec<Box<[u8]>> = names.keys().cloned().collect();
+        // Only a name under a cut or a wildcard has more to set: without
+        // cuts, the wildcards alone (a copy of every key was a big zone's cost).
+        let any_cut = names.values().any(|f| f.cut);
+        let keys: Vec<Box<[u8]>> = names.keys().filter(|k| any_cut || k.starts_with(b"\x01*")).cloned().collect();
         for key in keys {
             let Some(w) = WireName::parse(&key) else { continue };
             let below_apex = w.labels() - labels_of(&apex);
