@@ -42,17 +42,30 @@ pub fn in_ci() -> bool {
 /// before in this test run: the kernel may give a just-released port again,
 /// and two servers of parallel tests would then share it (Meridian's UDP
 /// sockets use SO_REUSEPORT, so the second bind succeeds and answers leak
-/// between the tests).
+/// between the tests). Taken below the kernel's ephemeral range
+/// (32768-60999 by default), which the kernel never hands to a client
+/// socket: dig's source port once equalled a server's port (both sockets
+/// allow address reuse), and dig, connected to itself, read its own query
+/// back as the answer.
 pub fn free_port() -> u16 {
+    const LOW: u16 = 20_000;
+    const SPAN: u16 = 12_000; // 20000..32000
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    for _ in 0..100 {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            given.push(port);
-            return port;
+    // A different start per process, so concurrent test binaries rarely probe the same ports.
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for i in 0..u64::from(SPAN) {
+        let port = LOW + ((seed.wrapping_mul(2_654_435_761).wrapping_add(i * 7_919)) % u64::from(SPAN)) as u16;
+        if given.contains(&port) {
+            continue;
         }
+        // Free on the wildcard (so on 127.0.0.1 too, and for tests that listen on 0.0.0.0), and for TCP.
+        let (Ok(_udp), Ok(_tcp)) = (UdpSocket::bind(("0.0.0.0", port)), TcpListener::bind(("127.0.0.1", port))) else {
+            continue;
+        };
+        given.push(port);
+        return port;
     }
     panic!("no free port");
 }
