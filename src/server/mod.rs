@@ -252,3 +252,15 @@ impl Signals {
         }
     }
 }
+
+/// An unbound socket for `addr`: IPv6-only for an IPv6 address, so `[::]`
+/// and `0.0.0.0` can be bound on one port side by side (Linux's default
+/// would let `[::]` take IPv4 too, and the second bind would fail with
+/// "address in use"). Used by every listener: UDP, TCP/TLS and QUIC.
+fn socket_for(addr: SocketAddr, ty: socket2::Type, proto: socket2::Protocol) -> std::io::Result<socket2::Socket> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), ty, Some(proto))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    Ok(socket)
+}

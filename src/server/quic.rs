@@ -32,11 +32,7 @@ pub fn bind(addr: SocketAddr, certs: &Arc<Certs>, cx: &TcpContext) -> std::io::R
     transport.max_concurrent_bidi_streams(VarInt::from_u32(STREAMS_PER_CONNECTION));
     transport.max_concurrent_uni_streams(VarInt::from_u32(0)); // DoQ uses none
     server.transport_config(Arc::new(transport));
-    // IPv6 only for an IPv6 address, as for UDP and TCP (`[::]` beside `0.0.0.0`).
-    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, None)?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
+    let socket = super::socket_for(addr, socket2::Type::DGRAM, socket2::Protocol::UDP)?;
     socket.bind(&addr.into())?;
     let runtime = quinn::default_runtime().ok_or_else(|| std::io::Error::other("no async runtime for QUIC"))?;
     Endpoint::new(quinn::EndpointConfig::default(), Some(server), socket.into(), runtime)

@@ -125,16 +125,10 @@ pub struct TcpContext {
     pub pad: bool,
 }
 
-/// A listening socket on `addr` (plain TCP or TLS): an IPv6 one is IPv6
-/// only, so `[::]` and `0.0.0.0` on one port can both be listened on (as UDP
-/// does); Linux's default would let `[::]` take IPv4 too, and the second bind
-/// would fail with "address in use".
+/// A listening socket on `addr` (plain TCP or TLS; IPv6-only for an IPv6
+/// address, see `socket_for`).
 pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
+    let socket = super::socket_for(addr, socket2::Type::STREAM, socket2::Protocol::TCP)?;
     socket.set_reuse_address(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;

@@ -54,11 +54,7 @@ pub fn bind_all(addr: SocketAddr, threads: usize) -> std::io::Result<Vec<UdpSock
 /// Bind with SO_REUSEADDR and, for IPv6, v6only so `[::]` and `0.0.0.0` can
 /// coexist; ask for a receive buffer of `recv_buf` bytes.
 fn bind(addr: SocketAddr, reuse_port: bool, recv_buf: usize) -> std::io::Result<UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
+    let socket = super::socket_for(addr, socket2::Type::DGRAM, socket2::Protocol::UDP)?;
     socket.set_reuse_address(true)?;
     #[cfg(target_os = "linux")]
     socket.set_reuse_port(reuse_port)?;
