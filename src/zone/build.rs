@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::names::{wire_name, NameIndex, WireName};
 use super::services::Labels;
-use super::{Node, RRset, Rdatas, Zone, Zones};
+use super::{Nodes, RRset, Rdatas, Zone, Zones};
 use crate::config::{parse_zone_source, zone_sources, ConfigError, ParsedZoneFile, Source};
 
 /// Types an operator may write in a zone (SOA comes from `[soa]`).
@@ -83,7 +83,7 @@ pub fn build_zone(parsed: &ParsedZoneFile, labels: &mut Labels) -> Result<Zone, 
     let src = &parsed.source;
     let z = &parsed.zone;
     let origin = parse_origin(src, z.origin.get_ref(), z.origin.span())?;
-    let mut b = Builder { src, origin: origin.clone(), nodes: HashMap::new() };
+    let mut b = Builder { src, origin: origin.clone(), nodes: Nodes::default() };
 
     let soa_spec = z.soa.get_ref();
     let mname = b.name(soa_spec.mname.get_ref(), soa_spec.mname.span())?;
@@ -192,7 +192,7 @@ fn data_items(src: &Source, v: &toml::Spanned<toml::Value>) -> Result<Vec<(Strin
 struct Builder<'a> {
     src: &'a Source,
     origin: Name,
-    nodes: HashMap<Name, Node>,
+    nodes: Nodes,
 }
 
 impl Builder<'_> {
@@ -339,7 +339,7 @@ impl Builder<'_> {
 /// RFC 4592 needs every ancestor of an owner name to exist: add the empty ones.
 /// Labels are counted with `iter()`: `num_labels()` leaves out a leading `*`,
 /// which once left `v` missing when `*.v` was the only name under it.
-fn add_empty_non_terminals(origin: &Name, nodes: &mut HashMap<Name, Node>) {
+fn add_empty_non_terminals(origin: &Name, nodes: &mut Nodes) {
     let apex_labels = origin.iter().count();
     // Only names two or more labels below the apex have ancestors to add.
     let names: Vec<Name> = nodes.keys().filter(|n| n.iter().count() > apex_labels + 1).cloned().collect();

@@ -70,8 +70,15 @@ pub fn read_plain(text: &str, origin: &Name, ttl: u32) -> Option<impl ExactSizeI
         let mut rtype = None;
         while let Some((Token::Word(w), more)) = rest.split_first() {
             rest = more;
-            if let Ok(t) = parse_ttl(w) {
-                line_ttl = Some(t);
+            // The usual words first, without an uppercase copy each: a
+            // TTL starts with a digit (no class or type does), then IN.
+            if w.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+                if let Ok(t) = parse_ttl(w) {
+                    line_ttl = Some(t);
+                    continue;
+                }
+            }
+            if w.eq_ignore_ascii_case("IN") {
                 continue;
             }
             let upper = w.to_ascii_uppercase();

@@ -509,7 +509,7 @@ pub fn build_expect(src: &Source, origin: &Name, spec: &ExpectSpec) -> Result<Ex
 pub fn check_no_clash(
     src: &Source,
     services: &HashMap<Name, Arc<Service>>,
-    nodes: &HashMap<Name, super::Node>,
+    nodes: &super::Nodes,
     spans: &HashMap<Name, Range<usize>>,
 ) -> Result<(), ConfigError> {
     for name in services.keys() {
