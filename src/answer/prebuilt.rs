@@ -146,17 +146,6 @@ impl FastIndex {
         found.map(|e| &e.entry)
     }
 
-    /// Add or replace (the same name in two zones: the later zone's entry).
-    fn insert(&mut self, name: &[u8], qtype: u16, entry: FastEntry) {
-        let hash = key_hash(name, qtype);
-        match self.map.entry(hash, |e| e.qtype == qtype && *e.name == *name, |e| key_hash(&e.name, e.qtype)) {
-            Entry::Occupied(mut o) => o.get_mut().entry = entry,
-            Entry::Vacant(v) => {
-                v.insert(Indexed { name: name.into(), qtype, entry });
-            }
-        }
-    }
-
     /// The NXDOMAIN or NODATA answer for a lowercase wire name and type
     /// missing from the index, when it is sure to be one.
     pub fn negative(&self, qname: &[u8], qtype: u16) -> Option<NegativeAnswer<'_>> {
@@ -186,50 +175,126 @@ impl FastIndex {
         // About one entry per name (A/AAAA NODATA are the negative index's):
         // room for them up front rather than a rehash at every doubling.
         let names: usize = zones.zones.iter().map(|z| z.nodes.len()).sum();
-        let map = HashTable::with_capacity(names + names / 8);
-        let mut index = FastIndex { map, negative: NegativeIndex::build(zones), refresh_at: None };
+        let negative = NegativeIndex::build(zones);
+        let mut index = FastIndex { map: HashTable::with_capacity(names + names / 8), ..FastIndex::default() };
         for (zi, z) in zones.zones.iter().enumerate() {
             // Does every name of this zone belong to it (no child zone served here)?
             let whole = !zones.zones.iter().any(|o| o.origin != z.origin && z.origin.zone_of(&o.origin));
-            for (name, node) in &z.nodes {
-                let mut types: Vec<RecordType> = node.rrsets.iter().map(|s| s.rtype).collect();
-                let wire = wire_name(name);
-                let facts = if whole { z.names.get(&wire) } else { None };
-                for t in [RecordType::A, RecordType::AAAA] {
-                    // A NODATA the negative index gives (the same bytes, see
-                    // answer::fast's tests) needs no entry: for a zone of A and
-                    // TXT names these were most of the index's memory and
-                    // load time (docs/performance.md, "Big zone").
-                    if !types.contains(&t) && !negative_has(&index.negative, facts, &wire, t) {
-                        types.push(t);
-                    }
+            let nodes: Vec<(&Name, &zone::Node)> = z.nodes.iter().collect();
+            let entries = |batch: &[(&Name, &zone::Node)], out: &mut Vec<(u64, Indexed)>| {
+                for (name, node) in batch {
+                    name_entries(state, &negative, zi, z, whole, name, node, out);
                 }
-                for t in types {
-                    if let (Some(svc), RecordType::A | RecordType::AAAA) = (&node.service, t) {
-                        if decides_with(state, name, t, svc) {
-                            index.insert(
-                                &wire,
-                                t.into(),
-                                FastEntry::Service {
-                                    zone: zi,
-                                    service: Arc::clone(svc),
-                                    owner: Box::new(name.to_lowercase()),
-                                },
-                            );
-                            continue;
-                        }
+            };
+            let mut add = |batch: Vec<(u64, Indexed)>| {
+                for (hash, e) in batch {
+                    if let FastEntry::Static(Prebuilt { dnssec: Some(d), .. }) = &e.entry {
+                        index.refresh_at = Some(index.refresh_at.map_or(d.fresh_until, |r| r.min(d.fresh_until)));
                     }
-                    let direct = facts.and_then(|f| direct(z, f, node, t));
-                    if let Some(pb) = direct.or_else(|| prebuild(state, name, t)) {
-                        if let Some(d) = &pb.dnssec {
-                            index.refresh_at = Some(index.refresh_at.map_or(d.fresh_until, |r| r.min(d.fresh_until)));
-                        }
-                        index.insert(&wire, t.into(), FastEntry::Static(pb));
-                    }
+                    index.insert(hash, e);
                 }
+            };
+            in_parallel(&nodes, entries, &mut add);
+        }
+        index.negative = negative;
+        index
+    }
+
+    /// Add or replace (the same name in two zones: the later zone's entry),
+    /// hashed already.
+    fn insert(&mut self, hash: u64, e: Indexed) {
+        let eq = |o: &Indexed| o.qtype == e.qtype && o.name == e.name;
+        match self.map.entry(hash, eq, |o| key_hash(&o.name, o.qtype)) {
+            Entry::Occupied(mut o) => *o.get_mut() = e,
+            Entry::Vacant(v) => {
+                v.insert(e);
             }
         }
-        index
+    }
+}
+
+/// Names handed to a worker at a time: small enough that what waits to be
+/// inserted stays a few MiB (it is not in the ready figure's memory), big
+/// enough that the channel costs nothing beside the work.
+const BATCH: usize = 4096;
+
+/// `make` over `items` in batches on every core, `add` taking each batch's
+/// results on this thread as they come (the index is one map). A big
+/// zone's index is most of its load: two cores halve the wait for it.
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    make: impl Fn(&[T], &mut Vec<R>) + Sync,
+    add: &mut impl FnMut(Vec<R>),
+) {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len() / BATCH);
+    if workers <= 1 {
+        let mut out = Vec::with_capacity(items.len() + items.len() / 4);
+        make(items, &mut out);
+        return add(out);
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<R>>(2 * workers);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            let (tx, next, make) = (tx.clone(), &next, &make);
+            s.spawn(move || loop {
+                let at = next.fetch_add(BATCH, std::sync::atomic::Ordering::Relaxed);
+                let Some(batch) = items.get(at..(at + BATCH).min(items.len())) else { break };
+                let mut out = Vec::with_capacity(batch.len() + batch.len() / 4);
+                make(batch, &mut out);
+                if tx.send(out).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for batch in rx {
+            add(batch);
+        }
+    });
+}
+
+/// The entries of one owner name: the types it holds plus A and AAAA,
+/// unless those are a NODATA the negative index answers.
+#[allow(clippy::too_many_arguments)]
+fn name_entries(
+    state: &Snapshot,
+    negative: &NegativeIndex,
+    zi: usize,
+    z: &zone::Zone,
+    whole: bool,
+    name: &Name,
+    node: &zone::Node,
+    out: &mut Vec<(u64, Indexed)>,
+) {
+    let mut types: Vec<RecordType> = node.rrsets.iter().map(|s| s.rtype).collect();
+    let wire = wire_name(name);
+    let facts = if whole { z.names.get(&wire) } else { None };
+    for t in [RecordType::A, RecordType::AAAA] {
+        // A NODATA the negative index gives (the same bytes, see
+        // answer::fast's tests) needs no entry: for a zone of A and
+        // TXT names these were most of the index's memory and
+        // load time (docs/performance.md, "Big zone").
+        if !types.contains(&t) && !negative_has(negative, facts, &wire, t) {
+            types.push(t);
+        }
+    }
+    let mut push = |t: RecordType, entry: FastEntry| {
+        let qtype = u16::from(t);
+        out.push((key_hash(&wire, qtype), Indexed { name: wire.as_slice().into(), qtype, entry }));
+    };
+    for t in types {
+        if let (Some(svc), RecordType::A | RecordType::AAAA) = (&node.service, t) {
+            if decides_with(state, name, t, svc) {
+                let owner = Box::new(name.to_lowercase());
+                push(t, FastEntry::Service { zone: zi, service: Arc::clone(svc), owner });
+                continue;
+            }
+        }
+        let direct = facts.and_then(|f| direct(z, f, node, t));
+        if let Some(pb) = direct.or_else(|| prebuild(state, name, t)) {
+            push(t, FastEntry::Static(pb));
+        }
     }
 }
 

@@ -32,7 +32,8 @@ pub fn read_plain(text: &str, origin: &Name, ttl: u32) -> Option<impl ExactSizeI
     // Every record with its name's id and type, sorted by the two at the
     // end: one flat list, no allocation per set.
     let mut all: Vec<Line> = Vec::with_capacity(text.len() / 32);
-    let mut name_ids: FxHashMap<Vec<u8>, u32> = FxHashMap::default();
+    let mut name_ids: FxHashMap<Vec<u8>, u32> =
+        FxHashMap::with_capacity_and_hasher(text.len() / 32, Default::default());
     for line in text.split('\n') {
         let tokens = tokens(line)?;
         let Some(first) = tokens.first() else {
@@ -80,6 +81,13 @@ pub fn read_plain(text: &str, origin: &Name, ttl: u32) -> Option<impl ExactSizeI
             }
             if w.eq_ignore_ascii_case("IN") {
                 continue;
+            }
+            if let Some(t) = [RecordType::A, RecordType::AAAA, RecordType::TXT]
+                .into_iter()
+                .find(|&t| w.eq_ignore_ascii_case(t.into()))
+            {
+                rtype = Some(t);
+                break;
             }
             let upper = w.to_ascii_uppercase();
             if let Ok(class) = DNSClass::from_str(&upper) {
