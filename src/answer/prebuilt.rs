@@ -221,11 +221,7 @@ const BATCH: usize = 4096;
 /// `make` over `items` in batches on every core, `add` taking each batch's
 /// results on this thread as they come (the index is one map). A big
 /// zone's index is most of its load: two cores halve the wait for it.
-fn in_parallel<T: Sync, R: Send>(
-    items: &[T],
-    make: impl Fn(&[T], &mut Vec<R>) + Sync,
-    add: &mut impl FnMut(Vec<R>),
-) {
+fn in_parallel<T: Sync, R: Send>(items: &[T], make: impl Fn(&[T], &mut Vec<R>) + Sync, add: &mut impl FnMut(Vec<R>)) {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len() / BATCH);
     if workers <= 1 {
         let mut out = Vec::with_capacity(items.len() + items.len() / 4);

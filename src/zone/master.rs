@@ -19,160 +19,265 @@ use std::str::FromStr;
 
 use super::names::wire_name;
 
+/// Files from this size on are read in two halves at once, one per core
+/// (a big zone's reading was a third of its load).
+const SPLIT_FROM: usize = 1 << 20;
+
 /// The records of `text` (origin `origin`, `$TTL` `ttl` until the file sets
 /// one), or `None` when the file is not plain enough for this reader.
 pub fn read_plain(text: &str, origin: &Name, ttl: u32) -> Option<impl ExactSizeIterator<Item = Record>> {
-    let mut origin = origin.clone();
-    let mut origin_wire = wire_name(&origin);
-    let mut default_ttl = ttl;
-    // Each owner written on a line, with its name's id (first-seen order):
-    // records refer to it, so a record is 40 bytes here, not hickory's 280.
-    let mut owners: Vec<(Name, u32)> = Vec::with_capacity(text.len() / 32);
-    let mut owner: Option<usize> = None;
-    let mut soa_seen = false;
-    // Every record with its name's id and type, sorted by the two at the
-    // end: one flat list, no allocation per set.
-    let mut all: Vec<Line> = Vec::with_capacity(text.len() / 32);
-    let mut name_ids: FxHashMap<Vec<u8>, u32> =
-        FxHashMap::with_capacity_and_hasher(text.len() / 32, Default::default());
-    for line in text.split('\n') {
-        let tokens = tokens(line)?;
-        let Some(first) = tokens.first() else {
-            continue; // blank or a comment
-        };
-        if let Token::Word(w) = first {
-            if let Some(directive) = w.strip_prefix('$') {
-                let [_, Token::Word(arg)] = tokens[..] else { return None };
-                match directive {
-                    "ORIGIN" if arg.ends_with('.') && !arg.contains('@') => {
-                        origin = Name::parse(arg, None).ok()?;
-                        origin_wire = wire_name(&origin);
-                    }
-                    "TTL" => default_ttl = parse_ttl(arg).ok()?,
-                    _ => return None,
-                }
-                continue;
-            }
+    let two_cores = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+    read_at(text, origin, ttl, split_at(text, if two_cores { SPLIT_FROM } else { usize::MAX }))
+}
+
+/// `read_plain`, the file read as two halves at once when `split` says
+/// where the second starts (a line that names its owner).
+fn read_at(text: &str, origin: &Name, ttl: u32, split: Option<usize>) -> Option<impl ExactSizeIterator<Item = Record>> {
+    let state = State { origin: origin.clone(), origin_wire: wire_name(origin), default_ttl: ttl };
+    let part = match split {
+        Some(at) => {
+            // What the directives of the first half leave in force.
+            let second = text[..at]
+                .split('\n')
+                .filter(|l| l.starts_with('$'))
+                .try_fold(state.clone(), |st, l| st.directive(&tokens(l)?))?;
+            let (a, b) = std::thread::scope(|s| {
+                let b = s.spawn(|| Part::read(&text[at..], second));
+                (Part::read(&text[..at], state), b.join().ok().flatten())
+            });
+            a?.join(b?)?
         }
-        let mut rest = &tokens[..];
-        match first {
-            Token::Blank => rest = &rest[1..],
-            Token::Word("@") => {
-                owner = new_owner(&mut owners, &mut name_ids, origin.clone(), origin_wire.clone());
-                rest = &rest[1..];
+        None => Part::read(text, state)?,
+    };
+    Some(part.records())
+}
+
+/// Where the second half starts: the first line after the middle that
+/// names its owner (not a continuation, directive or comment), so that it
+/// can be read on its own. `None`: too small, or no such line.
+fn split_at(text: &str, split_from: usize) -> Option<usize> {
+    if text.len() < split_from {
+        return None;
+    }
+    let mut at = text.len() / 2;
+    loop {
+        at += text[at..].find('\n')? + 1;
+        if names_owner(text, at) {
+            return Some(at);
+        }
+    }
+}
+
+/// Whether a line starting at `at` starts with its owner's name.
+fn names_owner(text: &str, at: usize) -> bool {
+    text.as_bytes().get(at).is_some_and(|b| !b" \t\r\n;$".contains(b))
+}
+
+/// What a file's directives set, in force from line to line.
+#[derive(Clone)]
+struct State {
+    origin: Name,
+    origin_wire: Vec<u8>,
+    default_ttl: u32,
+}
+
+impl State {
+    /// `$ORIGIN` and `$TTL`; `None` for anything else.
+    fn directive(mut self, tokens: &[Token<'_>]) -> Option<State> {
+        let [Token::Word(w), Token::Word(arg)] = tokens[..] else { return None };
+        match w.strip_prefix('$')? {
+            "ORIGIN" if arg.ends_with('.') && !arg.contains('@') => {
+                self.origin = Name::parse(arg, None).ok()?;
+                self.origin_wire = wire_name(&self.origin);
             }
-            Token::Word(w) if !w.contains('@') => {
-                let (name, wire) = match plain_label(w, &origin_wire) {
-                    Some(label) => (origin.prepend_label(&label[1..]).ok()?, [&label[..], &origin_wire].concat()),
-                    None => {
-                        let name = Name::parse(w, Some(&origin)).ok()?;
-                        let wire = wire_name(&name);
-                        (name, wire)
-                    }
-                };
-                owner = new_owner(&mut owners, &mut name_ids, name, wire);
-                rest = &rest[1..];
-            }
+            "TTL" => self.default_ttl = parse_ttl(arg).ok()?,
             _ => return None,
         }
-        if rest.is_empty() {
-            continue; // hickory takes an owner alone on a line, and keeps it
-        }
-        // [TTL] [class] type, in any order before the type (as hickory).
-        let mut line_ttl = None;
-        let mut rtype = None;
-        while let Some((Token::Word(w), more)) = rest.split_first() {
-            rest = more;
-            // The usual words first, without an uppercase copy each: a
-            // TTL starts with a digit (no class or type does), then IN.
-            if w.as_bytes().first().is_some_and(u8::is_ascii_digit) {
-                if let Ok(t) = parse_ttl(w) {
-                    line_ttl = Some(t);
+        Some(self)
+    }
+}
+
+/// The records of a file or of part of it, as read.
+struct Part {
+    /// Each owner written on a line, with its name's id (first-seen order):
+    /// records refer to it, so a record is 40 bytes here, not hickory's 280.
+    owners: Vec<(Name, u32)>,
+    /// Every record with its name's id and type, sorted by the two at the
+    /// end: one flat list, no allocation per set.
+    all: Vec<Line>,
+    name_ids: FxHashMap<Vec<u8>, u32>,
+    soa_seen: bool,
+}
+
+impl Part {
+    fn read(text: &str, state: State) -> Option<Part> {
+        let mut st = state;
+        let mut owners: Vec<(Name, u32)> = Vec::with_capacity(text.len() / 32);
+        let mut owner: Option<usize> = None;
+        let mut soa_seen = false;
+        let mut all: Vec<Line> = Vec::with_capacity(text.len() / 32);
+        let mut name_ids: FxHashMap<Vec<u8>, u32> =
+            FxHashMap::with_capacity_and_hasher(text.len() / 32, Default::default());
+        for line in text.split('\n') {
+            let tokens = tokens(line)?;
+            let Some(first) = tokens.first() else {
+                continue; // blank or a comment
+            };
+            if let Token::Word(w) = first {
+                if w.starts_with('$') {
+                    st = st.directive(&tokens)?;
                     continue;
                 }
             }
-            if w.eq_ignore_ascii_case("IN") {
-                continue;
+            let mut rest = &tokens[..];
+            match first {
+                Token::Blank => rest = &rest[1..],
+                Token::Word("@") => {
+                    owner = new_owner(&mut owners, &mut name_ids, st.origin.clone(), st.origin_wire.clone());
+                    rest = &rest[1..];
+                }
+                Token::Word(w) if !w.contains('@') => {
+                    let (name, wire) = match plain_label(w, &st.origin_wire) {
+                        Some(label) => {
+                            (st.origin.prepend_label(&label[1..]).ok()?, [&label[..], &st.origin_wire].concat())
+                        }
+                        None => {
+                            let name = Name::parse(w, Some(&st.origin)).ok()?;
+                            let wire = wire_name(&name);
+                            (name, wire)
+                        }
+                    };
+                    owner = new_owner(&mut owners, &mut name_ids, name, wire);
+                    rest = &rest[1..];
+                }
+                _ => return None,
             }
-            if let Some(t) = [RecordType::A, RecordType::AAAA, RecordType::TXT]
-                .into_iter()
-                .find(|&t| w.eq_ignore_ascii_case(t.into()))
-            {
-                rtype = Some(t);
+            if rest.is_empty() {
+                continue; // hickory takes an owner alone on a line, and keeps it
+            }
+            // [TTL] [class] type, in any order before the type (as hickory).
+            let mut line_ttl = None;
+            let mut rtype = None;
+            while let Some((Token::Word(w), more)) = rest.split_first() {
+                rest = more;
+                // The usual words first, without an uppercase copy each: a
+                // TTL starts with a digit (no class or type does), then IN.
+                if w.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+                    if let Ok(t) = parse_ttl(w) {
+                        line_ttl = Some(t);
+                        continue;
+                    }
+                }
+                if w.eq_ignore_ascii_case("IN") {
+                    continue;
+                }
+                if let Some(t) = [RecordType::A, RecordType::AAAA, RecordType::TXT]
+                    .into_iter()
+                    .find(|&t| w.eq_ignore_ascii_case(t.into()))
+                {
+                    rtype = Some(t);
+                    break;
+                }
+                let upper = w.to_ascii_uppercase();
+                if let Ok(class) = DNSClass::from_str(&upper) {
+                    if class != DNSClass::IN {
+                        return None;
+                    }
+                    continue;
+                }
+                rtype = Some(RecordType::from_str(&upper).ok()?);
                 break;
             }
-            let upper = w.to_ascii_uppercase();
-            if let Ok(class) = DNSClass::from_str(&upper) {
-                if class != DNSClass::IN {
-                    return None;
+            let rtype = rtype?;
+            let rdata = match (rtype, rest) {
+                (RecordType::A, [Token::Word(a)]) => RData::A(A(a.parse().ok()?)),
+                (RecordType::AAAA, [Token::Word(a)]) => RData::AAAA(AAAA(a.parse().ok()?)),
+                (RecordType::TXT, parts) if !parts.is_empty() => {
+                    let strings = parts.iter().map(|p| match p {
+                        Token::Word(w) | Token::Quoted(w) => Some(w.to_string()),
+                        Token::Blank => None,
+                    });
+                    RData::TXT(TXT::new(strings.collect::<Option<Vec<_>>>()?))
                 }
-                continue;
-            }
-            rtype = Some(RecordType::from_str(&upper).ok()?);
-            break;
+                // Other types a zone may hold are rare in big files: each such
+                // line is read by hickory's parser alone, with the owner and TTL
+                // written out. A second SOA is hickory's error to report.
+                (t, parts)
+                    if OTHERS.contains(&t) && !(t == RecordType::SOA && std::mem::replace(&mut soa_seen, true)) =>
+                {
+                    one_line(&st.origin, &owners[owner?].0, line_ttl.unwrap_or(st.default_ttl), t, parts)?
+                }
+                _ => return None,
+            };
+            let at = owner?;
+            let data = match rdata {
+                RData::A(a) => Data::A(a),
+                RData::AAAA(a) => Data::AAAA(a),
+                RData::TXT(t) => Data::TXT(t),
+                other => Data::Other(Box::new(other)),
+            };
+            all.push(Line {
+                id: owners[at].1,
+                rtype: rtype.into(),
+                owner: at as u32,
+                ttl: line_ttl.unwrap_or(st.default_ttl),
+                data,
+            });
         }
-        let rtype = rtype?;
-        let rdata = match (rtype, rest) {
-            (RecordType::A, [Token::Word(a)]) => RData::A(A(a.parse().ok()?)),
-            (RecordType::AAAA, [Token::Word(a)]) => RData::AAAA(AAAA(a.parse().ok()?)),
-            (RecordType::TXT, parts) if !parts.is_empty() => {
-                let strings = parts.iter().map(|p| match p {
-                    Token::Word(w) | Token::Quoted(w) => Some(w.to_string()),
-                    Token::Blank => None,
-                });
-                RData::TXT(TXT::new(strings.collect::<Option<Vec<_>>>()?))
-            }
-            // Other types a zone may hold are rare in big files: each such
-            // line is read by hickory's parser alone, with the owner and TTL
-            // written out. A second SOA is hickory's error to report.
-            (t, parts) if OTHERS.contains(&t) && !(t == RecordType::SOA && std::mem::replace(&mut soa_seen, true)) => {
-                one_line(&origin, &owners[owner?].0, line_ttl.unwrap_or(default_ttl), t, parts)?
-            }
-            _ => return None,
-        };
-        let at = owner?;
-        let data = match rdata {
-            RData::A(a) => Data::A(a),
-            RData::AAAA(a) => Data::AAAA(a),
-            RData::TXT(t) => Data::TXT(t),
-            other => Data::Other(Box::new(other)),
-        };
-        all.push(Line {
-            id: owners[at].1,
-            rtype: rtype.into(),
-            owner: at as u32,
-            ttl: line_ttl.unwrap_or(default_ttl),
-            data,
-        });
+        Some(Part { owners, all, name_ids, soa_seen })
     }
-    // Each name's sets by type, each set in file order (the sort is stable;
-    // a generated file is often in that order already, and moving records
-    // of 280 bytes costs).
-    if !all.is_sorted_by_key(Line::set) {
-        all.sort_by_key(Line::set);
-    }
-    // Duplicates dropped in place: a second list of records was 110 MiB
-    // of a 400,000-record zone's peak, and copying into it a tenth of its load.
-    let (mut kept, mut set_at) = (0, 0);
-    for i in 0..all.len() {
-        if i == 0 || all[i].set() != all[kept - 1].set() {
-            set_at = kept;
+
+    /// This part followed by `next` (the rest of the file): `None` for a
+    /// second SOA, which hickory's parser reports.
+    fn join(mut self, next: Part) -> Option<Part> {
+        if self.soa_seen && next.soa_seen {
+            return None;
         }
-        if is_new_in_set(&all[set_at..kept], &all[i].data) {
-            all.swap(kept, i);
-            kept += 1;
+        // The second part's names by the first's ids, or new ones.
+        let mut ids = vec![0u32; next.name_ids.len()];
+        for (wire, id) in next.name_ids {
+            let fresh = self.name_ids.len() as u32;
+            ids[id as usize] = *self.name_ids.entry(wire).or_insert(fresh);
         }
+        let shift = self.owners.len() as u32;
+        self.owners.extend(next.owners.into_iter().map(|(name, id)| (name, ids[id as usize])));
+        self.all.extend(next.all.into_iter().map(|l| Line { id: ids[l.id as usize], owner: l.owner + shift, ..l }));
+        self.soa_seen |= next.soa_seen;
+        Some(self)
     }
-    all.truncate(kept);
-    Some(all.into_iter().map(move |l| {
-        let data = match l.data {
-            Data::A(a) => RData::A(a),
-            Data::AAAA(a) => RData::AAAA(a),
-            Data::TXT(t) => RData::TXT(t),
-            Data::Other(d) => *d,
-        };
-        Record::from_rdata(owners[l.owner as usize].0.clone(), l.ttl, data)
-    }))
+
+    /// The records, each name's sets by type.
+    fn records(self) -> impl ExactSizeIterator<Item = Record> {
+        let Part { owners, mut all, .. } = self;
+        // Each name's sets by type, each set in file order (the sort is stable;
+        // a generated file is often in that order already, and moving records
+        // of 280 bytes costs).
+        if !all.is_sorted_by_key(Line::set) {
+            all.sort_by_key(Line::set);
+        }
+        // Duplicates dropped in place: a second list of records was 110 MiB
+        // of a 400,000-record zone's peak, and copying into it a tenth of its load.
+        let (mut kept, mut set_at) = (0, 0);
+        for i in 0..all.len() {
+            if i == 0 || all[i].set() != all[kept - 1].set() {
+                set_at = kept;
+            }
+            if is_new_in_set(&all[set_at..kept], &all[i].data) {
+                all.swap(kept, i);
+                kept += 1;
+            }
+        }
+        all.truncate(kept);
+        all.into_iter().map(move |l| {
+            let data = match l.data {
+                Data::A(a) => RData::A(a),
+                Data::AAAA(a) => RData::AAAA(a),
+                Data::TXT(t) => RData::TXT(t),
+                Data::Other(d) => *d,
+            };
+            Record::from_rdata(owners[l.owner as usize].0.clone(), l.ttl, data)
+        })
+    }
 }
 
 /// A line's owner, kept with its name's id (first-seen order); its index.
@@ -383,6 +488,37 @@ mod tests {
                 read_plain(text, &origin, 3600).unwrap_or_else(|| panic!("file {i} left to hickory")).collect();
             assert_eq!(shown(&ours), shown(&hickory(text, &origin, 3600)), "file {i}:\n{text}");
         }
+    }
+
+    /// Read in two halves, at every line where the second may start: the
+    /// same records as read whole (owners, `$ORIGIN` and `$TTL` carried over,
+    /// a second SOA in the other half still refused).
+    #[test]
+    fn a_file_read_in_two_halves_is_the_file_read_whole() {
+        let origin = Name::from_ascii("big.test.").unwrap();
+        let files = [
+            "a1 IN A 192.0.2.1\na2 300 IN A 192.0.2.2\nA1 IN A 192.0.2.3\na1 TXT x\na2 IN A 192.0.2.2\n",
+            "$TTL 1h\n@ A 192.0.2.1\n$ORIGIN sub.big.test.\nx 1d2h A 192.0.2.2\n$TTL 7\ny in txt hello\nx A 192.0.2.2\n\
+             alone\n\tA 192.0.2.5\n$ORIGIN big.test.\nx A 192.0.2.9\n",
+            "@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nw MX 10 mail\nc CNAME a\nc CNAME b\nq A 192.0.2.1\n",
+            "@ SOA ns1 h 1 2 3 4 5\na A 192.0.2.1\n@ SOA ns1 h 2 2 3 4 5\n",
+            "a A 192.0.2.1\nb A 192.0.2.1\n$INCLUDE x\nc A 192.0.2.1\n",
+        ];
+        for text in files {
+            let whole = read_at(text, &origin, 3600, None).map(|r| shown(&r.collect::<Vec<_>>()));
+            let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1));
+            for at in starts.filter(|&at| at > 0 && names_owner(text, at)) {
+                let halves = read_at(text, &origin, 3600, Some(at)).map(|r| shown(&r.collect::<Vec<_>>()));
+                assert_eq!(halves, whole, "split at {at}:\n{text}");
+            }
+        }
+        let mut big = String::new();
+        for i in 0..60_000 {
+            big += &format!("n{} IN A 192.0.2.{}\n", i % 1000, i % 250);
+        }
+        assert!(split_at(&big, SPLIT_FROM).is_some());
+        let whole = read_at(&big, &origin, 60, None).unwrap().count();
+        assert_eq!(read_plain(&big, &origin, 60).unwrap().count(), whole);
     }
 
     /// Two different CNAMEs at one name are both kept (hickory keeps the

@@ -7,7 +7,6 @@ use hickory_proto::rr::{Name, RecordType};
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
-
 /// What lookup needs to know of one existing name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NameFacts {
