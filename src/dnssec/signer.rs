@@ -16,6 +16,7 @@ use hickory_proto::dnssec::TBS;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber};
 use hickory_proto::serialize::binary::BinEncodable;
 use rustc_hash::FxHashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use super::{unix_now, KeyState, ZoneKey};
@@ -40,6 +41,10 @@ pub struct Signer {
     /// Read-locked by every signed answer, write-locked only to add: the
     /// worker threads share hits without waiting on each other.
     cache: RwLock<FxHashMap<Vec<u8>, Cached>>,
+    /// How many times the cache has started over: a copy of its signatures
+    /// kept elsewhere (the fast path's signed negative answers) is the
+    /// cache's answer only while this has not moved.
+    generation: AtomicU64,
 }
 
 impl std::fmt::Debug for Signer {
@@ -78,6 +83,7 @@ impl Signer {
             made_at: now,
             validity: validity_days.saturating_mul(86_400),
             cache: RwLock::default(),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -139,7 +145,7 @@ impl Signer {
         if rrsigs.len() == signers.len() {
             if let Ok(mut cache) = self.cache.write() {
                 if cache.len() >= CACHE_MAX {
-                    cache.clear();
+                    self.start_over(&mut cache);
                 }
                 cache
                     .insert(key, Cached { renew_after: now.saturating_add(self.validity / 2), rrsigs: rrsigs.clone() });
@@ -198,6 +204,24 @@ impl Signer {
     /// not sign every RRset.
     pub fn room_to_prebuild(&self) -> bool {
         self.cached() < CACHE_MAX / 2
+    }
+
+    /// Bumped whenever the cache starts over (see `generation`).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    fn start_over(&self, cache: &mut FxHashMap<Vec<u8>, Cached>) {
+        cache.clear();
+        self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Start the cache over now, as a full cache does (tests).
+    #[cfg(test)]
+    pub fn clear_cache(&self) {
+        if let Ok(mut cache) = self.cache.write() {
+            self.start_over(&mut cache);
+        }
     }
 
     /// Entries in the signature cache (tests and status).
