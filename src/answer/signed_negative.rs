@@ -18,7 +18,7 @@
 //! memory beyond that bound.
 
 use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 
@@ -40,8 +40,9 @@ const RRSIG: u16 = 46;
 /// A kept answer: header bits and the sections after the question (no OPT).
 #[derive(Debug)]
 pub(super) struct SignedNegative {
-    /// The lowercase wire name and the type, big-endian, after it.
-    key: Box<[u8]>,
+    /// The lowercase wire name.
+    name: Box<[u8]>,
+    qtype: u16,
     pub aa: bool,
     pub rcode: u8,
     /// Answer, authority, additional record counts (no OPT).
@@ -55,7 +56,7 @@ pub(super) struct SignedNegative {
 
 impl SignedNegative {
     fn cost(&self) -> usize {
-        self.key.len() + self.body.len() + ENTRY_OVERHEAD
+        self.name.len() + self.body.len() + ENTRY_OVERHEAD
     }
 }
 
@@ -97,21 +98,15 @@ impl SignedNegatives {
             self.zones = Arc::downgrade(&state.zones);
         }
         let generation = signer.generation();
-        let mut key = [0u8; 257];
-        let key = {
-            let n = qname.len();
-            key[..n].copy_from_slice(qname);
-            key[n..n + 2].copy_from_slice(&qtype.to_be_bytes());
-            &key[..n + 2]
-        };
-        let hash = self.hasher.hash_one(key);
+        let hash = key_hash(&self.hasher, qname, qtype);
+        let is_key = |e: &SignedNegative| e.qtype == qtype && *e.name == *qname;
         let fresh = |e: &SignedNegative| now < e.fresh_until && e.generation == generation;
         // Found twice: returning the first borrow would hold `table` for the insert below.
-        if self.table.find(hash, |e| *e.key == *key).is_some_and(fresh) {
-            return self.table.find(hash, |e| *e.key == *key);
+        if self.table.find(hash, is_key).is_some_and(fresh) {
+            return self.table.find(hash, is_key);
         }
-        let built = build(state, key, generation, signer)?;
-        if let Ok(stale) = self.table.find_entry(hash, |e| *e.key == *key) {
+        let built = build(state, qname, qtype, generation, signer)?;
+        if let Ok(stale) = self.table.find_entry(hash, is_key) {
             self.bytes -= stale.remove().0.cost();
         }
         if !fresh(&built) {
@@ -122,7 +117,7 @@ impl SignedNegatives {
         }
         self.bytes += built.cost();
         let hasher = &self.hasher;
-        Some(self.table.insert_unique(hash, built, |e| hasher.hash_one(&*e.key)).into_mut())
+        Some(self.table.insert_unique(hash, built, |e| key_hash(hasher, &e.name, e.qtype)).into_mut())
     }
 
     fn clear(&mut self) {
@@ -137,20 +132,36 @@ impl SignedNegatives {
     }
 }
 
-/// The general path's answer to a plain DO=1 query for `key` (name, then
-/// type) over TCP (never truncated), its OPT taken off: the fast path writes
+/// Keyed SipHash (`RandomState`): names chosen to collide cannot be found
+/// without the key.
+fn key_hash(hasher: &RandomState, name: &[u8], qtype: u16) -> u64 {
+    let mut h = hasher.build_hasher();
+    h.write(name);
+    h.write_u16(qtype);
+    h.finish()
+}
+
+/// The general path's answer to a plain DO=1 query for `name` and `qtype`
+/// over TCP (never truncated), its OPT taken off: the fast path writes
 /// the asker's own. `None` if it is not a signed answer of that shape.
-fn build(state: &Snapshot, key: &[u8], generation: u64, signer: &crate::dnssec::Signer) -> Option<SignedNegative> {
+fn build(
+    state: &Snapshot,
+    name: &[u8],
+    qtype: u16,
+    generation: u64,
+    signer: &crate::dnssec::Signer,
+) -> Option<SignedNegative> {
     let [p0, p1] = EDNS_PAYLOAD.to_be_bytes();
     let opt = [0, 0, 41, p0, p1, 0, 0, 0x80, 0, 0, 0];
-    let mut query = Vec::with_capacity(12 + key.len() + 2 + opt.len());
+    let mut query = Vec::with_capacity(12 + name.len() + 4 + opt.len());
     query.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1]);
-    query.extend_from_slice(key);
+    query.extend_from_slice(name);
+    query.extend_from_slice(&qtype.to_be_bytes());
     query.extend_from_slice(&[0, 1]); // IN
     query.extend_from_slice(&opt);
     let src = SocketAddr::from(([127, 0, 0, 1], 53)); // negative answers do not depend on it
     let resp = super::general(state, None, &query, src, Transport::Tcp, &mut QueryObservation::default())?;
-    let body_at = 12 + key.len() + 2;
+    let body_at = 12 + name.len() + 4;
     if resp.len() < body_at + opt.len() || !resp.ends_with(&opt) || resp[2] & 0x02 != 0 {
         return None;
     }
@@ -160,7 +171,8 @@ fn build(state: &Snapshot, key: &[u8], generation: u64, signer: &crate::dnssec::
     let records = counts.iter().map(|&n| usize::from(n)).sum();
     let expiry = first_rrsig_expiry(&resp, body_at, records)?;
     Some(SignedNegative {
-        key: key.into(),
+        name: name.into(),
+        qtype,
         aa: resp[2] & 0x04 != 0,
         rcode: resp[3] & 0x0f,
         counts,
