@@ -12,8 +12,8 @@
 //! (`Signer::generation`). Past either, it is built again.
 //!
 //! One cache per worker (no lock on the query path), emptied when the zones
-//! change. Attackers choose the names: keys are hashed with a per-process
-//! random key, and the cache starts over once its entries pass `MAX_BYTES`,
+//! change. Attackers choose the names: keys are hashed with a random key
+//! (std's `RandomState`), and the cache starts over once its entries pass `MAX_BYTES`,
 //! so a flood of random names costs what it costs the general path and no
 //! memory beyond that bound.
 
