@@ -90,10 +90,23 @@ pub(super) fn try_answer<'a>(
         } else {
             q.qname
         };
-        let neg = state.fast.negative(qname, q.qtype).filter(|n| !(dnssec_ok && n.signed))?;
-        header(out, q, true, neg.rcode, [0, 1, 0]);
-        neg.write_soa(out);
-        obs.rcode = Some(ResponseCode::from(0, neg.rcode));
+        let neg = state.fast.negative(qname, q.qtype)?;
+        if dnssec_ok && neg.signed {
+            // Signed (compact denial): the general path's answer, kept per
+            // name and type; CO is echoed by the general path.
+            if compact_ok {
+                return None;
+            }
+            let now = worker.unix_now();
+            let s = worker.negatives.get(state, neg.zone, qname, q.qtype, now)?;
+            header(out, q, s.aa, s.rcode, s.counts);
+            out.extend_from_slice(&s.body);
+            obs.rcode = Some(ResponseCode::from(0, s.rcode));
+        } else {
+            header(out, q, true, neg.rcode, [0, 1, 0]);
+            neg.write_soa(out);
+            obs.rcode = Some(ResponseCode::from(0, neg.rcode));
+        }
         obs.qtype = Some(rtype(q.qtype));
         if let Some(e) = q.edns {
             opt(out, e.dnssec_ok, e.ecs.map(|_| (q.ecs_data, 0)));
@@ -735,12 +748,12 @@ mod tests {
         assert_eq!(fast, answerable * 3 * EDNS_CASES.len() * 2);
     }
 
-    /// A signed zone's negative DO=1 answers (per-name compact-denial NSECs)
-    /// leave the fast path, to be signed; its positive DO=1 answers (signed
-    /// sections prebuilt), its DO=0 queries and every query to an unsigned
-    /// zone beside it stay on it, with the general path's bytes.
+    /// A signed zone's DO=1 answers, positive (signed sections prebuilt)
+    /// and negative (per-name compact-denial NSECs, kept by the worker), its
+    /// DO=0 answers and every answer of an unsigned zone beside it all come
+    /// from the fast path, with the general path's bytes.
     #[test]
-    fn only_negative_do_answers_of_a_signed_zone_leave_the_fast_path() {
+    fn signed_and_unsigned_zones_side_by_side_stay_on_the_fast_path() {
         let dir = std::env::temp_dir().join(format!("meridian-fast-signed-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let key = dir.join("s.key");
@@ -761,11 +774,10 @@ mod tests {
                     let q = query(&format!("{name}.{zone_name}"), t, Some((dnssec_ok, None)), false);
                     let fast = fast_only(&state, &q, src, &mut QueryObservation::default());
                     let general = super::super::respond_general(&state, &q, src, Transport::Udp);
-                    if is_signed && dnssec_ok && (name, t) != ("host", RecordType::A) {
-                        assert!(fast.is_none(), "{name}.{zone_name} {t:?}: a DO=1 answer from the fast path");
-                    } else {
-                        assert_eq!(fast, general, "{name}.{zone_name} {t:?} DO={dnssec_ok}");
-                    }
+                    assert!(fast.is_some(), "{name}.{zone_name} {t:?} DO={dnssec_ok}: not from the fast path");
+                    assert_eq!(fast, general, "{name}.{zone_name} {t:?} DO={dnssec_ok}");
+                    let signed = general.as_deref().is_some_and(|g| !super::signed_tests::rrsigs(g).is_empty());
+                    assert_eq!(signed, is_signed && dnssec_ok, "{name}.{zone_name} {t:?} DO={dnssec_ok}");
                 }
             }
         }
@@ -829,7 +841,7 @@ mod signed_tests {
         super::super::respond_general(state, q, "127.0.0.1:5353".parse().unwrap(), Transport::Udp).unwrap()
     }
 
-    fn rrsigs(answer: &[u8]) -> Vec<hickory_proto::dnssec::rdata::RRSIG> {
+    pub(super) fn rrsigs(answer: &[u8]) -> Vec<hickory_proto::dnssec::rdata::RRSIG> {
         use hickory_proto::dnssec::rdata::DNSSECRData;
         use hickory_proto::rr::RData;
         let m = Message::from_vec(answer).unwrap();
@@ -979,5 +991,170 @@ mod signed_tests {
         // The signer's cache holds the new signature: the general path agrees.
         assert_eq!(renewed, general(&state, &q));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// NXDOMAIN (NOERROR with an NXNAME NSEC), NODATA at names with data,
+    /// at the apex, at empty non-terminals and beside the wildcard, and
+    /// names under the wildcard or a cut (the general path's), in lower and
+    /// mixed case, with and without ECS, RD and CD, asked with DO=1 of the
+    /// signed demo zone: a cold worker, and one warm from the same and
+    /// other questions, answer with exactly the general path's bytes, signed;
+    /// the negative ones from the fast path. With CO: the general path's.
+    #[test]
+    fn signed_negative_answers_are_fast_and_identical_to_the_general_path() {
+        use RecordType as T;
+        let (state, dir) = signed_demo("negative");
+        let z = ".gslb.example.test.";
+        // (names, types, fast: the fast path must answer)
+        let cases: &[(&[&str], &[RecordType], bool)] = &[
+            (
+                &["nx", "nx-1", "a.b.c.nx", "x.static", "x.deep.ent", "y.exists.wild", "hostmaster", "x.ns1"],
+                &[T::A, T::AAAA, T::TXT, T::MX, T::DS],
+                true,
+            ),
+            (&["nx", "x.static"], &[T::NSEC, T::RRSIG, T::SRV], true),
+            (&["static", "mail", "ns1", "www"], &[T::TXT, T::MX, T::DS, T::SRV, T::NSEC, T::RRSIG], true),
+            (&["@"], &[T::SRV, T::PTR, T::DS, T::HINFO, T::Unknown(65280)], true),
+            (&["ent", "deep.ent", "_udp"], &[T::A, T::TXT, T::NSEC], true), // empty non-terminals
+            (&["exists.wild", "*.wild"], &[T::MX, T::SRV], true),
+            (&["x.wild", "a.b.wild"], &[T::A, T::MX, T::NSEC], false), // under the wildcard
+            (&["x.sub", "sub"], &[T::A, T::DS], false),                // the cut
+        ];
+        let subnets = [None, Some("10.3.0.0/24"), Some("2001:db8:7::1/128")];
+        let mut warm = Worker::new(None);
+        let (mut fast, mut asked) = (0, 0);
+        for round in 0..2 {
+            for (names, types, must_be_fast) in cases {
+                for name in *names {
+                    let name = if *name == "@" { z[1..].to_string() } else { format!("{name}{z}") };
+                    for t in *types {
+                        for (i, ecs) in subnets.iter().enumerate() {
+                            for pattern in [0u64, 0x5a5a_5a5a_5a5a_5a5a, u64::MAX] {
+                                let cased: String = name
+                                    .chars()
+                                    .enumerate()
+                                    .map(|(k, c)| if pattern >> (k % 64) & 1 == 1 { c.to_ascii_uppercase() } else { c })
+                                    .collect();
+                                let mut q = query(&cased, *t, *ecs);
+                                q[2] |= u8::from(i == 1); // RD
+                                q[3] |= if i == 2 { 0x10 } else { 0 }; // CD
+                                let what = format!("{cased} {t:?} {ecs:?} round {round}");
+                                let general = general(&state, &q);
+                                assert!(!rrsigs(&general).is_empty(), "{what}: unsigned");
+                                let got = fast_with(&mut warm, &state, &q);
+                                if *must_be_fast || got.is_some() {
+                                    assert_eq!(got.as_ref(), Some(&general), "{what}: warm worker");
+                                    fast += 1;
+                                }
+                                if round == 0 && pattern == 0 && i == 0 {
+                                    let cold = fast_with(&mut Worker::new(None), &state, &q);
+                                    if *must_be_fast || cold.is_some() {
+                                        assert_eq!(cold.as_ref(), Some(&general), "{what}: cold worker");
+                                    }
+                                    // CO: the general path's (it echoes the flag and says NXDOMAIN).
+                                    let mut co = q.clone();
+                                    co[opt_flags_at(&q)] |= 0x40;
+                                    assert!(
+                                        fast_with(&mut warm, &state, &co).is_none(),
+                                        "{what}: CO from the fast path"
+                                    );
+                                }
+                                if *must_be_fast {
+                                    asked += 1;
+                                }
+                                // The whole path agrees.
+                                let mut out = Vec::new();
+                                assert!(warm.answer(
+                                    &state,
+                                    &q,
+                                    "127.0.0.1:5353".parse().unwrap(),
+                                    Transport::Udp,
+                                    &mut out
+                                ));
+                                assert_eq!(out, general, "{what}: Worker::answer");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(fast >= asked && asked > 1_000, "{fast} fast of {asked}");
+        // An NXDOMAIN says NOERROR with an NXNAME NSEC, signed.
+        let nx = general(&state, &query("nx.gslb.example.test.", T::A, None));
+        let m = Message::from_vec(&nx).unwrap();
+        assert_eq!(m.metadata.response_code, hickory_proto::op::ResponseCode::NoError);
+        let nsec = m.authorities.iter().find(|r| r.record_type() == T::NSEC).expect("an NSEC");
+        let hickory_proto::rr::RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::NSEC(nsec)) = &nsec.data else {
+            panic!("not an NSEC: {nsec:?}")
+        };
+        assert!(nsec.type_bit_maps().any(|t| u16::from(t) == 128), "NXNAME: {nsec:?}");
+        assert!(nx.len() < 512, "{} bytes", nx.len());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A kept signed negative answer is replayed only until the first of its
+    /// signatures is renewed, and only while the signer's cache has not
+    /// started over (the general path would sign anew): past either, it is
+    /// built again, and again equals the general path's.
+    #[test]
+    fn signed_negative_answers_are_not_replayed_past_their_renewal() {
+        let (state, dir) = signed_demo("negative-expiry");
+        let q = query("nx-renewal.gslb.example.test.", RecordType::A, Some("10.3.0.0/24"));
+        let mut worker = Worker::new(None);
+        let first = fast_with(&mut worker, &state, &q).expect("from the fast path");
+        assert_eq!(first, general(&state, &q));
+        let sigs = rrsigs(&first);
+        assert_eq!(sigs.len(), 2, "the SOA's and the NSEC's");
+        let expiry = sigs.iter().map(|s| s.input().sig_expiration.get()).min().unwrap();
+        let renew = expiry - 7 * 86_400;
+        worker.signing_time = Some(renew - 1);
+        assert_eq!(fast_with(&mut worker, &state, &q).as_ref(), Some(&first), "kept until renewal");
+        worker.signing_time = Some(renew);
+        assert_eq!(fast_with(&mut worker, &state, &q), None, "replayed at its renewal point");
+        let mut out = Vec::new();
+        assert!(worker.answer(&state, &q, "127.0.0.1:5353".parse().unwrap(), Transport::Udp, &mut out));
+        assert_eq!(out, general(&state, &q), "the general path answers");
+
+        // The signer's cache starts over: new signatures (ECDSA is randomised),
+        // on both paths.
+        worker.signing_time = None;
+        assert_eq!(fast_with(&mut worker, &state, &q).as_ref(), Some(&first), "kept again");
+        let z = state.zones.zones.iter().find(|z| z.signer.is_some()).unwrap();
+        z.signer.as_ref().unwrap().clear_cache();
+        let again = fast_with(&mut worker, &state, &q).expect("from the fast path");
+        assert_ne!(again, first, "replayed past the signer's restart");
+        assert_eq!(again, general(&state, &q));
+        assert_eq!(fast_with(&mut worker, &state, &q).as_ref(), Some(&again));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Random names (what a flood sends) never grow a worker's kept signed
+    /// negative answers past their bound: the cache starts over, and its
+    /// answers stay the general path's; a new snapshot empties it.
+    #[test]
+    fn random_signed_negative_names_stay_within_the_bound() {
+        let (state, dir) = signed_demo("negative-flood");
+        let max = 16 << 10;
+        let mut worker = Worker::new(None);
+        worker.negatives = super::super::signed_negative::SignedNegatives::with_max_bytes(max);
+        let (mut most, mut restarts, mut last) = (0, 0, 0);
+        for i in 0..200u32 {
+            let name = format!("r{:08x}.gslb.example.test.", i.wrapping_mul(0x9e37_79b9));
+            let q = query(&name, RecordType::A, None);
+            assert_eq!(fast_with(&mut worker, &state, &q), Some(general(&state, &q)), "{name}");
+            let (n, bytes) = worker.negatives.size();
+            assert!(bytes <= max, "{bytes} bytes kept");
+            most = most.max(n);
+            restarts += usize::from(n < last);
+            last = n;
+        }
+        assert!(most > 20 && restarts >= 3, "{most} entries at most, {restarts} restarts");
+        // A new snapshot (a reload): nothing of the old one is replayed.
+        let (next, dir2) = signed_demo("negative-flood-next");
+        let q = query("r00000000.gslb.example.test.", RecordType::A, None);
+        assert_eq!(fast_with(&mut worker, &next, &q), Some(general(&next, &q)));
+        assert_eq!(worker.negatives.size().0, 1);
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&dir2);
     }
 }

@@ -22,6 +22,7 @@ pub mod identity;
 mod negative;
 mod prebuilt;
 mod sign;
+mod signed_negative;
 pub(crate) mod snapshot;
 mod worker;
 

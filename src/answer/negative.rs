@@ -132,8 +132,11 @@ pub fn explicit_soa(authority: Vec<Record>, qname: &Name) -> Vec<Record> {
 #[derive(Debug)]
 pub struct NegativeAnswer<'a> {
     pub rcode: u8,
-    /// The zone is signed: a DO=1 query takes the general path, which signs.
+    /// The zone is signed: a DO=1 query gets the signed answer
+    /// (`signed_negative.rs`), built by the general path, which signs.
     pub signed: bool,
+    /// The zone's index in `Zones::zones`.
+    pub zone: usize,
     soa: &'a SoaWire,
     apex_at: u16,
 }
@@ -182,7 +185,13 @@ impl NegativeIndex {
             Location::NxDomain => 3,
             _ => return None,
         };
-        Some(NegativeAnswer { rcode, soa: &z.soa, apex_at: (QUESTION_AT + w.start(k)) as u16, signed: z.signed })
+        Some(NegativeAnswer {
+            rcode,
+            soa: &z.soa,
+            apex_at: (QUESTION_AT + w.start(k)) as u16,
+            signed: z.signed,
+            zone: zi,
+        })
     }
 }
 

@@ -1,6 +1,6 @@
 //! The answer worker: what answering reuses from one query to the next (the
-//! GSLB decision cache, this worker's shard of the query metrics, the batch
-//! queues), owned by whoever answers, so nothing on the query path hides in a
+//! GSLB decision cache, signed negative answers, this worker's shard of the
+//! query metrics, the batch queues), owned by whoever answers, so nothing on the query path hides in a
 //! thread-local. One per UDP receiver thread; TCP connections borrow one from
 //! a pool for each query (`server/tcp.rs`).
 
@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 
 use super::decisions::Decisions;
 use super::fast::{self, Ahead};
+use super::signed_negative::SignedNegatives;
 use super::Snapshot;
 use super::Transport;
 use crate::metrics::{Metrics, QueryCounts, QueryObservation};
@@ -30,6 +31,8 @@ pub struct Worker {
     /// Unix seconds the signed fast path judges its cached signatures'
     /// freshness by; `None`: the system clock (tests set a time).
     pub(super) signing_time: Option<u32>,
+    /// Signed NXDOMAIN and NODATA answers, kept for the fast path.
+    pub(super) negatives: SignedNegatives,
 }
 
 impl std::fmt::Debug for Worker {
@@ -69,6 +72,7 @@ impl Worker {
             counts: metrics.map(Metrics::query_counts),
             clock: quanta::Clock::new(),
             signing_time: None,
+            negatives: SignedNegatives::default(),
         }
     }
 

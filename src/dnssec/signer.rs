@@ -16,6 +16,7 @@ use hickory_proto::dnssec::TBS;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber};
 use hickory_proto::serialize::binary::BinEncodable;
 use rustc_hash::FxHashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use super::{unix_now, KeyState, ZoneKey};
@@ -25,6 +26,11 @@ const BACKDATE: u32 = 3600;
 /// Cached RRsets kept before the cache starts over (bounds memory whatever
 /// the clients ask: ECS can make many distinct decisions).
 const CACHE_MAX: usize = 100_000;
+/// Cached denials of names that do not exist (NSECs with NXNAME, one per
+/// name asked, which the clients choose), kept apart: a flood of random
+/// names starts these over, never the signatures of the zone's data, which
+/// prebuilt answers replay.
+const DENIALS_MAX: usize = 20_000;
 
 /// Signs one zone's RRsets with its keys.
 pub struct Signer {
@@ -40,6 +46,14 @@ pub struct Signer {
     /// Read-locked by every signed answer, write-locked only to add: the
     /// worker threads share hits without waiting on each other.
     cache: RwLock<FxHashMap<Vec<u8>, Cached>>,
+    /// The NXNAME NSECs' signatures (`DENIALS_MAX`), locked the same way.
+    denials: RwLock<FxHashMap<Vec<u8>, Cached>>,
+    /// Most entries of `cache` and `denials` (tests make them small).
+    caps: [usize; 2],
+    /// How many times either cache has started over: a copy of its
+    /// signatures kept elsewhere (the fast path's signed negative answers)
+    /// is the cache's answer only while this has not moved.
+    generation: AtomicU64,
 }
 
 impl std::fmt::Debug for Signer {
@@ -78,6 +92,9 @@ impl Signer {
             made_at: now,
             validity: validity_days.saturating_mul(86_400),
             cache: RwLock::default(),
+            denials: RwLock::default(),
+            caps: [CACHE_MAX, DENIALS_MAX],
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -129,7 +146,9 @@ impl Signer {
     pub fn sign_at(&self, rrset: &[Record], now: u32) -> Vec<Record> {
         let Some(first) = rrset.first() else { return Vec::new() };
         let key = cache_key(rrset);
-        if let Some(hit) = self.cache.read().ok().and_then(|c| c.get(&key).cloned()) {
+        let (cache, cap) =
+            if is_nxname_denial(first) { (&self.denials, self.caps[1]) } else { (&self.cache, self.caps[0]) };
+        if let Some(hit) = cache.read().ok().and_then(|c| c.get(&key).cloned()) {
             if now < hit.renew_after {
                 return with_owner(hit.rrsigs, &first.name);
             }
@@ -137,9 +156,9 @@ impl Signer {
         let signers: Vec<&ZoneKey> = self.signers(first.record_type()).collect();
         let rrsigs: Vec<Record> = signers.iter().filter_map(|k| self.sign_with(k, rrset, now)).collect();
         if rrsigs.len() == signers.len() {
-            if let Ok(mut cache) = self.cache.write() {
-                if cache.len() >= CACHE_MAX {
-                    cache.clear();
+            if let Ok(mut cache) = cache.write() {
+                if cache.len() >= cap {
+                    self.start_over(&mut cache);
                 }
                 cache
                     .insert(key, Cached { renew_after: now.saturating_add(self.validity / 2), rrsigs: rrsigs.clone() });
@@ -197,12 +216,30 @@ impl Signer {
     /// signatures differ from the replayed ones) and a big zone's load does
     /// not sign every RRset.
     pub fn room_to_prebuild(&self) -> bool {
-        self.cached() < CACHE_MAX / 2
+        self.cache.read().map_or(0, |c| c.len()) < self.caps[0] / 2
     }
 
-    /// Entries in the signature cache (tests and status).
+    /// Bumped whenever the cache starts over (see `generation`).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    fn start_over(&self, cache: &mut FxHashMap<Vec<u8>, Cached>) {
+        cache.clear();
+        self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Start the cache over now, as a full cache does (tests).
+    #[cfg(test)]
+    pub fn clear_cache(&self) {
+        if let Ok(mut cache) = self.cache.write() {
+            self.start_over(&mut cache);
+        }
+    }
+
+    /// Entries in the signature caches (tests and status).
     pub fn cached(&self) -> usize {
-        self.cache.read().map_or(0, |c| c.len())
+        self.cache.read().map_or(0, |c| c.len()) + self.denials.read().map_or(0, |c| c.len())
     }
 }
 
@@ -219,6 +256,15 @@ fn cache_key(rrset: &[Record]) -> Vec<u8> {
         key.extend_from_slice(&rdata);
     }
     key
+}
+
+/// An NSEC whose bitmap holds NXNAME: the compact denial of a name that
+/// does not exist (`denial.rs`).
+fn is_nxname_denial(first: &Record) -> bool {
+    match &first.data {
+        RData::DNSSEC(DNSSECRData::NSEC(nsec)) => nsec.type_bit_maps().any(|t| t == super::NXNAME),
+        _ => false,
+    }
 }
 
 fn with_owner(mut rrsigs: Vec<Record>, owner: &Name) -> Vec<Record> {
@@ -287,6 +333,35 @@ mod tests {
         let renewed = s.sign_at(&[a("www.s.test.", 1)], now + week + 1);
         assert_eq!(expiry(&renewed), now + week + 1 + 14 * 86_400);
         assert_eq!(s.cached(), 1);
+    }
+
+    /// Denials of random names (what a flood asks) start their own cache
+    /// over, never the data's: a data RRset keeps its signature (the bytes a
+    /// prebuilt answer replays), and the generation says the denials moved.
+    #[test]
+    fn a_flood_of_denials_leaves_the_datas_signatures_alone() {
+        let mut s = signer();
+        s.caps = [4, 3];
+        let data = s.sign(&[a("www.s.test.", 1)]);
+        let nodata =
+            s.sign(&[crate::dnssec::compact_nsec(&Name::from_ascii("www.s.test.").unwrap(), [RecordType::A], 60)]);
+        assert_eq!((s.cached(), s.generation()), (2, 0));
+        for i in 0..10 {
+            let name = Name::from_ascii(format!("r{i}.s.test.")).unwrap();
+            s.sign(&[crate::dnssec::compact_nsec(&name, [crate::dnssec::NXNAME], 60)]);
+            assert!(s.cached() <= 2 + 3, "{} cached", s.cached());
+        }
+        assert_eq!(s.generation(), 3, "the denials started over at 3, 6 and 9");
+        assert_eq!(s.sign(&[a("www.s.test.", 1)])[0].data, data[0].data, "signed anew");
+        let again =
+            s.sign(&[crate::dnssec::compact_nsec(&Name::from_ascii("www.s.test.").unwrap(), [RecordType::A], 60)]);
+        assert_eq!(again[0].data, nodata[0].data, "a NODATA denial is the data's");
+        // The data's cache starts over when full, as before.
+        for i in 2..6 {
+            s.sign(&[a("www.s.test.", i)]);
+        }
+        assert_eq!(s.generation(), 4);
+        assert!(s.sign(&[a("www.s.test.", 1)])[0].data != data[0].data);
     }
 
     fn key(role: crate::dnssec::KeyRole, timing: crate::dnssec::KeyTiming) -> ZoneKey {
