@@ -112,6 +112,7 @@ struct Part {
 impl Part {
     fn read(text: &str, state: State) -> Option<Part> {
         let mut st = state;
+        let mut words = Vec::with_capacity(8);
         let mut owners: Vec<(Name, u32)> = Vec::with_capacity(text.len() / 32);
         let mut owner: Option<usize> = None;
         let mut soa_seen = false;
@@ -119,17 +120,18 @@ impl Part {
         let mut name_ids: FxHashMap<Vec<u8>, u32> =
             FxHashMap::with_capacity_and_hasher(text.len() / 32, Default::default());
         for line in text.split('\n') {
-            let tokens = tokens(line)?;
+            tokens_into(line, &mut words)?;
+            let tokens = &words[..];
             let Some(first) = tokens.first() else {
                 continue; // blank or a comment
             };
             if let Token::Word(w) = first {
                 if w.starts_with('$') {
-                    st = st.directive(&tokens)?;
+                    st = st.directive(tokens)?;
                     continue;
                 }
             }
-            let mut rest = &tokens[..];
+            let mut rest = tokens;
             match first {
                 Token::Blank => rest = &rest[1..],
                 Token::Word("@") => {
@@ -396,8 +398,15 @@ enum Token<'a> {
 
 /// One line's tokens, or `None` for anything this reader leaves to hickory.
 fn tokens(line: &str) -> Option<Vec<Token<'_>>> {
-    let bytes = line.as_bytes();
     let mut out = Vec::with_capacity(6);
+    tokens_into(line, &mut out)?;
+    Some(out)
+}
+
+/// `tokens`, into `out` (emptied first): one list for every line of a file.
+fn tokens_into<'a>(line: &'a str, out: &mut Vec<Token<'a>>) -> Option<()> {
+    out.clear();
+    let bytes = line.as_bytes();
     let mut at = 0;
     if bytes.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
         out.push(Token::Blank);
@@ -420,25 +429,34 @@ fn tokens(line: &str) -> Option<Vec<Token<'_>>> {
                 }
             }
             _ => {
-                let len = bytes[at..].iter().position(|b| matches!(b, b' ' | b'\t' | b';')).unwrap_or(bytes.len() - at);
-                let word = &line[at..at + len];
-                let plain = |b: u8| (0x21..0x7f).contains(&b) && !matches!(b, b'"' | b'(' | b')' | b'\\');
-                // `$` and `@` start a token of their own in hickory's lexer:
-                // allowed only first on the line (the caller checks the rest).
-                let special = word.starts_with(['$', '@']) && !out.is_empty();
-                if !word.bytes().all(plain) || word[1..].contains('$') || special {
+                // One pass: where the word ends, and whether it is plain.
+                let start = at;
+                while let Some(&b) = bytes.get(at) {
+                    if matches!(b, b' ' | b'\t' | b';') {
+                        break;
+                    }
+                    let plain = (0x21..0x7f).contains(&b) && !matches!(b, b'"' | b'(' | b')' | b'\\');
+                    // `$` starts a token of its own in hickory's lexer.
+                    if !plain || (b == b'$' && at > start) {
+                        return None;
+                    }
+                    at += 1;
+                }
+                let word = &line[start..at];
+                // `$` and `@` are allowed only first on the line (the caller
+                // checks the rest).
+                if word.starts_with(['$', '@']) && !out.is_empty() {
                     return None;
                 }
                 out.push(Token::Word(word));
-                at += len;
             }
         }
     }
     // A line that is only whitespace: nothing.
-    if out == [Token::Blank] {
+    if out[..] == [Token::Blank] {
         out.clear();
     }
-    Some(out)
+    Some(())
 }
 
 #[cfg(test)]
