@@ -250,8 +250,16 @@ impl Builder<'_> {
                 Box::new(records)
             }
             None => {
+                // hickory's parser misreads escapes, and quoted strings in
+                // parentheses: it gets the file rewritten (`zone::master_lines`).
+                let lines = super::master_lines::for_hickory(&inc.text).map_err(|(line, message)| ConfigError {
+                    file: path.clone(),
+                    line,
+                    col: 1,
+                    message,
+                })?;
                 // The zone parser needs a default TTL for lines without one.
-                let text = format!("$TTL {ttl}\n{}", inc.text);
+                let text = format!("$TTL {ttl}\n{lines}");
                 let parsed = Parser::new(text.as_str(), Some(path.clone()), Some(self.origin.clone())).parse();
                 let (_, sets) = parsed.map_err(|e| {
                     // hickory reports no position; point at the include line in the TOML too.
