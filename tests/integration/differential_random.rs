@@ -627,6 +627,9 @@ fn presentation(n: &Name) -> String {
     s
 }
 
+/// Names outside the zone (the root, its parent, a sibling, others).
+const OUTSIDE: [&str; 6] = ["example", "", "com", "dt.example2", "other.example", "example.net"];
+
 fn random_query(rng: &mut Rng, zone: &Zone) -> Q {
     let mut n: Name = loop {
         let base = rng.pick(&zone.names).clone();
@@ -659,7 +662,7 @@ fn random_query(rng: &mut Rng, zone: &Zone) -> Q {
                 c.extend(base);
                 c
             }
-            93..=96 => name(rng.pick(&["example", "", "com", "dt.example2", "other.example", "example.net"])),
+            93..=96 => name(rng.pick(&OUTSIDE)),
             _ => zone.origin.clone(),
         };
         if wire_len(&n) <= 255 {
