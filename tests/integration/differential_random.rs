@@ -662,7 +662,7 @@ fn random_query(rng: &mut Rng, zone: &Zone) -> Q {
                 c.extend(base);
                 c
             }
-            93..=96 => name(rng.pick(&OUTSIDE)),
+            93..=96 => name(rng.pick::<&str>(&OUTSIDE)),
             _ => zone.origin.clone(),
         };
         if wire_len(&n) <= 255 {
