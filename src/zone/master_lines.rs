@@ -10,9 +10,9 @@
 //! reads the RFC 1035 syntax itself (comments, quotes, parentheses, both kinds
 //! of escapes) and writes one record per line without parentheses or comments,
 //! escapes decoded: names keep `\.` (which the parser reads right), TXT
-//! strings are quoted. A byte the parser cannot hold where it is (a space or
-//! non-ASCII byte in a name, a control or non-ASCII byte in a string) is an
-//! error naming the line, rather than a record served wrong.
+//! strings are quoted. A byte the parser cannot hold where it is (an escaped
+//! space or non-ASCII byte in a name, escaped bytes that are not UTF-8 in a
+//! string) is an error naming the line, rather than a record served wrong.
 
 use hickory_proto::rr::RecordType;
 use hickory_proto::serialize::txt::parse_ttl;
@@ -99,6 +99,20 @@ pub fn for_hickory(text: &str) -> Result<String, (usize, String)> {
     Ok(out)
 }
 
+/// One domain name in presentation format (a TOML `name`), as the parser
+/// reads it right.
+pub fn name_for_hickory(text: &str) -> Result<String, String> {
+    let b = text.as_bytes();
+    let mut t = Token { bytes: Vec::new(), escaped: Vec::new(), quoted: false };
+    let mut i = 0;
+    while i < b.len() {
+        i = escape_or_byte(b, i, &mut t)?;
+    }
+    let mut out = String::new();
+    word(&mut out, &t)?;
+    Ok(out)
+}
+
 /// Reads one byte or one escape (`\X`, `\DDD` decimal) at `i` into `t`; the next position.
 fn escape_or_byte(b: &[u8], i: usize, t: &mut Token) -> Result<usize, String> {
     if b[i] != b'\\' {
@@ -157,7 +171,7 @@ fn emit(out: &mut String, blank: bool, tokens: Vec<Token>) -> Result<(), String>
             out.push(' ');
         }
         if t.quoted || k >= txt_from {
-            quoted(out, &t.bytes)?;
+            quoted(out, t)?;
         } else {
             word(out, t)?;
         }
@@ -166,36 +180,41 @@ fn emit(out: &mut String, blank: bool, tokens: Vec<Token>) -> Result<(), String>
     Ok(())
 }
 
-/// A character-string, quoted.
-fn quoted(out: &mut String, bytes: &[u8]) -> Result<(), String> {
+/// A character-string, quoted. The parser takes any character between
+/// quotes but `"` and `\\` (escaped) and keeps its UTF-8 bytes, so the
+/// string's bytes must be UTF-8 (they are unless escapes make them not).
+fn quoted(out: &mut String, t: &Token) -> Result<(), String> {
+    let text = std::str::from_utf8(&t.bytes)
+        .map_err(|_| "escaped bytes in a string that are not UTF-8: only UTF-8 strings are supported".to_string())?;
     out.push('"');
-    for &c in bytes {
-        match c {
-            b'"' | b'\\' => {
-                out.push('\\');
-                out.push(c as char);
-            }
-            b' '..=b'~' => out.push(c as char),
-            _ => return Err(format!("byte {c} in a quoted string: only printable ASCII is supported")),
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
         }
+        out.push(c);
     }
     out.push('"');
     Ok(())
 }
 
-/// A name or other unquoted word.
+/// A name or other unquoted word: unescaped bytes as they were, escaped
+/// ones as the parser reads them right, or an error.
 fn word(out: &mut String, t: &Token) -> Result<(), String> {
+    let mut raw = Vec::with_capacity(t.bytes.len());
     for (&c, &escaped) in t.bytes.iter().zip(&t.escaped) {
         match c {
+            _ if !escaped => raw.push(c),
             // An escaped dot is part of a label; the parser reads `\.` right.
-            b'.' if escaped => out.push_str("\\."),
-            b'"' | b'\\' | b'(' | b')' | b';' | b'@' | b'$' if escaped => {
+            b'.' => raw.extend(b"\\."),
+            b'"' | b'\\' | b'(' | b')' | b';' | b'@' | b'$' => {
                 return Err(format!("`\\{}` in a name is not supported", c as char));
             }
-            b'!'..=b'~' => out.push(c as char),
-            _ => return Err(format!("byte {c} outside a quoted string: only printable ASCII is supported")),
+            b'!'..=b'~' => raw.push(c),
+            _ => return Err(format!("`\\{c:03}` in a name: only printable ASCII is supported")),
         }
     }
+    // Unescaped bytes came from the text: still UTF-8.
+    out.push_str(&String::from_utf8(raw).map_err(|_| "not UTF-8".to_string())?);
     Ok(())
 }
 
@@ -230,6 +249,8 @@ mod tests {
         assert_eq!(parsed("a\\.b A 192.0.2.1\n"), ["a\\.b.t. A 192.0.2.1"]);
         assert_eq!(parsed("x TXT \"\\065\\\"\\\\\"\n"), ["x.t. TXT [[65, 34, 92]]"]);
         assert_eq!(parsed("x MX 10 m\\097il\n"), ["x.t. MX 10 mail.t."]);
+        // UTF-8, escaped or not, and control characters stay bytes of the string.
+        assert_eq!(parsed("x TXT \"\\195\\169\" \"é\" \"\\009\"\n"), ["x.t. TXT [[195, 169], [195, 169], [9]]"]);
     }
 
     /// Quoted strings inside parentheses stay whole; comments and line ends inside go.
@@ -253,10 +274,17 @@ mod tests {
     }
 
     #[test]
+    fn toml_names_take_decimal_escapes() {
+        assert_eq!(name_for_hickory("\\065b\\.c.x").unwrap(), "Ab\\.c.x");
+        assert!(name_for_hickory("a\\032b").is_err());
+    }
+
+    #[test]
     fn what_the_parser_cannot_hold_is_an_error_with_its_line() {
         for (text, line) in [
             ("a A 192.0.2.1\nsp\\032ace A 192.0.2.1\n", 2),
             ("a TXT \"\\200\"\n", 1),
+            ("a TXT x\\195\n", 1),
             ("a TXT \"\\25\"\n", 1),
             ("a TXT \"\\256\"\n", 1),
             ("a\\;b A 192.0.2.1\n", 1),
