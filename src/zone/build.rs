@@ -227,7 +227,7 @@ impl Builder<'_> {
         };
         let line = format!("{} {ttl} IN {rtype} {data}\n", owner_name.to_ascii());
         // Escapes in the data as RFC 1035 reads them (`zone::master_lines`).
-        let line = super::master_lines::for_hickory(&line)
+        let line = super::master_lines::for_hickory(&line, &self.origin.to_ascii())
             .map_err(|(_, e)| self.src.error(span.clone(), format!("bad {rtype} data {data:?}: {e}")))?;
         let parsed = Parser::new(line.as_str(), None, Some(self.origin.clone()))
             .parse()
@@ -260,12 +260,8 @@ impl Builder<'_> {
             None => {
                 // hickory's parser misreads escapes, and quoted strings in
                 // parentheses: it gets the file rewritten (`zone::master_lines`).
-                let lines = super::master_lines::for_hickory(&inc.text).map_err(|(line, message)| ConfigError {
-                    file: path.clone(),
-                    line,
-                    col: 1,
-                    message,
-                })?;
+                let lines = super::master_lines::for_hickory(&inc.text, &self.origin.to_ascii())
+                    .map_err(|(line, message)| ConfigError { file: path.clone(), line, col: 1, message })?;
                 // The zone parser needs a default TTL for lines without one.
                 let text = format!("$TTL {ttl}\n{lines}");
                 let parsed = Parser::new(text.as_str(), Some(path.clone()), Some(self.origin.clone())).parse();

@@ -6,7 +6,8 @@
 //! as `(d1 << 16) + (d2 << 8) + d3` in quoted strings; a quoted string inside
 //! parentheses is split at its spaces, its quotes kept as data and its `(`,
 //! `)` and `;` taken as syntax; an unquoted TXT string keeps its backslashes;
-//! `\;` in a name ends the name. So before the parser sees a file, this pass
+//! `\;` in a name ends the name; a relative `$ORIGIN` is taken as absolute;
+//! `@` in RDATA is refused. So before the parser sees a file, this pass
 //! reads the RFC 1035 syntax itself (comments, quotes, parentheses, both kinds
 //! of escapes) and writes one record per line without parentheses or comments,
 //! escapes decoded: names keep `\.` (which the parser reads right), TXT
@@ -26,8 +27,10 @@ struct Token {
     quoted: bool,
 }
 
-/// The text rewritten, or the 1-based line of the first problem and what it is.
-pub fn for_hickory(text: &str) -> Result<String, (usize, String)> {
+/// The text rewritten (`origin`: the zone's, absolute), or the 1-based line
+/// of the first problem and what it is.
+pub fn for_hickory(text: &str, origin: &str) -> Result<String, (usize, String)> {
+    let mut origin = origin.to_string();
     let b = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let (mut i, mut line) = (0, 1);
@@ -50,7 +53,7 @@ pub fn for_hickory(text: &str) -> Result<String, (usize, String)> {
                 line += 1;
                 i += 1;
                 if !parens {
-                    emit(&mut out, blank, std::mem::take(&mut tokens)).map_err(|e| (start, e))?;
+                    emit(&mut out, &mut origin, blank, std::mem::take(&mut tokens)).map_err(|e| (start, e))?;
                     at_line_start = true;
                 }
             }
@@ -95,7 +98,7 @@ pub fn for_hickory(text: &str) -> Result<String, (usize, String)> {
     if parens {
         return Err((start, "`(` is not closed".into()));
     }
-    emit(&mut out, blank, tokens).map_err(|e| (start, e))?;
+    emit(&mut out, &mut origin, blank, tokens).map_err(|e| (start, e))?;
     Ok(out)
 }
 
@@ -142,12 +145,23 @@ fn escape_or_byte(b: &[u8], i: usize, t: &mut Token) -> Result<usize, String> {
     }
 }
 
-/// Writes one logical line.
-fn emit(out: &mut String, blank: bool, tokens: Vec<Token>) -> Result<(), String> {
+/// Writes one logical line; `origin` follows `$ORIGIN`.
+fn emit(out: &mut String, origin: &mut String, blank: bool, tokens: Vec<Token>) -> Result<(), String> {
     if tokens.is_empty() {
         return Ok(());
     }
     let directive = !blank && !tokens[0].quoted && tokens[0].bytes.first() == Some(&b'$') && !tokens[0].escaped[0];
+    if directive && tokens[0].bytes.eq_ignore_ascii_case(b"$ORIGIN") && tokens.len() == 2 {
+        let mut arg = String::new();
+        word(&mut arg, &tokens[1])?;
+        *origin = if arg.ends_with('.') && !arg.ends_with("\\.") { arg } else { format!("{arg}.{origin}") };
+        // Written absolute: the parser takes a relative `$ORIGIN` as absolute.
+        out.push_str(&format!("$ORIGIN {origin}\n"));
+        return Ok(());
+    }
+    // A free-standing `@` in the data is the origin (RFC 1035 §5.1); the
+    // parser takes it as the owner only.
+    let at = |t: &Token| !t.quoted && t.bytes == b"@" && !t.escaped[0];
     // The data of a TXT record starts after its type; owner, TTL and class come first.
     let mut txt_from = usize::MAX;
     if !directive {
@@ -172,6 +186,8 @@ fn emit(out: &mut String, blank: bool, tokens: Vec<Token>) -> Result<(), String>
         }
         if t.quoted || k >= txt_from {
             quoted(out, t)?;
+        } else if k > 0 && !directive && at(t) {
+            out.push_str(origin);
         } else {
             word(out, t)?;
         }
@@ -226,7 +242,7 @@ mod tests {
 
     fn parsed(text: &str) -> Vec<String> {
         let origin = Name::from_ascii("t.").unwrap();
-        let text = format!("$TTL 60\n{}", for_hickory(text).unwrap());
+        let text = format!("$TTL 60\n{}", for_hickory(text, "t.").unwrap());
         let (_, sets) = Parser::new(text.as_str(), None, Some(origin)).parse().unwrap();
         let mut v: Vec<String> = sets
             .into_values()
@@ -261,6 +277,11 @@ mod tests {
             ["x.t. TXT [[97, 32, 98], [99, 41, 100]]"]
         );
         assert_eq!(parsed("x MX (\n 10 ; pref\n mail )\n"), ["x.t. MX 10 mail.t."]);
+        // `@` in the data is the origin in force; in a TXT string it is `@`.
+        assert_eq!(
+            parsed("c CNAME @\n$ORIGIN s.t.\nd CNAME @\n$ORIGIN u\ne MX 1 @\n@ TXT @\n"),
+            ["c.t. CNAME t.", "d.s.t. CNAME s.t.", "e.u.s.t. MX 1 u.s.t.", "u.s.t. TXT [[64]]"]
+        );
     }
 
     /// An unquoted TXT string is a character-string: its escapes are decoded.
@@ -291,7 +312,7 @@ mod tests {
             ("\n\na TXT ( \"x\"\n", 3),
             ("a TXT \"open\n", 1),
         ] {
-            let got = for_hickory(text);
+            let got = for_hickory(text, "t.");
             assert_eq!(got.as_ref().map_err(|e| e.0), Err(line), "{text:?}: {got:?}");
         }
     }
