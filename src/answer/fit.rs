@@ -45,7 +45,7 @@ pub fn trim_addresses(resp: &mut Message) -> usize {
 /// RFC 2181 §9: TC is for data the answer needs, not "merely because some
 /// extra information could have been included". The addresses in the
 /// additional section of an answer (MX, SRV, NS targets) are such extra: the
-/// last names' records (with their signatures) are dropped until `resp`
+/// last names' records (a name's together) are dropped until `resp`
 /// fits `limit`, as Knot does. A referral's glue is needed (RFC 9471), and a
 /// referral is left alone. The encoding that fits, or `None` (TC it is).
 pub fn without_extra_additionals(resp: &mut Message, limit: usize) -> Option<Vec<u8>> {
