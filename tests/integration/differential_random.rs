@@ -3,8 +3,9 @@
 //! and by Meridian (through `include`), then 1,500 random queries sent to
 //! both as raw UDP messages and compared answer by answer.
 //!
-//! The seed is printed; `MERIDIAN_DIFF_SEED=N` replays one run, and
-//! `MERIDIAN_DIFF_DUMP=FILE` writes the generated zone there. The comparison
+//! The seed is printed; `MERIDIAN_DIFF_SEED=N` replays one run,
+//! `MERIDIAN_DIFF_DUMP=FILE` writes the generated zone there, and
+//! `MERIDIAN_DIFF_ALL=1` shows every difference, not the first 15. The comparison
 //! rules and the differences both servers may rightly show are in
 //! `differences` below, each with its RFC reason.
 
