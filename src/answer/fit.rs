@@ -1,4 +1,5 @@
-//! Keeping a TCP answer within its 16-bit length prefix (RFC 1035 §4.2.2).
+//! Keeping a TCP answer within its 16-bit length prefix (RFC 1035 §4.2.2),
+//! and a UDP answer within the client's size by its optional records.
 //! A GSLB answer is a choice of addresses, so a shorter choice is still a
 //! right answer: the least preferred addresses (the last) are dropped until
 //! it fits, before anything else (a signer, one day) sees the message. Static
@@ -41,11 +42,34 @@ pub fn trim_addresses(resp: &mut Message) -> usize {
     }
 }
 
+/// RFC 2181 §9: TC is for data the answer needs, not "merely because some
+/// extra information could have been included". The addresses in the
+/// additional section of an answer (MX, SRV, NS targets) are such extra: the
+/// last names' records (a name's together) are dropped until `resp`
+/// fits `limit`, as Knot does. A referral's glue is needed (RFC 9471), and a
+/// referral is left alone. The encoding that fits, or `None` (TC it is).
+pub fn without_extra_additionals(resp: &mut Message, limit: usize) -> Option<Vec<u8>> {
+    let referral = resp.answers.is_empty() && resp.authorities.iter().any(|r| r.record_type() == RecordType::NS);
+    if referral {
+        return None;
+    }
+    while let Some(last) = resp.additionals.last().map(|r| r.name.clone()) {
+        while resp.additionals.last().is_some_and(|r| r.name == last) {
+            resp.additionals.pop();
+        }
+        let bytes = resp.to_vec().ok()?;
+        if bytes.len() <= limit {
+            return Some(bytes);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use hickory_proto::op::{MessageType, OpCode, Query};
-    use hickory_proto::rr::rdata::{A, AAAA, CNAME};
+    use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS};
     use hickory_proto::rr::{Name, RData, Record};
     use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -67,6 +91,48 @@ mod tests {
             m.add_answer(Record::from_rdata(name.clone(), 60, data));
         }
         m
+    }
+
+    /// An MX answer that fits 512 bytes without all its targets' addresses
+    /// keeps its answer, drops the last addresses, and is not truncated;
+    /// a referral whose glue does not fit is (RFC 9471).
+    #[test]
+    fn extra_additionals_go_before_the_answer_does() {
+        let owner = Name::from_ascii("mx.t.test.").unwrap();
+        let mut m = Message::new(1, MessageType::Response, OpCode::Query);
+        m.add_query(Query::query(owner.clone(), RecordType::MX));
+        for i in 0..10u8 {
+            let target = Name::from_ascii(format!("mail-exchanger-{i}.t.test.")).unwrap();
+            m.add_answer(Record::from_rdata(owner.clone(), 60, RData::MX(MX::new(u16::from(i), target.clone()))));
+            m.add_additional(Record::from_rdata(target.clone(), 60, RData::A(A(Ipv4Addr::new(192, 0, 2, i)))));
+            m.add_additional(Record::from_rdata(target, 60, RData::AAAA(AAAA(Ipv6Addr::LOCALHOST))));
+        }
+        assert!(m.to_vec().unwrap().len() > 512);
+        let mut fitted = m.clone();
+        let bytes = without_extra_additionals(&mut fitted, 512).expect("fits without some addresses");
+        assert!(bytes.len() <= 512);
+        assert_eq!(fitted.answers.len(), 10, "the answer whole");
+        assert!(
+            !fitted.additionals.is_empty()
+                && fitted.additionals.len() < 20
+                && fitted.additionals.len().is_multiple_of(2)
+        );
+        assert_eq!(
+            fitted.additionals[..],
+            m.additionals[..fitted.additionals.len()],
+            "the first targets' addresses kept"
+        );
+        // The same records as a referral's NS and glue: not dropped.
+        let mut referral = m.clone();
+        referral.authorities = std::mem::take(&mut referral.answers)
+            .into_iter()
+            .map(|r| {
+                let RData::MX(mx) = &r.data else { unreachable!() };
+                Record::from_rdata(owner.clone(), 60, RData::NS(NS(mx.exchange.clone())))
+            })
+            .collect();
+        assert!(without_extra_additionals(&mut referral, 512).is_none());
+        assert_eq!(referral.additionals.len(), 20);
     }
 
     #[test]

@@ -292,8 +292,10 @@ pub(crate) fn decide_service(
     policy::decide_scoped(svc, &zone.regions, client, &state.health, Some(&state.scopes), family, trace)
 }
 
-/// Encode; over UDP, an answer larger than the client's limit is replaced by a
-/// truncated one (TC=1, question and OPT only) so the client retries over TCP;
+/// Encode; over UDP, an answer larger than the client's limit first loses
+/// the addresses it carries as extra (`fit::without_extra_additionals`), and
+/// is otherwise replaced by a truncated one (TC=1, question and OPT only) so
+/// the client retries over TCP;
 /// over TCP, one that still cannot fit 65,535 bytes is SERVFAIL (see `fit`).
 fn encode(resp: Message, transport: Transport, limit: usize, obs: &mut QueryObservation) -> Option<Vec<u8>> {
     let rcode = resp.metadata.response_code;
@@ -321,6 +323,9 @@ fn encode_sized(mut resp: Message, transport: Transport, limit: usize) -> Option
     };
     if transport == Transport::Tcp || bytes.len() <= limit {
         return Some(bytes);
+    }
+    if let Some(fits) = fit::without_extra_additionals(&mut resp, limit) {
+        return Some(fits);
     }
     resp.metadata.truncation = true;
     resp.answers.clear();

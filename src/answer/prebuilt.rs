@@ -550,7 +550,7 @@ mod tests {
                  [[records]]\nname = \"m\"\ntype = \"A\"\nttl = 60\ndata = [\"192.0.2.2\", \"192.0.2.3\"]\n\
                  [[records]]\nname = \"m\"\ntype = \"A\"\nttl = 30\ndata = \"192.0.2.4\"\n\
                  [[records]]\nname = \"m\"\ntype = \"AAAA\"\ndata = \"2001:db8::1\"\n\
-                 [[records]]\nname = \"m\"\ntype = \"TXT\"\ndata = ['\"a b\" \"\" \"q\\\"x\\255\"', \"plain\"]\n\
+                 [[records]]\nname = \"m\"\ntype = \"TXT\"\ndata = ['\"a b\" \"\" \"q\\\"x\\195\\169\"', \"plain\"]\n\
                  [[records]]\nname = \"x.y.deep\"\ntype = \"TXT\"\ndata = \"deep\"\n\
                  [[records]]\nname = \"c\"\ntype = \"CNAME\"\ndata = \"m\"\n\
                  [[records]]\nname = \"*.w\"\ntype = \"A\"\ndata = \"192.0.2.7\"\n\

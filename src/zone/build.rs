@@ -197,8 +197,13 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn name(&self, text: &str, span: Range<usize>) -> Result<Name, ConfigError> {
-        let name = if text == "@" { Ok(self.origin.clone()) } else { Name::parse(text, Some(&self.origin)) };
-        name.map(|n| n.to_lowercase()).map_err(|e| self.src.error(span, format!("{text:?} is not a domain name: {e}")))
+        if text == "@" {
+            return Ok(self.origin.clone());
+        }
+        // hickory reads `\DDD` as octal: the text is rewritten first (`zone::master_lines`).
+        let bad = |e: String| self.src.error(span.clone(), format!("{text:?} is not a domain name: {e}"));
+        let fixed = super::master_lines::name_for_hickory(text).map_err(bad)?;
+        Name::parse(&fixed, Some(&self.origin)).map(|n| n.to_lowercase()).map_err(|e| bad(e.to_string()))
     }
 
     /// Parse one record in presentation format with hickory's zone parser.
@@ -221,6 +226,9 @@ impl Builder<'_> {
             data.to_string()
         };
         let line = format!("{} {ttl} IN {rtype} {data}\n", owner_name.to_ascii());
+        // Escapes in the data as RFC 1035 reads them (`zone::master_lines`).
+        let line = super::master_lines::for_hickory(&line, &self.origin.to_ascii())
+            .map_err(|(_, e)| self.src.error(span.clone(), format!("bad {rtype} data {data:?}: {e}")))?;
         let parsed = Parser::new(line.as_str(), None, Some(self.origin.clone()))
             .parse()
             .map_err(|e| self.src.error(span.clone(), format!("bad {rtype} data {data:?}: {e}")))?;
@@ -250,8 +258,12 @@ impl Builder<'_> {
                 Box::new(records)
             }
             None => {
+                // hickory's parser misreads escapes, and quoted strings in
+                // parentheses: it gets the file rewritten (`zone::master_lines`).
+                let lines = super::master_lines::for_hickory(&inc.text, &self.origin.to_ascii())
+                    .map_err(|(line, message)| ConfigError { file: path.clone(), line, col: 1, message })?;
                 // The zone parser needs a default TTL for lines without one.
-                let text = format!("$TTL {ttl}\n{}", inc.text);
+                let text = format!("$TTL {ttl}\n{lines}");
                 let parsed = Parser::new(text.as_str(), Some(path.clone()), Some(self.origin.clone())).parse();
                 let (_, sets) = parsed.map_err(|e| {
                     // hickory reports no position; point at the include line in the TOML too.
@@ -451,6 +463,23 @@ mod tests {
         let err = zone_with(&format!("[[records]]\nname = \"q\"\ntype = \"TXT\"\ndata = {quoted}\n")).unwrap_err();
         assert!(err.message.contains("limit is 255"), "{err}");
         assert_eq!(err.line, 14, "points at the data line");
+    }
+
+    /// RFC 1035 §5.1: `\DDD` is decimal in a TOML name and data too
+    /// (hickory alone read `\065` as octal in names, garbage in strings).
+    #[test]
+    fn toml_escapes_are_decimal() {
+        let z = zone_with(
+            "[[records]]\nname = '\\065b'\ntype = 'TXT'\ndata = '\"\\065\\\\\"'\n\
+             [[records]]\nname = 'm'\ntype = 'MX'\ndata = '10 m\\097il'\n",
+        )
+        .unwrap();
+        let name = Name::from_ascii("ab.t.test.").unwrap();
+        let Some(RData::TXT(txt)) = z.nodes[&name].get(RecordType::TXT).unwrap().rdata.get(0) else { panic!() };
+        assert_eq!(&*txt.txt_data[0], b"A\\");
+        let m = Name::from_ascii("m.t.test.").unwrap();
+        let Some(RData::MX(mx)) = z.nodes[&m].get(RecordType::MX).unwrap().rdata.get(0) else { panic!() };
+        assert_eq!(mx.exchange.to_ascii(), "mail.t.test.");
     }
 
     #[test]

@@ -81,12 +81,14 @@ pub fn lookup<'z>(
     loop {
         match resolve_one(zone, &name, qtype) {
             Resolution::Referral(cut, node) => {
-                // A CNAME chain that leads into a child zone stops at the cut
-                // with what it has (the resolver follows on from there).
+                // RFC 1034 §4.3.2 step 3b, also after a CNAME (step 3a goes
+                // back to step 1): the cut's NS and their addresses. A CNAME
+                // chain that leads into a child zone keeps its answers and AA
+                // and carries the referral too, as Knot and BIND answer.
+                out.authority = node.get(RecordType::NS).map(|s| s.records(&cut)).unwrap_or_default();
+                out.additional = addresses_for(zone, &out.authority);
                 if out.answers.is_empty() {
                     out.authoritative = false;
-                    out.authority = node.get(RecordType::NS).map(|s| s.records(&cut)).unwrap_or_default();
-                    out.additional = addresses_for(zone, &out.authority);
                     out.denial = Some(Denial::Delegation { cut });
                 }
                 break;
@@ -399,6 +401,20 @@ chain = ["weighted"]
         let l = ask(&z, "n0.l.test.", RecordType::A).unwrap();
         assert_eq!(l.answers.len(), MAX_CNAME_CHAIN);
         assert!(l.answers.iter().all(|r| r.record_type() == RecordType::CNAME));
+    }
+
+    /// RFC 1034 §4.3.2 steps 3a then 3b: a CNAME into a child zone is the
+    /// CNAME (authoritative) and the child's referral, as Knot answers
+    /// (tests/integration/differential_random.rs found it missing).
+    #[test]
+    fn a_cname_into_a_child_zone_carries_the_referral() {
+        let z = zones("[[records]]\nname = \"to-child\"\ntype = \"CNAME\"\ndata = \"www.child\"\n");
+        let l = ask(&z, "to-child.l.test.", RecordType::A).unwrap();
+        assert_eq!(owners_and_types(&l.answers), ["to-child.l.test. CNAME"]);
+        assert!(l.authoritative && l.rcode == ResponseCode::NoError);
+        assert_eq!(owners_and_types(&l.authority), ["child.l.test. NS"]);
+        assert_eq!(owners_and_types(&l.additional), ["ns.child.l.test. A"]);
+        assert!(l.denial.is_none(), "the answer is the CNAME, not a delegation");
     }
 
     #[test]

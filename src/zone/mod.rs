@@ -4,6 +4,7 @@
 mod build;
 mod lookup;
 mod master;
+mod master_lines;
 mod names;
 mod rdata;
 mod services;

@@ -11,6 +11,7 @@ mod cluster;
 mod common;
 mod core_answers;
 mod differential_knot;
+mod differential_random;
 mod dnssec;
 mod dnssec_rollover;
 mod ecs_scopes;
