@@ -235,7 +235,10 @@ impl Builder<'_> {
         for (_, set) in parsed.1 {
             for rec in set.records_without_rrsigs() {
                 check_rdata(self.src, rec, span.clone())?;
-                self.insert(rec.clone(), span.clone())?;
+                let mut rec = rec.clone();
+                rec.name = rec.name.to_lowercase();
+                self.check_inside(&rec.name, span.clone())?;
+                self.insert(rec);
             }
         }
         Ok(())
@@ -250,39 +253,44 @@ impl Builder<'_> {
             .map_err(|e| self.src.error(span.clone(), e.to_string()))?;
         // A plain file (most big zones) is read by our own reader, which
         // gives what hickory's parser would, faster (`zone::master`).
-        let records: Box<dyn Iterator<Item = Record>> = match super::master::read_plain(&inc.text, &self.origin, ttl) {
-            Some(records) => {
-                // About one name per record in a big zone: grown once, not
-                // rehashed a dozen times on the way.
-                self.nodes.reserve(records.len());
-                Box::new(records)
-            }
-            None => {
-                // hickory's parser misreads escapes, and quoted strings in
-                // parentheses: it gets the file rewritten (`zone::master_lines`).
-                let lines = super::master_lines::for_hickory(&inc.text, &self.origin.to_ascii())
-                    .map_err(|(line, message)| ConfigError { file: path.clone(), line, col: 1, message })?;
-                // The zone parser needs a default TTL for lines without one.
-                let text = format!("$TTL {ttl}\n{lines}");
-                let parsed = Parser::new(text.as_str(), Some(path.clone()), Some(self.origin.clone())).parse();
-                let (_, sets) = parsed.map_err(|e| {
-                    // hickory reports no position; point at the include line in the TOML too.
-                    ConfigError {
-                        file: path.clone(),
-                        line: 0,
-                        col: 0,
-                        message: format!("{e} (included from {})", {
-                            let (l, c) = self.src.line_col(span.start);
-                            format!("{}:{l}:{c}", self.src.path.display())
-                        }),
-                    }
-                })?;
-                // Taken by value: each record moves into the zone, not a copy of it.
-                Box::new(sets.into_values().flat_map(|set| set.into_parts().records))
-            }
-        };
+        // Its owners come lowercase and inside the zone (`checked`).
+        let (records, checked): (Box<dyn Iterator<Item = Record>>, bool) =
+            match super::master::read_plain(&inc.text, &self.origin, ttl) {
+                Some(records) => {
+                    // About one name per record in a big zone: grown once, not
+                    // rehashed a dozen times on the way.
+                    self.nodes.reserve(records.len());
+                    (Box::new(records), true)
+                }
+                None => {
+                    // hickory's parser misreads escapes, and quoted strings in
+                    // parentheses: it gets the file rewritten (`zone::master_lines`).
+                    let lines = super::master_lines::for_hickory(&inc.text, &self.origin.to_ascii())
+                        .map_err(|(line, message)| ConfigError { file: path.clone(), line, col: 1, message })?;
+                    // The zone parser needs a default TTL for lines without one.
+                    let text = format!("$TTL {ttl}\n{lines}");
+                    let parsed = Parser::new(text.as_str(), Some(path.clone()), Some(self.origin.clone())).parse();
+                    let (_, sets) = parsed.map_err(|e| {
+                        // hickory reports no position; point at the include line in the TOML too.
+                        ConfigError {
+                            file: path.clone(),
+                            line: 0,
+                            col: 0,
+                            message: format!("{e} (included from {})", {
+                                let (l, c) = self.src.line_col(span.start);
+                                format!("{}:{l}:{c}", self.src.path.display())
+                            }),
+                        }
+                    })?;
+                    // Taken by value: each record moves into the zone, not a copy of it.
+                    (Box::new(sets.into_values().flat_map(|set| set.into_parts().records)), false)
+                }
+            };
         for mut rec in records {
-            rec.name = rec.name.to_lowercase();
+            if !checked {
+                rec.name = rec.name.to_lowercase();
+                self.check_inside(&rec.name, span.clone())?;
+            }
             if rec.record_type() == RecordType::SOA {
                 continue; // the TOML's [soa] is the zone's SOA
             }
@@ -290,21 +298,26 @@ impl Builder<'_> {
                 return Err(inc.whole(format!("record type {} is not supported", rec.record_type())));
             }
             check_rdata(&inc, &rec, 0..0)?;
-            self.insert(rec, span.clone())?;
+            self.insert(rec);
         }
         Ok(())
     }
 
-    fn insert(&mut self, rec: Record, span: Range<usize>) -> Result<(), ConfigError> {
-        if !self.origin.zone_of(&rec.name) {
-            return Err(self.src.error(span, format!("{} is outside the zone {}", rec.name, self.origin)));
+    fn check_inside(&self, name: &Name, span: Range<usize>) -> Result<(), ConfigError> {
+        if !self.origin.zone_of(name) {
+            return Err(self.src.error(span, format!("{name} is outside the zone {}", self.origin)));
         }
+        Ok(())
+    }
+
+    /// Add a record whose owner is lowercase and inside the zone.
+    fn insert(&mut self, rec: Record) {
         let rtype = rec.record_type();
         let node = self.nodes.entry(rec.name).or_default();
         match node.rrsets.iter_mut().find(|s| s.rtype == rtype) {
             Some(set) => {
                 if set.rdata.contains(&rec.data) {
-                    return Ok(()); // a duplicate RR is the same RR (RFC 2181 §5)
+                    return; // a duplicate RR is the same RR (RFC 2181 §5)
                 }
                 // RFC 2181 §5.2: one TTL per RRset; the lowest wins, as BIND does.
                 set.ttl = set.ttl.min(rec.ttl);
@@ -316,7 +329,6 @@ impl Builder<'_> {
                 node.rrsets.push(RRset { rtype, ttl: rec.ttl, rdata: Rdatas::one(rec.data) });
             }
         }
-        Ok(())
     }
 
     /// Rules a zone must keep: CNAME alone at its name (RFC 1034 §3.6.2) and
@@ -514,6 +526,28 @@ mod tests {
         let err = zone_with(text).unwrap_err();
         assert!(err.message.contains("198.51.100.1 is listed twice in region r1"), "{err}");
         assert_eq!((err.line, err.col), (13, 45), "{err}");
+    }
+
+    /// A name outside the zone in an included file is refused by either
+    /// reader (the fast one leaves such a file to hickory's), naming it.
+    #[test]
+    fn an_included_name_outside_the_zone_is_refused() {
+        let dir = std::env::temp_dir().join(format!("meridian-include-outside-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, body) in
+            ["a A 192.0.2.1\nx.other.test. A 192.0.2.2\n", "a A ( 192.0.2.1 )\nx.other.test. A 192.0.2.2\n"]
+                .iter()
+                .enumerate()
+        {
+            std::fs::write(dir.join(format!("inc{i}.zone")), body).unwrap();
+            let text = format!(
+                "origin = \"t.test.\"\nns = [\"ns1\"]\ninclude = \"inc{i}.zone\"\n[soa]\nmname = \"ns1\"\nrname = \"h\"\nserial = 1\n"
+            );
+            let parsed = parse_zone_source(Source { path: dir.join("t.toml"), text }).unwrap();
+            let err = build_zone(&parsed, &mut Labels::default()).unwrap_err();
+            assert!(err.message.contains("x.other.test. is outside the zone t.test."), "{i}: {err}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Issue 18 item 1: `num_labels()` leaves out a leading `*`.

@@ -24,7 +24,10 @@ use super::names::wire_name;
 const SPLIT_FROM: usize = 1 << 20;
 
 /// The records of `text` (origin `origin`, `$TTL` `ttl` until the file sets
-/// one), or `None` when the file is not plain enough for this reader.
+/// one), or `None` when the file is not plain enough for this reader. Every
+/// owner is lowercase and inside the zone `origin` (a name outside is left
+/// to hickory's parser and the zone's check, which names it): the caller
+/// need not check either again per record.
 pub fn read_plain(text: &str, origin: &Name, ttl: u32) -> Option<impl ExactSizeIterator<Item = Record>> {
     let two_cores = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
     read_at(text, origin, ttl, split_at(text, if two_cores { SPLIT_FROM } else { usize::MAX }))
@@ -33,7 +36,9 @@ pub fn read_plain(text: &str, origin: &Name, ttl: u32) -> Option<impl ExactSizeI
 /// `read_plain`, the file read as two halves at once when `split` says
 /// where the second starts (a line that names its owner).
 fn read_at(text: &str, origin: &Name, ttl: u32, split: Option<usize>) -> Option<impl ExactSizeIterator<Item = Record>> {
-    let state = State { origin: origin.clone(), origin_wire: wire_name(origin), default_ttl: ttl };
+    let origin = origin.to_lowercase();
+    let zone_wire = wire_name(&origin);
+    let state = State { origin_wire: zone_wire.clone(), origin, zone_wire, default_ttl: ttl };
     let part = match split {
         Some(at) => {
             // What the directives of the first half leave in force.
@@ -78,6 +83,8 @@ fn names_owner(text: &str, at: usize) -> bool {
 struct State {
     origin: Name,
     origin_wire: Vec<u8>,
+    /// The zone's origin: every owner must be at or below it.
+    zone_wire: Vec<u8>,
     default_ttl: u32,
 }
 
@@ -87,7 +94,7 @@ impl State {
         let [Token::Word(w), Token::Word(arg)] = tokens[..] else { return None };
         match w.strip_prefix('$')? {
             "ORIGIN" if arg.ends_with('.') && !arg.contains('@') => {
-                self.origin = Name::parse(arg, None).ok()?;
+                self.origin = Name::parse(arg, None).ok()?.to_lowercase();
                 self.origin_wire = wire_name(&self.origin);
             }
             "TTL" => self.default_ttl = parse_ttl(arg).ok()?,
@@ -135,7 +142,8 @@ impl Part {
             match first {
                 Token::Blank => rest = &rest[1..],
                 Token::Word("@") => {
-                    owner = new_owner(&mut owners, &mut name_ids, st.origin.clone(), st.origin_wire.clone());
+                    owner =
+                        new_owner(&mut owners, &mut name_ids, st.origin.clone(), st.origin_wire.clone(), &st.zone_wire);
                     rest = &rest[1..];
                 }
                 Token::Word(w) if !w.contains('@') => {
@@ -144,12 +152,12 @@ impl Part {
                             (st.origin.prepend_label(&label[1..]).ok()?, [&label[..], &st.origin_wire].concat())
                         }
                         None => {
-                            let name = Name::parse(w, Some(&st.origin)).ok()?;
+                            let name = Name::parse(w, Some(&st.origin)).ok()?.to_lowercase();
                             let wire = wire_name(&name);
                             (name, wire)
                         }
                     };
-                    owner = new_owner(&mut owners, &mut name_ids, name, wire);
+                    owner = new_owner(&mut owners, &mut name_ids, name, wire, &st.zone_wire);
                     rest = &rest[1..];
                 }
                 _ => return None,
@@ -283,18 +291,32 @@ impl Part {
 }
 
 /// A line's owner, kept with its name's id (first-seen order); its index.
-/// `wire` is the name's lowercase wire form.
+/// `wire` is the name's lowercase wire form; `None` when it is not at or
+/// below `zone` (lowercase wire).
 fn new_owner(
     owners: &mut Vec<(Name, u32)>,
     name_ids: &mut FxHashMap<Vec<u8>, u32>,
     mut name: Name,
     wire: Vec<u8>,
+    zone: &[u8],
 ) -> Option<usize> {
+    if !inside(&wire, zone) {
+        return None;
+    }
     name.set_fqdn(true);
     let next_id = name_ids.len() as u32;
     let id = *name_ids.entry(wire).or_insert(next_id);
     owners.push((name, id));
     Some(owners.len() - 1)
+}
+
+/// Whether the wire name `name` is `zone` or below it (both lowercase).
+fn inside(name: &[u8], zone: &[u8]) -> bool {
+    let mut at = 0;
+    while name.len() - at > zone.len() {
+        at += 1 + usize::from(name[at]);
+    }
+    at <= name.len() && name[at..] == *zone
 }
 
 /// An owner written as one plain hostname label (letters, digits and
@@ -537,6 +559,29 @@ mod tests {
         assert!(split_at(&big, SPLIT_FROM).is_some());
         let whole = read_at(&big, &origin, 60, None).unwrap().count();
         assert_eq!(read_plain(&big, &origin, 60).unwrap().count(), whole);
+    }
+
+    #[test]
+    fn owners_are_lowercase_and_inside_the_zone_or_left_to_hickory() {
+        let origin = Name::from_ascii("big.test.").unwrap();
+        let got: Vec<Record> = read_plain(
+            "A A 192.0.2.1\nB.Big.Test. A 192.0.2.2\n$ORIGIN S.BIG.test.\nC A 192.0.2.3\n@ A 192.0.2.4\n",
+            &origin,
+            60,
+        )
+        .unwrap()
+        .collect();
+        let names: Vec<String> = got.iter().map(|r| r.name.to_ascii()).collect();
+        assert_eq!(names, ["a.big.test.", "b.big.test.", "c.s.big.test.", "s.big.test."]);
+        for outside in ["x.other.test. A 192.0.2.1\n", "$ORIGIN test.\nx A 192.0.2.1\n", "@ A 192.0.2.1\n"] {
+            let zone = Name::from_ascii("in.big.test.").unwrap();
+            let text = format!("$ORIGIN big.test.\nin A 192.0.2.9\n{outside}");
+            assert!(read_plain(&text, &zone, 60).is_none(), "{outside}");
+        }
+        assert!(inside(b"\x01a\x03big\x04test\x00", b"\x03big\x04test\x00"));
+        assert!(inside(b"\x03big\x04test\x00", b"\x03big\x04test\x00"));
+        assert!(!inside(b"\x04xbig\x04test\x00", b"\x03big\x04test\x00"), "not at a label boundary");
+        assert!(!inside(b"\x04test\x00", b"\x03big\x04test\x00"));
     }
 
     /// Two different CNAMEs at one name are both kept (hickory keeps the
