@@ -6,6 +6,7 @@ mod lookup;
 mod master;
 mod master_lines;
 mod names;
+mod parallel;
 mod rdata;
 mod services;
 mod shared_regions;
@@ -14,6 +15,7 @@ mod signed;
 pub use build::{build_zone, load_zones};
 pub use lookup::{lookup, Denial, Lookup, ServiceAnswer};
 pub use names::{wire_name, Held, Location, NameFacts, NameIndex, WireName};
+pub use parallel::in_parallel;
 pub use rdata::Rdatas;
 pub use services::{Expect, Labels};
 

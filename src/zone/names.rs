@@ -133,9 +133,13 @@ impl NameIndex {
     /// Index `nodes` (every name of the zone, empty non-terminals included).
     pub fn build(origin: &Name, nodes: &super::Nodes) -> NameIndex {
         let apex = wire_name(origin);
-        let mut names: FxHashMap<Box<[u8]>, NameFacts> = nodes
-            .iter()
-            .map(|(name, node)| {
+        let mut names: FxHashMap<Box<[u8]>, NameFacts> =
+            FxHashMap::with_capacity_and_hasher(nodes.len(), Default::default());
+        // Each name's wire form and facts made on every core (the wire form
+        // is most of the work), inserted here.
+        let all: Vec<(&Name, &super::Node)> = nodes.iter().collect();
+        let facts = |batch: &[(&Name, &super::Node)], out: &mut Vec<(Box<[u8]>, NameFacts)>| {
+            for (name, node) in batch {
                 let wire = wire_name(name);
                 let facts = NameFacts {
                     cut: wire.len() > apex.len() && node.get(RecordType::NS).is_some(),
@@ -143,9 +147,10 @@ impl NameIndex {
                     types: node.rrsets.iter().map(|s| s.rtype).collect(),
                     ..NameFacts::default()
                 };
-                (wire.into_boxed_slice(), facts)
-            })
-            .collect();
+                out.push((wire.into_boxed_slice(), facts));
+            }
+        };
+        super::in_parallel(&all, facts, &mut |batch| names.extend(batch));
         // Only a name under a cut or a wildcard has more to set: without
         // cuts, the wildcards alone (a copy of every key was a big zone's cost).
         let any_cut = names.values().any(|f| f.cut);
