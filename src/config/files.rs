@@ -94,15 +94,17 @@ pub fn is_zone_file_name(path: &Path) -> bool {
 
 /// The `$INCLUDE` targets of master-file text, for the change watcher,
 /// resolved as `zone::master_lines` reads them: relative to the including
-/// file's directory. Only the first token after
-/// `$INCLUDE` at the start of a line counts (hickory accepts nothing else).
+/// file's directory. Only the first word after `$INCLUDE` (any case) at the
+/// start of a line counts, its quotes taken off (a quoted name with a space
+/// in it or escapes is not watched).
 pub fn master_includes(file: &Path, text: &str) -> Vec<PathBuf> {
     let base = file.parent().unwrap_or(Path::new("."));
     text.lines()
-        .filter_map(|line| line.strip_prefix("$INCLUDE"))
+        .filter(|line| line.get(..8).is_some_and(|d| d.eq_ignore_ascii_case("$INCLUDE")))
+        .map(|line| &line[8..])
         .filter(|rest| rest.starts_with([' ', '\t']))
         .filter_map(|rest| rest.split(';').next().and_then(|r| r.split_whitespace().next()))
-        .map(|target| base.join(target))
+        .map(|target| base.join(target.trim_matches('"')))
         .collect()
 }
 
@@ -242,7 +244,7 @@ mod tests {
     fn zone_inputs_lists_included_and_dollar_included_files() {
         let d = tmp("inputs");
         std::fs::write(d.join("z.toml"), "origin = \"z.\"\ninclude = [\n\"a.zone\"]\n[soa]\nx = 1\n").unwrap();
-        std::fs::write(d.join("a.zone"), "$INCLUDE ../inputs-outside.zone\n").unwrap();
+        std::fs::write(d.join("a.zone"), "$include \"../inputs-outside.zone\" o.z.\n").unwrap();
         let mut got = zone_inputs(&d);
         got.sort();
         assert_eq!(got, vec![d.join("../inputs-outside.zone"), d.join("a.zone")]);

@@ -72,7 +72,10 @@ fn meridian_and_knot_read_escapes_in_dollar_included_files_alike() {
             v
         };
         if (m.status.as_str(), sorted(&m), m.has_flag("aa")) != (k.status.as_str(), sorted(&k), k.has_flag("aa")) {
-            wrong.push(format!("{args}:\n  meridian {} {:?}\n  knot     {} {:?}", m.status, m.answer, k.status, k.answer));
+            wrong.push(format!(
+                "{args}:\n  meridian {} {:?}\n  knot     {} {:?}",
+                m.status, m.answer, k.status, k.answer
+            ));
         }
     }
     assert!(wrong.is_empty(), "answers differ:\n{}", wrong.join("\n"));
