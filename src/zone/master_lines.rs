@@ -521,11 +521,13 @@ mod tests {
         let d = tmp("scoped");
         std::fs::write(
             d.join("sub/inc.zone"),
-            "$TTL 200\n\\065x A 192.0.2.5\ny TXT \"\\065\\066\" b\\067\n$INCLUDE inner.zone\n",
+            "$TTL 200\n\\065x A 192.0.2.5\ny TXT \"\\065\\066\" b\\067\n$INCLUDE inner.zone\nw A 192.0.2.4\n",
         )
         .unwrap();
         // Nested: relative to the including file's directory; the origin carries on.
-        std::fs::write(d.join("sub/inner.zone"), "in A 192.0.2.6\n  TXT ( \"a b\"\n  )\n").unwrap();
+        // Its `$ORIGIN` ends with it too.
+        std::fs::write(d.join("sub/inner.zone"), "in A 192.0.2.6\n  TXT ( \"a b\"\n  )\n$ORIGIN d\nz A 192.0.2.7\n")
+            .unwrap();
         let text = expand(
             &d,
             "prev A 192.0.2.9\n$INCLUDE sub/inc.zone o ; comment\n  TXT \"after\"\nafter A 192.0.2.2\n$INCLUDE \"sub/inner.zone\" abs.t.\n",
@@ -543,7 +545,10 @@ mod tests {
                 "in.o.t. 200 TXT [[97, 32, 98]]",
                 "prev.t. 100 A 192.0.2.9",
                 "prev.t. 100 TXT [[97, 102, 116, 101, 114]]",
+                "w.o.t. 200 A 192.0.2.4",
                 "y.o.t. 200 TXT [[65, 66], [98, 67]]",
+                "z.d.abs.t. 100 A 192.0.2.7",
+                "z.d.o.t. 200 A 192.0.2.7",
             ]
         );
         let _ = std::fs::remove_dir_all(&d);
