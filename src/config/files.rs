@@ -14,18 +14,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use super::ConfigError;
-
 /// The largest zone, include or CA file read (a 45 MB zone is the largest seen).
 pub const MAX_FILE_BYTES: u64 = 256 << 20;
 
 /// Most `$INCLUDE` files one zone may reach, counted with repeats.
-const MAX_INCLUDES: usize = 10_000;
+pub const MAX_INCLUDES: usize = 10_000;
 
 /// Deepest `$INCLUDE` nesting. Paths are compared as written, so a file that
-/// includes itself as `sub/../a.zone` is only caught by depth; the check recurses
-/// on a reload's blocking thread, whose stack is small.
-const MAX_DEPTH: usize = 64;
+/// includes itself as `sub/../a.zone` is only caught by depth; the expansion
+/// (`zone::master_lines`) recurses on a reload's blocking thread, whose stack is small.
+pub const MAX_DEPTH: usize = 64;
 
 /// The bytes of a regular file, or why it cannot be one. The message does not
 /// repeat the path (callers put it in [`ConfigError::file`]).
@@ -94,79 +92,20 @@ pub fn is_zone_file_name(path: &Path) -> bool {
     path.extension().is_some_and(|x| x == "toml") && !hidden
 }
 
-/// The `$INCLUDE` targets of master-file text, resolved as hickory does:
-/// relative to the including file's directory. Only the first token after
-/// `$INCLUDE` at the start of a line counts (hickory accepts nothing else).
+/// The `$INCLUDE` targets of master-file text, for the change watcher,
+/// resolved as `zone::master_lines` reads them: relative to the including
+/// file's directory. Only the first word after `$INCLUDE` (any case) at the
+/// start of a line counts, its quotes taken off (a quoted name with a space
+/// in it or escapes is not watched).
 pub fn master_includes(file: &Path, text: &str) -> Vec<PathBuf> {
     let base = file.parent().unwrap_or(Path::new("."));
     text.lines()
-        .filter_map(|line| line.strip_prefix("$INCLUDE"))
+        .filter(|line| line.get(..8).is_some_and(|d| d.eq_ignore_ascii_case("$INCLUDE")))
+        .map(|line| &line[8..])
         .filter(|rest| rest.starts_with([' ', '\t']))
         .filter_map(|rest| rest.split(';').next().and_then(|r| r.split_whitespace().next()))
-        .map(|target| base.join(target))
+        .map(|target| base.join(target.trim_matches('"')))
         .collect()
-}
-
-/// Checks every file a master file reaches through `$INCLUDE` before the zone
-/// parser reads them itself (it would block on a FIFO and read a device
-/// forever): each must be a regular file, and all of them together, counted
-/// as often as they are included, must stay within [`MAX_FILE_BYTES`].
-pub fn check_master_includes(file: &Path, text: &str) -> Result<(), ConfigError> {
-    let mut sizes: HashMap<PathBuf, u64> = HashMap::new();
-    let mut count = 0;
-    let total = expanded_size(file, text, &mut Vec::new(), &mut sizes, &mut count)?;
-    if total > MAX_FILE_BYTES {
-        return Err(whole(file, format!("with its $INCLUDEs expands to {total} bytes; the limit is 256 MiB")));
-    }
-    Ok(())
-}
-
-fn whole(file: &Path, message: String) -> ConfigError {
-    ConfigError { file: file.to_path_buf(), line: 0, col: 0, message }
-}
-
-/// Bytes the parser reads for `file` with everything it includes, memoised
-/// per file; `stack` holds the includers to find a file that includes itself.
-fn expanded_size(
-    file: &Path,
-    text: &str,
-    stack: &mut Vec<PathBuf>,
-    sizes: &mut HashMap<PathBuf, u64>,
-    count: &mut usize,
-) -> Result<u64, ConfigError> {
-    let mut total = text.len() as u64;
-    if stack.len() >= MAX_DEPTH {
-        return Err(whole(
-            file,
-            format!("is nested more than {MAX_DEPTH} $INCLUDEs deep (does a file include itself?)"),
-        ));
-    }
-    stack.push(file.to_path_buf());
-    for inc in master_includes(file, text) {
-        *count += 1;
-        if *count > MAX_INCLUDES {
-            return Err(whole(file, format!("reaches more than {MAX_INCLUDES} $INCLUDEs")));
-        }
-        if stack.contains(&inc) {
-            return Err(whole(&inc, format!("includes itself (through {})", file.display())));
-        }
-        let size = match sizes.get(&inc) {
-            Some(s) => *s,
-            None => {
-                let inc_text =
-                    read_text(&inc).map_err(|m| whole(&inc, format!("{m} ($INCLUDE in {})", file.display())))?;
-                let s = expanded_size(&inc, &inc_text, stack, sizes, count)?;
-                sizes.insert(inc.clone(), s);
-                s
-            }
-        };
-        total = total.saturating_add(size);
-        if total > MAX_FILE_BYTES {
-            break; // the caller reports it; no need to look further
-        }
-    }
-    stack.pop();
-    Ok(total)
 }
 
 /// The files a zone TOML names in `include`, resolved against its directory.
@@ -302,35 +241,10 @@ mod tests {
     }
 
     #[test]
-    fn include_targets_are_checked_before_the_parser_reads_them() {
-        let d = tmp("masters");
-        std::fs::write(d.join("a.zone"), "$INCLUDE b.zone ; the rest\nx IN A 192.0.2.1\n").unwrap();
-        std::fs::write(d.join("b.zone"), "$INCLUDE sub/c.zone\n").unwrap();
-        std::fs::create_dir_all(d.join("sub")).unwrap();
-        std::fs::write(d.join("sub/c.zone"), "y IN A 192.0.2.2\n").unwrap();
-        let a = std::fs::read_to_string(d.join("a.zone")).unwrap();
-        assert_eq!(master_includes(&d.join("a.zone"), &a), vec![d.join("b.zone")]);
-        check_master_includes(&d.join("a.zone"), &a).unwrap();
-        mkfifo(&d.join("sub/fifo.zone"));
-        std::fs::write(d.join("b.zone"), "$INCLUDE sub/fifo.zone\n").unwrap();
-        let e = check_master_includes(&d.join("a.zone"), &a).unwrap_err();
-        assert_eq!(e.file, d.join("sub/fifo.zone"));
-        assert!(e.message.contains("FIFO") && e.message.contains("b.zone"), "{e}");
-        std::fs::write(d.join("b.zone"), "$INCLUDE a.zone\n").unwrap();
-        let e = check_master_includes(&d.join("a.zone"), &a).unwrap_err();
-        assert!(e.message.contains("includes itself"), "{e}");
-        // The same loop written so the paths differ each time: stopped by depth.
-        std::fs::write(d.join("b.zone"), "$INCLUDE sub/../b.zone\n").unwrap();
-        let e = check_master_includes(&d.join("a.zone"), &a).unwrap_err();
-        assert!(e.message.contains("more than 64 $INCLUDEs deep"), "{e}");
-        let _ = std::fs::remove_dir_all(&d);
-    }
-
-    #[test]
     fn zone_inputs_lists_included_and_dollar_included_files() {
         let d = tmp("inputs");
         std::fs::write(d.join("z.toml"), "origin = \"z.\"\ninclude = [\n\"a.zone\"]\n[soa]\nx = 1\n").unwrap();
-        std::fs::write(d.join("a.zone"), "$INCLUDE ../inputs-outside.zone\n").unwrap();
+        std::fs::write(d.join("a.zone"), "$include \"../inputs-outside.zone\" o.z.\n").unwrap();
         let mut got = zone_inputs(&d);
         got.sort();
         assert_eq!(got, vec![d.join("../inputs-outside.zone"), d.join("a.zone")]);

@@ -248,9 +248,6 @@ impl Builder<'_> {
         let base = self.src.path.parent().unwrap_or(Path::new("."));
         let path = base.join(file);
         let inc = Source::read(&path).map_err(|e| self.src.error(span.clone(), e.to_string()))?;
-        // hickory reads `$INCLUDE`d files itself, with no check of what they are.
-        crate::config::files::check_master_includes(&path, &inc.text)
-            .map_err(|e| self.src.error(span.clone(), e.to_string()))?;
         // A plain file (most big zones) is read by our own reader, which
         // gives what hickory's parser would, faster (`zone::master`).
         // Its owners come lowercase and inside the zone (`checked`).
@@ -264,11 +261,11 @@ impl Builder<'_> {
                 }
                 None => {
                     // hickory's parser misreads escapes, and quoted strings in
-                    // parentheses: it gets the file rewritten (`zone::master_lines`).
-                    let lines = super::master_lines::for_hickory(&inc.text, &self.origin.to_ascii())
-                        .map_err(|(line, message)| ConfigError { file: path.clone(), line, col: 1, message })?;
-                    // The zone parser needs a default TTL for lines without one.
-                    let text = format!("$TTL {ttl}\n{lines}");
+                    // parentheses: it gets the file rewritten, `$INCLUDE`s expanded
+                    // and checked (`zone::master_lines`), after a `$TTL` of `ttl`
+                    // for lines without one.
+                    let text = super::master_lines::file_for_hickory(&path, &inc.text, &self.origin.to_ascii(), ttl)
+                        .map_err(|e| ConfigError { file: e.file, line: e.line, col: 1, message: e.message })?;
                     let parsed = Parser::new(text.as_str(), Some(path.clone()), Some(self.origin.clone())).parse();
                     let (_, sets) = parsed.map_err(|e| {
                         // hickory reports no position; point at the include line in the TOML too.

@@ -17,6 +17,7 @@
 
 use hickory_proto::rr::RecordType;
 use hickory_proto::serialize::txt::parse_ttl;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 /// One token: its bytes after escapes, which of them were escaped, and
@@ -27,12 +28,70 @@ struct Token {
     quoted: bool,
 }
 
+/// A problem in a master file: the file (the included one for a problem
+/// inside an `$INCLUDE`d file), its 1-based line, what it is.
+#[derive(Debug)]
+pub struct FileError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub message: String,
+}
+
+/// What the rewrite knows at a point of one file: the origin in force
+/// (absolute), the `$TTL` in force as written, the last stated owner
+/// (absolute), and whether an `$INCLUDE` came since it was stated (the
+/// parser would take the included file's last owner for a blank one).
+struct State {
+    origin: String,
+    ttl: String,
+    owner: Option<String>,
+    owner_lost: bool,
+}
+
+/// The files being included, outermost first, and what they add up to,
+/// against the limits of `config::files`.
+struct Files {
+    stack: Vec<PathBuf>,
+    count: usize,
+    bytes: u64,
+}
+
 /// The text rewritten (`origin`: the zone's, absolute), or the 1-based line
-/// of the first problem and what it is.
+/// of the first problem and what it is. For one record (TOML `data`):
+/// `$INCLUDE` is an error here.
 pub fn for_hickory(text: &str, origin: &str) -> Result<String, (usize, String)> {
-    let mut origin = origin.to_string();
-    let b = text.as_bytes();
+    let mut st = State { origin: origin.to_string(), ttl: String::new(), owner: None, owner_lost: false };
     let mut out = String::with_capacity(text.len());
+    rewrite(Path::new(""), text, &mut st, &mut out, None).map_err(|e| (e.line, e.message))?;
+    Ok(out)
+}
+
+/// A master file (`path`, already read as `text`) rewritten, every
+/// `$INCLUDE` in it and in what it includes expanded in place (so the
+/// parser never reads a file itself), after a `$TTL` of the zone's `ttl`.
+/// RFC 1035 §5.1: an `$INCLUDE`'s origin argument holds inside the included
+/// file only; after it the includer's `$ORIGIN`, `$TTL` and last owner hold
+/// again (as Knot reads it; docs/zone-format.md).
+pub fn file_for_hickory(path: &Path, text: &str, origin: &str, ttl: u32) -> Result<String, FileError> {
+    let mut st = State { origin: origin.to_string(), ttl: ttl.to_string(), owner: None, owner_lost: false };
+    let mut out = String::with_capacity(text.len() + 16);
+    out.push_str(&format!("$TTL {ttl}\n"));
+    let mut files = Files { stack: vec![path.to_path_buf()], count: 0, bytes: text.len() as u64 };
+    rewrite(path, text, &mut st, &mut out, Some(&mut files))?;
+    Ok(out)
+}
+
+/// Rewrites `text` (the text of `path`) onto `out`; `files` is `None` for
+/// text that is not a file.
+fn rewrite(
+    path: &Path,
+    text: &str,
+    st: &mut State,
+    out: &mut String,
+    mut files: Option<&mut Files>,
+) -> Result<(), FileError> {
+    let at = |line: usize| move |message: String| FileError { file: path.to_path_buf(), line, message };
+    let b = text.as_bytes();
     let (mut i, mut line) = (0, 1);
     // One logical line: where it starts, whether it starts blank (the
     // previous owner), its tokens.
@@ -53,7 +112,8 @@ pub fn for_hickory(text: &str, origin: &str) -> Result<String, (usize, String)> 
                 line += 1;
                 i += 1;
                 if !parens {
-                    emit(&mut out, &mut origin, blank, std::mem::take(&mut tokens)).map_err(|e| (start, e))?;
+                    let tokens = std::mem::take(&mut tokens);
+                    logical_line(path, start, st, out, blank, tokens, files.as_deref_mut())?;
                     at_line_start = true;
                 }
             }
@@ -63,12 +123,12 @@ pub fn for_hickory(text: &str, origin: &str) -> Result<String, (usize, String)> 
                     i += 1;
                 }
             }
-            b'(' if parens => return Err((line, "nested parentheses".into())),
+            b'(' if parens => return Err(at(line)("nested parentheses".into())),
             b'(' => {
                 parens = true;
                 i += 1;
             }
-            b')' if !parens => return Err((line, "`)` without `(`".into())),
+            b')' if !parens => return Err(at(line)("`)` without `(`".into())),
             b')' => {
                 parens = false;
                 i += 1;
@@ -78,9 +138,9 @@ pub fn for_hickory(text: &str, origin: &str) -> Result<String, (usize, String)> 
                 i += 1;
                 loop {
                     match b.get(i) {
-                        None | Some(b'\n') => return Err((line, "a quoted string is not closed on its line".into())),
+                        None | Some(b'\n') => return Err(at(line)("a quoted string is not closed on its line".into())),
                         Some(b'"') => break,
-                        Some(_) => i = escape_or_byte(b, i, &mut t).map_err(|e| (line, e))?,
+                        Some(_) => i = escape_or_byte(b, i, &mut t).map_err(at(line))?,
                     }
                 }
                 i += 1;
@@ -89,17 +149,107 @@ pub fn for_hickory(text: &str, origin: &str) -> Result<String, (usize, String)> 
             _ => {
                 let mut t = Token { bytes: Vec::new(), escaped: Vec::new(), quoted: false };
                 while i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"') {
-                    i = escape_or_byte(b, i, &mut t).map_err(|e| (line, e))?;
+                    i = escape_or_byte(b, i, &mut t).map_err(at(line))?;
                 }
                 tokens.push(t);
             }
         }
     }
     if parens {
-        return Err((start, "`(` is not closed".into()));
+        return Err(at(start)("`(` is not closed".into()));
     }
-    emit(&mut out, &mut origin, blank, tokens).map_err(|e| (start, e))?;
-    Ok(out)
+    logical_line(path, start, st, out, blank, tokens, files)
+}
+
+/// Whether a logical line is a directive (`$ORIGIN`, `$TTL`, `$INCLUDE`).
+fn is_directive(blank: bool, tokens: &[Token]) -> bool {
+    !blank && !tokens[0].quoted && tokens[0].bytes.first() == Some(&b'$') && !tokens[0].escaped[0]
+}
+
+/// One logical line (starting at `line` of `path`): an `$INCLUDE` expanded, anything else written.
+fn logical_line(
+    path: &Path,
+    line: usize,
+    st: &mut State,
+    out: &mut String,
+    blank: bool,
+    tokens: Vec<Token>,
+    files: Option<&mut Files>,
+) -> Result<(), FileError> {
+    let here = |message: String| FileError { file: path.to_path_buf(), line, message };
+    if !tokens.is_empty() && is_directive(blank, &tokens) && tokens[0].bytes.eq_ignore_ascii_case(b"$INCLUDE") {
+        let files = files.ok_or_else(|| here("`$INCLUDE` is only read in a master file".into()))?;
+        return include(path, line, st, out, &tokens, files);
+    }
+    emit(out, st, blank, tokens).map_err(here)
+}
+
+/// `$INCLUDE FILE [ORIGIN]` at `line` of `path`: the file rewritten in place,
+/// then the includer's state written back for the parser.
+fn include(
+    path: &Path,
+    line: usize,
+    st: &mut State,
+    out: &mut String,
+    tokens: &[Token],
+    files: &mut Files,
+) -> Result<(), FileError> {
+    use crate::config::files::{read_text, MAX_DEPTH, MAX_FILE_BYTES, MAX_INCLUDES};
+    let here = |message: String| FileError { file: path.to_path_buf(), line, message };
+    if !(2..=3).contains(&tokens.len()) {
+        return Err(here("`$INCLUDE` takes a file name and, optionally, an origin".into()));
+    }
+    let name =
+        std::str::from_utf8(&tokens[1].bytes).map_err(|_| here("the `$INCLUDE` file name is not UTF-8".into()))?;
+    // Relative to the including file's directory, as hickory resolved it (an absolute path stays).
+    let target = path.parent().unwrap_or(Path::new(".")).join(name);
+    let origin = match tokens.get(2) {
+        Some(t) => {
+            let mut w = String::new();
+            word(&mut w, t).map_err(|e| here(format!("the `$INCLUDE` origin: {e}")))?;
+            absolute(&w, &st.origin)
+        }
+        None => st.origin.clone(),
+    };
+    files.count += 1;
+    if files.count > MAX_INCLUDES {
+        return Err(here(format!("the zone reaches more than {MAX_INCLUDES} $INCLUDEs")));
+    }
+    if files.stack.len() > MAX_DEPTH {
+        return Err(here(format!("$INCLUDEs are nested more than {MAX_DEPTH} deep (does a file include itself?)")));
+    }
+    if files.stack.contains(&target) {
+        return Err(here(format!("{} includes itself", target.display())));
+    }
+    let text = read_text(&target).map_err(|m| here(format!("$INCLUDE {}: {m}", target.display())))?;
+    files.bytes = files.bytes.saturating_add(text.len() as u64);
+    if files.bytes > MAX_FILE_BYTES {
+        return Err(here(format!(
+            "with its $INCLUDEs the file passes {} MiB (counting a file as often as it is included)",
+            MAX_FILE_BYTES >> 20
+        )));
+    }
+    files.stack.push(target.clone());
+    let mut inner = State { origin, ttl: st.ttl.clone(), owner: None, owner_lost: false };
+    out.push_str(&format!("$ORIGIN {}\n", inner.origin));
+    rewrite(&target, &text, &mut inner, out, Some(&mut *files))?;
+    files.stack.pop();
+    out.push_str(&format!("$ORIGIN {}\n$TTL {}\n", st.origin, st.ttl));
+    st.owner_lost = true;
+    Ok(())
+}
+
+/// A name as written (`word`) made absolute against `origin`.
+fn absolute(name: &str, origin: &str) -> String {
+    if name == "@" {
+        origin.to_string()
+    } else if name.ends_with('.') && !name.ends_with("\\.") {
+        name.to_string()
+    } else if origin == "." {
+        format!("{name}.")
+    } else {
+        format!("{name}.{origin}")
+    }
 }
 
 /// One domain name in presentation format (a TOML `name`), as the parser
@@ -145,19 +295,25 @@ fn escape_or_byte(b: &[u8], i: usize, t: &mut Token) -> Result<usize, String> {
     }
 }
 
-/// Writes one logical line; `origin` follows `$ORIGIN`.
-fn emit(out: &mut String, origin: &mut String, blank: bool, tokens: Vec<Token>) -> Result<(), String> {
+/// Writes one logical line; `st` follows `$ORIGIN`, `$TTL` and owners.
+fn emit(out: &mut String, st: &mut State, blank: bool, tokens: Vec<Token>) -> Result<(), String> {
     if tokens.is_empty() {
         return Ok(());
     }
-    let directive = !blank && !tokens[0].quoted && tokens[0].bytes.first() == Some(&b'$') && !tokens[0].escaped[0];
+    let directive = is_directive(blank, &tokens);
     if directive && tokens[0].bytes.eq_ignore_ascii_case(b"$ORIGIN") && tokens.len() == 2 {
         let mut arg = String::new();
         word(&mut arg, &tokens[1])?;
-        *origin = if arg.ends_with('.') && !arg.ends_with("\\.") { arg } else { format!("{arg}.{origin}") };
+        st.origin = absolute(&arg, &st.origin);
         // Written absolute: the parser takes a relative `$ORIGIN` as absolute.
-        out.push_str(&format!("$ORIGIN {origin}\n"));
+        out.push_str(&format!("$ORIGIN {}\n", st.origin));
         return Ok(());
+    }
+    if directive && tokens[0].bytes.eq_ignore_ascii_case(b"$TTL") && tokens.len() == 2 {
+        // Kept as written (the parser checks it) to be written again after an `$INCLUDE`.
+        let mut ttl = String::new();
+        word(&mut ttl, &tokens[1])?;
+        st.ttl = ttl;
     }
     // A free-standing `@` in the data is the origin (RFC 1035 §5.1); the
     // parser takes it as the owner only.
@@ -177,8 +333,15 @@ fn emit(out: &mut String, origin: &mut String, blank: bool, tokens: Vec<Token>) 
             break;
         }
     }
-    if blank {
-        out.push('\t');
+    match &st.owner {
+        // After an `$INCLUDE` the parser's last owner is the included file's.
+        Some(owner) if blank && st.owner_lost => {
+            out.push_str(owner);
+            out.push(' ');
+            st.owner_lost = false;
+        }
+        _ if blank => out.push('\t'),
+        _ => {}
     }
     for (k, t) in tokens.iter().enumerate() {
         if k > 0 {
@@ -187,7 +350,13 @@ fn emit(out: &mut String, origin: &mut String, blank: bool, tokens: Vec<Token>) 
         if t.quoted || k >= txt_from {
             quoted(out, t)?;
         } else if k > 0 && !directive && at(t) {
-            out.push_str(origin);
+            out.push_str(&st.origin);
+        } else if k == 0 && !blank && !directive {
+            let mut owner = String::new();
+            word(&mut owner, t)?;
+            out.push_str(&owner);
+            st.owner = Some(absolute(&owner, &st.origin));
+            st.owner_lost = false;
         } else {
             word(out, t)?;
         }
@@ -315,5 +484,118 @@ mod tests {
             let got = for_hickory(text, "t.");
             assert_eq!(got.as_ref().map_err(|e| e.0), Err(line), "{text:?}: {got:?}");
         }
+    }
+
+    fn tmp(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("meridian-lines-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        d
+    }
+
+    /// `top.zone` in `d` expanded (zone `t.`, TTL 100), or the error.
+    fn expand(d: &Path, top: &str) -> Result<String, FileError> {
+        std::fs::write(d.join("top.zone"), top).unwrap();
+        file_for_hickory(&d.join("top.zone"), top, "t.", 100)
+    }
+
+    fn records(text: &str) -> Vec<String> {
+        let (_, sets) = Parser::new(text, None, Some(Name::from_ascii("t.").unwrap())).parse().unwrap();
+        let mut v: Vec<String> = sets
+            .into_values()
+            .flat_map(|s| s.into_parts().records)
+            .map(|r| match &r.data {
+                RData::TXT(t) => format!("{} {} TXT {:?}", r.name, r.ttl, t.txt_data),
+                d => format!("{} {} {} {d}", r.name, r.ttl, r.record_type()),
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// An `$INCLUDE`d file gets the same rewrite; its origin argument, `$TTL`
+    /// and owners hold inside it only (checked against knotd 3.2 by hand:
+    /// the same records and TTLs).
+    #[test]
+    fn included_files_are_rewritten_and_scoped() {
+        let d = tmp("scoped");
+        std::fs::write(
+            d.join("sub/inc.zone"),
+            "$TTL 200\n\\065x A 192.0.2.5\ny TXT \"\\065\\066\" b\\067\n$INCLUDE inner.zone\nw A 192.0.2.4\n",
+        )
+        .unwrap();
+        // Nested: relative to the including file's directory; the origin carries on.
+        // Its `$ORIGIN` ends with it too.
+        std::fs::write(d.join("sub/inner.zone"), "in A 192.0.2.6\n  TXT ( \"a b\"\n  )\n$ORIGIN d\nz A 192.0.2.7\n")
+            .unwrap();
+        let text = expand(
+            &d,
+            "prev A 192.0.2.9\n$INCLUDE sub/inc.zone o ; comment\n  TXT \"after\"\nafter A 192.0.2.2\n$INCLUDE \"sub/inner.zone\" abs.t.\n",
+        )
+        .unwrap();
+        assert!(!text.contains("$INCLUDE"), "{text}");
+        assert_eq!(
+            records(&text),
+            [
+                "after.t. 100 A 192.0.2.2",
+                "ax.o.t. 200 A 192.0.2.5",
+                "in.abs.t. 100 A 192.0.2.6",
+                "in.abs.t. 100 TXT [[97, 32, 98]]",
+                "in.o.t. 200 A 192.0.2.6",
+                "in.o.t. 200 TXT [[97, 32, 98]]",
+                "prev.t. 100 A 192.0.2.9",
+                "prev.t. 100 TXT [[97, 102, 116, 101, 114]]",
+                "w.o.t. 200 A 192.0.2.4",
+                "y.o.t. 200 TXT [[65, 66], [98, 67]]",
+                "z.d.abs.t. 100 A 192.0.2.7",
+                "z.d.o.t. 200 A 192.0.2.7",
+            ]
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// A problem inside an included file is reported at its own line; one
+    /// with the `$INCLUDE` itself at the `$INCLUDE` line.
+    #[test]
+    fn errors_name_the_file_and_line_at_fault() {
+        let d = tmp("errors");
+        let top = d.join("top.zone");
+        std::fs::write(d.join("sub/bad.zone"), "a A 192.0.2.1\nb TXT \"\\256\"\n").unwrap();
+        let e = expand(&d, "x A 192.0.2.1\n$INCLUDE sub/bad.zone\n").unwrap_err();
+        assert_eq!((e.file, e.line), (d.join("sub/bad.zone"), 2), "{}", e.message);
+        let e = expand(&d, "\n\n$INCLUDE sub/none.zone\n").unwrap_err();
+        assert_eq!((&e.file, e.line), (&top, 3));
+        assert!(e.message.contains("none.zone: does not exist"), "{}", e.message);
+        let e = expand(&d, "$INCLUDE sub/bad.zone o.t. extra\n").unwrap_err();
+        assert_eq!((&e.file, e.line), (&top, 1));
+        // A FIFO would block the load forever: refused before anything is read.
+        let c = std::ffi::CString::new(d.join("sub/fifo").as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = expand(&d, "$INCLUDE sub/fifo\n").unwrap_err();
+        assert!(e.message.contains("FIFO"), "{}", e.message);
+        // One record (TOML `data`) has no file to include from.
+        assert_eq!(for_hickory("$INCLUDE x\n", "t.").unwrap_err().0, 1);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn include_loops_and_limits_are_errors() {
+        let d = tmp("limits");
+        std::fs::write(d.join("sub/a.zone"), "x A 192.0.2.1\n$INCLUDE b.zone\n").unwrap();
+        std::fs::write(d.join("sub/b.zone"), "$INCLUDE a.zone\n").unwrap();
+        let e = expand(&d, "$INCLUDE sub/a.zone\n").unwrap_err();
+        assert_eq!((e.file, e.line), (d.join("sub/b.zone"), 1));
+        assert!(e.message.contains("a.zone includes itself"), "{}", e.message);
+        // The same loop written so the paths differ each time: stopped by depth.
+        std::fs::write(d.join("sub/b.zone"), "$INCLUDE ../sub/b.zone\n").unwrap();
+        let e = expand(&d, "$INCLUDE sub/b.zone\n").unwrap_err();
+        assert!(e.message.contains("nested more than 64 deep"), "{}", e.message);
+        // 101 × 100 includes of an empty file: over the 10 000 a zone may reach.
+        std::fs::write(d.join("sub/empty.zone"), "").unwrap();
+        std::fs::write(d.join("sub/hundred.zone"), "$INCLUDE empty.zone\n".repeat(100)).unwrap();
+        let e = expand(&d, &"$INCLUDE sub/hundred.zone\n".repeat(101)).unwrap_err();
+        assert!(e.message.contains("more than 10000 $INCLUDEs"), "{}", e.message);
+        assert!(expand(&d, &"$INCLUDE sub/hundred.zone\n".repeat(99)).is_ok());
+        let _ = std::fs::remove_dir_all(&d);
     }
 }

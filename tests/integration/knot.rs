@@ -36,6 +36,12 @@ impl KnotServer {
     /// that is installed but does not come up (bad config, unparseable zone)
     /// panics with its log.
     pub fn start(origin: &str, master_file: &str) -> Option<KnotServer> {
+        KnotServer::start_with_files(origin, master_file, &[])
+    }
+
+    /// [`KnotServer::start`] with more files (`$INCLUDE` targets) written
+    /// beside the zone file first, at paths relative to its directory.
+    pub fn start_with_files(origin: &str, master_file: &str, files: &[(&str, &str)]) -> Option<KnotServer> {
         let knotd = knotd_path()?;
         let origin = if origin.ends_with('.') { origin.to_string() } else { format!("{origin}.") };
         let mut last = String::new();
@@ -47,6 +53,11 @@ impl KnotServer {
             std::fs::create_dir_all(d.join("db")).unwrap();
             std::fs::create_dir_all(d.join("zones")).unwrap();
             std::fs::write(d.join("zones").join("zone.db"), master_file).unwrap();
+            for (path, text) in files {
+                let p = d.join("zones").join(path);
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(p, text).unwrap();
+            }
             let port = free_port();
             let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
             // Knot 3.2 option names (knot.conf(5)). No DNSSEC signing (the

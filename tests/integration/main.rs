@@ -20,6 +20,7 @@ mod geoip;
 mod hardening;
 mod health;
 mod identity;
+mod include_escapes;
 mod knot;
 mod lifecycle;
 mod load_shedding;
