@@ -139,15 +139,24 @@ impl Cookies {
     }
 }
 
-/// SipHash-2-4 over client cookie | version, reserved, timestamp | address.
+/// SipHash-2-4 over client cookie | version, reserved, timestamp | address,
+/// written at once (each `write` of a streaming hasher buffers a tail).
 fn hash(secret: &Secret, client: &[u8; 8], head: &[u8; 8], ip: IpAddr) -> [u8; 8] {
+    let mut input = [0u8; 32];
+    input[..8].copy_from_slice(client);
+    input[8..16].copy_from_slice(head);
+    let len = match ip.to_canonical() {
+        IpAddr::V4(a) => {
+            input[16..20].copy_from_slice(&a.octets());
+            20
+        }
+        IpAddr::V6(a) => {
+            input[16..].copy_from_slice(&a.octets());
+            32
+        }
+    };
     let mut h = SipHasher24::new_with_key(&secret.0);
-    h.write(client);
-    h.write(head);
-    match ip.to_canonical() {
-        IpAddr::V4(a) => h.write(&a.octets()),
-        IpAddr::V6(a) => h.write(&a.octets()),
-    }
+    h.write(&input[..len]);
     h.finish().to_le_bytes()
 }
 
