@@ -15,6 +15,7 @@ use super::{Transport, Worker};
 use crate::metrics::QueryObservation;
 use crate::policy::Client;
 use crate::wire::query::{has_upper, parse_simple, SimpleQuery};
+use crate::wire::server_cookie::ANSWER_LEN;
 use crate::wire::EDNS_PAYLOAD;
 
 /// A datagram parsed ahead of answering it: the query in the common shape
@@ -110,6 +111,7 @@ pub(super) fn try_answer<'a>(
         obs.qtype = Some(rtype(q.qtype));
         if let Some(e) = q.edns {
             opt(out, e.dnssec_ok, e.ecs.map(|_| (q.ecs_data, 0)));
+            cookie(out, state, q, src);
         }
         return finish(out, limit, obs);
     };
@@ -161,6 +163,7 @@ pub(super) fn try_answer<'a>(
     obs.qtype = Some(rtype(q.qtype));
     if let Some(e) = q.edns {
         opt(out, e.dnssec_ok, e.ecs.map(|c| (q.ecs_data, crate::wire::ecs::answer_scope(c.addr, c.source, scope))));
+        cookie(out, state, q, src);
     }
     finish(out, limit, obs)?;
     if let (Some(counts), Some((z, svc, d))) = (worker.counts.as_mut(), decided) {
@@ -208,6 +211,22 @@ fn opt(out: &mut Vec<u8>, dnssec_ok: bool, ecs: Option<(&[u8], u8)>) {
     let at = out.len();
     out.extend_from_slice(data);
     out[at + 3] = scope;
+}
+
+/// After `opt`: the query's client cookie and a fresh server cookie, the
+/// OPT record's length grown to hold them (the general path inserts the
+/// option after ECS, so the bytes are the same).
+#[inline]
+fn cookie(out: &mut Vec<u8>, state: &Snapshot, q: &SimpleQuery, src: &SocketAddr) {
+    let Ok(client) = <&[u8; 8]>::try_from(q.client_cookie) else { return };
+    let c = &state.cookies;
+    let data = c.answer(client, src.ip(), c.now());
+    // OPT's RDLENGTH: the two bytes before its options (written by `opt`).
+    let rdlen_at = out.len() - q.edns.and_then(|e| e.ecs).map_or(0, |_| 4 + q.ecs_data.len()) - 2;
+    let grown = u16::from_be_bytes([out[rdlen_at], out[rdlen_at + 1]]) + 4 + ANSWER_LEN as u16;
+    out[rdlen_at..rdlen_at + 2].copy_from_slice(&grown.to_be_bytes());
+    out.extend_from_slice(&[0, 10, 0, ANSWER_LEN as u8]);
+    out.extend_from_slice(&data);
 }
 
 /// The record type of a query's QTYPE, the usual ones without hickory's
@@ -513,6 +532,40 @@ mod tests {
             }
         }
         assert!(fast_mixed > 2_000, "the fast path answered {fast_mixed} mixed-case queries of {asked}");
+    }
+
+    /// A query with a client cookie (alone or with any server cookie) is
+    /// answered fast with that client cookie and our server cookie for the
+    /// source address, the same bytes as the general path's; the cookie
+    /// follows ECS in the OPT record.
+    #[test]
+    fn cookies_are_answered_fast_with_a_server_cookie() {
+        let state = crate::answer::snapshot::demo();
+        let src: SocketAddr = "192.0.2.9:5353".parse().unwrap();
+        let c = &state.cookies;
+        for cookie_len in [8, 16, 24, 40] {
+            for ecs in [None, Some((1, 24, &[81u8, 2, 69][..]))] {
+                let q = Raw {
+                    name: "www.gslb.example.test.",
+                    qtype: 1,
+                    rd: false,
+                    cd: false,
+                    edns: Some((false, cookie_len, ecs)),
+                }
+                .bytes();
+                let mut obs = QueryObservation::default();
+                let fast = fast_only(&state, &q, src, &mut obs).expect("answered fast");
+                assert_eq!(Some(&fast), super::super::respond_general(&state, &q, src, Transport::Udp).as_ref());
+                let client: [u8; 8] = std::array::from_fn(|i| (i as u8).wrapping_mul(31) ^ 0xa5);
+                let mut option = vec![0, 10, 0, 24];
+                option.extend_from_slice(&c.answer(&client, src.ip(), c.now()));
+                assert!(fast.ends_with(&option), "{cookie_len} {ecs:?}: cookie last");
+                assert!(c.valid(&option[4..], src.ip(), c.now()));
+                let m = Message::from_vec(&fast).unwrap();
+                let opts = m.edns.as_ref().unwrap().options().as_ref().len();
+                assert_eq!(opts, 1 + usize::from(ecs.is_some()), "the OPT record parses");
+            }
+        }
     }
 
     #[test]

@@ -157,8 +157,8 @@ fn general_lowercase<'a>(
         resp.metadata.response_code = ResponseCode::FormErr;
         return encode(resp, transport, limit, obs);
     }
-    // A malformed COOKIE option (RFC 7873 §5.2.2); well-formed ones are
-    // answered as if absent (no server cookie: `wire::cookie`).
+    // A malformed COOKIE option (RFC 7873 §5.2.2); a well-formed one is
+    // answered with a fresh server cookie (below, after ECS).
     if query.edns.is_some() && !wire::cookie::lengths_ok(packet) {
         resp.metadata.response_code = ResponseCode::FormErr;
         return encode(resp, transport, limit, obs);
@@ -236,6 +236,13 @@ fn general_lowercase<'a>(
         if let Some(e) = resp.edns.as_mut() {
             e.options_mut().insert(EdnsOption::Subnet(echo));
         }
+    }
+    // The client cookie and a fresh server cookie, whatever the query's
+    // server cookie was (`wire::server_cookie`; docs/transports.md says why
+    // never BADCOOKIE). After ECS: the fast path writes them in this order.
+    if let (Some(client), Some(e)) = (wire::cookie::option(packet).and_then(wire::cookie::client), resp.edns.as_mut()) {
+        let c = &state.cookies;
+        e.options_mut().insert(EdnsOption::Unknown(10, c.answer(client, src.ip(), c.now()).to_vec()));
     }
     // DO=1 to a signed zone: the signed answer (sign.rs).
     let dnssec = query.edns.as_ref().filter(|e| e.flags().dnssec_ok).map(|e| e.flags().z & sign::CO_FLAG != 0);

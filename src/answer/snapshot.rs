@@ -11,6 +11,7 @@ use crate::config::{ConfigError, ServerConfig};
 use crate::geo::GeoDb;
 use crate::health::HealthView;
 use crate::policy::GeoScopes;
+use crate::wire::server_cookie::Cookies;
 use crate::zone::Zones;
 
 /// Everything the query path reads. Built completely off the query path.
@@ -25,6 +26,8 @@ pub struct Snapshot {
     pub fast: Arc<FastIndex>,
     /// What NSID and CHAOS `id.server` say (from meridian.toml).
     pub identity: Arc<Identity>,
+    /// Server cookie secrets (from meridian.toml) and their clock.
+    pub cookies: Arc<Cookies>,
     /// Widest ECS scopes of the geo steps (built from `zones` and `geo`).
     pub scopes: Arc<GeoScopes>,
 }
@@ -38,7 +41,12 @@ impl Snapshot {
             tracing::warn!("{w}");
         }
         let geo = load_geo(cfg)?;
-        let base = Snapshot { identity: Arc::new(Identity::from_config(cfg)), ..Default::default() };
+        let cookies = Cookies::new(cfg.cookies.secret, cfg.cookies.previous_secret);
+        let base = Snapshot {
+            identity: Arc::new(Identity::from_config(cfg)),
+            cookies: Arc::new(cookies),
+            ..Default::default()
+        };
         Ok(base.with_zones(Arc::new(zones), geo))
     }
 
@@ -52,6 +60,7 @@ impl Snapshot {
             health: Arc::clone(&self.health),
             fast: Default::default(),
             identity: Arc::clone(&self.identity),
+            cookies: Arc::clone(&self.cookies),
             scopes: Arc::new(scopes),
         };
         // The index holds static answers only (services are decided per
@@ -69,6 +78,7 @@ impl Snapshot {
             health,
             fast: Arc::clone(&self.fast),
             identity: Arc::clone(&self.identity),
+            cookies: Arc::clone(&self.cookies),
             scopes: Arc::clone(&self.scopes),
         }
     }
@@ -80,7 +90,10 @@ pub(crate) fn demo() -> Snapshot {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let cfg =
         ServerConfig { zones: root.join("zones"), geoip: Some(root.join("geoip/demo.mmdb")), ..Default::default() };
-    Snapshot::load(&cfg).unwrap()
+    let mut state = Snapshot::load(&cfg).unwrap();
+    // A fixed clock: answers to queries with cookies compare byte for byte.
+    state.cookies = Arc::new(Cookies::default().with_clock(|| 1_700_000_000));
+    state
 }
 
 /// Open the configured GeoIP database(s); errors name the file.

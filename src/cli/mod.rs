@@ -691,6 +691,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         tracing::info!(zone = %z.origin, file = %z.file.display(), records = z.record_count(), "zone loaded");
     }
     tracing::info!("identity: {}", initial.identity);
+    tracing::info!("server cookies: {}", initial.cookies);
     match &initial.geo {
         Some(g) => tracing::info!("GeoIP database: {}", g.describe()),
         None => tracing::warn!("no GeoIP database: client locations are unknown, geo rules fall to their defaults"),

@@ -73,6 +73,21 @@ pub struct ServerConfig {
     /// `true` ("Meridian <version>") or the text to answer.
     #[serde(default)]
     pub version_bind: VersionBind,
+    /// DNS server cookies (RFC 7873/9018).
+    #[serde(default)]
+    pub cookies: CookiesFile,
+}
+
+/// `[cookies]` in meridian.toml: the secret server cookies are made with,
+/// the same on every node of an anycast set (absent: random per start).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CookiesFile {
+    #[serde(default)]
+    pub secret: Option<crate::wire::server_cookie::Secret>,
+    /// The secret before the last rollover: its cookies are still accepted.
+    #[serde(default)]
+    pub previous_secret: Option<crate::wire::server_cookie::Secret>,
 }
 
 /// `version_bind` in meridian.toml.
@@ -217,6 +232,7 @@ impl Default for ServerConfig {
             cluster: None,
             node_id: None,
             version_bind: VersionBind::Off,
+            cookies: CookiesFile::default(),
         }
     }
 }

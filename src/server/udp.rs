@@ -22,6 +22,7 @@ use crate::answer::Worker;
 use crate::answer::{Incoming, Outbox};
 use crate::metrics::Metrics;
 use crate::rrl::{self, Limiter};
+use crate::wire::server_cookie::Cookies;
 
 /// How often a blocked receiver looks at the stop flag where it cannot be
 /// woken (elsewhere than Linux; on Linux see `udp_wake`).
@@ -160,7 +161,7 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
             }
             Some(Incoming { tag: i, packet: d.data, src: d.src })
         });
-        let mut outbox = Limited { cx: &cx, tx, name_buf: &mut name_buf };
+        let mut outbox = Limited { cx: &cx, cookies: &snapshot.cookies, tx, name_buf: &mut name_buf };
         worker.answer_batch(snapshot, queries, &mut outbox);
         outbox.tx.flush(&sock);
     }
@@ -170,6 +171,7 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
 #[cfg(target_os = "linux")]
 struct Limited<'a, 'b> {
     cx: &'a UdpContext,
+    cookies: &'a Cookies,
     tx: super::udp_batch::Replies<'b>,
     name_buf: &'a mut [u8; 256],
 }
@@ -179,7 +181,7 @@ impl Outbox for Limited<'_, '_> {
     #[inline]
     fn reply(&mut self, query: &Incoming<'_>, write: impl FnOnce(&mut Vec<u8>) -> bool) {
         let out = self.tx.buffer();
-        if write(out) && rate_limit(self.cx, query.packet, &query.src, out, self.name_buf) {
+        if write(out) && rate_limit(self.cx, self.cookies, query.packet, &query.src, out, self.name_buf) {
             self.tx.send(query.tag);
         }
     }
@@ -207,7 +209,7 @@ pub fn run(sock: UdpSocket, cx: UdpContext) {
             tracing::error!(%src, len, "answering a datagram panicked; it was dropped");
             continue;
         };
-        if sent && rate_limit(&cx, packet, &src, &mut out, &mut name_buf) {
+        if sent && rate_limit(&cx, &snapshot.cookies, packet, &src, &mut out, &mut name_buf) {
             if let Err(e) = sock.send_to(&out, src) {
                 debug!(error = %e, %src, "udp send error");
             }
@@ -222,12 +224,24 @@ fn is_timeout(e: &std::io::Error) -> bool {
 
 /// Response rate limiting of the answer in `out` to `packet` from `src`: a
 /// slipped answer is replaced by its truncated form. Whether to send `out`.
-fn rate_limit(cx: &UdpContext, packet: &[u8], src: &SocketAddr, out: &mut Vec<u8>, name_buf: &mut [u8; 256]) -> bool {
+/// A query carrying a valid server cookie of ours is never limited: its
+/// source address is proven (RFC 7873 §5.3), so it cannot be a spoofed
+/// victim's. It is checked only once the bucket says limit (a hash).
+fn rate_limit(
+    cx: &UdpContext,
+    cookies: &Cookies,
+    packet: &[u8],
+    src: &SocketAddr,
+    out: &mut Vec<u8>,
+    name_buf: &mut [u8; 256],
+) -> bool {
     let Some(limiter) = cx.rrl.as_deref().filter(|l| l.enabled()) else { return true };
     let has_ecs = crate::wire::ecs::has_ecs(packet);
     let kind = rrl::kind_of(out, name_buf);
+    let proven = || crate::wire::cookie::option(packet).is_some_and(|c| cookies.valid(c, src.ip(), cookies.now()));
     match limiter.check(src.ip(), has_ecs, kind, Instant::now()) {
         rrl::Treatment::Send => true,
+        _ if proven() => true,
         rrl::Treatment::Slip => {
             if let Some(m) = &cx.metrics {
                 m.rrl(true);

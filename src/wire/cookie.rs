@@ -1,7 +1,7 @@
-//! DNS cookies (RFC 7873): Meridian keeps no server secret and sends no
-//! server cookie, which §5.2 allows (the query is answered as if it had no
-//! cookie), but a malformed COOKIE option is still FORMERR (§5.2.2). The
-//! fast path only takes well-formed ones (`query::parse_simple`).
+//! DNS cookies (RFC 7873): the COOKIE option of a query. A malformed one is
+//! FORMERR (§5.2.2); the fast path only takes well-formed ones
+//! (`query::parse_simple`). A well-formed one is answered with the client
+//! cookie and a fresh server cookie (`server_cookie`).
 
 use super::ecs::find_opt_rdata;
 
@@ -29,6 +29,27 @@ pub fn lengths_ok(packet: &[u8]) -> bool {
         i += 4 + len;
     }
     true
+}
+
+/// The data of the query's COOKIE option (checked by `lengths_ok` first).
+pub fn option(packet: &[u8]) -> Option<&[u8]> {
+    let opt = find_opt_rdata(packet)?;
+    let mut i = 0;
+    while i + 4 <= opt.len() {
+        let code = u16::from_be_bytes([opt[i], opt[i + 1]]);
+        let len = u16::from_be_bytes([opt[i + 2], opt[i + 3]]) as usize;
+        let data = opt.get(i + 4..i + 4 + len)?;
+        if code == 10 {
+            return Some(data);
+        }
+        i += 4 + len;
+    }
+    None
+}
+
+/// The client cookie of a well-formed COOKIE option.
+pub fn client(data: &[u8]) -> Option<&[u8; 8]> {
+    data.get(..8).filter(|_| length_ok(data.len()))?.try_into().ok()
 }
 
 #[cfg(test)]
@@ -60,5 +81,15 @@ mod tests {
         }
         assert!(!lengths_ok(&packet(&[cookie(8), cookie(8)].concat())), "two cookies");
         assert!(lengths_ok(&packet(&[])), "no options");
+    }
+
+    #[test]
+    fn the_option_and_its_client_cookie_are_found() {
+        let p = packet(&[vec![0, 12, 0, 2, 0, 0], cookie(24)].concat());
+        let data = option(&p).unwrap();
+        assert_eq!(data, &cookie(24)[4..]);
+        assert_eq!(client(data).unwrap()[..], cookie(24)[4..12]);
+        assert_eq!(option(&packet(&[0, 12, 0, 0])), None);
+        assert_eq!(client(&cookie(9)[4..]), None, "malformed");
     }
 }

@@ -5,6 +5,7 @@
 pub mod cookie;
 pub mod ecs;
 pub mod query;
+pub mod server_cookie;
 
 /// Size of the DNS header.
 pub const HEADER_LEN: usize = 12;

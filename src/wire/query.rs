@@ -21,6 +21,9 @@ pub struct SimpleQuery<'a> {
     /// The ECS option's data as received (family, prefixes, address), empty
     /// without one: the answer echoes these bytes with the scope filled in.
     pub ecs_data: &'a [u8],
+    /// The client cookie (8 bytes) of a COOKIE option, empty without one:
+    /// the answer carries it with a fresh server cookie.
+    pub client_cookie: &'a [u8],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +81,7 @@ pub fn parse_simple(p: &[u8]) -> Option<SimpleQuery<'_>> {
     let qtype = be16(p, i);
     let head = &p[..i + 4];
     i += 4;
-    let mut ecs_data: &[u8] = &[];
+    let (mut ecs_data, mut client_cookie): (&[u8], &[u8]) = (&[], &[]);
     let edns = if be16(p, 10) == 1 {
         // The OPT record: root owner, type 41, version 0, then options.
         if i + 11 > p.len() || p[i] != 0 || be16(p, i + 1) != 41 || p[i + 5] != 0 || p[i + 6] != 0 {
@@ -90,7 +93,7 @@ pub fn parse_simple(p: &[u8]) -> Option<SimpleQuery<'_>> {
         let rdlen = be16(p, i + 9) as usize;
         let opts = p.get(i + 11..i + 11 + rdlen)?;
         i += 11 + rdlen;
-        let ecs = parse_options(opts)?.map(|(ecs, data)| {
+        let ecs = parse_options(opts, &mut client_cookie)?.map(|(ecs, data)| {
             ecs_data = data;
             ecs
         });
@@ -101,7 +104,8 @@ pub fn parse_simple(p: &[u8]) -> Option<SimpleQuery<'_>> {
     if i != p.len() {
         return None;
     }
-    Some(SimpleQuery { rd: p[2] & 1 != 0, cd: p[3] & 0x10 != 0, qname, qtype, head, edns, ecs_data })
+    let (rd, cd) = (p[2] & 1 != 0, p[3] & 0x10 != 0);
+    Some(SimpleQuery { rd, cd, qname, qtype, head, edns, ecs_data, client_cookie })
 }
 
 /// Whether a wire name has an uppercase ASCII letter: only a name the fast
@@ -116,7 +120,7 @@ pub fn has_upper(name: &[u8]) -> bool {
 /// call, its nested options were written to the stack in pieces and read
 /// back wider, stalling on store forwarding.
 #[inline(always)]
-fn parse_options(mut o: &[u8]) -> Option<Option<(SimpleEcs, &[u8])>> {
+fn parse_options<'a>(mut o: &'a [u8], client_cookie: &mut &'a [u8]) -> Option<Option<(SimpleEcs, &'a [u8])>> {
     let (mut ecs, mut cookie) = (None, false);
     while !o.is_empty() {
         if o.len() < 4 {
@@ -128,7 +132,10 @@ fn parse_options(mut o: &[u8]) -> Option<Option<(SimpleEcs, &[u8])>> {
         match code {
             8 if ecs.is_none() => ecs = Some((parse_ecs(data)?, data)),
             // One well-formed cookie; anything else is the general path's FORMERR.
-            10 if !cookie && super::cookie::length_ok(len) => cookie = true,
+            10 if !cookie && super::cookie::length_ok(len) => {
+                cookie = true;
+                *client_cookie = &data[..8];
+            }
             12 => {}
             _ => return None,
         }

@@ -9,6 +9,7 @@ mod big_answers;
 mod cli;
 mod cluster;
 mod common;
+mod cookies;
 mod core_answers;
 mod differential_knot;
 mod differential_random;

@@ -30,8 +30,8 @@ fn opcode_15_with_every_flag_gets_notimp_with_rd_and_cd_clear() {
 
 /// The answer to a 0x20 name with DO, a client cookie and ECS echoes the
 /// question exactly, and every name that is the question's (or its zone's)
-/// keeps the asker's case; DO is echoed, the cookie is not (no cookie support
-/// is advertised by answering one).
+/// keeps the asker's case; DO is echoed, and the client cookie comes back
+/// with a server cookie (see cookies.rs).
 #[test]
 fn random_case_with_do_cookie_and_ecs_keeps_the_askers_case() {
     let s = Server::start();
@@ -54,13 +54,14 @@ fn random_case_with_do_cookie_and_ecs_keeps_the_askers_case() {
             assert!(line.starts_with(apex), "SOA owner in the asker's case: {}", d.raw);
         }
         assert!(d.edns.as_deref().is_some_and(|e| e.contains("flags: do")), "DO echoed: {}", d.raw);
-        assert!(!d.raw.contains("COOKIE"), "no cookie echoed: {}", d.raw);
+        assert!(d.raw.contains("; COOKIE: 0102030405060708010000"), "client + server cookie: {}", d.raw);
         assert!(d.ecs.is_some(), "ECS echoed: {}", d.raw);
     }
 }
 
 /// RFC 7873: a well-formed COOKIE option (a client cookie, or one with a
-/// server cookie of 8 to 32 bytes) is answered as if absent, over UDP (the
+/// server cookie of 8 to 32 bytes) is answered, with a fresh server cookie
+/// whatever the one sent (`cookies.rs`), over UDP (the
 /// fast path) and TCP; a malformed one (a length of 0 to 7, 9 to 15, over
 /// 40) is FORMERR (§5.2.2), on both, with the OPT record.
 #[test]
