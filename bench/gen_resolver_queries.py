@@ -33,10 +33,13 @@ def random_case(rng, name):
     return "".join(c.upper() if c.isalpha() and rng.random() < 0.5 else c for c in name)
 
 
-def query(rng, name, qtype, subnet):
+def query(rng, name, qtype, subnet, kept=None):
     header = struct.pack("!HHHHHH", 0, 0, 1, 0, 0, 1)  # id (rewritten), no flags (RD=0), QD=1, AR=1
     question = encode_name(random_case(rng, name)) + struct.pack("!HH", qtype, 1)
-    options = struct.pack("!HH", 10, 8) + bytes(rng.randrange(256) for _ in range(8))
+    cookie = bytes(rng.randrange(256) for _ in range(8))
+    if kept is not None:  # --resolvers: this resolver's own client cookie
+        cookie = kept
+    options = struct.pack("!HH", 10, 8) + cookie
     if subnet is not None:
         plen = subnet.prefixlen
         ecs = struct.pack("!HBB", 1 if subnet.version == 4 else 2, plen, 0)
@@ -54,11 +57,20 @@ def main():
     ap.add_argument("--count", type=int, default=10000)
     ap.add_argument("--origin", default="gslb.example.test")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--resolvers",
+        type=int,
+        default=0,
+        help="each query from one of N resolvers that keep their client cookie, as real ones do "
+        "(RFC 9018 section 3); 0: a random client cookie per query. Names, case and ECS are the same.",
+    )
     a = ap.parse_args()
     if a.count < 1:
         sys.exit("--count must be at least 1")
 
     rng = random.Random(a.seed)
+    pick = random.Random(a.seed + 1_000_003)  # the resolvers' cookies, apart from the rest
+    resolvers = [bytes(pick.randrange(256) for _ in range(8)) for _ in range(a.resolvers)]
     nets = read_networks(a.csv)
     kinds = {"www A": 0, "www AAAA": 0, "static A": 0, "nxdomain": 0}
     no_ecs = 0
@@ -79,7 +91,7 @@ def main():
                 subnet = random_subnet(rng, rng.choice(nets)[0])
             else:
                 no_ecs += 1
-            q = query(rng, name, qtype, subnet)
+            q = query(rng, name, qtype, subnet, pick.choice(resolvers) if resolvers else None)
             f.write(struct.pack("!H", len(q)) + q)
     mix = ", ".join(f"{k} {v}" for k, v in kinds.items())
     print(f"{a.out}: {a.count} queries ({mix}; {no_ecs} without ECS)", file=sys.stderr)

@@ -24,6 +24,8 @@
 #              random case (0x20), DO=1, a client cookie, RD=0, ECS /24 or /56
 #              on 85 %; 60 % www A, 15 % www AAAA, 15 % static A, 10 %
 #              NXDOMAIN (bench/gen_resolver_queries.py, seed 1)
+#   resolver-kept  the same from 100 resolvers, each keeping its client
+#              cookie as real resolvers do (--resolvers 100)
 #   run.sh's other set names (www-ecs1, weighted, nxdomain) work too.
 #
 # Loopback only. Every dnsperf run is bounded by a query count (-n) and a
@@ -179,8 +181,8 @@ check_signed() { # the answers carry RRSIGs, or the figure is of unsigned answer
 }
 mkdir -p "$TMP/cg"
 # Queries in one pass over each set's file (dnsperf -n counts passes).
-declare -A PASS_N=([static]=1 [www-ecs1]=1 [weighted]=1 [nxdomain]=1000 [www-ecs-var]=10000 [resolver]=10000)
-declare -A WARM_PASSES=([static]=2000 [www-ecs1]=2000 [weighted]=2000 [nxdomain]=2 [www-ecs-var]=1 [resolver]=1)
+declare -A PASS_N=([static]=1 [www-ecs1]=1 [weighted]=1 [nxdomain]=1000 [www-ecs-var]=10000 [resolver]=10000 [resolver-kept]=10000)
+declare -A WARM_PASSES=([static]=2000 [www-ecs1]=2000 [weighted]=2000 [nxdomain]=2 [www-ecs-var]=1 [resolver]=1 [resolver-kept]=1)
 set_of() { # this script's set name -> bench/run.sh's
     case $1 in
         ecs-mix) echo www-ecs-var ;;

@@ -52,6 +52,8 @@ bench_content() { # into $TMP; defines SETS, SET_ARGS, SET_RCODE, ECS_ONE
         --count 10000 --name "www.$ORIGIN" --samples 24 >"$TMP/q/ecs-samples.txt" || die "gen_ecs_queries.py failed"
     python3 "$BENCH/gen_resolver_queries.py" --csv "$ROOT/geoip/demo.csv" --out "$TMP/q/resolver.bin" \
         --count 10000 --origin "$ORIGIN" 2>/dev/null || die "gen_resolver_queries.py failed"
+    python3 "$BENCH/gen_resolver_queries.py" --csv "$ROOT/geoip/demo.csv" --out "$TMP/q/resolver-kept.bin" \
+        --count 10000 --origin "$ORIGIN" --resolvers 100 2>/dev/null || die "gen_resolver_queries.py failed"
 
     # Query sets: name | dnsperf arguments | rcode every answer must have.
     # RFC 7871 §6: FAMILY 0001 (IPv4), SOURCE PREFIX 18 (/24), SCOPE PREFIX 00,
@@ -60,7 +62,9 @@ bench_content() { # into $TMP; defines SETS, SET_ARGS, SET_RCODE, ECS_ONE
     ECS_ONE=000118000a0300
     # resolver: issue 19's resolver-shaped mix (bench/gen_resolver_queries.py):
     # 0x20 case, DO, a cookie, ECS on 85 %; www A/AAAA, static A, 10 % NXDOMAIN.
-    SETS=(static www-ecs1 www-ecs-var weighted nxdomain resolver)
+    # resolver-kept: the same queries from 100 resolvers each keeping its
+    # client cookie (as real ones do), so server cookies repeat.
+    SETS=(static www-ecs1 www-ecs-var weighted nxdomain resolver resolver-kept)
     declare -gA SET_ARGS=(
         [static]="-d $TMP/q/static.txt -e"
         [www-ecs1]="-d $TMP/q/www.txt -E 8:$ECS_ONE"
@@ -68,10 +72,11 @@ bench_content() { # into $TMP; defines SETS, SET_ARGS, SET_RCODE, ECS_ONE
         [weighted]="-d $TMP/q/weighted.txt -e"
         [nxdomain]="-d $TMP/q/nxdomain.txt -e"
         [resolver]="-d $TMP/q/resolver.bin -B"
+        [resolver-kept]="-d $TMP/q/resolver-kept.bin -B"
     )
     # The same, for bench/sampled.sh on a kept work directory: "set<TAB>args" per line.
     for s in "${SETS[@]}"; do printf '%s\t%s\n' "$s" "${SET_ARGS[$s]}"; done >"$TMP/q/sets.tsv"
-    declare -gA SET_RCODE=([static]=NOERROR [www-ecs1]=NOERROR [www-ecs-var]=NOERROR [weighted]=NOERROR [nxdomain]=NXDOMAIN [resolver]=NOERROR+NXDOMAIN)
+    declare -gA SET_RCODE=([static]=NOERROR [www-ecs1]=NOERROR [www-ecs-var]=NOERROR [weighted]=NOERROR [nxdomain]=NXDOMAIN [resolver]=NOERROR+NXDOMAIN [resolver-kept]=NOERROR+NXDOMAIN)
 }
 rcodes_ok() { # set "dnsperf's Response codes line": every answer has the set's rcode(s)
     local want=${SET_RCODE[$1]} n='[0-9]+ \([0-9.]+%\)'
@@ -82,9 +87,9 @@ rcodes_ok() { # set "dnsperf's Response codes line": every answer has the set's 
 }
 supports() { # server set: does this server serve the set's names equivalently?
     case $1:$2 in
-        knot:www-* | knot:weighted | knot:resolver) return 1 ;; # Knot: static answers only
+        knot:www-* | knot:weighted | knot:resolver*) return 1 ;; # Knot: static answers only
         # PowerDNS signed (bench/signed_peers.sh): the static zone, no LUA records
-        pdns:www-* | pdns:weighted | pdns:resolver) [[ ${PDNS_SIGNED:-0} != 1 ]] ;;
+        pdns:www-* | pdns:weighted | pdns:resolver*) [[ ${PDNS_SIGNED:-0} != 1 ]] ;;
         *) return 0 ;;
     esac
 }

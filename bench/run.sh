@@ -411,8 +411,8 @@ fi
 # out: its Lua records are ~400 µs per answer, nothing to resolve here.
 INSTR_RAW=$TMP/instr.tsv
 printf 'server\tset\tqueries\tinstructions\n' >"$INSTR_RAW"
-declare -A WARM_N=([static]=2000 [www-ecs1]=2000 [www-ecs-var]=1 [weighted]=2000 [nxdomain]=2 [resolver]=1)
-declare -A MEASURE_N=([static]=5000 [www-ecs1]=5000 [www-ecs-var]=2 [weighted]=5000 [nxdomain]=5 [resolver]=2)
+declare -A WARM_N=([static]=2000 [www-ecs1]=2000 [www-ecs-var]=1 [weighted]=2000 [nxdomain]=2 [resolver]=1 [resolver-kept]=1)
+declare -A MEASURE_N=([static]=5000 [www-ecs1]=5000 [www-ecs-var]=2 [weighted]=5000 [nxdomain]=5 [resolver]=2 [resolver-kept]=2)
 instr_one() { # server set
     local s=$1 set=$2 out=$TMP/logs/instr-$1-$2 dump
     # shellcheck disable=SC2086

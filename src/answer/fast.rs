@@ -15,7 +15,7 @@ use super::{Transport, Worker};
 use crate::metrics::QueryObservation;
 use crate::policy::Client;
 use crate::wire::query::{has_upper, parse_simple, SimpleQuery};
-use crate::wire::server_cookie::ANSWER_LEN;
+use crate::wire::server_cookie::{Memo, ANSWER_LEN};
 use crate::wire::EDNS_PAYLOAD;
 
 /// A datagram parsed ahead of answering it: the query in the common shape
@@ -111,7 +111,7 @@ pub(super) fn try_answer<'a>(
         obs.qtype = Some(rtype(q.qtype));
         if let Some(e) = q.edns {
             opt(out, e.dnssec_ok, e.ecs.map(|_| (q.ecs_data, 0)));
-            cookie(out, state, q, src);
+            cookie(out, state, q, src, &mut worker.cookies);
         }
         return finish(out, limit, obs);
     };
@@ -163,7 +163,7 @@ pub(super) fn try_answer<'a>(
     obs.qtype = Some(rtype(q.qtype));
     if let Some(e) = q.edns {
         opt(out, e.dnssec_ok, e.ecs.map(|c| (q.ecs_data, crate::wire::ecs::answer_scope(c.addr, c.source, scope))));
-        cookie(out, state, q, src);
+        cookie(out, state, q, src, &mut worker.cookies);
     }
     finish(out, limit, obs)?;
     if let (Some(counts), Some((z, svc, d))) = (worker.counts.as_mut(), decided) {
@@ -217,10 +217,10 @@ fn opt(out: &mut Vec<u8>, dnssec_ok: bool, ecs: Option<(&[u8], u8)>) {
 /// OPT record's length grown to hold them (the general path inserts the
 /// option after ECS, so the bytes are the same).
 #[inline]
-fn cookie(out: &mut Vec<u8>, state: &Snapshot, q: &SimpleQuery, src: &SocketAddr) {
+fn cookie(out: &mut Vec<u8>, state: &Snapshot, q: &SimpleQuery, src: &SocketAddr, memo: &mut Memo) {
     let Ok(client) = <&[u8; 8]>::try_from(q.client_cookie) else { return };
     let c = &state.cookies;
-    let data = c.answer(client, src.ip(), c.now());
+    let data = c.answer_with(memo, client, src.ip(), c.now());
     // OPT's RDLENGTH: the two bytes before its options (written by `opt`).
     let rdlen_at = out.len() - q.edns.and_then(|e| e.ecs).map_or(0, |_| 4 + q.ecs_data.len()) - 2;
     let grown = u16::from_be_bytes([out[rdlen_at], out[rdlen_at + 1]]) + 4 + ANSWER_LEN as u16;

@@ -33,6 +33,8 @@ pub struct Worker {
     pub(super) signing_time: Option<u32>,
     /// Signed NXDOMAIN and NODATA answers, kept for the fast path.
     pub(super) negatives: SignedNegatives,
+    /// The server cookies this worker made this second, by client cookie.
+    pub(super) cookies: crate::wire::server_cookie::Memo,
 }
 
 impl std::fmt::Debug for Worker {
@@ -73,6 +75,7 @@ impl Worker {
             clock: quanta::Clock::new(),
             signing_time: None,
             negatives: SignedNegatives::default(),
+            cookies: Default::default(),
         }
     }
 

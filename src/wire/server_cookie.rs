@@ -139,6 +139,53 @@ impl Cookies {
     }
 }
 
+/// The last server cookies one worker made, by client cookie: a resolver
+/// sends the same client cookie for long periods (RFC 9018 §3: it is
+/// derived from the two addresses and the resolver's secret), so within a
+/// second its answers' cookies are the same bytes, made once. A miss, a
+/// collision or another second makes it anew: never other bytes than
+/// `Cookies::answer`.
+pub struct Memo {
+    slots: Box<[Option<Made>; MEMO_SLOTS]>,
+}
+
+const MEMO_SLOTS: usize = 256;
+
+struct Made {
+    client: [u8; 8],
+    ip: IpAddr,
+    now: u32,
+    secret: Secret,
+    answer: [u8; ANSWER_LEN],
+}
+
+impl Default for Memo {
+    fn default() -> Self {
+        Memo { slots: Box::new([const { None }; MEMO_SLOTS]) }
+    }
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Memo(..)")
+    }
+}
+
+impl Cookies {
+    /// `answer`, from `memo` when this worker made it already this second.
+    pub fn answer_with(&self, memo: &mut Memo, client: &[u8; 8], ip: IpAddr, now: u32) -> [u8; ANSWER_LEN] {
+        let slot = &mut memo.slots[usize::from(client[0] ^ client[7]) % MEMO_SLOTS];
+        if let Some(m) = slot {
+            if m.now == now && m.client == *client && m.ip == ip && m.secret == self.current {
+                return m.answer;
+            }
+        }
+        let answer = self.answer(client, ip, now);
+        *slot = Some(Made { client: *client, ip, now, secret: self.current, answer });
+        answer
+    }
+}
+
 /// SipHash-2-4 over client cookie | version, reserved, timestamp | address,
 /// written at once (each `write` of a streaming hasher buffers a tail).
 fn hash(secret: &Secret, client: &[u8; 8], head: &[u8; 8], ip: IpAddr) -> [u8; 8] {
@@ -173,6 +220,28 @@ mod tests {
     }
 
     const SECRET_1: &str = "e5e973e5a6b2a43f48e7dc849e37bfcf";
+
+    /// The memo gives exactly what `answer` makes, whatever changes between
+    /// two answers: client cookie, address, second or secret.
+    #[test]
+    fn the_memo_gives_what_answer_makes() {
+        let (a, b) = (cookies(SECRET_1, None), cookies("00112233445566778899aabbccddeeff", None));
+        let mut memo = Memo::default();
+        let clients = [[1u8, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 4, 5, 6, 7, 9], [9, 0, 0, 0, 0, 0, 0, 9]];
+        let ips: [IpAddr; 3] =
+            ["198.51.100.1".parse().unwrap(), "198.51.100.2".parse().unwrap(), "2001:db8::1".parse().unwrap()];
+        for round in 0..3 {
+            for now in [1_000_000, 1_000_000, 1_000_001] {
+                for c in [&a, &b, &a] {
+                    for client in &clients {
+                        for ip in ips {
+                            assert_eq!(c.answer_with(&mut memo, client, ip, now), c.answer(client, ip, now), "{round}");
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     /// RFC 9018 Appendix A, byte for byte: what each query's cookie is
     /// judged, and the answer's cookie.
