@@ -45,12 +45,53 @@ pub fn on_loader_thread<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'sta
     });
     let (tx, rx) = channel::<Result<T, Box<dyn Any + Send>>>();
     let run: Job = Box::new(move || {
+        let _small = SmallPages::while_loading();
         let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)));
     });
     sender.lock().unwrap_or_else(|p| p.into_inner()).send(run).expect("the loader thread ended");
     match rx.recv().expect("the loader thread ended") {
         Ok(value) => value,
         Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Transparent huge pages off for the process while a job runs (Linux).
+/// mimalloc asks for huge pages on its arenas, and a load touches every page
+/// of a big zone once: on a VM whose host has taken idle memory back, each
+/// first touch of a 2 MiB page cost so much kernel time that a 400,000-record
+/// zone's start took 1.0-1.2 s instead of 0.6-0.7 s, depending on how long
+/// the machine had been idle; with 4 KiB pages it is 0.75-0.85 s every time
+/// (docs/performance.md, "Big zones"). Queries keep huge pages afterwards
+/// (new faults, and khugepaged's collapsing of what the load touched).
+struct SmallPages {
+    was_off: bool,
+}
+
+impl SmallPages {
+    fn while_loading() -> SmallPages {
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: prctl with integer arguments only; -1 on error, 1 if already off.
+            let was_off = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) } == 1;
+            if !was_off {
+                // SAFETY: as above; an error leaves huge pages on, which is harmless.
+                unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+            }
+            SmallPages { was_off }
+        }
+        #[cfg(not(target_os = "linux"))]
+        SmallPages { was_off: true }
+    }
+}
+
+impl Drop for SmallPages {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if !self.was_off {
+            // SAFETY: as in `while_loading`; the operator's own setting (or
+            // MIMALLOC_ALLOW_THP=0) left off is never turned on.
+            unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 0, 0, 0, 0) };
+        }
     }
 }
 
