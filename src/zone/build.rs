@@ -265,20 +265,10 @@ impl Builder<'_> {
                     // and checked (`zone::master_lines`), after a `$TTL` of `ttl`
                     // for lines without one.
                     let text = super::master_lines::file_for_hickory(&path, &inc.text, &self.origin.to_ascii(), ttl)
-                        .map_err(|e| ConfigError { file: e.file, line: e.line, col: 1, message: e.message })?;
+                        .map_err(located)?;
                     let parsed = Parser::new(text.as_str(), Some(path.clone()), Some(self.origin.clone())).parse();
-                    let (_, sets) = parsed.map_err(|e| {
-                        // hickory reports no position; point at the include line in the TOML too.
-                        ConfigError {
-                            file: path.clone(),
-                            line: 0,
-                            col: 0,
-                            message: format!("{e} (included from {})", {
-                                let (l, c) = self.src.line_col(span.start);
-                                format!("{}:{l}:{c}", self.src.path.display())
-                            }),
-                        }
-                    })?;
+                    let (_, sets) =
+                        parsed.map_err(|e| self.bad_line(&path, &inc.text, ttl, span.clone(), e.to_string()))?;
                     // Taken by value: each record moves into the zone, not a copy of it.
                     (Box::new(sets.into_values().flat_map(|set| set.into_parts().records)), false)
                 }
@@ -286,18 +276,47 @@ impl Builder<'_> {
         for mut rec in records {
             if !checked {
                 rec.name = rec.name.to_lowercase();
-                self.check_inside(&rec.name, span.clone())?;
             }
             if rec.record_type() == RecordType::SOA {
                 continue; // the TOML's [soa] is the zone's SOA
             }
-            if !ALLOWED.contains(&rec.record_type()) {
-                return Err(inc.whole(format!("record type {} is not supported", rec.record_type())));
+            // Owners from our own reader were found inside the zone as they were read.
+            if let Some(problem) = record_problem((!checked).then_some(&self.origin), &rec) {
+                return Err(self.bad_line(&path, &inc.text, ttl, span, problem));
             }
-            check_rdata(&inc, &rec, 0..0)?;
             self.insert(rec);
         }
         Ok(())
+    }
+
+    /// The error for an included master file refused as a whole (`problem`):
+    /// at its first bad line (`master_lines::first_bad_line`), or, if no
+    /// line is wrong alone, at the file, naming the TOML line that includes it.
+    fn bad_line(&self, path: &Path, text: &str, ttl: u32, span: Range<usize>, problem: String) -> ConfigError {
+        let origin = self.origin.clone();
+        let mut check = |alone: &str| -> Result<(), String> {
+            let (_, sets) = Parser::new(alone, None, Some(origin.clone())).parse().map_err(|e| e.to_string())?;
+            let mut records = sets.into_values().flat_map(|set| set.into_parts().records);
+            match records.find_map(|mut rec| {
+                rec.name = rec.name.to_lowercase();
+                (rec.record_type() != RecordType::SOA).then(|| record_problem(Some(&origin), &rec)).flatten()
+            }) {
+                Some(problem) => Err(problem),
+                None => Ok(()),
+            }
+        };
+        match super::master_lines::first_bad_line(path, text, &self.origin.to_ascii(), ttl, &mut check) {
+            Some(e) => located(e),
+            None => {
+                let (l, c) = self.src.line_col(span.start);
+                ConfigError {
+                    file: path.to_path_buf(),
+                    line: 0,
+                    col: 0,
+                    message: format!("{problem} (included from {}:{l}:{c})", self.src.path.display()),
+                }
+            }
+        }
     }
 
     fn check_inside(&self, name: &Name, span: Range<usize>) -> Result<(), ConfigError> {
@@ -404,18 +423,36 @@ fn check_services_answer(
 
 /// Limits the parser does not enforce but the wire does.
 fn check_rdata(src: &Source, rec: &Record, span: Range<usize>) -> Result<(), ConfigError> {
-    if let RData::TXT(txt) = &rec.data {
-        if let Some(long) = txt.txt_data.iter().find(|s| s.len() > 255) {
-            return Err(src.error(
-                span,
-                format!(
-                    "a TXT character-string is {} bytes; the limit is 255 (split it into several quoted strings)",
-                    long.len()
-                ),
-            ));
-        }
+    match rdata_problem(rec) {
+        Some(problem) => Err(src.error(span, problem)),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+fn rdata_problem(rec: &Record) -> Option<String> {
+    let RData::TXT(txt) = &rec.data else { return None };
+    let long = txt.txt_data.iter().find(|s| s.len() > 255)?;
+    Some(format!(
+        "a TXT character-string is {} bytes; the limit is 255 (split it into several quoted strings)",
+        long.len()
+    ))
+}
+
+/// What the zone refuses in a record (lowercase owner, not the SOA) of a
+/// master file, or `None`; its owner is checked to be inside `origin` if given.
+fn record_problem(origin: Option<&Name>, rec: &Record) -> Option<String> {
+    if let Some(origin) = origin.filter(|o| !o.zone_of(&rec.name)) {
+        return Some(format!("{} is outside the zone {origin}", rec.name));
+    }
+    if !ALLOWED.contains(&rec.record_type()) {
+        return Some(format!("record type {} is not supported", rec.record_type()));
+    }
+    rdata_problem(rec)
+}
+
+/// A master-file problem as a configuration error (column 1: the line's start).
+fn located(e: super::master_lines::FileError) -> ConfigError {
+    ConfigError { file: e.file, line: e.line, col: 1, message: e.message }
 }
 
 fn check_type(src: &Source, rtype: &str, span: Range<usize>) -> Result<RecordType, ConfigError> {

@@ -49,12 +49,18 @@ struct State {
 }
 
 /// The files being included, outermost first, and what they add up to,
-/// against the limits of `config::files`.
-struct Files {
+/// against the limits of `config::files`; and, when a problem is being
+/// looked for, the check each line is put to (`first_bad_line`).
+struct Files<'c> {
     stack: Vec<PathBuf>,
     count: usize,
     bytes: u64,
+    check: Option<LineCheck<'c>>,
 }
+
+/// A line-by-line check on the rewritten text, given a self-contained text
+/// (the `$ORIGIN` and `$TTL` in force, then the line with its owner).
+pub type LineCheck<'c> = &'c mut dyn FnMut(&str) -> Result<(), String>;
 
 /// The text rewritten (`origin`: the zone's, absolute), or the 1-based line
 /// of the first problem and what it is. For one record (TOML `data`):
@@ -76,9 +82,23 @@ pub fn file_for_hickory(path: &Path, text: &str, origin: &str, ttl: u32) -> Resu
     let mut st = State { origin: origin.to_string(), ttl: ttl.to_string(), owner: None, owner_lost: false };
     let mut out = String::with_capacity(text.len() + 16);
     out.push_str(&format!("$TTL {ttl}\n"));
-    let mut files = Files { stack: vec![path.to_path_buf()], count: 0, bytes: text.len() as u64 };
+    let mut files = Files { stack: vec![path.to_path_buf()], count: 0, bytes: text.len() as u64, check: None };
     rewrite(path, text, &mut st, &mut out, Some(&mut files))?;
     Ok(out)
+}
+
+/// The first line of a master file (or of a file it includes) that is
+/// wrong, found when the file as a whole was refused: hickory's parser
+/// names no line, and a record the zone refuses has none. Each logical line
+/// is rewritten as `file_for_hickory` does, then put to `check` on its own
+/// with what is in force before it (`$ORIGIN`, `$TTL`, the owner of a line
+/// that starts blank), so the error names its file and line. `None` when
+/// every line passes alone. An error path: a parse per line.
+pub fn first_bad_line(path: &Path, text: &str, origin: &str, ttl: u32, check: LineCheck<'_>) -> Option<FileError> {
+    let mut st = State { origin: origin.to_string(), ttl: ttl.to_string(), owner: None, owner_lost: false };
+    let mut out = String::new();
+    let mut files = Files { stack: vec![path.to_path_buf()], count: 0, bytes: text.len() as u64, check: Some(check) };
+    rewrite(path, text, &mut st, &mut out, Some(&mut files)).err()
 }
 
 /// Rewrites `text` (the text of `path`) onto `out`; `files` is `None` for
@@ -181,7 +201,22 @@ fn logical_line(
         let files = files.ok_or_else(|| here("`$INCLUDE` is only read in a master file".into()))?;
         return include(path, line, st, out, &tokens, files);
     }
-    emit(out, st, blank, tokens).map_err(here)
+    let Some(check) = files.and_then(|f| f.check.as_deref_mut()) else {
+        return emit(out, st, blank, tokens).map_err(here);
+    };
+    let before = format!("$ORIGIN {}\n$TTL {}\n", st.origin, st.ttl);
+    let owner = st.owner.clone();
+    // The output is only kept for its length; each line is checked alone.
+    out.clear();
+    emit(out, st, blank, tokens).map_err(&here)?;
+    if out.is_empty() {
+        return Ok(());
+    }
+    let alone = match (out.strip_prefix('\t'), owner) {
+        (Some(rest), Some(owner)) if blank => format!("{before}{owner} {rest}"),
+        _ => format!("{before}{out}"),
+    };
+    check(&alone).map_err(here)
 }
 
 /// `$INCLUDE FILE [ORIGIN]` at `line` of `path`: the file rewritten in place,
@@ -575,6 +610,44 @@ mod tests {
         assert!(e.message.contains("FIFO"), "{}", e.message);
         // One record (TOML `data`) has no file to include from.
         assert_eq!(for_hickory("$INCLUDE x\n", "t.").unwrap_err().0, 1);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// Each line is checked alone with what is in force before it: the
+    /// origin and TTL of the includer or the included file, the owner of a
+    /// line that starts blank (also the includer's again after an `$INCLUDE`).
+    #[test]
+    fn the_first_bad_line_is_found_with_what_is_in_force_before_it() {
+        let d = tmp("badline");
+        std::fs::write(d.join("sub/inc.zone"), "$TTL 300\nin A 192.0.2.2\n  TXT \"x\"\n").unwrap();
+        let top = "$TTL 60\nwww A 192.0.2.1\n  AAAA ( 2001:db8::1 )\n$INCLUDE sub/inc.zone o\n  TXT \"y\"\n$ORIGIN u\nb A 192.0.2.3\n";
+        std::fs::write(d.join("top.zone"), top).unwrap();
+        let mut seen = Vec::new();
+        let mut all = |alone: &str| -> Result<(), String> {
+            seen.extend(records(alone));
+            Ok(())
+        };
+        assert!(first_bad_line(&d.join("top.zone"), top, "t.", 100, &mut all).is_none());
+        assert_eq!(
+            seen,
+            [
+                "www.t. 60 A 192.0.2.1",
+                "www.t. 60 AAAA 2001:db8::1",
+                "in.o.t. 300 A 192.0.2.2",
+                "in.o.t. 300 TXT [[120]]",
+                "www.t. 60 TXT [[121]]",
+                "b.u.t. 60 A 192.0.2.3",
+            ]
+        );
+        // The first line the check refuses, in the file it is in.
+        let mut no_txt = |alone: &str| -> Result<(), String> {
+            match records(alone).iter().any(|r| r.contains(" TXT ")) {
+                true => Err("no TXT here".into()),
+                false => Ok(()),
+            }
+        };
+        let e = first_bad_line(&d.join("top.zone"), top, "t.", 100, &mut no_txt).unwrap();
+        assert_eq!((e.file, e.line, e.message.as_str()), (d.join("sub/inc.zone"), 3, "no TXT here"));
         let _ = std::fs::remove_dir_all(&d);
     }
 

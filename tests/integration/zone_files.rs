@@ -218,3 +218,35 @@ fn two_cnames_at_a_name_in_an_included_file_are_refused() {
     let out = meridian(&["check", "--zones", zones.to_str().unwrap()], dir.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A bad record in an included master file: `check` names that file and
+/// the record's own line, whether our reader or hickory's parser read it
+/// (hickory's errors carry no line; a record the zone refuses had none).
+#[test]
+fn a_bad_record_in_an_included_master_file_is_named_by_file_and_line() {
+    let dir = TempDir::new("badline");
+    let zones = dir.path().join("zones");
+    std::fs::create_dir_all(&zones).unwrap();
+    std::fs::write(zones.join("l.toml"), zone("l.test.", "include = \"l.inc.zone\"")).unwrap();
+    let plain: String = (0..40).map(|i| format!("h{i} 60 IN A 192.0.2.{i}\n")).collect();
+    let long = "x".repeat(300);
+    for (body, line, why) in [
+        // Plain lines (our reader), one bad among them.
+        (format!("{plain}bad 60 IN A 192.0.2.300\n{plain}"), 41, ""),
+        (format!("{plain}t 60 IN TXT \"{long}\"\n"), 41, "the limit is 255"),
+        (format!("{plain}n 60 IN NAPTR 100 10 \"u\" \"E2U+sip\" \"\" .\n"), 41, "NAPTR is not supported"),
+        (format!("{plain}out.example. 60 IN A 192.0.2.1\n"), 41, "outside the zone"),
+        // Parentheses and a blank owner (hickory's parser, after our rewrite).
+        (format!("$TTL 60\nmx ( MX 10\n  mail )\n  MX 20 mail\n\n  MX twenty mail\n{plain}"), 6, ""),
+    ] {
+        std::fs::write(zones.join("l.inc.zone"), &body).unwrap();
+        let (ok, err) = check_bounded(dir.path());
+        assert!(!ok, "accepted:\n{body}");
+        assert!(err.contains(&format!("zones/l.inc.zone:{line}:1: ")) && err.contains(why), "want line {line}: {err}");
+    }
+    // In a file it includes: that file's line.
+    std::fs::write(zones.join("inner.zone"), "ok A 192.0.2.1\n\nbroken AAAA 192.0.2.1\n").unwrap();
+    std::fs::write(zones.join("l.inc.zone"), format!("{plain}$INCLUDE inner.zone sub\n")).unwrap();
+    let (ok, err) = check_bounded(dir.path());
+    assert!(!ok && err.contains("zones/inner.zone:3:1: "), "{err}");
+}
