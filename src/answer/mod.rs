@@ -191,24 +191,25 @@ fn general_lowercase<'a>(
             }
             None => resp.metadata.response_code = ResponseCode::Refused,
         }
+        add_server_cookie(&mut resp, packet, state, src);
         return encode(resp, transport, limit, obs);
     }
-    if q.query_class() != DNSClass::IN && q.query_class() != DNSClass::ANY {
-        resp.metadata.response_code = ResponseCode::Refused;
-        return encode(resp, transport, limit, obs);
-    }
-    if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
+    let refused = if q.query_class() != DNSClass::IN && q.query_class() != DNSClass::ANY {
+        Some(ResponseCode::Refused)
+    } else if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
         // No zone transfers: zones come from files, not from a primary.
-        resp.metadata.response_code = ResponseCode::Refused;
-        return encode(resp, transport, limit, obs);
-    }
-    if qtype == RecordType::OPT {
-        resp.metadata.response_code = ResponseCode::FormErr;
-        return encode(resp, transport, limit, obs);
-    }
-    // RFC 9824 §3.5: NXNAME is a meta-type; asked of a zone that uses it, FORMERR.
-    if qtype == crate::dnssec::NXNAME && state.zones.find(q.name()).is_some_and(|z| z.signer.is_some()) {
-        resp.metadata.response_code = ResponseCode::FormErr;
+        Some(ResponseCode::Refused)
+    } else if qtype == RecordType::OPT {
+        Some(ResponseCode::FormErr)
+    } else if qtype == crate::dnssec::NXNAME && state.zones.find(q.name()).is_some_and(|z| z.signer.is_some()) {
+        // RFC 9824 §3.5: NXNAME is a meta-type; asked of a zone that uses it, FORMERR.
+        Some(ResponseCode::FormErr)
+    } else {
+        None
+    };
+    if let Some(rcode) = refused {
+        resp.metadata.response_code = rcode;
+        add_server_cookie(&mut resp, packet, state, src);
         return encode(resp, transport, limit, obs);
     }
 
@@ -237,13 +238,8 @@ fn general_lowercase<'a>(
             e.options_mut().insert(EdnsOption::Subnet(echo));
         }
     }
-    // The client cookie and a fresh server cookie, whatever the query's
-    // server cookie was (`wire::server_cookie`; docs/transports.md says why
-    // never BADCOOKIE). After ECS: the fast path writes them in this order.
-    if let (Some(client), Some(e)) = (wire::cookie::option(packet).and_then(wire::cookie::client), resp.edns.as_mut()) {
-        let c = &state.cookies;
-        e.options_mut().insert(EdnsOption::Unknown(10, c.answer(client, src.ip(), c.now()).to_vec()));
-    }
+    // After ECS: the fast path writes them in this order.
+    add_server_cookie(&mut resp, packet, state, src);
     // DO=1 to a signed zone: the signed answer (sign.rs).
     let dnssec = query.edns.as_ref().filter(|e| e.flags().dnssec_ok).map(|e| e.flags().z & sign::CO_FLAG != 0);
     let signed = dnssec.and_then(|co| {
@@ -276,6 +272,17 @@ fn general_lowercase<'a>(
         fit::trim_addresses(&mut resp);
     }
     encode(resp, transport, limit, obs)
+}
+
+/// The client cookie and a fresh server cookie, whatever the query's
+/// server cookie was (`wire::server_cookie`; docs/transports.md says why
+/// never BADCOOKIE), on every answer to a query with a well-formed cookie
+/// once its question is read: CHAOS and refusals too (RFC 7873 §5.2.3).
+fn add_server_cookie(resp: &mut Message, packet: &[u8], state: &Snapshot, src: SocketAddr) {
+    if let (Some(client), Some(e)) = (wire::cookie::option(packet).and_then(wire::cookie::client), resp.edns.as_mut()) {
+        let c = &state.cookies;
+        e.options_mut().insert(EdnsOption::Unknown(10, c.answer(client, src.ip(), c.now()).to_vec()));
+    }
 }
 
 /// One GSLB decision, the same for both paths and for `explain`: locate the

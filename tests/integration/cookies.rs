@@ -74,6 +74,20 @@ fn dig_cookie_gets_an_rfc_9018_server_cookie_and_a_resent_one_is_good() {
     // Without a cookie, none comes back.
     let plain = dig(s.addr, &format!("+nocookie {NAME} A"));
     assert!(!plain.raw.contains("; COOKIE:"), "{}", plain.raw);
+    // CHAOS, a refused class, type OPT asked and a name outside the zones: the
+    // same server cookie (RFC 7873 §5.2.3).
+    for (q, status) in [
+        ("id.server CH TXT", "NOERROR"),
+        ("version.bind CH TXT", "REFUSED"),
+        (&format!("{NAME} HS A"), "REFUSED"),
+        (&format!("{NAME} TYPE41"), "FORMERR"),
+        ("elsewhere.test. A", "REFUSED"),
+    ] {
+        let d = dig(s.addr, &format!("+cookie={cookie} +notcp +ignore {q}"));
+        assert_eq!(d.status, status, "{q}\n{}", d.raw);
+        let (again, good) = dig_cookie(&d);
+        assert!(good && again[..16] == cookie[..16] && ours(&hex(&again)), "{q}\n{}", d.raw);
+    }
 }
 
 #[test]
