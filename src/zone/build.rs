@@ -295,7 +295,14 @@ impl Builder<'_> {
     fn bad_line(&self, path: &Path, text: &str, ttl: u32, span: Range<usize>, problem: String) -> ConfigError {
         let origin = self.origin.clone();
         let mut check = |alone: &str| -> Result<(), String> {
-            let (_, sets) = Parser::new(alone, None, Some(origin.clone())).parse().map_err(|e| e.to_string())?;
+            let (_, sets) = Parser::new(alone, None, Some(origin.clone())).parse().map_err(|e| {
+                // hickory's message names no field: the line as read says which.
+                let line = alone.lines().last().unwrap_or("").trim();
+                match line.char_indices().nth(100) {
+                    Some((cut, _)) => format!("{e}, in `{}...`", &line[..cut]),
+                    None => format!("{e}, in `{line}`"),
+                }
+            })?;
             let mut records = sets.into_values().flat_map(|set| set.into_parts().records);
             match records.find_map(|mut rec| {
                 rec.name = rec.name.to_lowercase();

@@ -232,12 +232,12 @@ fn a_bad_record_in_an_included_master_file_is_named_by_file_and_line() {
     let long = "x".repeat(300);
     for (body, line, why) in [
         // Plain lines (our reader), one bad among them.
-        (format!("{plain}bad 60 IN A 192.0.2.300\n{plain}"), 41, ""),
+        (format!("{plain}bad 60 IN A 192.0.2.300\n{plain}"), 41, "in `bad 60 IN A 192.0.2.300`"),
         (format!("{plain}t 60 IN TXT \"{long}\"\n"), 41, "the limit is 255"),
         (format!("{plain}n 60 IN NAPTR 100 10 \"u\" \"E2U+sip\" \"\" .\n"), 41, "NAPTR is not supported"),
         (format!("{plain}out.example. 60 IN A 192.0.2.1\n"), 41, "outside the zone"),
         // Parentheses and a blank owner (hickory's parser, after our rewrite).
-        (format!("$TTL 60\nmx ( MX 10\n  mail )\n  MX 20 mail\n\n  MX twenty mail\n{plain}"), 6, ""),
+        (format!("$TTL 60\nmx ( MX 10\n  mail )\n  MX 20 mail\n\n  MX twenty mail\n{plain}"), 6, "MX twenty mail`"),
     ] {
         std::fs::write(zones.join("l.inc.zone"), &body).unwrap();
         let (ok, err) = check_bounded(dir.path());
