@@ -19,6 +19,14 @@ pub use parallel::in_parallel;
 pub use rdata::Rdatas;
 pub use services::{Expect, Labels};
 
+/// Meridian's own plain master-file reader, for `bench/parsers` alone (not
+/// an API): how many records it reads from `text`, or `None` when the text
+/// is not plain enough for it (hickory's parser then reads it).
+#[doc(hidden)]
+pub fn read_plain_count(text: &str, origin: &hickory_proto::rr::Name, ttl: u32) -> Option<usize> {
+    master::read_plain(text, origin, ttl).map(|records| records.count())
+}
+
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use std::path::PathBuf;
 use std::sync::Arc;
