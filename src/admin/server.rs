@@ -121,26 +121,10 @@ async fn metrics(State(ctx): State<Arc<AdminCtx>>, headers: HeaderMap) -> Respon
     }
     let accept = headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
     let format = crate::metrics::Format::from_accept((!accept.is_empty()).then_some(accept.as_str()));
-    let mut text = ctx.metrics.encode_as(format);
     if let Some(c) = &ctx.cluster {
-        // Appended here rather than registered: two gauges read on demand,
-        // before OpenMetrics' closing "# EOF" (0.0.4 text has none).
-        let eof = text.ends_with("# EOF\n");
-        if eof {
-            text.truncate(text.len() - "# EOF\n".len());
-        }
-        text.push_str(&format!(
-            "# HELP meridian_cluster_connected 1 while etcd answers (shared overrides and verdicts), 0 while cut off.\n\
-             # TYPE meridian_cluster_connected gauge\nmeridian_cluster_connected {}\n\
-             # HELP meridian_cluster_live_nodes Nodes whose verdict reports are live in etcd (0 while cut off).\n\
-             # TYPE meridian_cluster_live_nodes gauge\nmeridian_cluster_live_nodes {}\n",
-            u8::from(c.connected()),
-            c.live_nodes()
-        ));
-        if eof {
-            text.push_str("# EOF\n");
-        }
+        ctx.metrics.set_cluster(c.connected(), c.live_nodes());
     }
+    let text = ctx.metrics.encode_as(format);
     ([(header::CONTENT_TYPE, format.content_type())], text).into_response()
 }
 

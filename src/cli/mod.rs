@@ -700,7 +700,8 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         tracing::warn!(dir = %cfg.zones.display(), "no zone files loaded: every query will be answered REFUSED");
     }
     let shared = crate::server::Published::new(initial);
-    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let metrics = crate::metrics::Metrics::new();
+    let metrics = Arc::new(if cfg.cluster.is_some() { metrics.with_cluster() } else { metrics });
     metrics.loaded(true);
     metrics.set_probe_owners(crate::server::probe_owners(&shared.load().zones));
     let opts = crate::server::ServeOptions {

@@ -136,6 +136,8 @@ pub struct Metrics {
     tcp_refused: Family<ReasonLabel, Counter>,
     /// Connections of DNS over TLS and QUIC: open now, and refused by a cap.
     encrypted: Encrypted,
+    /// etcd reachable (1/0) and live nodes, with `[cluster]` only (`with_cluster`).
+    cluster: Option<(Gauge, Gauge)>,
 }
 
 struct Encrypted {
@@ -275,6 +277,33 @@ impl Metrics {
             rrl,
             tcp_refused,
             encrypted,
+            cluster: None,
+        }
+    }
+
+    /// The metrics of a node with `[cluster]`: also its link to etcd,
+    /// set at each scrape (`set_cluster`).
+    pub fn with_cluster(mut self) -> Metrics {
+        let (connected, live) = (Gauge::default(), Gauge::default());
+        self.registry.register(
+            "meridian_cluster_connected",
+            "1 while etcd answers (shared overrides and verdicts), 0 while cut off",
+            connected.clone(),
+        );
+        self.registry.register(
+            "meridian_cluster_live_nodes",
+            "Nodes whose verdict reports are live in etcd (0 while cut off)",
+            live.clone(),
+        );
+        self.cluster = Some((connected, live));
+        self
+    }
+
+    /// The cluster gauges now (a node without `[cluster]` has none).
+    pub fn set_cluster(&self, connected: bool, live_nodes: usize) {
+        if let Some((c, l)) = &self.cluster {
+            c.set(i64::from(connected));
+            l.set(live_nodes as i64);
         }
     }
 
@@ -444,6 +473,24 @@ fn qtype_label(t: RecordType) -> &'static str {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// Registered, in both formats, only on a node with `[cluster]`.
+    #[test]
+    fn cluster_gauges_only_with_a_cluster() {
+        let plain = Metrics::new();
+        plain.set_cluster(true, 3);
+        assert!(!plain.encode().contains("meridian_cluster"));
+        let m = Metrics::new().with_cluster();
+        m.set_cluster(true, 3);
+        for format in [Format::OpenMetrics, Format::Text004] {
+            let text = m.encode_as(format);
+            assert!(text.contains("# TYPE meridian_cluster_connected gauge\nmeridian_cluster_connected 1\n"), "{text}");
+            assert!(text.contains("\nmeridian_cluster_live_nodes 3\n"), "{text}");
+        }
+        m.set_cluster(false, 0);
+        assert!(m.encode().contains("\nmeridian_cluster_connected 0\n"));
+        assert!(m.encode().ends_with("# EOF\n"));
+    }
 
     /// A label table as a snapshot would hand over: id 1 the service, 2 and 3 regions.
     fn table(names: &[&str]) -> LabelTable {
