@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 const QUERIES: usize = 1500;
 
 /// splitmix64: small, seedable, good enough to pick test cases.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -253,16 +253,16 @@ fn plain(r: &Rec) -> bool {
 }
 
 /// The generated zone: its master files and the names worth asking about.
-struct Zone {
+pub(crate) struct Zone {
     origin: Name,
     ttl: u32,
     soa: String,
     /// First read by the fast reader, second by hickory's parser.
-    files: [String; 2],
+    pub(crate) files: [String; 2],
     names: Vec<Name>,
 }
 
-fn generate(rng: &mut Rng) -> Zone {
+pub(crate) fn generate(rng: &mut Rng) -> Zone {
     let o = name("dt.example");
     let ttl = *rng.pick(&[300u32, 3600, 7200]);
     let minimum = *rng.pick(&[60u32, 300, 900]);
@@ -524,9 +524,9 @@ fn generate(rng: &mut Rng) -> Zone {
 
 /// One query, as sent.
 #[derive(Clone, Debug)]
-struct Q {
-    name: Name,
-    qtype: u16,
+pub(crate) struct Q {
+    pub(crate) name: Name,
+    pub(crate) qtype: u16,
     rd: bool,
     cd: bool,
     ad: bool,
@@ -562,7 +562,7 @@ const TYPES: &[(u16, &str)] = &[
     (48, "DNSKEY"),
 ];
 
-fn type_name(t: u16) -> String {
+pub(crate) fn type_name(t: u16) -> String {
     TYPES.iter().find(|(v, _)| *v == t).map_or(format!("TYPE{t}"), |(_, n)| n.to_string())
 }
 
@@ -636,7 +636,7 @@ impl Q {
     }
 }
 
-fn presentation(n: &Name) -> String {
+pub(crate) fn presentation(n: &Name) -> String {
     if n.is_empty() {
         return ".".into();
     }
@@ -660,7 +660,7 @@ fn presentation(n: &Name) -> String {
 /// Names outside the zone (the root, its parent, a sibling, others).
 const OUTSIDE: [&str; 6] = ["example", "", "com", "dt.example2", "other.example", "example.net"];
 
-fn random_query(rng: &mut Rng, zone: &Zone) -> Q {
+pub(crate) fn random_query(rng: &mut Rng, zone: &Zone) -> Q {
     let mut n: Name = loop {
         let base = rng.pick(&zone.names).clone();
         let n = match rng.below(100) {
@@ -909,7 +909,7 @@ fn differences(q: &Q, m: &Shown, k: &Shown, again: &mut dyn FnMut(&Q) -> (Shown,
     diffs
 }
 
-fn seed() -> u64 {
+pub(crate) fn seed() -> u64 {
     match std::env::var("MERIDIAN_DIFF_SEED") {
         Ok(s) => s.trim().parse().expect("MERIDIAN_DIFF_SEED must be a number"),
         Err(_) => {
@@ -920,7 +920,7 @@ fn seed() -> u64 {
 }
 
 /// Meridian's zones directory: a TOML zone that includes both files.
-fn write_meridian_zone(dir: &std::path::Path, zone: &Zone, files: &[String; 2]) -> std::path::PathBuf {
+pub(crate) fn write_meridian_zone(dir: &std::path::Path, zone: &Zone, files: &[String; 2]) -> std::path::PathBuf {
     let zones = dir.join("zones");
     std::fs::create_dir_all(&zones).unwrap();
     std::fs::write(zones.join("plain.zone"), &files[0]).unwrap();

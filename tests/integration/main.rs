@@ -15,6 +15,7 @@ mod differential_knot;
 mod differential_random;
 mod dnssec;
 mod dnssec_rollover;
+mod dnssec_sweep;
 mod ecs_scopes;
 mod encrypted;
 mod geoip;
