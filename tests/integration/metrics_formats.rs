@@ -104,10 +104,19 @@ fn metrics_parse_as_openmetrics_and_as_prometheus_text_0_0_4() {
     for accept in [None, Some("*/*"), Some(prometheus_accept)] {
         assert_eq!(scrape(admin, accept).0, om_type, "{accept:?}");
     }
+    // The server's CPU time as the kernel counts it (ticks), around both scrapes:
+    // a start may take less than one tick, so 0 is a right value.
+    let cpu = || {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", s.child.id())).unwrap();
+        let f: Vec<f64> = stat[stat.rfind(')').unwrap() + 2..].split(' ').map(|v| v.parse().unwrap_or(0.0)).collect();
+        (f[11] + f[12]) / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+    };
+    let cpu_before = cpu();
     let (ctype, om_text) = scrape(admin, None);
     assert_eq!(ctype, om_type);
     let (ctype, text) = scrape(admin, Some("text/plain;version=0.0.4"));
     assert_eq!(ctype, "text/plain; version=0.0.4; charset=utf-8");
+    let cpu_after = cpu();
 
     let om = parse(&py, "openmetrics", &om_text).unwrap_or_else(|e| panic!("OpenMetrics parser: {e}\n{om_text}"));
     let t = parse(&py, "text", &text).unwrap_or_else(|e| panic!("text parser: {e}\n{text}"));
@@ -120,7 +129,8 @@ fn metrics_parse_as_openmetrics_and_as_prometheus_text_0_0_4() {
         let q = r#"meridian_queries_total{qtype="A",rcode="NOERROR",region="",service=""}"#;
         assert!(value(f, "meridian_queries", q) >= 1.0);
         assert!(value(f, "meridian_answer_duration_seconds", "meridian_answer_duration_seconds_count{}") >= 3.0);
-        assert!(value(f, "process_cpu_seconds", "process_cpu_seconds_total{}") > 0.0);
+        let cpu = value(f, "process_cpu_seconds", "process_cpu_seconds_total{}");
+        assert!(cpu >= cpu_before && cpu <= cpu_after, "cpu {cpu}, the kernel's {cpu_before}..{cpu_after}");
         assert!(value(f, "process_resident_memory_bytes", "process_resident_memory_bytes{}") > 1e6);
         assert!(value(f, "process_open_fds", "process_open_fds{}") >= 5.0);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
