@@ -5,7 +5,6 @@
 //! accepts the others' cookies (whatever software they run).
 
 use siphasher::sip::SipHasher24;
-use std::hash::Hasher;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
@@ -198,7 +197,7 @@ impl Cookies {
 }
 
 /// SipHash-2-4 over client cookie | version, reserved, timestamp | address,
-/// written at once (each `write` of a streaming hasher buffers a tail).
+/// hashed at once.
 fn hash(secret: &Secret, client: &[u8; 8], head: &[u8; 8], ip: IpAddr) -> [u8; 8] {
     let mut input = [0u8; 32];
     input[..8].copy_from_slice(client);
@@ -213,9 +212,9 @@ fn hash(secret: &Secret, client: &[u8; 8], head: &[u8; 8], ip: IpAddr) -> [u8; 8
             32
         }
     };
-    let mut h = SipHasher24::new_with_key(&secret.0);
-    h.write(&input[..len]);
-    h.finish().to_le_bytes()
+    // The crate's one-shot hash: whole words straight from the slice, where
+    // `write` + `finish` buffer a tail first.
+    SipHasher24::new_with_key(&secret.0).hash(&input[..len]).to_le_bytes()
 }
 
 #[cfg(test)]
