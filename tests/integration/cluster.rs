@@ -45,43 +45,72 @@ struct Etcd {
     client: u16,
     peer: u16,
     child: Option<Child>,
+    /// Serving clients over TLS, with client certificates required (`Pki`'s files).
+    tls: Option<Pki>,
 }
 
 impl Etcd {
     fn start(bin: PathBuf) -> Etcd {
-        let mut e = Etcd { bin, dir: TempDir::new("etcd"), client: free_port(), peer: free_port(), child: None };
+        Etcd::start_tls(bin, None)
+    }
+
+    fn start_tls(bin: PathBuf, tls: Option<Pki>) -> Etcd {
+        let (client, peer) = (free_port(), free_port());
+        let mut e = Etcd { bin, dir: TempDir::new("etcd"), client, peer, child: None, tls };
         e.resume();
         e
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client)
     }
 
     /// Start (again) on the same ports and data; wait until it is healthy.
     fn resume(&mut self) {
-        let (c, p) = (format!("http://127.0.0.1:{}", self.client), format!("http://127.0.0.1:{}", self.peer));
+        let (c, p) = (self.url(), format!("http://127.0.0.1:{}", self.peer));
         let log = std::fs::File::create(self.dir.path().join("etcd.log")).unwrap();
-        let child = Command::new(&self.bin)
-            .arg("--data-dir")
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--data-dir")
             .arg(self.dir.path().join("data"))
             .args(["--name", "default", "--listen-client-urls", &c, "--advertise-client-urls", &c])
             .args(["--listen-peer-urls", &p, "--initial-advertise-peer-urls", &p])
-            .arg(format!("--initial-cluster=default={p}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start etcd");
+            .arg(format!("--initial-cluster=default={p}"));
+        if let Some(pki) = &self.tls {
+            cmd.arg("--cert-file").arg(pki.file("server.pem"));
+            cmd.arg("--key-file").arg(pki.file("server.key"));
+            cmd.arg("--trusted-ca-file").arg(pki.file("ca.pem"));
+            cmd.arg("--client-cert-auth");
+        }
+        let child = cmd.stdout(Stdio::null()).stderr(Stdio::from(log)).spawn().expect("start etcd");
         self.child = Some(child);
-        let addr: SocketAddr = format!("127.0.0.1:{}", self.client).parse().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if TcpStream::connect(addr).is_ok() && http_get(addr, "/health").1.contains("true") {
+            if self.gateway("GET", "/health", "").contains("true") {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("etcd not healthy in 20 s: {}", std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap());
+    }
+
+    /// A request to etcd's HTTP gateway (with the client certificate over
+    /// TLS, by curl); the body of the reply, or "" when it did not answer.
+    fn gateway(&self, method: &str, path: &str, body: &str) -> String {
+        let Some(pki) = &self.tls else {
+            let addr: SocketAddr = format!("127.0.0.1:{}", self.client).parse().unwrap();
+            return if TcpStream::connect(addr).is_ok() { http_get(addr, path).1 } else { String::new() };
+        };
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "--max-time", "5", "-X", method]);
+        cmd.arg("--cacert").arg(pki.file("ca.pem"));
+        cmd.arg("--cert").arg(pki.file("client.pem"));
+        cmd.arg("--key").arg(pki.file("client.key"));
+        if !body.is_empty() {
+            cmd.args(["-d", body]);
+        }
+        let out = cmd.arg(format!("{}{path}", self.url())).output().expect("curl (.ci/run installs it)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn stop(&mut self) {
@@ -121,6 +150,20 @@ impl Node {
         std::fs::write(dir.join("meridian.toml"), cfg).unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let mut n = Node { server: None, name: name.into(), dir: dir.to_path_buf(), admin, zones: zones.to_path_buf() };
+        n.restart();
+        n
+    }
+
+    /// A node whose `[cluster]` table is `cluster` (endpoints, TLS, user)
+    /// below its name, prefix and first sync.
+    fn start_cluster_toml(name: &str, dir: &Path, cluster: &str) -> Node {
+        std::fs::create_dir_all(dir).unwrap();
+        let cfg =
+            format!("[cluster]\nnode = \"{name}\"\nprefix = \"/meridian-test\"\nfirst_sync_secs = 2\n{cluster}\n");
+        std::fs::write(dir.join("meridian.toml"), cfg).unwrap();
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let zones = repo().join("zones");
+        let mut n = Node { server: None, name: name.into(), dir: dir.to_path_buf(), admin, zones };
         n.restart();
         n
     }
@@ -681,4 +724,93 @@ fn cluster_garbage_in_etcd_is_ignored_with_a_warning() {
     let (code, body) = b.call("POST", "/regions/eu-west/drain");
     assert_eq!(code, 200, "{body}");
     until_all(&[&a, &b], US_EAST, Duration::from_secs(2));
+}
+
+/// Test certificates for etcd over TLS: a CA, etcd's certificate for
+/// 127.0.0.1, and a client certificate, as PEM files in a directory.
+struct Pki {
+    dir: TempDir,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let dir = TempDir::new("etcd-pki");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(DnType::CommonName, "Meridian etcd test CA");
+        ca_params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        for (name, sans, cn) in [("server", vec!["127.0.0.1", "localhost"], "etcd"), ("client", vec![], "meridian")] {
+            let mut params = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+            params.distinguished_name.push(DnType::CommonName, cn);
+            params.is_ca = IsCa::ExplicitNoCa;
+            params.extended_key_usages =
+                vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth, rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+            let key = KeyPair::generate().unwrap();
+            let cert = params.signed_by(&key, &ca).unwrap();
+            std::fs::write(dir.path().join(format!("{name}.pem")), cert.pem()).unwrap();
+            std::fs::write(dir.path().join(format!("{name}.key")), key.serialize_pem()).unwrap();
+        }
+        Pki { dir }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// etcd as operators run it: TLS with client certificates required, and
+/// user/password authentication on. Two nodes with the CA, a client
+/// certificate and the user share a drain; a node without the client
+/// certificate, and one with a wrong password, are refused by etcd: they
+/// say so (`/status`, the log) and keep answering alone.
+#[test]
+fn cluster_over_tls_with_client_certificates_and_a_user() {
+    let _serial = serial();
+    let Some(bin) = need_etcd() else { return };
+    let pki = Pki::new();
+    let (ca, cert, key) = (pki.file("ca.pem"), pki.file("client.pem"), pki.file("client.key"));
+    let etcd = Etcd::start_tls(bin, Some(pki));
+    // Authentication on: a root user (etcd requires one, with the root role).
+    for (path, body) in [
+        ("/v3/auth/role/add", r#"{"name":"root"}"#),
+        ("/v3/auth/user/add", r#"{"name":"root","password":"s3cret"}"#),
+        ("/v3/auth/user/grant", r#"{"user":"root","role":"root"}"#),
+        ("/v3/auth/enable", "{}"),
+    ] {
+        let reply = etcd.gateway("POST", path, body);
+        assert!(reply.contains("header"), "etcd {path}: {reply:?}");
+    }
+    let dir = TempDir::new("cluster-tls");
+    std::fs::write(dir.path().join("password"), "s3cret\n").unwrap();
+    std::fs::write(dir.path().join("wrong"), "guess\n").unwrap();
+    let toml = |cert_lines: bool, password: &str| {
+        let mut s = format!("endpoints = [\"{}\"]\nca_file = \"{}\"\n", etcd.url(), ca.display());
+        if cert_lines {
+            s += &format!("cert_file = \"{}\"\nkey_file = \"{}\"\n", cert.display(), key.display());
+        }
+        s + &format!("user = \"root\"\npassword_file = \"{}\"\n", dir.path().join(password).display())
+    };
+    let a = Node::start_cluster_toml("a", &dir.path().join("a"), &toml(true, "password"));
+    let b = Node::start_cluster_toml("b", &dir.path().join("b"), &toml(true, "password"));
+    for n in [&a, &b] {
+        assert_eq!(n.status()["cluster"]["connected"], true, "node {}: {}", n.name, n.status());
+    }
+    let (code, body) = a.call("POST", "/regions/eu-west/drain?for=30s");
+    assert_eq!(code, 200, "{body}");
+    until_all(&[&a, &b], US_EAST, Duration::from_secs(3));
+
+    // Refused by etcd: no client certificate; the wrong password.
+    let no_cert = Node::start_cluster_toml("c", &dir.path().join("c"), &toml(false, "password"));
+    let wrong = Node::start_cluster_toml("d", &dir.path().join("d"), &toml(true, "wrong"));
+    for n in [&no_cert, &wrong] {
+        assert_eq!(n.status()["cluster"]["connected"], false, "node {}: {}", n.name, n.status());
+        assert_eq!(n.london(), EU_WEST, "node {} answers alone", n.name);
+    }
+    // Each log says why: the TLS alert etcd sent, etcd's refusal of the password.
+    assert!(no_cert.server().log_text().contains("Certificate"), "{}", no_cert.server().log_text());
+    assert!(wrong.server().log_text().contains("authentication failed"), "{}", wrong.server().log_text());
 }
