@@ -158,7 +158,11 @@ async fn report_load(
             (target.clone(), None)
         }
     };
-    ctx.monitor.report_load(&region, addr, value);
+    match &ctx.cluster {
+        // Through etcd, so every node sheds and balances on the same figure.
+        Some(c) => c.report_load(&region, addr, value).await.map_err(cluster_error)?,
+        None => ctx.monitor.report_load(&region, addr, value),
+    }
     Ok(Json(json!({ "ok": true, "region": region, "endpoint": addr.map(|a| a.to_string()), "load": value })))
 }
 

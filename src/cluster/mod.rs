@@ -1,4 +1,5 @@
-//! Several nodes, one answer: operator overrides shared through etcd v3.
+//! Several nodes, one answer: operator overrides, probe verdicts and pushed
+//! loads shared through etcd v3.
 //!
 //! etcd holds the truth (`<prefix>/overrides/...`); every node watches it and
 //! hands the whole set to its health monitor, which keeps `overrides.json` as
@@ -8,6 +9,7 @@
 //! refused, never applied to one node alone.
 
 mod client;
+mod loads;
 mod overrides;
 mod verdicts;
 
@@ -111,6 +113,19 @@ impl Cluster {
         let (removed, rev) = overrides::delete(self, scope).await?;
         self.wait_applied(rev).await;
         Ok(removed)
+    }
+
+    /// Share a load report (`meridian admin load`) through etcd; returns
+    /// once this node has applied it (or after `WRITE_TIMEOUT`).
+    pub async fn report_load(
+        &self,
+        region: &str,
+        addr: Option<std::net::IpAddr>,
+        value: f64,
+    ) -> Result<(), ClusterError> {
+        let rev = loads::put(self, region, addr, value).await?;
+        self.wait_applied(rev).await;
+        Ok(())
     }
 
     async fn wait_applied(&self, rev: i64) {

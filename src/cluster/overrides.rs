@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use etcd_client::{ConnectOptions, DeleteOptions, EventType, GetOptions, PutOptions, WatchOptions};
 
-use super::{verdicts, Cluster, ClusterError, WRITE_TIMEOUT};
+use super::{loads, verdicts, Cluster, ClusterError, WRITE_TIMEOUT};
 use crate::health::{Monitor, Override, Scope, Verdict};
 
 fn dir(c: &Cluster) -> String {
@@ -47,7 +47,7 @@ pub async fn delete(c: &Cluster, scope: &Scope) -> Result<(bool, i64), ClusterEr
 
 /// An etcd error in an operator's words: a gRPC status by its message
 /// ("tcp connect error", "etcdserver: no leader"), not tonic's debug dump.
-fn reason(e: &etcd_client::Error) -> String {
+pub(super) fn reason(e: &etcd_client::Error) -> String {
     match e {
         etcd_client::Error::GRpcStatus(s) if !s.message().is_empty() => s.message().to_string(),
         e => e.to_string(),
@@ -109,6 +109,21 @@ pub async fn sync_once(
         }
         let mut vstream =
             client.watch(vprefix, Some(WatchOptions::new().with_prefix().with_start_revision(vrev + 1))).await?;
+
+        // Pushed loads: every node's `admin load`, the same set on every node.
+        let lprefix = loads::dir(&c.cfg.prefix);
+        let resp = client.get(lprefix.clone(), Some(GetOptions::new().with_prefix())).await?;
+        let lrev = resp.header().map_or(0, |h| h.revision());
+        let mut pushed: BTreeMap<Vec<u8>, loads::Pushed> = BTreeMap::new();
+        for kv in resp.kvs() {
+            if let Some(p) = loads::decode(kv.key(), kv.value()) {
+                pushed.insert(kv.key().to_vec(), p);
+            }
+        }
+        monitor.replace_pushed_loads(loads::for_monitor(&pushed));
+        c.applied.fetch_max(lrev, Ordering::Release);
+        let mut lstream =
+            client.watch(lprefix, Some(WatchOptions::new().with_prefix().with_start_revision(lrev + 1))).await?;
         c.set_connected(client.clone());
         first.send_replace(true);
 
@@ -133,6 +148,26 @@ pub async fn sync_once(
                         };
                     }
                     monitor.replace_overrides(all.values().cloned().collect());
+                    if let Some(h) = resp.header() {
+                        c.applied.fetch_max(h.revision(), Ordering::Release);
+                    }
+                }
+                msg = lstream.message() => {
+                    let resp = msg?.ok_or_else(|| etcd_client::Error::WatchError("watch stream ended".into()))?;
+                    if resp.canceled() {
+                        return Err(etcd_client::Error::WatchError(format!("watch cancelled: {}", resp.cancel_reason())));
+                    }
+                    for ev in resp.events() {
+                        let Some(kv) = ev.kv() else { continue };
+                        match ev.event_type() {
+                            EventType::Put => match loads::decode(kv.key(), kv.value()) {
+                                Some(p) => pushed.insert(kv.key().to_vec(), p),
+                                None => pushed.remove(kv.key()),
+                            },
+                            EventType::Delete => pushed.remove(kv.key()),
+                        };
+                    }
+                    monitor.replace_pushed_loads(loads::for_monitor(&pushed));
                     if let Some(h) = resp.header() {
                         c.applied.fetch_max(h.revision(), Ordering::Release);
                     }

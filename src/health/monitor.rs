@@ -234,6 +234,14 @@ impl Monitor {
         self.publish();
     }
 
+    /// Every pushed load at once, from the cluster (`cluster::loads`): with
+    /// `[cluster]`, `admin load` goes through etcd and every node holds the
+    /// same set, this node's own reports included.
+    pub fn replace_pushed_loads(&self, loads: HashMap<(String, Option<IpAddr>), (f64, Instant)>) {
+        self.lock().pushed_load = loads;
+        self.publish();
+    }
+
     /// Build the view from probe states and overrides and publish it.
     pub fn publish(&self) {
         // Under the lock, so publishes are stored in the order they were built.

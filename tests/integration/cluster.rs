@@ -814,3 +814,47 @@ fn cluster_over_tls_with_client_certificates_and_a_user() {
     assert!(no_cert.server().log_text().contains("Certificate"), "{}", no_cert.server().log_text());
     assert!(wrong.server().log_text().contains("authentication failed"), "{}", wrong.server().log_text());
 }
+
+/// A load pushed with `admin load` on one node (issue 24's `shed`) is in
+/// every node's answers: it goes through etcd, stamped with its report
+/// time, so the nodes shed the same clients and age it out together.
+#[test]
+fn cluster_a_load_pushed_on_one_node_steers_every_node() {
+    use crate::load_shedding::{answers, zone, EU, US};
+    let _serial = serial();
+    let Some(bin) = need_etcd() else { return };
+    let etcd = Etcd::start(bin);
+    let dir = TempDir::new("cluster-load");
+    let zones = dir.path().join("zones");
+    std::fs::create_dir_all(&zones).unwrap();
+    std::fs::write(zones.join("load.test.toml"), zone(None)).unwrap();
+    let a = Node::start_with("a", &etcd, &dir.path().join("a"), "", &zones);
+    let b = Node::start_with("b", &etcd, &dir.path().join("b"), "", &zones);
+    for n in [&a, &b] {
+        assert!(answers(n.server().addr, 20).iter().all(|x| x == EU), "node {}: no load, nobody shed", n.name);
+    }
+    // us-east's load pushed on b, eu-west's (over its high watermark, 80) on a:
+    // `shed` moves clients only onto a region known to have room.
+    let (code, body) = b.call("POST", "/load/us-east?value=10");
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = a.call("POST", "/load/eu-west?value=95");
+    assert_eq!(code, 200, "{body}");
+    let pushed = Instant::now();
+    for n in [&a, &b] {
+        while !answers(n.server().addr, 20).iter().all(|x| x == US) {
+            assert!(
+                pushed.elapsed() < Duration::from_secs(2),
+                "node {} did not shed within 2 s: {}",
+                n.name,
+                n.status()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    eprintln!("a load pushed on a: shed by a and b after {:?}", pushed.elapsed());
+    // Reports older than max_age (3 s) say nothing: both stop shedding.
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(pushed.elapsed()) + Duration::from_millis(500));
+    for n in [&a, &b] {
+        assert!(answers(n.server().addr, 20).iter().all(|x| x == EU), "node {}: a stale report still sheds", n.name);
+    }
+}

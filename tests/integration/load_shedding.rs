@@ -62,12 +62,12 @@ impl Drop for LoadBackend {
     }
 }
 
-const EU: &str = "192.0.2.10";
-const US: &str = "198.51.100.10";
+pub(crate) const EU: &str = "192.0.2.10";
+pub(crate) const US: &str = "198.51.100.10";
 
 /// eu-west first, us-east next; with `ports`, both probed over HTTP with
 /// the load in `X-Load`, else not probed (loads come from `admin load`).
-fn zone(ports: Option<(u16, u16)>) -> String {
+pub(crate) fn zone(ports: Option<(u16, u16)>) -> String {
     let region = |name: &str, addr: &str, port: Option<u16>| {
         let probe = match port {
             Some(port) => format!(
@@ -111,7 +111,7 @@ chain = ["failover eu-west us-east", "shed"]
 }
 
 /// The first answer for each of `n` client /24s, in order, from one `dig -f`.
-fn answers(server: SocketAddr, n: u32) -> Vec<String> {
+pub(crate) fn answers(server: SocketAddr, n: u32) -> Vec<String> {
     let dir = TempDir::new("load-dig");
     let batch = dir.path().join("batch");
     let lines: String =
