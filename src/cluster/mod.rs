@@ -143,17 +143,19 @@ impl Cluster {
         options: etcd_client::ConnectOptions,
         first: tokio::sync::watch::Sender<bool>,
     ) {
-        let mut was_connected = true; // so the first failure is logged
+        let mut first_attempt = true; // its failure is logged, as is each loss of a connection
         loop {
             let err = overrides::sync_once(&self, &monitor, &options, &first).await;
-            self.connected.store(false, Ordering::Relaxed);
+            let was_connected = self.connected.swap(false, Ordering::Relaxed);
             // Cut off: this node's own probes decide again.
             monitor.set_shared_verdicts(None);
             tracing::debug!(error = %err, "etcd sync attempt failed");
             if was_connected {
                 tracing::warn!(endpoints = %self.endpoints(), error = %err, "lost etcd: answering from the last shared state; override changes are refused until it returns");
+            } else if first_attempt {
+                tracing::warn!(endpoints = %self.endpoints(), error = %err, "cannot reach etcd: answering from the local override cache; override changes are refused until it answers");
             }
-            was_connected = false;
+            first_attempt = false;
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }

@@ -812,6 +812,10 @@ fn cluster_over_tls_with_client_certificates_and_a_user() {
     }
     // Each log says why: the TLS alert etcd sent, etcd's refusal of the password.
     assert!(no_cert.server().log_text().contains("Certificate"), "{}", no_cert.server().log_text());
+    assert!(
+        no_cert.server().log_text().contains("WARN meridian::cluster: cannot reach etcd"),
+        "never connected, not lost"
+    );
     assert!(wrong.server().log_text().contains("authentication failed"), "{}", wrong.server().log_text());
 }
 
