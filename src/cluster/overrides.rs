@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use etcd_client::{ConnectOptions, DeleteOptions, EventType, GetOptions, PutOptions, WatchOptions};
+use etcd_client::{ConnectOptions, DeleteOptions, EventType, GetOptions, PutOptions, WatchOptions, WatchResponse};
 
 use super::{loads, verdicts, Cluster, ClusterError, WRITE_TIMEOUT};
 use crate::health::{Monitor, Override, Scope, Verdict};
@@ -133,50 +133,23 @@ pub async fn sync_once(
         loop {
             tokio::select! {
                 msg = stream.message() => {
-                    let resp = msg?.ok_or_else(|| etcd_client::Error::WatchError("watch stream ended".into()))?;
-                    if resp.canceled() {
-                        return Err(etcd_client::Error::WatchError(format!("watch cancelled: {}", resp.cancel_reason())));
-                    }
-                    for ev in resp.events() {
-                        let Some(kv) = ev.kv() else { continue };
-                        match ev.event_type() {
-                            EventType::Put => match decode(kv.key(), kv.value()) {
-                                Some(o) => all.insert(kv.key().to_vec(), o),
-                                None => all.remove(kv.key()),
-                            },
-                            EventType::Delete => all.remove(kv.key()),
-                        };
-                    }
+                    let resp = watched(msg)?;
+                    apply(&mut all, &resp, decode);
                     monitor.replace_overrides(all.values().cloned().collect());
                     if let Some(h) = resp.header() {
                         c.applied.fetch_max(h.revision(), Ordering::Release);
                     }
                 }
                 msg = lstream.message() => {
-                    let resp = msg?.ok_or_else(|| etcd_client::Error::WatchError("watch stream ended".into()))?;
-                    if resp.canceled() {
-                        return Err(etcd_client::Error::WatchError(format!("watch cancelled: {}", resp.cancel_reason())));
-                    }
-                    for ev in resp.events() {
-                        let Some(kv) = ev.kv() else { continue };
-                        match ev.event_type() {
-                            EventType::Put => match loads::decode(kv.key(), kv.value()) {
-                                Some(p) => pushed.insert(kv.key().to_vec(), p),
-                                None => pushed.remove(kv.key()),
-                            },
-                            EventType::Delete => pushed.remove(kv.key()),
-                        };
-                    }
+                    let resp = watched(msg)?;
+                    apply(&mut pushed, &resp, loads::decode);
                     monitor.replace_pushed_loads(loads::for_monitor(&pushed));
                     if let Some(h) = resp.header() {
                         c.applied.fetch_max(h.revision(), Ordering::Release);
                     }
                 }
                 msg = vstream.message() => {
-                    let resp = msg?.ok_or_else(|| etcd_client::Error::WatchError("watch stream ended".into()))?;
-                    if resp.canceled() {
-                        return Err(etcd_client::Error::WatchError(format!("watch cancelled: {}", resp.cancel_reason())));
-                    }
+                    let resp = watched(msg)?;
                     for ev in resp.events() {
                         let Some(kv) = ev.kv() else { continue };
                         let value = (ev.event_type() == EventType::Put).then(|| kv.value());
@@ -218,6 +191,31 @@ pub async fn sync_once(
     match run.await {
         Ok(()) => etcd_client::Error::WatchError("stopped".into()),
         Err(e) => e,
+    }
+}
+
+/// A watch stream's next response, or why the stream is over.
+fn watched(msg: Result<Option<WatchResponse>, etcd_client::Error>) -> Result<WatchResponse, etcd_client::Error> {
+    let resp = msg?.ok_or_else(|| etcd_client::Error::WatchError("watch stream ended".into()))?;
+    if resp.canceled() {
+        return Err(etcd_client::Error::WatchError(format!("watch cancelled: {}", resp.cancel_reason())));
+    }
+    Ok(resp)
+}
+
+/// A watch response's puts and deletes applied to `all`, keyed by etcd key;
+/// a value that does not decode removes its key (`decode` warns).
+fn apply<T>(all: &mut BTreeMap<Vec<u8>, T>, resp: &WatchResponse, decode: impl Fn(&[u8], &[u8]) -> Option<T>) {
+    for ev in resp.events() {
+        let Some(kv) = ev.kv() else { continue };
+        let value = match ev.event_type() {
+            EventType::Put => decode(kv.key(), kv.value()),
+            EventType::Delete => None,
+        };
+        match value {
+            Some(v) => all.insert(kv.key().to_vec(), v),
+            None => all.remove(kv.key()),
+        };
     }
 }
 

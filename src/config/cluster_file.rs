@@ -160,7 +160,11 @@ mod tests {
     use crate::config::ServerConfig;
 
     fn load(text: &str) -> Result<ServerConfig, String> {
-        let dir = std::env::temp_dir().join(format!("meridian-cluster-cfg-{}-{}", std::process::id(), text.len()));
+        // One directory per call: tests run in parallel, and two texts of one
+        // length used to share (and delete) a directory.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("meridian-cluster-cfg-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("meridian.toml");
         std::fs::write(&file, text).unwrap();

@@ -328,7 +328,10 @@ mod tests {
     fn load_text(text: &str) -> Result<ServerConfig, ConfigError> {
         let dir = std::env::temp_dir().join(format!("meridian-server-file-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{}.toml", text.len()));
+        // One file per call: tests run in parallel, and two texts of one
+        // length used to share (and overwrite) a file.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let path = dir.join(format!("{}.toml", CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
         std::fs::write(&path, text).unwrap();
         let got = ServerConfig::load(&path);
         let _ = std::fs::remove_file(&path);
