@@ -3,7 +3,7 @@
 //! (`query::parse_simple`). A well-formed one is answered with the client
 //! cookie and a fresh server cookie (`server_cookie`).
 
-use super::ecs::find_opt_rdata;
+use super::ecs::opt_options;
 
 /// A COOKIE option's length is right: a client cookie alone (8 bytes), or
 /// with a server cookie of 8 to 32 bytes.
@@ -12,39 +12,16 @@ pub fn length_ok(len: usize) -> bool {
 }
 
 /// `false` when a COOKIE option in the OPT record has a wrong length or
-/// there are two of them (the packet was already parsed, so the walk stays
-/// in bounds or gives up).
+/// there are two of them.
 pub fn lengths_ok(packet: &[u8]) -> bool {
-    let Some(opt) = find_opt_rdata(packet) else { return true };
-    let (mut i, mut seen) = (0, false);
-    while i + 4 <= opt.len() {
-        let code = u16::from_be_bytes([opt[i], opt[i + 1]]);
-        let len = u16::from_be_bytes([opt[i + 2], opt[i + 3]]) as usize;
-        if code == 10 {
-            if seen || !length_ok(len) {
-                return false;
-            }
-            seen = true;
-        }
-        i += 4 + len;
-    }
-    true
+    let mut cookies = opt_options(packet).filter(|(code, _, _)| *code == 10);
+    cookies.next().is_none_or(|(_, len, _)| length_ok(len)) && cookies.next().is_none()
 }
 
 /// The data of the query's COOKIE option (checked by `lengths_ok` first).
 pub fn option(packet: &[u8]) -> Option<&[u8]> {
-    let opt = find_opt_rdata(packet)?;
-    let mut i = 0;
-    while i + 4 <= opt.len() {
-        let code = u16::from_be_bytes([opt[i], opt[i + 1]]);
-        let len = u16::from_be_bytes([opt[i + 2], opt[i + 3]]) as usize;
-        let data = opt.get(i + 4..i + 4 + len)?;
-        if code == 10 {
-            return Some(data);
-        }
-        i += 4 + len;
-    }
-    None
+    let (_, len, data) = opt_options(packet).find(|(code, _, _)| *code == 10)?;
+    (data.len() == len).then_some(data)
 }
 
 /// The client cookie of a well-formed COOKIE option.

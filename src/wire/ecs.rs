@@ -101,41 +101,35 @@ mod tests {
 /// option in the OPT record has the wrong length (the packet was already
 /// parsed successfully, so the walk below stays in bounds or gives up).
 pub fn raw_lengths_ok(packet: &[u8]) -> bool {
-    let Some(opt) = find_opt_rdata(packet) else { return true };
-    let mut i = 0;
-    while i + 4 <= opt.len() {
-        let code = u16::from_be_bytes([opt[i], opt[i + 1]]);
-        let len = u16::from_be_bytes([opt[i + 2], opt[i + 3]]) as usize;
-        let data = &opt[i + 4..(i + 4 + len).min(opt.len())];
-        if code == 8 {
-            if data.len() < 4 {
-                return false;
-            }
-            let source = data[2] as usize;
-            if data.len() != 4 + source.div_ceil(8) {
-                return false;
-            }
-        }
-        i += 4 + len;
-    }
-    true
+    opt_options(packet)
+        .all(|(code, _, data)| code != 8 || (data.len() >= 4 && data.len() == 4 + (data[2] as usize).div_ceil(8)))
 }
 
 /// Whether a query carries an ECS option (for rate-limiting exemptions).
 pub fn has_ecs(packet: &[u8]) -> bool {
-    let Some(opt) = find_opt_rdata(packet) else { return false };
+    opt_options(packet).any(|(code, _, _)| code == 8)
+}
+
+/// The options of the query's OPT record, in order: code, length as
+/// declared, and the data as far as the record holds it (the packet was
+/// already parsed, so a walk that runs past the end just stops).
+pub(super) fn opt_options(packet: &[u8]) -> impl Iterator<Item = (u16, usize, &[u8])> {
+    let opt = find_opt_rdata(packet).unwrap_or(&[]);
     let mut i = 0;
-    while i + 4 <= opt.len() {
-        if u16::from_be_bytes([opt[i], opt[i + 1]]) == 8 {
-            return true;
+    std::iter::from_fn(move || {
+        if i + 4 > opt.len() {
+            return None;
         }
-        i += 4 + u16::from_be_bytes([opt[i + 2], opt[i + 3]]) as usize;
-    }
-    false
+        let code = u16::from_be_bytes([opt[i], opt[i + 1]]);
+        let len = u16::from_be_bytes([opt[i + 2], opt[i + 3]]) as usize;
+        let data = &opt[i + 4..(i + 4 + len).min(opt.len())];
+        i += 4 + len;
+        Some((code, len, data))
+    })
 }
 
 /// The RDATA of the OPT record in the additional section, if any.
-pub(super) fn find_opt_rdata(p: &[u8]) -> Option<&[u8]> {
+fn find_opt_rdata(p: &[u8]) -> Option<&[u8]> {
     let count = |at: usize| u16::from_be_bytes([p[at], p[at + 1]]) as usize;
     if p.len() < 12 {
         return None;
