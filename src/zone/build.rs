@@ -234,10 +234,11 @@ impl Builder<'_> {
             .map_err(|e| self.src.error(span.clone(), format!("bad {rtype} data {data:?}: {e}")))?;
         for (_, set) in parsed.1 {
             for rec in set.records_without_rrsigs() {
-                check_rdata(self.src, rec, span.clone())?;
                 let mut rec = rec.clone();
                 rec.name = rec.name.to_lowercase();
-                self.check_inside(&rec.name, span.clone())?;
+                if let Some(problem) = record_problem(Some(&self.origin), &rec) {
+                    return Err(self.src.error(span.clone(), problem));
+                }
                 self.insert(rec);
             }
         }
@@ -324,13 +325,6 @@ impl Builder<'_> {
                 }
             }
         }
-    }
-
-    fn check_inside(&self, name: &Name, span: Range<usize>) -> Result<(), ConfigError> {
-        if !self.origin.zone_of(name) {
-            return Err(self.src.error(span, format!("{name} is outside the zone {}", self.origin)));
-        }
-        Ok(())
     }
 
     /// Add a record whose owner is lowercase and inside the zone.
@@ -428,33 +422,26 @@ fn check_services_answer(
     Ok(())
 }
 
-/// Limits the parser does not enforce but the wire does.
-fn check_rdata(src: &Source, rec: &Record, span: Range<usize>) -> Result<(), ConfigError> {
-    match rdata_problem(rec) {
-        Some(problem) => Err(src.error(span, problem)),
-        None => Ok(()),
-    }
-}
-
-fn rdata_problem(rec: &Record) -> Option<String> {
-    let RData::TXT(txt) = &rec.data else { return None };
-    let long = txt.txt_data.iter().find(|s| s.len() > 255)?;
-    Some(format!(
-        "a TXT character-string is {} bytes; the limit is 255 (split it into several quoted strings)",
-        long.len()
-    ))
-}
-
-/// What the zone refuses in a record (lowercase owner, not the SOA) of a
-/// master file, or `None`; its owner is checked to be inside `origin` if given.
+/// What the zone refuses in a record (lowercase owner, not the SOA), or
+/// `None`: a type it does not serve, data over the wire's limits (which the
+/// parser does not enforce), an owner outside `origin` if given (our own
+/// reader checks its owners as it reads them).
 fn record_problem(origin: Option<&Name>, rec: &Record) -> Option<String> {
-    if let Some(origin) = origin.filter(|o| !o.zone_of(&rec.name)) {
-        return Some(format!("{} is outside the zone {origin}", rec.name));
-    }
     if !ALLOWED.contains(&rec.record_type()) {
         return Some(format!("record type {} is not supported", rec.record_type()));
     }
-    rdata_problem(rec)
+    if let RData::TXT(txt) = &rec.data {
+        if let Some(long) = txt.txt_data.iter().find(|s| s.len() > 255) {
+            return Some(format!(
+                "a TXT character-string is {} bytes; the limit is 255 (split it into several quoted strings)",
+                long.len()
+            ));
+        }
+    }
+    match origin {
+        Some(origin) if !origin.zone_of(&rec.name) => Some(format!("{} is outside the zone {origin}", rec.name)),
+        _ => None,
+    }
 }
 
 /// A master-file problem as a configuration error (column 1: the line's start).
