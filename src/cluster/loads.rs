@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cluster, ClusterError, WRITE_TIMEOUT};
+use super::{Cluster, ClusterError};
 
 /// One pushed load as etcd holds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,14 +40,8 @@ fn epoch_ms(t: SystemTime) -> u64 {
 
 /// Put a load report, stamped now; the etcd revision of the write.
 pub async fn put(c: &Cluster, region: &str, addr: Option<IpAddr>, value: f64) -> Result<i64, ClusterError> {
-    let mut client = c.current_client().ok_or_else(|| c.unreachable("not connected"))?;
     let p = Pushed { region: region.to_string(), addr, value, at_ms: epoch_ms(SystemTime::now()) };
-    let value = serde_json::to_vec(&p).unwrap_or_default();
-    let resp = tokio::time::timeout(WRITE_TIMEOUT, client.put(key(&c.cfg.prefix, region, addr), value, None))
-        .await
-        .map_err(|_| c.unreachable(format!("no answer within {WRITE_TIMEOUT:?}")))?
-        .map_err(|e| c.unreachable(super::overrides::reason(&e)))?;
-    Ok(resp.header().map_or(0, |h| h.revision()))
+    super::overrides::put_json(c, key(&c.cfg.prefix, region, addr), &p).await
 }
 
 /// A stored report, or `None` (with a warning) for one Meridian did not write.

@@ -26,9 +26,15 @@ fn key(c: &Cluster, scope: &Scope) -> String {
 
 /// Put `o`; the etcd revision of the write.
 pub async fn put(c: &Cluster, o: &Override) -> Result<i64, ClusterError> {
+    put_json(c, key(c, &o.scope), o).await
+}
+
+/// Put `value` as JSON at `key`, or refuse once `WRITE_TIMEOUT` passes;
+/// the etcd revision of the write.
+pub(super) async fn put_json(c: &Cluster, key: String, value: &impl serde::Serialize) -> Result<i64, ClusterError> {
     let mut client = c.current_client().ok_or_else(|| c.unreachable("not connected"))?;
-    let value = serde_json::to_vec(o).unwrap_or_default();
-    let resp = tokio::time::timeout(WRITE_TIMEOUT, client.put(key(c, &o.scope), value, None))
+    let value = serde_json::to_vec(value).unwrap_or_default();
+    let resp = tokio::time::timeout(WRITE_TIMEOUT, client.put(key, value, None))
         .await
         .map_err(|_| c.unreachable(format!("no answer within {WRITE_TIMEOUT:?}")))?
         .map_err(|e| c.unreachable(reason(&e)))?;
@@ -47,7 +53,7 @@ pub async fn delete(c: &Cluster, scope: &Scope) -> Result<(bool, i64), ClusterEr
 
 /// An etcd error in an operator's words: a gRPC status by its message
 /// ("tcp connect error", "etcdserver: no leader"), not tonic's debug dump.
-pub(super) fn reason(e: &etcd_client::Error) -> String {
+fn reason(e: &etcd_client::Error) -> String {
     match e {
         etcd_client::Error::GRpcStatus(s) if !s.message().is_empty() => s.message().to_string(),
         e => e.to_string(),
@@ -85,14 +91,7 @@ pub async fn sync_once(
     let run = async {
         let mut client = etcd_client::Client::connect(&c.cfg.endpoints, Some(options.clone())).await?;
         let prefix = dir(c);
-        let resp = client.get(prefix.clone(), Some(GetOptions::new().with_prefix())).await?;
-        let rev = resp.header().map_or(0, |h| h.revision());
-        let mut all: BTreeMap<Vec<u8>, Override> = BTreeMap::new();
-        for kv in resp.kvs() {
-            if let Some(o) = decode(kv.key(), kv.value()) {
-                all.insert(kv.key().to_vec(), o);
-            }
-        }
+        let (mut all, rev) = read_all(&mut client, &prefix, decode).await?;
         let mut stream =
             client.watch(prefix, Some(WatchOptions::new().with_prefix().with_start_revision(rev + 1))).await?;
         monitor.replace_overrides(all.values().cloned().collect());
@@ -112,14 +111,7 @@ pub async fn sync_once(
 
         // Pushed loads: every node's `admin load`, the same set on every node.
         let lprefix = loads::dir(&c.cfg.prefix);
-        let resp = client.get(lprefix.clone(), Some(GetOptions::new().with_prefix())).await?;
-        let lrev = resp.header().map_or(0, |h| h.revision());
-        let mut pushed: BTreeMap<Vec<u8>, loads::Pushed> = BTreeMap::new();
-        for kv in resp.kvs() {
-            if let Some(p) = loads::decode(kv.key(), kv.value()) {
-                pushed.insert(kv.key().to_vec(), p);
-            }
-        }
+        let (mut pushed, lrev) = read_all(&mut client, &lprefix, loads::decode).await?;
         monitor.replace_pushed_loads(loads::for_monitor(&pushed));
         c.applied.fetch_max(lrev, Ordering::Release);
         let mut lstream =
@@ -192,6 +184,17 @@ pub async fn sync_once(
         Ok(()) => etcd_client::Error::WatchError("stopped".into()),
         Err(e) => e,
     }
+}
+
+/// Every value under `prefix` that decodes, by key, and the revision read.
+async fn read_all<T>(
+    client: &mut etcd_client::Client,
+    prefix: &str,
+    decode: impl Fn(&[u8], &[u8]) -> Option<T>,
+) -> Result<(BTreeMap<Vec<u8>, T>, i64), etcd_client::Error> {
+    let resp = client.get(prefix, Some(GetOptions::new().with_prefix())).await?;
+    let all = resp.kvs().iter().filter_map(|kv| Some((kv.key().to_vec(), decode(kv.key(), kv.value())?))).collect();
+    Ok((all, resp.header().map_or(0, |h| h.revision())))
 }
 
 /// A watch stream's next response, or why the stream is over.
